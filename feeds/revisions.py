@@ -1,0 +1,172 @@
+"""The revision of each talk: a content fingerprint, a SEQUENCE, when it last
+changed and when it first appeared, kept in a plain-text ledger beside the
+data file so that organisers never keep such counters by hand."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from .model import Schedule, Talk
+
+log = logging.getLogger(__name__)
+HEADER = (
+    "# Revision ledger of the talks, kept by `feeds`. Commit it with the data file;\n"
+    "# never edit it by hand. Columns: id, fingerprint, sequence, last change,\n"
+    "# first seen, recording first seen (UTC).\n"
+)
+
+
+@dataclass(frozen=True)
+class Revision:
+    fingerprint: str
+    sequence: int
+    modified: datetime  # when the talk last changed (UTC)
+    first_seen: datetime  # when the talk first appeared (UTC)
+    recording_seen: datetime | None = None  # when its recording first appeared
+
+    def published(self, talk: Talk) -> datetime:
+        """First publication for feeds: a talk back-filled after it took
+        place counts as published at its start."""
+        return min(self.first_seen, talk.start.astimezone(timezone.utc))
+
+
+def fingerprint(talk: Talk) -> str:
+    """A digest of everything a talk's outputs show, independent of YAML layout."""
+    data = dataclasses.asdict(talk)
+    data.pop("line")
+    data["start"] = [talk.start.isoformat(), talk.zone.key]
+    data["duration"] = talk.duration.total_seconds()
+    blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def ledger_path(data_file: str | Path) -> Path:
+    data_file = Path(data_file)
+    return data_file.with_name(data_file.stem + ".revisions.tsv")
+
+
+def _stamp(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
+
+
+def _parse_stamp(text: str) -> datetime | None:
+    if text == "-":
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def read_ledger(path: Path) -> dict[str, Revision]:
+    """The ledger's entries; a missing file or a damaged line is skipped."""
+    entries: dict[str, Revision] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return entries
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("cannot read the revision ledger %s: %s", path, exc)
+        return entries
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        try:
+            talk_id, digest, seq, modified, first, recording = line.split("\t")
+            entries[talk_id] = Revision(digest, int(seq), _parse_stamp(modified) or _bad(),
+                                        _parse_stamp(first) or _bad(), _parse_stamp(recording))
+        except ValueError:
+            log.warning("%s:%d: skipping a damaged ledger line", path, number)
+    return entries
+
+
+def _bad() -> datetime:
+    raise ValueError("missing timestamp")
+
+
+def render_ledger(entries: Mapping[str, Revision]) -> str:
+    lines = [HEADER]
+    for talk_id in sorted(entries):
+        r = entries[talk_id]
+        lines.append("\t".join((talk_id, r.fingerprint, str(r.sequence), _stamp(r.modified),
+                                _stamp(r.first_seen), _stamp(r.recording_seen))) + "\n")
+    return "".join(lines)
+
+
+def advance(entries: Mapping[str, Revision], schedule: Schedule,
+            now: datetime) -> dict[str, Revision]:
+    """The ledger after seeing `schedule` at `now`: new talks start at
+    SEQUENCE 0, a changed talk moves by one, an unchanged one keeps all."""
+    now = now.astimezone(timezone.utc).replace(microsecond=0)
+    result = dict(entries)
+    for talk in schedule.talks:
+        digest = fingerprint(talk)
+        old = entries.get(talk.id)
+        if old is None:
+            new = Revision(digest, 0, now, now, now if talk.recording else None)
+        elif old.fingerprint != digest:
+            new = Revision(digest, old.sequence + 1, now, old.first_seen,
+                           old.recording_seen or (now if talk.recording else None))
+        else:
+            continue
+        result[talk.id] = new
+    return result
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock shared by every process that writes `path`."""
+    try:
+        handle = open(path.with_name(path.name + ".lock"), "a")
+    except OSError:
+        yield  # a read-only directory: nothing will be written anyway
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def update_ledger(path: Path, schedule: Schedule, now: datetime,
+                  fallback_now: datetime | None = None) -> tuple[dict[str, Revision], str]:
+    """Record `schedule` in the ledger at `path` and return every talk's
+    revision, plus a warning when the ledger could not be written.
+
+    When the ledger cannot be written, changes are dated `fallback_now` (the
+    data file's mtime) so that every worker still computes the same bytes."""
+    with _locked(path):
+        entries = read_ledger(path)
+        updated = advance(entries, schedule, now)
+        if updated == entries:
+            return updated, ""
+        try:
+            _write_atomically(path, render_ledger(updated))
+            return updated, ""
+        except OSError as exc:
+            warning = f"cannot write the revision ledger {path}: {exc.strerror or exc}"
+            log.warning("%s; serving with revisions kept in memory", warning)
+            return advance(entries, schedule, fallback_now or now), warning

@@ -1,0 +1,69 @@
+"""The URL scheme: every public path and absolute URL, and every id derived
+from a talk id. Absolute URLs come from the configured site URL only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+CALENDAR = "/calendar.ics"
+RSS = "/rss.xml"
+ATOM = "/atom.xml"
+JSON = "/talks.json"
+EMBED = "/embed"
+EMBED_JS = "/embed.js"
+HOME = "/"
+HEALTH = "/healthz"
+# The year in tag: URIs (RFC 4151). Fixed forever, so ids never change.
+TAG_DATE = "2026"
+
+
+def talk_page(talk_id: str) -> str:
+    return f"/talks/{talk_id}"
+
+
+def talk_ics(talk_id: str) -> str:
+    return f"/talks/{talk_id}.ics"
+
+
+def asset(name: str) -> str:
+    return f"/static/{name}"
+
+
+def members_calendar(token: str) -> str:
+    return f"/members/{token}/calendar.ics"
+
+
+@dataclass(frozen=True)
+class Site:
+    """Turns paths into absolute URLs for one public base URL."""
+
+    base: str  # e.g. "https://example.org/reading-group", no trailing slash
+    uid_domain: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base", self.base.rstrip("/"))
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base).hostname or "localhost"
+
+    @property
+    def domain(self) -> str:
+        """The domain that UIDs and tag: URIs are minted in."""
+        return self.uid_domain or self.host
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def webcal(self, path: str) -> str:
+        scheme, rest = self.url(path).split("://", 1)
+        return "webcal://" + rest
+
+    def uid(self, talk_id: str) -> str:
+        """The iCalendar UID of a talk."""
+        return f"{talk_id}@{self.domain}"
+
+    def tag(self, *parts: str) -> str:
+        """A stable tag: URI (RFC 4151), e.g. tag:example.org,2026:talk/x."""
+        return f"tag:{self.domain},{TAG_DATE}:" + "/".join(quote(p, safe="-._~") for p in parts)
