@@ -157,6 +157,10 @@ class _Reader:
         return timedelta(minutes=int(raw))
 
 
+# Shared with feeds.members, which checks the secrets file the same way.
+Reader = _Reader
+
+
 def _is_null(node: Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
@@ -172,11 +176,13 @@ def _valid_url(raw: str) -> bool:
         return False
 
 
-def parse_schedule(text: str, source: str = "<data>") -> Schedule:
-    """Validate `text` (the data file's content) into a Schedule."""
-    reader = _Reader(source)
+valid_url = _valid_url
+
+
+def compose(text: str, source: str) -> Node | None:
+    """The YAML node tree of `text`; InvalidData naming line:column if it is not YAML."""
     try:
-        root = yaml.compose(text, Loader=YamlLoader)
+        return yaml.compose(text, Loader=YamlLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -188,6 +194,12 @@ def parse_schedule(text: str, source: str = "<data>") -> Schedule:
                                    "indentation and quote text that contains ': ' or '#'")]) from None
     except yaml.YAMLError as exc:
         raise InvalidData([Problem(source, 0, 0, f"this is not valid YAML: {exc}")]) from None
+
+
+def parse_schedule(text: str, source: str = "<data>") -> Schedule:
+    """Validate `text` (the data file's content) into a Schedule."""
+    reader = _Reader(source)
+    root = compose(text, source)
     if root is None:
         raise InvalidData([Problem(source, 0, 0, "the file is empty; it needs 'series:' and 'talks:'")])
 
@@ -257,7 +269,7 @@ def _series(reader: _Reader, node: Node | None) -> tuple[Series | None, _Default
 
 def _talk(reader: _Reader, node: Node, series: Series | None, defaults: _Defaults,
           seen: dict[str, int]) -> Talk | None:
-    reader.talk_id = ""
+    reader.talk_id = _peek_id(node)
     fields = reader.mapping(node, "a talk", TALK_KEYS, ("id", "date", "title"))
     if fields is None:
         return None
@@ -276,6 +288,15 @@ def _talk(reader: _Reader, node: Node, series: Series | None, defaults: _Default
         return _talk_fields(reader, node, fields, series, defaults, talk_id)
     finally:
         reader.talk_id = ""
+
+
+def _peek_id(node: Node) -> str:
+    """The talk's id as written, to name the talk in messages about its keys."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "id" and isinstance(value, yaml.ScalarNode):
+                return value.value
+    return ""
 
 
 def _talk_fields(reader: _Reader, node: Node, fields: dict[str, Node], series: Series | None,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Mapping
 
-from . import ical, urls
+from . import ical, syndication, urls
 from .model import Schedule
 from .revisions import Revision
 
@@ -60,7 +60,7 @@ def last_change(schedule: Schedule, revisions: Mapping[str, Revision], now: date
 def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
                    options: BuildOptions, now: datetime) -> Snapshot:
     """Render every public route for `schedule` as seen at `now`."""
-    site = options.site
+    site = options.site.for_series(schedule.series.uid_domain)
     changed = last_change(schedule, revisions, now)
     routes: dict[str, Resource] = {}
 
@@ -71,6 +71,10 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
         routes[urls.talk_ics(talk.id)] = Resource(
             ical.talk_file(talk, rev, schedule.series, site), ICS,
             rev.modified, download_name=f"{talk.id}.ics", cors=True)
+    for path, render, media_type in ((urls.RSS, syndication.rss_feed, syndication.RSS_TYPE),
+                                     (urls.ATOM, syndication.atom_feed, syndication.ATOM_TYPE)):
+        routes[path] = Resource(render(schedule, revisions, site, now, options.feed_limit),
+                                f"{media_type}; charset=utf-8", changed, cors=True)
 
     upcoming_ends = [t.end for t in schedule.talks if t.end > now]
     return Snapshot(schedule, dict(revisions), routes, changed, min(upcoming_ends, default=None))

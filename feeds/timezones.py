@@ -182,8 +182,8 @@ def observances(zone: ZoneInfo, first: date, last: date) -> tuple[Observance, ..
         else:
             groups.append(([tr], rules))
 
-    # A pattern still running at the end of the span continues: no UNTIL.
-    last_year = transitions[-1].local.year
+    # A pattern still running in the span's last year continues: no UNTIL.
+    last_year = span_end.year - 1
     result = []
     for members, common in groups:
         head, tail = members[0], members[-1]

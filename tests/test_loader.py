@@ -1,0 +1,171 @@
+"""Loading and validating the data file: YAML traps, and an error with
+file:line:column and a hint for every kind of mistake."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+
+import pytest
+
+from feeds.loader import InvalidData, load_schedule, parse_schedule
+
+SERIES = """\
+series:
+  title: Test Series
+  contact: x@example.org
+  timezone: Europe/Berlin
+  time: "17:00"
+talks:
+"""
+
+
+def talk_block(talk_id: str = "t1", day: str = "2026-05-04", extra: str = "") -> str:
+    return f"""\
+  - id: {talk_id}
+    date: {day}
+    title: A talk
+    speakers:
+      - name: Ada Lovelace
+        affiliation: Analytical Engines
+{extra}"""
+
+
+def line_of(text: str, marker: str) -> int:
+    """The 1-based line of `text` on which `marker` first appears."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if marker in line:
+            return number
+    raise AssertionError(f"{marker!r} not in the test input")
+
+
+def problems(text: str) -> list:
+    with pytest.raises(InvalidData) as caught:
+        parse_schedule(text, "talks.yaml")
+    return caught.value.problems
+
+
+def test_the_seed_file_loads(seed):
+    assert len(seed.talks) == 12
+    assert seed.series.title == "Efficient ML Reading Group"
+    fischer = seed.talk("2026-04-13-fischer")
+    assert fischer.start.astimezone(timezone.utc) == datetime(2026, 4, 13, 15, 0, tzinfo=timezone.utc)
+    assert fischer.speakers[0].affiliation == "TU Dortmund and Lamarr Institute, Germany"
+    assert all(not t.recording for t in seed.talks)  # the seed gives no recording addresses
+
+
+def test_unquoted_time_means_the_clock_time_not_sexagesimal():
+    text = SERIES.replace('time: "17:00"', "time: 17:00") + talk_block(extra="    time: 18:30\n")
+    schedule = parse_schedule(text)
+    assert schedule.talks[0].start.time() == time(18, 30)
+    text = SERIES.replace('time: "17:00"', "time: 17:00") + talk_block()
+    assert parse_schedule(text).talks[0].start.time() == time(17, 0)
+
+
+def test_date_quoted_or_unquoted():
+    a = parse_schedule(SERIES + talk_block(day="2026-05-04"))
+    b = parse_schedule(SERIES + talk_block(day='"2026-05-04"'))
+    assert a.talks[0].start == b.talks[0].start
+
+
+def test_datetime_with_offset_is_converted_into_the_talk_zone():
+    schedule = parse_schedule(SERIES + talk_block(day="2026-05-04T11:00:00-04:00"))
+    start = schedule.talks[0].start
+    assert start.tzinfo.key == "Europe/Berlin"
+    assert (start.hour, start.minute) == (17, 0)  # 15:00Z is 17:00 CEST
+
+
+def test_yes_and_no_stay_text():
+    text = SERIES + talk_block(extra="    note: no\n").replace("title: A talk", "title: yes")
+    talk = parse_schedule(text).talks[0]
+    assert (talk.title, talk.note) == ("yes", "no")
+
+
+@pytest.mark.parametrize("case, marker, expected", [
+    ("unknown key", "    titel: typo\n", "unknown key 'titel'"),
+    ("bad url", "    recording: ftp://example.org/x\n", "write a full http:// or https:// URL"),
+    ("url with space", "    recording: https://example.org/a b\n", "without spaces"),
+    ("javascript url", "    links:\n      - label: x\n        url: javascript:alert(1)\n", "http:// or https://"),
+    ("unknown zone", "    timezone: Europe/Berlinn\n", "not a known time zone"),
+    ("bad status", "    status: postponed\n", "status 'postponed' is unknown"),
+    ("bad duration", "    duration: long\n", "whole number of minutes"),
+    ("bad time", "    time: 25:00\n", "time of day"),
+])
+def test_each_mistake_names_its_line_talk_and_fix(case, marker, expected):
+    text = SERIES + talk_block("my-talk", extra=marker)
+    (problem,) = problems(text)
+    assert problem.line == line_of(text, marker.strip().splitlines()[-1].strip())
+    assert problem.talk_id == "my-talk"
+    assert expected in problem.message
+    assert str(problem).startswith(f"talks.yaml:{problem.line}:")
+
+
+def test_missing_required_key_and_empty_title():
+    text = SERIES + "  - id: no-title\n    date: 2026-05-04\n" + talk_block("empty").replace(
+        "title: A talk", 'title: ""')
+    found = problems(text)
+    messages = {p.talk_id: p for p in found}
+    assert "missing the required key 'title'" in messages["no-title"].message
+    assert messages["no-title"].line == line_of(text, "id: no-title")
+    assert "title must not be empty" in messages["empty"].message
+    assert messages["empty"].line == line_of(text, 'title: ""')
+
+
+def test_duplicate_id_points_at_both_talks():
+    text = SERIES + talk_block("same") + talk_block("same", day="2026-05-11")
+    (problem,) = problems(text)
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if "id: same" in line]
+    assert problem.line == lines[1]
+    assert f"line {lines[0]}" in problem.message
+
+
+@pytest.mark.parametrize("bad_id", ["has space", "slash/id", "dots..", "ümlaut", "-leading"])
+def test_id_must_be_url_safe(bad_id):
+    text = SERIES + talk_block(f'"{bad_id}"')
+    (problem,) = problems(text)
+    assert "not URL-safe" in problem.message
+    assert problem.line == line_of(text, "- id:")
+
+
+def test_nonexistent_local_time_on_spring_forward_day():
+    text = SERIES + talk_block(day="2026-03-29", extra='    time: "02:30"\n')
+    (problem,) = problems(text)
+    assert "does not exist" in problem.message
+    assert problem.line == line_of(text, '"02:30"')
+
+
+def test_ambiguous_local_time_on_fall_back_day():
+    text = SERIES + talk_block(day="2026-10-25", extra='    time: "02:30"\n')
+    (problem,) = problems(text)
+    assert "happens twice" in problem.message
+    assert problem.line == line_of(text, '"02:30"')
+
+
+def test_all_errors_are_reported_at_once():
+    text = (SERIES + talk_block("a", extra="    colour: red\n")
+            + talk_block("b", extra="    timezone: Mars/Olympus\n")
+            + talk_block("c", extra="    recording: not-a-url\n"))
+    found = problems(text)
+    assert [p.talk_id for p in found] == ["a", "b", "c"]
+    assert [p.line for p in found] == [line_of(text, "colour"), line_of(text, "Mars"),
+                                       line_of(text, "not-a-url")]
+
+
+def test_malformed_yaml_gets_its_line():
+    text = SERIES + talk_block() + "    abstract: [unclosed\n  - id: x\n"
+    (problem,) = problems(text)
+    assert "not valid YAML" in problem.message
+    assert problem.line >= line_of(text, "[unclosed")
+
+
+def test_unknown_series_zone():
+    text = SERIES.replace("Europe/Berlin", "Berlin") + talk_block()
+    (problem,) = problems(text)
+    assert problem.line == line_of(text, "timezone: Berlin")
+    assert "Europe/Berlin" in problem.message  # the hint shows the right form
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(InvalidData) as caught:
+        load_schedule(tmp_path / "nope.yaml")
+    assert "cannot read the file" in str(caught.value)
+    assert "nope.yaml" in str(caught.value)
