@@ -1,0 +1,194 @@
+"""The RSS 2.0 and Atom 1.0 feeds, built with feedgen from one list of
+entries: one per talk, and one more per talk whose recording is out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Mapping
+
+from feedgen.feed import FeedGenerator
+from markupsafe import Markup
+
+from . import timezones, urls
+from .ical import CANCELLED_PREFIX
+from .model import Schedule, Series, Talk
+from .revisions import Revision
+
+RSS_TYPE = "application/rss+xml"
+ATOM_TYPE = "application/atom+xml"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One feed entry, the same in both formats."""
+
+    id: str
+    title: str
+    link: str  # the one alternate link
+    published: datetime
+    updated: datetime
+    authors: tuple[str, ...]
+    content: Markup
+
+
+# --- dates ------------------------------------------------------------------
+
+def recording_published(talk: Talk, revision: Revision) -> datetime:
+    """When the recording entry counts as published: when the recording first
+    appeared, or with the talk itself if it came with the talk (so that a
+    back-filled talk's recording is dated at the talk's start, too)."""
+    published = revision.published(talk)
+    seen = revision.recording_seen or revision.modified
+    return published if seen <= revision.first_seen else seen
+
+
+def _dates(published: datetime, revision: Revision, now: datetime) -> tuple[datetime, datetime]:
+    """(published, updated), in UTC and never after `now`."""
+    latest = timezones.to_utc(now)
+    published = min(timezones.to_utc(published), latest)
+    return published, min(max(published, timezones.to_utc(revision.modified)), latest)
+
+
+# --- HTML content -------------------------------------------------------------
+
+def _link(url: str, label: str) -> Markup:
+    return Markup('<a href="{}">{}</a>').format(url, label)
+
+
+def _speakers(talk: Talk) -> Markup:
+    items = Markup().join(
+        Markup("<li>{}{}</li>").format(
+            _link(s.url, s.name) if s.url else s.name,
+            Markup(", {}").format(s.affiliation) if s.affiliation else "")
+        for s in talk.speakers)
+    return Markup("<ul>{}</ul>").format(items) if talk.speakers else Markup()
+
+
+def _when(talk: Talk, series: Series) -> Markup:
+    local = talk.start.astimezone(series.timezone)
+    return Markup("<p>{} ({})</p>").format(timezones.format_when(local),
+                                            timezones.format_when(timezones.to_utc(talk.start)))
+
+
+def _paragraphs(text: str) -> Markup:
+    return Markup().join(Markup("<p>{}</p>").format(p.strip())
+                         for p in text.split("\n\n") if p.strip())
+
+
+def _page_links(talk: Talk, site: urls.Site) -> Markup:
+    return Markup("<p>{} · {}</p>").format(
+        _link(site.url(urls.talk_page(talk.id)), "Talk page"),
+        _link(site.url(urls.talk_ics(talk.id)), "Add to calendar (.ics)"))
+
+
+def talk_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
+    """The HTML body of a talk's entry, every piece escaped by markupsafe."""
+    parts = [Markup("<p><strong>This talk is cancelled.</strong></p>") if talk.cancelled else "",
+             _speakers(talk), _when(talk, series), _paragraphs(talk.abstract)]
+    if talk.links:
+        parts.append(Markup("<ul>{}</ul>").format(Markup().join(
+            Markup("<li>{}</li>").format(_link(link.url, link.label)) for link in talk.links)))
+    if talk.note:
+        parts.append(Markup("<p>Note: {}</p>").format(talk.note))
+    if talk.recording:
+        parts.append(Markup("<p>{}</p>").format(_link(talk.recording, "Watch the recording")))
+    parts.append(_page_links(talk, site))
+    return Markup().join(parts)
+
+
+def recording_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
+    """The HTML body of a recording's entry."""
+    return Markup().join([
+        Markup("<p>The recording of the talk on {} is online: {}</p>").format(
+            timezones.format_when(talk.start.astimezone(series.timezone)),
+            _link(talk.recording, talk.title)),
+        _speakers(talk), _page_links(talk, site)])
+
+
+# --- entries ------------------------------------------------------------------
+
+def talk_title(talk: Talk, series: Series) -> str:
+    """'Title — Mon 13 Apr 2026, 17:00 CEST', marked when cancelled."""
+    prefix = CANCELLED_PREFIX if talk.cancelled else ""
+    return f"{prefix}{talk.title} — {timezones.format_when(talk.start.astimezone(series.timezone))}"
+
+
+def talk_entries(talk: Talk, revision: Revision, series: Series, site: urls.Site,
+                 now: datetime) -> list[Entry]:
+    """The talk's entry and, once its recording exists, the recording's."""
+    authors = tuple(s.name for s in talk.speakers)
+    entries = [Entry(site.tag("talk", talk.id), talk_title(talk, series),
+                     site.url(urls.talk_page(talk.id)),
+                     *_dates(revision.published(talk), revision, now),
+                     authors, talk_content(talk, series, site))]
+    if talk.recording:
+        entries.append(Entry(site.tag("recording", talk.id), f"Recording: {talk.title}",
+                             talk.recording,
+                             *_dates(recording_published(talk, revision), revision, now),
+                             authors, recording_content(talk, series, site)))
+    return entries
+
+
+def entries(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
+            now: datetime) -> list[Entry]:
+    """Every entry, newest publication first (ties broken by id, for stable bytes)."""
+    found = [entry for talk in schedule.talks
+             for entry in talk_entries(talk, revisions[talk.id], schedule.series, site, now)]
+    return sorted(found, key=lambda e: (e.published, e.id), reverse=True)
+
+
+# --- feeds --------------------------------------------------------------------
+
+def _add(fg: FeedGenerator, entry: Entry, rss: bool) -> None:
+    fe = fg.add_entry(order="append")
+    fe.id(entry.id)  # also the RSS guid, isPermaLink="false"
+    fe.title(entry.title)
+    fe.link(href=entry.link, rel="alternate")
+    fe.published(entry.published)
+    fe.updated(entry.updated)
+    fe.content(str(entry.content), type="html")
+    for name in entry.authors:
+        fe.author(name=name)
+        if rss:
+            fe.dc.dc_creator(name)
+
+
+def _generator(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
+               now: datetime, limit: int, rss: bool) -> FeedGenerator:
+    """The feed for either format; only the self link and dc:creator differ."""
+    self_path, media_type = (urls.RSS, RSS_TYPE) if rss else (urls.ATOM, ATOM_TYPE)
+    series = schedule.series
+    found = entries(schedule, revisions, site, now)
+    fg = FeedGenerator()
+    if rss:
+        fg.load_extension("dc", atom=False, rss=True)
+    fg.id(site.tag("feed"))
+    fg.title(series.title)
+    fg.description(series.description or series.title)
+    fg.language("en")
+    fg.author({"name": series.title, "email": series.contact} if series.contact
+              else {"name": series.title})
+    if series.contact:  # RSS names the series only as managingEditor
+        fg.managingEditor(f"{series.contact} ({series.title})")
+    fg.link(href=site.url(self_path), rel="self", type=media_type)
+    fg.link(href=site.url(urls.HOME), rel="alternate")  # last: the RSS channel link
+    fg.updated(max((e.updated for e in found), default=EPOCH))
+    for entry in found[:max(limit, 0)]:
+        _add(fg, entry, rss)
+    return fg
+
+
+def rss_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
+             now: datetime, limit: int = 100) -> bytes:
+    """/rss.xml: the most recent `limit` entries as RSS 2.0."""
+    fg = _generator(schedule, revisions, site, now, limit, rss=True)
+    return fg.rss_str(pretty=True)
+
+
+def atom_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
+              now: datetime, limit: int = 100) -> bytes:
+    """/atom.xml: the most recent `limit` entries as Atom 1.0."""
+    fg = _generator(schedule, revisions, site, now, limit, rss=False)
+    return fg.atom_str(pretty=True)
