@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Mapping
 
-from flask import Flask, Response, abort, current_app, jsonify, request
+from flask import Config, Flask, Response, abort, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import urls
+from . import accesslog, urls
+from .ical import REFRESH
+from .members import Members
+from .pages import EmbedOptions
 from .publisher import Publisher, utc_now
 from .snapshot import BuildOptions, Resource
 
@@ -16,45 +21,94 @@ DEFAULTS: dict[str, Any] = {
     "SITE_URL": "http://localhost:5000",
     "FEED_LIMIT": 100,
     "CHECK_INTERVAL": 1.0,
+    "SECRETS_FILE": "",  # tokens and join links of the members' calendar
+    "JOIN_URL": "",
+    "CACHE_MAX_AGE": 3600,
+    "PROXY_FIX": 0,
     "CLOCK": utc_now,
 }
+# Caches may keep a response no longer than calendars wait between refreshes.
+MAX_AGE_LIMIT = int(REFRESH.total_seconds())
+log = logging.getLogger(__name__)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app; configuration comes from FEEDS_* environment variables."""
-    app = Flask(__name__)
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_prefixed_env("FEEDS")
-    if test_config:
-        app.config.from_mapping(test_config)
+    app = Flask(__name__, static_folder=None)  # feeds/static is served from the snapshot
+    configure(app.config, test_config)
     logging.basicConfig(level=logging.INFO)
+    if app.config["PROXY_FIX"]:  # trust X-Forwarded-* from this many proxies
+        hops = app.config["PROXY_FIX"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,  # type: ignore[method-assign]
+                                x_prefix=hops)
 
-    options = BuildOptions(site=urls.Site(app.config["SITE_URL"]),
-                           feed_limit=int(app.config["FEED_LIMIT"]))
+    options = build_options(app.config)
     app.extensions["feeds"] = Publisher(app.config["TALKS_FILE"], options,
                                         clock=app.config["CLOCK"],
                                         check_interval=float(app.config["CHECK_INTERVAL"]))
+    app.extensions["feeds.members"] = Members(app.config["SECRETS_FILE"], app.config["JOIN_URL"],
+                                              options.site, float(app.config["CHECK_INTERVAL"]))
+    accesslog.install(app.logger)
+    app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
+    app.add_url_rule(urls.EMBED, view_func=embed)
+    app.register_error_handler(404, not_found)
     app.add_url_rule("/", view_func=serve, defaults={"path": ""})
     app.add_url_rule("/<path:path>", view_func=serve)
     return app
+
+
+def configure(config: Config, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Fill `config` from DEFAULTS, then FEEDS_* environment variables, then
+    `overrides`; the server and `feeds build` read their settings alike."""
+    config.from_mapping(DEFAULTS)
+    config.from_prefixed_env("FEEDS")
+    if overrides:
+        config.from_mapping(overrides)
+    config["CACHE_MAX_AGE"] = cache_max_age(config["CACHE_MAX_AGE"])
+    config["PROXY_FIX"] = int(config["PROXY_FIX"])
+    return config
+
+
+def build_options(config: Mapping[str, Any]) -> BuildOptions:
+    return BuildOptions(site=urls.Site(config["SITE_URL"]), feed_limit=int(config["FEED_LIMIT"]))
+
+
+def cache_max_age(value: object) -> int:
+    """`value` in seconds, at most the calendar's REFRESH-INTERVAL."""
+    seconds = max(int(value), 0)  # type: ignore[call-overload]
+    if seconds > MAX_AGE_LIMIT:
+        log.warning("FEEDS_CACHE_MAX_AGE=%d is longer than the calendar's refresh "
+                    "interval; using %d", seconds, MAX_AGE_LIMIT)
+    return min(seconds, MAX_AGE_LIMIT)
 
 
 def publisher() -> Publisher:
     return current_app.extensions["feeds"]
 
 
+def headers(resource: Resource, max_age: int) -> dict[str, str]:
+    """The headers of `resource` besides its validators (ETag, Last-Modified):
+    what the server sends and what static hosts are told to send."""
+    cache = f"public, max-age={max_age}"
+    if resource.media_type.startswith("text/calendar"):
+        cache += ", no-transform"  # no proxy or CDN may gzip it: Outlook fails on that
+    result = {"Content-Type": resource.media_type, "Cache-Control": cache}
+    if resource.download_name:
+        result["Content-Disposition"] = f'attachment; filename="{resource.download_name}"'
+    if resource.cors:
+        result["Access-Control-Allow-Origin"] = "*"
+    if not resource.framable:
+        result["Content-Security-Policy"] = "frame-ancestors 'none'"
+    return result
+
+
 def send(resource: Resource) -> Response:
-    """A response for `resource`, answering conditional requests with 304."""
-    response = Response(resource.body, mimetype=None, content_type=resource.media_type)
+    """A response for `resource`, answering conditional requests with 304.
+    Nothing is compressed here; a proxy in front must not gzip calendars."""
+    response = Response(resource.body, headers=headers(resource, current_app.config["CACHE_MAX_AGE"]))
     response.set_etag(resource.etag)
     response.last_modified = resource.last_modified
-    if resource.download_name:
-        response.headers["Content-Disposition"] = f'attachment; filename="{resource.download_name}"'
-    if resource.cors:
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    if not resource.framable:
-        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
     return response.make_conditional(request)
 
 
@@ -68,6 +122,46 @@ def serve(path: str) -> Response:
     return send(resource)
 
 
+def embed() -> Response:
+    """/embed with query options: checked, then rendered once per snapshot."""
+    try:
+        options = EmbedOptions.from_query(request.args.items(multi=True))
+    except ValueError as exc:
+        return Response(f"{exc}\n", 400, content_type="text/plain; charset=utf-8")
+    snapshot = publisher().snapshot()
+    if snapshot is None or snapshot.embed is None:
+        abort(503)
+    return send(snapshot.embed(options))
+
+
+def not_found(error: HTTPException) -> Response | HTTPException:
+    """Every 404 gets the snapshot's friendly page, never kept by caches."""
+    snapshot = publisher().snapshot()
+    if snapshot is None or snapshot.not_found is None:
+        return error
+    page = snapshot.not_found
+    response = Response(page.body, 404, headers=headers(page, 0))
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def members_calendar(token: str) -> Response:
+    """A member's calendar; an unknown token gets the same 404 as any unknown page."""
+    snapshot = publisher().snapshot()
+    if snapshot is None:
+        abort(503)
+    resource = current_app.extensions["feeds.members"].calendar(snapshot, token)
+    if resource is None:
+        abort(404)
+    response = send(resource)
+    response.cache_control.public = False
+    response.cache_control.private = True  # never kept by a shared cache or CDN
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
 def health() -> tuple[Response, int]:
-    state = publisher().health()
-    return jsonify(state.as_json()), 200 if state.ok else 503
+    state = current_app.extensions["feeds.members"].annotate(publisher().health())
+    response = jsonify(state.as_json())
+    response.headers["Cache-Control"] = "no-store"
+    return response, 200 if state.ok else 503

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from datetime import date, timedelta, timezone
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 from icalendar import (Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard,
-                       vCalAddress, vDuration)
+                       vCalAddress, vDuration, vText, vUri)
 
 from . import timezones, urls
 from .model import Schedule, Series, Talk
 from .revisions import Revision
 
 REFRESH = timedelta(hours=12)
+CACHE_SIZE = 1 << 15  # serialized events kept: two per talk (public, members) and spares
 SUMMARY_LIMIT = 254
 CANCELLED_PREFIX = "CANCELLED: "
+MEMBERS_SUFFIX = " (members)"
 
 
 def summary(talk: Talk, limit: int = SUMMARY_LIMIT) -> str:
@@ -34,9 +38,9 @@ def summary(talk: Talk, limit: int = SUMMARY_LIMIT) -> str:
     return prefix + talk.title[:room].rstrip() + "…" + tail[: limit - len(prefix) - room - 1]
 
 
-def description(talk: Talk, site: urls.Site) -> str:
+def description(talk: Talk, site: urls.Site, join_url: str = "") -> str:
     """The plain-text body of a talk's event."""
-    parts = []
+    parts = [f"Join: {join_url}"] if join_url else []
     if talk.cancelled:
         parts.append("This talk is cancelled.")
     if talk.speakers:
@@ -54,8 +58,9 @@ def description(talk: Talk, site: urls.Site) -> str:
     return "\n\n".join(parts)
 
 
-def talk_event(talk: Talk, revision: Revision, series: Series, site: urls.Site) -> Event:
-    """The VEVENT of one talk."""
+def talk_event(talk: Talk, revision: Revision, series: Series, site: urls.Site,
+               join_url: str = "") -> Event:
+    """The VEVENT of one talk; a members' copy carries `join_url` (RFC 7986)."""
     changed = revision.modified.astimezone(timezone.utc)
     event = Event()
     event.add("uid", site.uid(talk.id))
@@ -65,9 +70,12 @@ def talk_event(talk: Talk, revision: Revision, series: Series, site: urls.Site) 
     event.add("dtstart", talk.start)
     event.add("dtend", talk.end)
     event.add("summary", summary(talk))
-    event.add("description", description(talk, site))
+    event.add("description", description(talk, site, join_url))
     event.add("url", site.url(urls.talk_page(talk.id)), parameters={"VALUE": "URI"})
-    event.add("location", talk.location)
+    event.add("location", join_url or talk.location)
+    if join_url:  # a list FEATURE, as icalendar.Conference would quote "AUDIO,VIDEO"
+        event.add("conference", vUri(join_url, params={
+            "VALUE": "URI", "FEATURE": ["AUDIO", "VIDEO"], "LABEL": "Join the talk"}))
     if series.contact:
         organizer = vCalAddress(f"mailto:{series.contact}")
         organizer.params["CN"] = series.title
@@ -99,11 +107,52 @@ def vtimezone(zone_key: str, first: date, last: date) -> Timezone:
     return tz
 
 
-def _timezones(talks: Iterable[Talk]) -> list[Timezone]:
-    days: dict[str, list[date]] = defaultdict(list)
+# --- serialized pieces, memoised ---------------------------------------------
+# A calendar's bytes are its own lines, then each subcomponent's bytes, then
+# END:VCALENDAR, exactly as icalendar's to_ical() writes them; so a calendar
+# is composed from serialized events kept per talk version, and an edit
+# re-serializes one event only.
+
+def stable(talk: Talk) -> Talk:
+    """`talk` without its line number, which moves with edits above it and
+    shows in no output: the key under which its renderings are kept."""
+    return dataclasses.replace(talk, line=0) if talk.line else talk
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _event_bytes(talk: Talk, revision: Revision, series: Series, site: urls.Site,
+                 join_url: str) -> bytes:
+    return talk_event(talk, revision, series, site, join_url).to_ical()
+
+
+def event_bytes(talk: Talk, revision: Revision, series: Series, site: urls.Site,
+                join_url: str = "") -> bytes:
+    """talk_event(...).to_ical(), kept per version of the talk."""
+    return _event_bytes(stable(talk), revision, series, site, join_url)
+
+
+@lru_cache(maxsize=256)
+def vtimezone_bytes(zone_key: str, first_year: int, last_year: int) -> bytes:
+    """vtimezone(...).to_ical() for days from `first_year` to `last_year`:
+    timezones.observances() looks at whole years (from the year before the
+    first day to the year after the last), so every day of a year has the
+    same VTIMEZONE."""
+    return vtimezone(zone_key, date(first_year, 1, 1), date(last_year, 1, 1)).to_ical()
+
+
+def _compose(head: Calendar, parts: Iterable[bytes]) -> bytes:
+    """`head` (a calendar without subcomponents) with `parts` inside it."""
+    end = b"END:VCALENDAR\r\n"
+    text = head.to_ical()
+    assert text.endswith(end)
+    return b"".join((text[: -len(end)], *parts, end))
+
+
+def _timezones(talks: Iterable[Talk]) -> list[bytes]:
+    years: dict[str, list[int]] = defaultdict(list)
     for talk in talks:
-        days[talk.zone.key].append(talk.day)
-    return [vtimezone(key, min(d), max(d)) for key, d in sorted(days.items())]
+        years[talk.zone.key].append(talk.day.year)
+    return [vtimezone_bytes(key, min(y), max(y)) for key, y in sorted(years.items())]
 
 
 def _calendar(series: Series, site: urls.Site) -> Calendar:
@@ -116,29 +165,42 @@ def _calendar(series: Series, site: urls.Site) -> Calendar:
 
 
 def calendar_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-                  extra: Mapping[str, str] | None = None) -> bytes:
-    """/calendar.ics: every talk, cancelled ones included."""
+                  extra: Mapping[str, str] | None = None,
+                  join_urls: Mapping[str, str] | None = None) -> bytes:
+    """/calendar.ics: every talk, cancelled ones included. With `join_urls`
+    (talk id -> join link) it is the members' calendar, which names no
+    public SOURCE to refresh from."""
     series = schedule.series
+    events = (event_bytes(talk, revisions[talk.id], series, site,
+                          (join_urls or {}).get(talk.id, "")) for talk in schedule.talks)
+    return _compose(feed_head(series, site, join_urls is not None),
+                    (*_timezones(schedule.talks), *events))
+
+
+def feed_head(series: Series, site: urls.Site, members: bool = False) -> Calendar:
+    """The feed's own properties, before its VTIMEZONEs and VEVENTs."""
+    title = series.title + (MEMBERS_SUFFIX if members else "")
     cal = _calendar(series, site)
-    cal.add("name", series.title)
-    cal.add("x-wr-calname", series.title)
+    cal.add("name", title)
+    cal.add("x-wr-calname", vText(title))  # X- properties are not escaped unless typed
     if series.description:
-        cal.add("x-wr-caldesc", series.description)
+        cal.add("x-wr-caldesc", vText(series.description))
     cal.add("x-wr-timezone", series.timezone.key)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(REFRESH))
-    cal.add("source", site.url(urls.CALENDAR), parameters={"VALUE": "URI"})
+    if not members:
+        cal.add("source", site.url(urls.CALENDAR), parameters={"VALUE": "URI"})
     cal.add("url", site.url(urls.HOME), parameters={"VALUE": "URI"})
-    for tz in _timezones(schedule.talks):
-        cal.add_component(tz)
-    for talk in schedule.talks:
-        cal.add_component(talk_event(talk, revisions[talk.id], series, site))
-    return cal.to_ical()
+    return cal
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _talk_file(talk: Talk, revision: Revision, series: Series, site: urls.Site) -> bytes:
+    return _compose(_calendar(series, site), (
+        vtimezone_bytes(talk.zone.key, talk.day.year, talk.day.year),
+        event_bytes(talk, revision, series, site)))
 
 
 def talk_file(talk: Talk, revision: Revision, series: Series, site: urls.Site) -> bytes:
     """/talks/<id>.ics: one talk, for an "add to calendar" button."""
-    cal = _calendar(series, site)
-    cal.add_component(vtimezone(talk.zone.key, talk.day, talk.day))
-    cal.add_component(talk_event(talk, revision, series, site))
-    return cal.to_ical()
+    return _talk_file(stable(talk), revision, series, site)

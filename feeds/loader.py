@@ -26,6 +26,9 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as YamlLoader  # type: ignore[assignment]
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+# Years a talk may fall in: far enough from datetime's limits for every
+# computation around a talk (time zones, VTIMEZONE rules a year either side).
+YEARS = range(1970, 3000)
 TIME_PATTERN = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 SERIES_KEYS = {"title", "description", "url", "contact", "timezone", "time", "duration",
                "location", "uid_domain", "categories", "nominations"}
@@ -33,8 +36,10 @@ TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", 
              "links", "recording", "note", "status", "location"}
 SPEAKER_KEYS = {"name", "affiliation", "url"}
 LINK_KEYS = {"label", "url"}
-# Characters that iCalendar, XML 1.0 and HTML cannot all carry as text.
-_FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+# Characters that iCalendar, XML 1.0 and HTML cannot all carry as text. C1
+# controls (U+0080-U+009F) are HTML parse errors that feed readers turn into
+# Windows-1252 characters; parsers drop U+FEFF as a byte-order mark.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -349,6 +354,8 @@ def _start(reader: _Reader, fields: dict[str, Node], zone: ZoneInfo,
     try:
         if "T" in raw or " " in raw:
             moment = datetime.fromisoformat(raw)
+            if moment.year not in YEARS:
+                return _out_of_range(reader, node, raw)
             if "time" in fields:
                 reader.error(fields["time"], "date already holds a time; remove time, or "
                                              "write the date alone")
@@ -358,6 +365,8 @@ def _start(reader: _Reader, fields: dict[str, Node], zone: ZoneInfo,
             day, clock = moment.date(), moment.time()
         else:
             day = date.fromisoformat(raw)
+            if day.year not in YEARS:
+                return _out_of_range(reader, node, raw)
             clock = reader.clock(fields["time"], "time") if "time" in fields else defaults.time
             if clock is None:
                 if "time" not in fields:
@@ -372,6 +381,11 @@ def _start(reader: _Reader, fields: dict[str, Node], zone: ZoneInfo,
     except timezones.WallClockError as exc:
         reader.error(fields.get("time", node), str(exc))
         return None
+
+
+def _out_of_range(reader: _Reader, node: Node, raw: str) -> None:
+    reader.error(node, f"date {raw!r} is out of range; a talk must take place between "
+                       f"{YEARS.start} and {YEARS.stop - 1}")
 
 
 def load_schedule(path: str | Path, read: Callable[[Path], str] | None = None) -> Schedule:

@@ -1,8 +1,16 @@
 """Keeps the current snapshot: loads the data file, records revisions, builds,
-and swaps the result in atomically. A bad edit leaves the last good version."""
+and swaps the result in atomically. A bad edit leaves the last good version.
+
+Each request costs at most one ``stat`` per check interval. A changed file is
+read only once its writer seems done: the file must look the same before and
+after it is read, and must not have changed within the last ``settle``
+seconds, so that a half-written file is not mistaken for an edit. Every
+process builds the same bytes from the same file: revisions come from the
+shared ledger, and ``now`` only decides which talks are over."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -10,14 +18,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from .loader import InvalidData, load_schedule
-from .revisions import ledger_path, update_ledger
+from .model import Schedule
+from .revisions import Revision, ledger_path, update_ledger
 from .snapshot import BuildOptions, Snapshot, build_snapshot
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+Signature = tuple[int, int, int]  # mtime_ns, size, inode
+SETTLE = 0.25  # seconds a changed file must stay unchanged before it is read
 
 
 def utc_now() -> datetime:
@@ -32,6 +43,7 @@ class Health:
     loaded_at: datetime | None
     errors: tuple[str, ...]
     warnings: tuple[str, ...]
+    version: str = ""  # the same in every process that serves the same bytes
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -39,23 +51,48 @@ class Health:
             "data_file": self.data_file,
             "talks": self.talks,
             "last_good_load": self.loaded_at.isoformat() if self.loaded_at else None,
+            "version": self.version,
             "errors": list(self.errors),
             "warnings": list(self.warnings),
         }
+
+
+def version(snapshot: Snapshot) -> str:
+    """A digest of every route and its ETag."""
+    digest = hashlib.sha256()
+    for path in sorted(snapshot.routes):
+        digest.update(f"{path}\0{snapshot.routes[path].etag}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def stat_signature(path: Path) -> Signature | None:
+    """What changes whenever the file is written or replaced; None if missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 class Publisher:
     """The current snapshot of one data file, rebuilt when the file changes."""
 
     def __init__(self, data_file: str | Path, options: BuildOptions,
-                 clock: Clock = utc_now, check_interval: float = 1.0):
+                 clock: Clock = utc_now, check_interval: float = 1.0,
+                 settle: float | None = None,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time):
         self.data_file = Path(data_file)
         self.options = options
         self.clock = clock
         self.check_interval = check_interval
+        self.settle = min(SETTLE, check_interval) if settle is None else settle
+        self._monotonic = monotonic
+        self._wall = wall  # compared with the file's mtime
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
-        self._signature: tuple[int, int, int] | None = None
+        self._version: tuple[Snapshot | None, str] = (None, "")
+        self._signature: Signature | None = None
         self._next_check = 0.0
         self._loaded_at: datetime | None = None
         self._errors: tuple[str, ...] = ()
@@ -63,55 +100,88 @@ class Publisher:
         self.refresh(force=True)
 
     def snapshot(self) -> Snapshot | None:
-        """The current snapshot; looks at the data file at most once per interval."""
-        if time.monotonic() >= self._next_check:
+        """The current snapshot; looks at the data file at most once per interval.
+        Callers keep the returned object for a whole response."""
+        if self._monotonic() >= self._next_check:
             self.refresh()
         return self._snapshot
-
-    def _stat(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.data_file)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def refresh(self, force: bool = False) -> None:
         """Reload if the file changed, rebuild if time moved a talk to the past."""
         if not self._lock.acquire(blocking=force):
             return  # another thread is already on it; keep serving
         try:
-            self._next_check = time.monotonic() + self.check_interval
-            signature = self._stat()
-            current = self._snapshot
+            self._next_check = self._monotonic() + self.check_interval
+            signature = stat_signature(self.data_file)
             now = self.clock()
             if force or signature != self._signature:
-                self._signature = signature
-                self._load(signature, now)
-            elif current and current.valid_until and now >= current.valid_until:
-                self._snapshot = build_snapshot(current.schedule, current.revisions,
-                                                self.options, now)
+                self._reload(signature, now, force)
+            elif self._snapshot and self._snapshot.valid_until and now >= self._snapshot.valid_until:
+                current = self._snapshot
+                self._build(current.schedule, current.revisions, now)
         finally:
             self._lock.release()
 
-    def _load(self, signature: tuple[int, int, int] | None, now: datetime) -> None:
+    def _unsettled(self, signature: Signature | None) -> float:
+        """Seconds to wait before the file's last write is `settle` seconds old."""
+        if signature is None:
+            return 0.0
+        age = self._wall() - signature[0] / 1e9
+        return self.settle - age if 0 <= age < self.settle else 0.0
+
+    def _retry_in(self, seconds: float) -> None:
+        self._next_check = min(self._next_check, self._monotonic() + seconds)
+
+    def _reload(self, signature: Signature | None, now: datetime, force: bool) -> None:
+        wait = self._unsettled(signature)
+        if wait and not force:
+            self._retry_in(wait)  # still being written, perhaps
+            return
         try:
             schedule = load_schedule(self.data_file)
         except InvalidData as exc:
-            self._errors = tuple(str(p) for p in exc.problems)
-            log.error("keeping the last good version; %s has errors:\n%s", self.data_file, exc)
+            problems = tuple(str(p) for p in exc.problems)
+        else:
+            problems = ()
+        if stat_signature(self.data_file) != signature and not force:
+            self._retry_in(self.settle)  # written to while we read it
+            return
+        self._signature = signature
+        if problems:
+            self._errors = problems
+            log.error("keeping the last good version; %s has errors:\n%s",
+                      self.data_file, "\n".join(problems))
             return
         mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
-        revisions, warning = update_ledger(ledger_path(self.data_file), schedule, now,
-                                           fallback_now=mtime.replace(microsecond=0))
-        self._snapshot = build_snapshot(schedule, revisions, self.options, now)
-        self._loaded_at = now
-        self._errors = ()
-        self._warnings = (warning,) if warning else ()
-        log.info("serving %d talks from %s", len(schedule.talks), self.data_file)
+        try:
+            revisions, warning = update_ledger(ledger_path(self.data_file), schedule, now,
+                                               fallback_now=mtime.replace(microsecond=0))
+        except OSError as exc:  # e.g. the lock file cannot be locked
+            self._errors = (f"cannot read the revision ledger: {exc}",)
+            log.error("keeping the last good version; %s", self._errors[0])
+            return
+        if self._build(schedule, revisions, now):
+            self._loaded_at = now
+            self._errors = ()
+            self._warnings = (warning,) if warning else ()
+            log.info("serving %d talks from %s (version %s)", len(schedule.talks),
+                     self.data_file, self._version[1])
+
+    def _build(self, schedule: Schedule, revisions: Mapping[str, Revision],
+               now: datetime) -> bool:
+        """Build and swap in a new snapshot; on failure keep the current one."""
+        try:
+            snapshot = build_snapshot(schedule, revisions, self.options, now)
+        except Exception as exc:  # a bug must not take the last good version down
+            log.exception("keeping the last good version; building %s failed", self.data_file)
+            self._errors = (f"building the site failed: {exc!r}",)
+            return False
+        self._version = (snapshot, version(snapshot))
+        self._snapshot = snapshot  # one assignment: readers see old or new, never a mix
+        return True
 
     def health(self) -> Health:
-        self.snapshot()
-        snap = self._snapshot
+        snap = self.snapshot()
         return Health(
             ok=snap is not None and not self._errors,
             data_file=str(self.data_file),
@@ -119,4 +189,5 @@ class Publisher:
             loaded_at=self._loaded_at,
             errors=self._errors,
             warnings=self._warnings,
+            version=self._version[1] if self._version[0] is snap else "",
         )

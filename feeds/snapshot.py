@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Mapping
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Callable, Mapping
 
-from . import ical, syndication, urls
-from .model import Schedule
+from . import ical, pages, syndication, talks_json, urls
+from .model import Schedule, Series, Talk
 from .revisions import Revision
 
 ICS = "text/calendar; charset=utf-8"
+CACHE_SIZE = 1 << 14  # per-talk routes kept across builds: an edit re-renders one talk
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class Snapshot:
     routes: Mapping[str, Resource]
     last_modified: datetime  # the data's last change, or a talk's end since
     valid_until: datetime | None  # when "upcoming" changes and a rebuild is due
+    not_found: Resource | None = None  # the friendly page sent with every 404
+    # /embed for other query options, each rendered once for this snapshot
+    embed: Callable[[pages.EmbedOptions], Resource] | None = field(
+        default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,22 @@ def last_change(schedule: Schedule, revisions: Mapping[str, Revision], now: date
     return max(moments, default=datetime(1970, 1, 1, tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
+@lru_cache(maxsize=CACHE_SIZE)
+def _talk_ics(talk: Talk, revision: Revision, series: Series, site: urls.Site) -> Resource:
+    """/talks/<id>.ics, kept per version of the talk."""
+    return Resource(ical.talk_file(talk, revision, series, site), ICS, revision.modified,
+                    download_name=f"{talk.id}.ics", cors=True)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _talk_page(talk: Talk, series: Series, site: urls.Site, ended: bool) -> bytes:
+    """/talks/<id>, kept per version of the talk. pages.talk_page reads the
+    series, the talk and whether the talk has ended; should it read more,
+    that joins this key (tests/test_incremental.py compares with it)."""
+    now = talk.end if ended else talk.end - timedelta(microseconds=1)
+    return pages.talk_page(Schedule(series, (talk,)), talk, site, now)
+
+
 def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
                    options: BuildOptions, now: datetime) -> Snapshot:
     """Render every public route for `schedule` as seen at `now`."""
@@ -67,14 +89,27 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     routes[urls.CALENDAR] = Resource(ical.calendar_feed(schedule, revisions, site), ICS,
                                      changed, cors=True)
     for talk in schedule.talks:
-        rev = revisions[talk.id]
-        routes[urls.talk_ics(talk.id)] = Resource(
-            ical.talk_file(talk, rev, schedule.series, site), ICS,
-            rev.modified, download_name=f"{talk.id}.ics", cors=True)
+        routes[urls.talk_ics(talk.id)] = _talk_ics(ical.stable(talk), revisions[talk.id],
+                                                   schedule.series, site)
     for path, render, media_type in ((urls.RSS, syndication.rss_feed, syndication.RSS_TYPE),
                                      (urls.ATOM, syndication.atom_feed, syndication.ATOM_TYPE)):
         routes[path] = Resource(render(schedule, revisions, site, now, options.feed_limit),
                                 f"{media_type}; charset=utf-8", changed, cors=True)
 
+    routes[urls.HOME] = Resource(pages.home(schedule, site, now), pages.HTML, changed)
+    for talk in schedule.talks:
+        page = _talk_page(ical.stable(talk), schedule.series, site, talk.end <= now)
+        routes[urls.talk_page(talk.id)] = Resource(page, pages.HTML, changed)
+    embed = lru_cache(maxsize=64)(lambda options: Resource(
+        pages.embed(schedule, site, now, options), pages.HTML, changed, framable=True))
+    routes[urls.EMBED] = embed(pages.EmbedOptions())
+    routes[urls.JSON] = Resource(talks_json.render(schedule, site), talks_json.MEDIA_TYPE,
+                                 changed, cors=True)
+    for name, body in pages.static_files().items():
+        routes[urls.asset(name)] = Resource(body, pages.media_type(name), changed)
+    routes[urls.EMBED_JS] = routes[urls.asset(pages.SCRIPT)]
+    not_found = Resource(pages.not_found(schedule, site), pages.HTML, changed)
+
     upcoming_ends = [t.end for t in schedule.talks if t.end > now]
-    return Snapshot(schedule, dict(revisions), routes, changed, min(upcoming_ends, default=None))
+    return Snapshot(schedule, dict(revisions), routes, changed, min(upcoming_ends, default=None),
+                    not_found=not_found, embed=embed)

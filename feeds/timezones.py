@@ -84,6 +84,23 @@ def isoformat_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def basic_utc(moment: datetime) -> str:
+    """'20260413T150000Z': ISO 8601 basic format, as calendar links want it."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def isoformat_local(moment: datetime) -> str:
+    """'2026-04-13T17:00:00+02:00': the wall-clock time with its offset."""
+    return moment.isoformat(timespec="seconds")
+
+
+def format_clock_beside(moment: datetime, reference: datetime) -> str:
+    """format_clock, led by the weekday when `moment` falls on another day
+    than `reference` does in its own zone: '00:00 JST' or 'Tue 00:00 JST'."""
+    clock = format_clock(moment)
+    return clock if moment.date() == reference.date() else f"{moment:%a} {clock}"
+
+
 # --- VTIMEZONE observances -------------------------------------------------
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+"""Keep members' tokens out of every log: `/members/<token>/...` is written
+as `/members/<redacted>/...` by gunicorn's access and error logs, by the
+Werkzeug development server and by the application's own logger.
+
+gunicorn.conf.py sets ``logger_class = "feeds.accesslog.GunicornLogger"``."""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import unquote
+
+from gunicorn.glogging import Logger
+
+# "/members/" or an encoded "/members%2F", then the token up to the next "/".
+_MEMBERS = re.compile(r"(/members(?:/|%2f))[^/?#\s\"']+", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def redact(text: str) -> str:
+    """`text` with every members' token replaced by <redacted>; a request
+    line that only shows its token once decoded is logged decoded."""
+    text = _MEMBERS.sub(rf"\g<1>{REDACTED}", text)
+    decoded = unquote(text)
+    if decoded != text and _MEMBERS.search(decoded):
+        return _MEMBERS.sub(rf"\g<1>{REDACTED}", decoded)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts tokens from each record's message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        safe = redact(message)
+        if safe != message:
+            record.msg, record.args = safe, ()
+        return True
+
+
+FILTER = RedactingFilter()
+
+
+def install(*loggers: logging.Logger) -> None:
+    """Redact tokens in `loggers` and in Werkzeug's development server log."""
+    for logger in (logging.getLogger("werkzeug"), *loggers):
+        logger.addFilter(FILTER)  # adding the same filter twice is a no-op
+
+
+class GunicornLogger(Logger):
+    """gunicorn's logger, with tokens redacted from the access and error logs."""
+
+    def setup(self, cfg: object) -> None:
+        super().setup(cfg)
+        install(self.error_log, self.access_log)

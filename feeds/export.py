@@ -1,0 +1,210 @@
+"""The static export (`feeds build`): every route of a snapshot as a file,
+byte for byte, plus the settings static hosts need to send each file with
+the server's headers.
+
+Where each route goes: a route with a file extension keeps its path; an HTML
+route without one gets ``.html`` (``/talks/x`` -> ``talks/x.html``), which
+Netlify, Cloudflare Pages and GitHub Pages serve at ``/talks/x`` (nginx: with
+``try_files $uri $uri.html =404``); ``/`` and any route ending in ``/`` get
+``index.html``. ``talks/x/index.html`` would move the page to ``/talks/x/``:
+most hosts redirect to the slash.
+
+The site is written into a temporary directory beside OUTDIR and swapped
+into place, so OUTDIR is always a whole old or a whole new site."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+from .app import headers
+from .snapshot import Resource, Snapshot
+
+HEADERS_FILE = "_headers"  # read by Netlify and Cloudflare Pages, not served
+NOJEKYLL = ".nojekyll"  # GitHub Pages: publish the files as they are
+MARKER = ".feeds-build"  # marks a directory that `feeds build` may replace
+MARKER_TEXT = b"Written by `feeds build`; the whole directory is replaced on each build.\n"
+RULE_LIMIT = 100  # Cloudflare Pages reads at most this many rules
+Rule = tuple[str, dict[str, str]]
+
+
+class ExportError(Exception):
+    """The site cannot be written where it was asked to go."""
+
+
+def is_html(resource: Resource) -> bool:
+    return resource.media_type.split(";")[0].strip() == "text/html"
+
+
+def file_path(route: str, resource: Resource) -> str:
+    """The file, relative to OUTDIR, that a static host serves at `route`."""
+    relative = route.lstrip("/")
+    if not relative or relative.endswith("/"):
+        return relative + "index.html"
+    name = relative.rsplit("/", 1)[-1]
+    if "." not in name and is_html(resource):
+        return relative + ".html"
+    return relative
+
+
+def host_headers(route: str, resource: Resource, max_age: int) -> dict[str, str]:
+    """The server's headers for `resource` as a static host should send them.
+
+    Three differences, each to keep the host's rules few and unambiguous:
+    HTML files get their Content-Type from their ``.html`` name; only
+    calendars set Cache-Control (for ``no-transform``: no gzip), since static
+    hosts revalidate everything else with their own ETags and purge their
+    CDN on each deploy; and a download named like its URL says
+    ``attachment`` without repeating the name."""
+    result = headers(resource, max_age)
+    if is_html(resource):
+        del result["Content-Type"]
+    if "no-transform" not in result["Cache-Control"]:
+        del result["Cache-Control"]
+    if resource.download_name and resource.download_name == posixpath.basename(route):
+        result["Content-Disposition"] = "attachment"
+    return result
+
+
+def _pattern(rule: str) -> re.Pattern[str]:
+    """How Netlify and Cloudflare Pages match a rule: ``*`` matches anything."""
+    return re.compile("^" + ".*".join(re.escape(part) for part in rule.split("*")) + "$")
+
+
+def header_rules(snapshot: Snapshot, max_age: int) -> list[Rule]:
+    """Rules for a `_headers` file that give every route exactly its headers.
+
+    Hosts apply every rule whose pattern matches and join a header set twice,
+    so each header of a route comes from exactly one rule: first from
+    wildcard rules (``/talks/*``, ``/*.ics``) for what all their routes share,
+    then from one rule per route for the rest."""
+    wanted = {route: host_headers(route, resource, max_age)
+              for route, resource in snapshot.routes.items()}
+    candidates: set[str] = set()
+    for route in wanted:
+        folder, name = posixpath.split(route)
+        prefix = folder.rstrip("/") + "/"
+        candidates.add(prefix + "*")
+        if "." in name:
+            candidates.add(prefix + "*." + name.rsplit(".", 1)[1])
+    matched = {rule: [route for route in wanted if _pattern(rule).match(route)]
+               for rule in candidates}
+    rules: list[Rule] = []
+    for rule in sorted(candidates, key=lambda r: (-len(matched[r]), r)):
+        routes = matched[rule]
+        if len(routes) < 2:
+            continue
+        shared = dict(wanted[routes[0]])
+        for route in routes[1:]:
+            shared = {k: v for k, v in shared.items() if wanted[route].get(k) == v}
+        if shared:
+            rules.append((rule, shared))
+            for route in routes:
+                wanted[route] = {k: v for k, v in wanted[route].items() if k not in shared}
+    rules += [(route, rest) for route, rest in sorted(wanted.items()) if rest]
+    return rules
+
+
+def render_rules(rules: list[Rule]) -> str:
+    lines = ["# Written by `feeds build`: the server's headers for Netlify and Cloudflare Pages."]
+    for rule, values in rules:
+        lines += ["", rule, *(f"  {name}: {value}" for name, value in values.items())]
+    return "\n".join(lines) + "\n"
+
+
+def site_files(snapshot: Snapshot, max_age: int) -> dict[str, Resource | bytes]:
+    """Every file of the site, relative to OUTDIR: routes and host settings."""
+    files: dict[str, Resource | bytes] = {}
+    for route, resource in snapshot.routes.items():
+        path = file_path(route, resource)
+        if path in files or path in (HEADERS_FILE, NOJEKYLL, MARKER):
+            raise ExportError(f"two routes would be written to {path}")
+        files[path] = resource
+    files[HEADERS_FILE] = render_rules(header_rules(snapshot, max_age)).encode()
+    files[NOJEKYLL] = b""
+    files[MARKER] = MARKER_TEXT
+    return files
+
+
+def _check_replaceable(outdir: Path) -> None:
+    if outdir.is_symlink():
+        raise ExportError(f"{outdir} is a symbolic link; build into the directory it points to")
+    if not outdir.exists():
+        return
+    if not outdir.is_dir():
+        raise ExportError(f"{outdir} exists and is not a directory")
+    if any(outdir.iterdir()) and not (outdir / MARKER).exists():
+        raise ExportError(f"{outdir} is not empty and was not written by `feeds build`; "
+                          "remove it or choose another directory")
+
+
+def _write(root: Path, files: Mapping[str, Resource | bytes]) -> None:
+    for relative, content in files.items():
+        target = root / relative
+        if root.resolve() not in target.resolve().parents:
+            raise ExportError(f"{relative} would be written outside the site")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Resource):
+            target.write_bytes(content.body)
+            # Static servers send the file's mtime as Last-Modified, as the app does.
+            stamp = content.last_modified.timestamp()
+            os.utime(target, (stamp, stamp))
+        else:
+            target.write_bytes(content)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one step (Linux renameat2); False if unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    return False  # e.g. a file system without RENAME_EXCHANGE
+
+
+def _swap_in(new: Path, outdir: Path) -> None:
+    """Put `new` at `outdir`; the old site, if any, is removed afterwards."""
+    if not outdir.exists():
+        os.rename(new, outdir)
+        return
+    if _exchange(new, outdir):
+        shutil.rmtree(new)  # now the old site
+        return
+    old = new.with_name(new.name + ".old")
+    os.rename(outdir, old)  # a moment without OUTDIR; never a mix of two sites
+    os.rename(new, outdir)
+    shutil.rmtree(old)
+
+
+def write_site(snapshot: Snapshot, outdir: str | Path, max_age: int) -> int:
+    """Write the site for `snapshot` to `outdir`; returns the number of routes."""
+    outdir = Path(outdir).absolute()
+    files = site_files(snapshot, max_age)
+    _check_replaceable(outdir)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=outdir.parent, prefix=f".{outdir.name}.", suffix=".tmp"))
+    try:
+        _write(tmp, files)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it private to us
+        _swap_in(tmp, outdir)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+        raise
+    return len(snapshot.routes)

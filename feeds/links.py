@@ -1,0 +1,52 @@
+"""Links into other people's calendar apps: subscribe to the whole series, or
+add one event. Each app's link format is written down here and nowhere else.
+
+None of these formats has a formal specification; they are the ones the apps
+have accepted for years (Google's event template and ``cid`` links, Outlook's
+``deeplink/compose`` and ``addfromweb`` pages)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import quote, urlencode
+
+from .timezones import basic_utc, isoformat_utc
+
+GOOGLE = "https://calendar.google.com/calendar"
+OUTLOOK_LIVE = "https://outlook.live.com"  # personal accounts (Outlook.com)
+OUTLOOK_OFFICE = "https://outlook.office.com"  # work or school (Microsoft 365)
+
+
+def _query(params: dict[str, str]) -> str:
+    """Percent-encoded query, spaces as %20 (some apps show a literal '+')."""
+    return urlencode({k: v for k, v in params.items() if v}, quote_via=quote)
+
+
+def google_subscribe(webcal_url: str) -> str:
+    """Google Calendar's "add this calendar" page for a webcal:// feed."""
+    return f"{GOOGLE}/r?cid={quote(webcal_url, safe='')}"
+
+
+def outlook_subscribe(host: str, feed_url: str, name: str) -> str:
+    """Outlook on the web's "subscribe from web" page (host: OUTLOOK_*)."""
+    return f"{host}/calendar/0/addfromweb?" + _query({"url": feed_url, "name": name})
+
+
+def google_event(title: str, start: datetime, end: datetime, details: str,
+                 location: str, zone: str) -> str:
+    """Google Calendar's new-event form, times in UTC, shown in `zone`."""
+    return f"{GOOGLE}/render?" + _query({
+        "action": "TEMPLATE", "text": title,
+        "dates": f"{basic_utc(start)}/{basic_utc(end)}",
+        "details": details, "location": location, "ctz": zone,
+    })
+
+
+def outlook_event(host: str, title: str, start: datetime, end: datetime,
+                  details: str, location: str) -> str:
+    """Outlook on the web's new-event form (host: OUTLOOK_*), times in UTC."""
+    return f"{host}/calendar/0/deeplink/compose?" + _query({
+        "path": "/calendar/action/compose", "rru": "addevent", "subject": title,
+        "startdt": isoformat_utc(start), "enddt": isoformat_utc(end),
+        "body": details, "location": location,
+    })

@@ -1,0 +1,281 @@
+"""The HTML pages (the series page, one page per talk, the embeddable list
+and the 404 page) and the static files they use.
+
+Pure functions from the model to bytes: they need no Flask request, so the
+server and the static export publish the same bytes. Jinja autoescapes every
+value; the only markup made here is built from escaped pieces."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import textwrap
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import PurePosixPath
+from typing import Any, Iterable
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from . import ical, links, timezones, urls
+from .model import Schedule, Series, Speaker, Talk
+
+HTML = "text/html; charset=utf-8"
+ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+SCRIPT = "embed.js"  # local times and copy buttons here; the schedule on other sites
+SHOW = ("upcoming", "past", "all")
+THEMES = ("light", "dark")
+MAX_LIMIT = 1000
+SNIPPET_LIMIT = 3  # talks in the embed snippets offered on the series page
+DETAILS_LIMIT = 600  # characters of abstract carried in an "add to calendar" link
+_URL = re.compile(r"https?://[^\s<>\"']+")
+_TRAILING = ".,;:!?)]}"
+
+
+# --- embed options -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    """What /embed shows: which talks, how many, in which colours."""
+
+    show: str = "upcoming"
+    limit: int | None = None
+    theme: str = "light"
+
+    @classmethod
+    def from_query(cls, pairs: Iterable[tuple[str, str]]) -> EmbedOptions:
+        """Options from query parameters; ValueError says what is wrong."""
+        given: dict[str, str] = {}
+        for key, value in pairs:
+            if key not in ("show", "limit", "theme"):
+                raise ValueError("unknown parameter; /embed takes show, limit and theme")
+            if key in given:
+                raise ValueError(f"give {key} only once")
+            given[key] = value
+        show = given.get("show", cls.show)
+        if show not in SHOW:
+            raise ValueError("show must be upcoming, past or all")
+        theme = given.get("theme", cls.theme)
+        if theme not in THEMES:
+            raise ValueError("theme must be light or dark")
+        raw = given.get("limit")
+        if raw is not None and not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_LIMIT):
+            raise ValueError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+        return cls(show=show, limit=int(raw) if raw is not None else None, theme=theme)
+
+
+def embed_groups(schedule: Schedule, now: datetime,
+                 options: EmbedOptions) -> list[tuple[str, list[Talk]]]:
+    """(heading, talks) to show: upcoming soonest first, then past newest
+    first; `limit` caps the total."""
+    groups = []
+    if options.show in ("upcoming", "all"):
+        groups.append(("Upcoming talks", schedule.upcoming(now)))
+    if options.show in ("past", "all"):
+        groups.append(("Past talks", schedule.past(now)))
+    left = options.limit
+    result = []
+    for heading, talks in groups:
+        if left is not None:
+            talks, left = talks[:left], left - len(talks[:left])
+        if talks:
+            result.append((heading, talks))
+    return result
+
+
+# --- text helpers and filters -------------------------------------------------
+
+def linkify(text: str) -> Markup:
+    """`text` escaped, with its http(s) addresses turned into links."""
+    out, last = [], 0
+    for match in _URL.finditer(text):
+        url = match.group().rstrip(_TRAILING)
+        out.append(escape(text[last:match.start()]))
+        out.append(Markup('<a href="{0}">{0}</a>').format(url))
+        last = match.start() + len(url)
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
+def paragraphs(text: str) -> Markup:
+    """Blank-line separated text as <p> elements, addresses linked."""
+    parts = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return Markup("\n").join(
+        Markup("<p>{}</p>").format(Markup("<br>\n").join(linkify(line) for line in p.splitlines()))
+        for p in parts)
+
+
+def shorten(text: str, width: int) -> str:
+    return textwrap.shorten(text, width=width, placeholder=" …", break_on_hyphens=False) if text else ""
+
+
+def other_zones(talk: Talk) -> list[str]:
+    """'New York 11:00 EDT' for each display zone ('15:00 UTC' where the
+    name is the abbreviation), the weekday added where the day differs."""
+    shown = []
+    for label, local in timezones.in_display_zones(talk.start):
+        clock = timezones.format_clock_beside(local, talk.start)
+        shown.append(clock if label == timezones.abbreviation(local) else f"{label} {clock}")
+    return shown
+
+
+def when(moment: datetime) -> str:
+    """'Mon 13 April 2026, 17:00 CEST'."""
+    return timezones.format_when(moment, month="%B")
+
+
+# --- static files -------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def static_files() -> dict[str, bytes]:
+    """The files of feeds/static by name, read once."""
+    folder = resources.files("feeds") / "static"
+    return {f.name: f.read_bytes() for f in folder.iterdir()
+            if f.is_file() and PurePosixPath(f.name).suffix in ASSET_TYPES}
+
+
+def media_type(name: str) -> str:
+    return ASSET_TYPES[PurePosixPath(name).suffix]
+
+
+def asset_url(site: urls.Site, name: str) -> str:
+    """A static file's URL, versioned by its content so caches refresh."""
+    digest = hashlib.sha256(static_files()[name]).hexdigest()[:12]
+    return f"{site.url(urls.asset(name))}?v={digest}"
+
+
+# --- links and structured data ---------------------------------------------------
+
+def feed_links(series: Series, site: urls.Site) -> dict[str, str]:
+    """The series' own addresses and the one-click subscribe links."""
+    calendar, webcal = site.url(urls.CALENDAR), site.webcal(urls.CALENDAR)
+    return {
+        "home": site.url(urls.HOME), "calendar": calendar, "webcal": webcal,
+        "rss": site.url(urls.RSS), "atom": site.url(urls.ATOM), "json": site.url(urls.JSON),
+        "google": links.google_subscribe(webcal),
+        "outlook_live": links.outlook_subscribe(links.OUTLOOK_LIVE, calendar, series.title),
+        "outlook_office": links.outlook_subscribe(links.OUTLOOK_OFFICE, calendar, series.title),
+    }
+
+
+def add_to_calendar(talk: Talk, site: urls.Site) -> list[tuple[str, str]]:
+    """(label, URL) of each way to add one copy of `talk` to a calendar."""
+    title = ical.summary(talk)
+    details = ical.description(replace(talk, abstract=shorten(talk.abstract, DETAILS_LIMIT)), site)
+    event = (title, talk.start, talk.end)
+    return [
+        ("Download .ics (Apple Calendar, Outlook desktop, others)", site.url(urls.talk_ics(talk.id))),
+        ("Google Calendar", links.google_event(*event, details, talk.location, talk.zone.key)),
+        ("Outlook.com", links.outlook_event(links.OUTLOOK_LIVE, *event, details, talk.location)),
+        ("Microsoft 365 (work or school)",
+         links.outlook_event(links.OUTLOOK_OFFICE, *event, details, talk.location)),
+    ]
+
+
+def _person(speaker: Speaker) -> dict[str, Any]:
+    person: dict[str, Any] = {"@type": "Person", "name": speaker.name}
+    if speaker.affiliation:
+        person["affiliation"] = {"@type": "Organization", "name": speaker.affiliation}
+    if speaker.url:
+        person["url"] = speaker.url
+    return person
+
+
+def event_ld(talk: Talk, series: Series, site: urls.Site) -> dict[str, Any]:
+    """The schema.org Event of a talk, for JSON-LD."""
+    page = site.url(urls.talk_page(talk.id))
+    organizer: dict[str, Any] = {"@type": "Organization", "name": series.title,
+                                 "url": site.url(urls.HOME)}
+    if series.contact:
+        organizer["email"] = series.contact
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "Event",
+        "name": talk.title,
+        "startDate": timezones.isoformat_local(talk.start),
+        "endDate": timezones.isoformat_local(talk.end),
+        "eventAttendanceMode": "https://schema.org/OnlineEventAttendanceMode",
+        "eventStatus": "https://schema.org/Event" + ("Cancelled" if talk.cancelled else "Scheduled"),
+        "location": {"@type": "VirtualLocation", "name": talk.location, "url": page},
+        "url": page,
+        "performer": [_person(s) for s in talk.speakers],
+        "organizer": organizer,
+    }
+    if talk.abstract:
+        data["description"] = talk.abstract
+    if talk.recording:
+        data["recordedIn"] = {"@type": "CreativeWork", "url": talk.recording}
+    return data
+
+
+def snippets(series: Series, site: urls.Site) -> dict[str, Any]:
+    """The one-line embeds offered on the series page, as plain text."""
+    title = html.escape(f"{series.title}: upcoming talks")
+    frame = html.escape(f"{site.url(urls.EMBED)}?limit={SNIPPET_LIMIT}")
+    script = html.escape(site.url(urls.EMBED_JS))
+    return {
+        "iframe": (f'<iframe src="{frame}" title="{title}" width="100%" height="420" '
+                   'style="border:0" loading="lazy"></iframe>'),
+        "script": f'<script src="{script}" data-limit="{SNIPPET_LIMIT}"></script>',
+        "limit": SNIPPET_LIMIT,
+    }
+
+
+# --- rendering --------------------------------------------------------------------
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("feeds", "templates"), autoescape=select_autoescape(),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(when=when, utc=timezones.isoformat_utc, zones=other_zones,
+                       paragraphs=paragraphs, linkify=linkify)
+    env.globals.update(urls=urls)
+    return env
+
+
+ENV = _environment()
+
+
+def _render(template: str, series: Series, site: urls.Site, **context: Any) -> bytes:
+    """A template with what every page uses: series, site, feeds and asset()."""
+    page = ENV.get_template(template).render(
+        series=series, site=site, feeds=feed_links(series, site),
+        asset=lambda name: asset_url(site, name), **context)
+    return page.encode("utf-8")
+
+
+def home(schedule: Schedule, site: urls.Site, now: datetime) -> bytes:
+    """/: the series, upcoming then past talks, subscribing and embedding."""
+    series = schedule.series
+    meta = {"title": series.title, "url": site.url(urls.HOME),
+            "description": shorten(series.description, 200) or series.title}
+    return _render("home.html", series, site, meta=meta, upcoming=schedule.upcoming(now),
+                   past=schedule.past(now), snippets=snippets(series, site))
+
+
+def talk_page(schedule: Schedule, talk: Talk, site: urls.Site, now: datetime) -> bytes:
+    """/talks/<id>: one talk, with "add to calendar" links and JSON-LD."""
+    series = schedule.series
+    summary = " · ".join(filter(None, [when(talk.start), talk.byline()]))
+    meta = {"title": f"{talk.title} – {series.title}", "url": site.url(urls.talk_page(talk.id)),
+            "description": shorten(f"{summary}. {talk.abstract}", 300)}
+    add = add_to_calendar(talk, site) if not talk.cancelled and talk.end > now else []
+    return _render("talk.html", series, site, meta=meta, talk=talk, add_links=add,
+                   ld=event_ld(talk, series, site))
+
+
+def embed(schedule: Schedule, site: urls.Site, now: datetime, options: EmbedOptions) -> bytes:
+    """/embed: the compact list for an iframe on another site."""
+    return _render("embed.html", schedule.series, site, options=options,
+                   groups=embed_groups(schedule, now, options))
+
+
+def not_found(schedule: Schedule, site: urls.Site) -> bytes:
+    """The friendly page sent with every 404."""
+    series = schedule.series
+    meta = {"title": f"Page not found – {series.title}", "url": "",
+            "description": "This page does not exist."}
+    return _render("404.html", series, site, meta=meta)

@@ -1,0 +1,74 @@
+"""/talks.json: the series and every talk, for scripts and other sites.
+Every field is documented in README.md ("Embedding and JSON")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import timezones, urls
+from .model import Schedule, Series, Speaker, Talk
+from .pages import when
+
+MEDIA_TYPE = "application/json"
+
+
+def _or_none(value: str) -> str | None:
+    """Absent optional values are null, never an empty string."""
+    return value or None
+
+
+def speaker_record(speaker: Speaker) -> dict[str, Any]:
+    return {"name": speaker.name, "affiliation": _or_none(speaker.affiliation),
+            "url": _or_none(speaker.url)}
+
+
+def talk_record(talk: Talk, site: urls.Site) -> dict[str, Any]:
+    """One talk as JSON-ready data."""
+    return {
+        "id": talk.id,
+        "title": talk.title,
+        "status": talk.status,
+        "start": timezones.isoformat_utc(talk.start),
+        "end": timezones.isoformat_utc(talk.end),
+        "start_local": timezones.isoformat_local(talk.start),
+        "timezone": talk.zone.key,
+        "when": when(talk.start),
+        "duration_minutes": int(talk.duration.total_seconds() // 60),
+        "location": talk.location,
+        "speakers": [speaker_record(s) for s in talk.speakers],
+        "byline": talk.byline(),
+        "abstract": _or_none(talk.abstract),
+        "links": [{"label": link.label, "url": link.url} for link in talk.links],
+        "recording": _or_none(talk.recording),
+        "note": _or_none(talk.note),
+        "url": site.url(urls.talk_page(talk.id)),
+        "ics": site.url(urls.talk_ics(talk.id)),
+    }
+
+
+def series_record(series: Series, site: urls.Site) -> dict[str, Any]:
+    """The series and the addresses of its feeds."""
+    return {
+        "title": series.title,
+        "description": _or_none(series.description),
+        "url": site.url(urls.HOME),
+        "timezone": series.timezone.key,
+        "contact": _or_none(series.contact),
+        "calendar": site.url(urls.CALENDAR),
+        "webcal": site.webcal(urls.CALENDAR),
+        "rss": site.url(urls.RSS),
+        "atom": site.url(urls.ATOM),
+    }
+
+
+def talks_document(schedule: Schedule, site: urls.Site) -> dict[str, Any]:
+    """The whole document: the series, then every talk, earliest first."""
+    return {"series": series_record(schedule.series, site),
+            "talks": [talk_record(talk, site) for talk in schedule.talks]}
+
+
+def render(schedule: Schedule, site: urls.Site) -> bytes:
+    """/talks.json as UTF-8 bytes."""
+    text = json.dumps(talks_document(schedule, site), ensure_ascii=False, indent=2)
+    return (text + "\n").encode("utf-8")
