@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any, Mapping
 
 from flask import Config, Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import http_date, is_resource_modified, quote_etag
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import accesslog, urls
@@ -103,13 +105,27 @@ def headers(resource: Resource, max_age: int) -> dict[str, str]:
     return result
 
 
+
+
+@lru_cache(maxsize=1024)
+def response_headers(resource: Resource, max_age: int) -> tuple[tuple[str, str], ...]:
+    """headers() plus the validators, formatted once per resource."""
+    return (*headers(resource, max_age).items(), ("ETag", quote_etag(resource.etag)),
+            ("Last-Modified", http_date(resource.last_modified)))
+
+
 def send(resource: Resource) -> Response:
     """A response for `resource`, answering conditional requests with 304.
     Nothing is compressed here; a proxy in front must not gzip calendars."""
-    response = Response(resource.body, headers=headers(resource, current_app.config["CACHE_MAX_AGE"]))
-    response.set_etag(resource.etag)
-    response.last_modified = resource.last_modified
-    return response.make_conditional(request)
+    response = Response(resource.body,
+                        headers=response_headers(resource, current_app.config["CACHE_MAX_AGE"]))
+    environ = request.environ
+    if "HTTP_IF_MATCH" in environ:
+        return response.make_conditional(request)  # rare: werkzeug's full rules (412)
+    if ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ) and \
+            not is_resource_modified(environ, resource.etag, last_modified=resource.last_modified):
+        response.status_code = 304  # werkzeug drops the body and the entity headers
+    return response
 
 
 def serve(path: str) -> Response:

@@ -29,6 +29,7 @@ from .app import headers
 from .snapshot import Resource, Snapshot
 
 HEADERS_FILE = "_headers"  # read by Netlify and Cloudflare Pages, not served
+NOT_FOUND = "404.html"  # sent by Netlify, Cloudflare Pages and GitHub Pages for a missing page
 NOJEKYLL = ".nojekyll"  # GitHub Pages: publish the files as they are
 MARKER = ".feeds-build"  # marks a directory that `feeds build` may replace
 MARKER_TEXT = b"Written by `feeds build`; the whole directory is replaced on each build.\n"
@@ -125,9 +126,11 @@ def site_files(snapshot: Snapshot, max_age: int) -> dict[str, Resource | bytes]:
     files: dict[str, Resource | bytes] = {}
     for route, resource in snapshot.routes.items():
         path = file_path(route, resource)
-        if path in files or path in (HEADERS_FILE, NOJEKYLL, MARKER):
+        if path in files or path in (HEADERS_FILE, NOJEKYLL, MARKER, NOT_FOUND):
             raise ExportError(f"two routes would be written to {path}")
         files[path] = resource
+    if snapshot.not_found is not None:
+        files[NOT_FOUND] = snapshot.not_found
     files[HEADERS_FILE] = render_rules(header_rules(snapshot, max_age)).encode()
     files[NOJEKYLL] = b""
     files[MARKER] = MARKER_TEXT

@@ -195,7 +195,8 @@ def add_token(path: str | Path, label: str, token: str | None = None) -> str:
 
 def _with_token(text: str, token: str, label: str, source: str) -> str:
     """`text` with a token entry added to the end of its `tokens:` list."""
-    entry = [f"- token: {token}", f"  label: {_quoted(label)}"]
+    entry = yaml.safe_dump([{"token": token, "label": label}], allow_unicode=True,
+                           sort_keys=False, width=1 << 16).splitlines()
     root = compose(text, source)
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
@@ -221,12 +222,6 @@ def _key_value(root: Node | None, key: str) -> Node | None:
             if isinstance(k, yaml.ScalarNode) and k.value == key:
                 return v
     return None
-
-
-def _quoted(text: str) -> str:
-    """`text` as a YAML double-quoted scalar."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + "".join(c if c.isprintable() else f"\\U{ord(c):08x}" for c in escaped) + '"'
 
 
 def subscribe_links(site: urls.Site, token: str) -> dict[str, str]:

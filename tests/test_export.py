@@ -133,6 +133,10 @@ def test_host_headers_give_every_route_the_server_headers(app, client, site):
         assert sent == expected, path
 
 
+def test_hosts_get_the_friendly_404_page(app, site):
+    assert (site / "404.html").read_bytes() == app.extensions["feeds"].snapshot().not_found.body
+
+
 def test_calendars_are_marked_not_to_be_compressed_by_hosts(site):
     rules = dict((rule, dict(values)) for rule, values in parse_rules((site / "_headers").read_text()))
     assert "no-transform" in rules["/*.ics"]["Cache-Control"]

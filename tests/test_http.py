@@ -102,6 +102,22 @@ def test_if_none_match_wins_over_if_modified_since(client):
     assert response.status_code == 200
 
 
+def test_if_match_and_range_keep_werkzeug_rules(client):
+    etag = client.get("/calendar.ics").headers["ETag"]
+    assert client.get("/calendar.ics", headers={"If-Match": '"other"'}).status_code == 412
+    assert client.get("/calendar.ics", headers={"If-Match": etag}).status_code == 200
+    whole = client.get("/calendar.ics", headers={"Range": "bytes=0-9"})
+    assert whole.status_code == 200 and whole.data.endswith(b"END:VCALENDAR\r\n")
+
+
+def test_a_304_carries_no_body_and_no_content_headers(client):
+    etag = client.get("/talks/2026-04-13-fischer.ics").headers["ETag"]
+    response = client.get("/talks/2026-04-13-fischer.ics", headers={"If-None-Match": etag})
+    assert response.status_code == 304 and response.data == b""
+    for name in ("Content-Type", "Content-Length"):
+        assert name not in response.headers, name
+
+
 def test_head_has_the_headers_of_get_and_no_body(app, client):
     for path in routes(app):
         get, head = client.get(path), client.head(path)

@@ -1,0 +1,39 @@
+"""Smoke runs of the benchmarks in bench/: tiny sizes and a second per
+route. They check that the scripts work and what they verify on the way
+(rebuilds identical to cold builds, every route answering as expected under
+load), never how fast anything is."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_scaling_smoke():
+    done = run("bench/scaling.py", "--sizes", "12", "30", "--repeat", "1")
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("| 12 |", "| 30 |"))]
+    assert len(rows) == 6  # three tables, two sizes
+    assert all("| yes |" in row for row in rows[:2])  # rebuilt bytes equal cold-built ones
+    assert "Machine:" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk)")
+def test_throughput_smoke():
+    done = run("bench/throughput.py", "--rounds", "1", "--duration", "1", "--connections", "2",
+               "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    names = [row.split("|")[1].strip() for row in rows[1:]]
+    assert names == ["trivial (ceiling)", "/calendar.ics", "/rss.xml", "/", "304 /calendar.ics"]
+    assert all(row.rstrip(" |").endswith("| 0") for row in rows[1:]), rows  # no errors
