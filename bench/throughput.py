@@ -7,7 +7,7 @@ and a 304 revalidation of /calendar.ics, in --rounds rounds, so that drift
 in the machine's load hits every route alike. Prints the median requests
 per second and p99 latency of each, each as a ratio to the ceiling's.
 
-    python bench/throughput.py                     # the seed data, 3 rounds of 5 s per route
+    python bench/throughput.py                     # the seed data, 7 rounds of 3 s per route
     python bench/throughput.py --talks 1000        # a synthetic file of 1000 talks
     python bench/throughput.py --rounds 1 --duration 1 --connections 2   # a smoke run
 
@@ -139,7 +139,8 @@ def loads(base: str) -> list[Load]:
     return result
 
 
-def report(results: list[Result], args: argparse.Namespace, talks: str) -> str:
+def report(results: list[Result], args: argparse.Namespace, talks: str,
+           load: tuple[float, ...]) -> str:
     ceiling = results[0]
     ceiling_rps, ceiling_p99 = ceiling.rps, ceiling.p99
     cpu = next((line.split(":", 1)[1].strip() for line in
@@ -155,15 +156,17 @@ def report(results: list[Result], args: argparse.Namespace, talks: str) -> str:
                      f"{r.p99 * 1000:.2f} | {r.p99 / ceiling_p99:.2f} | {r.errors} |")
     below = [r.load.name for r in results
              if r.load.path != TRIVIAL and r.rps / ceiling_rps < TARGET]
-    lines += ["", f"target: every route ≥ {TARGET} of the ceiling's requests/s — "
+    lines += ["", f"1-minute load average before the run: {load[0]:.2f} (other work on the "
+              "machine skews every figure)",
+              f"target: every route ≥ {TARGET} of the ceiling's requests/s — "
               + ("met" if not below else "NOT met: " + ", ".join(below))]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per route and round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=3, help="seconds per route and round")
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (wrk shares the CPUs)")
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: the config's)")
@@ -173,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("wrk"):
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
+    before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="feeds-throughput-") as tmp:
         data = Path(tmp) / "talks.yaml"
         if args.talks:
@@ -191,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(report(results, args, talks))
+    print(report(results, args, talks, (before,)))
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+import weakref
 from typing import Any, Mapping
 
 from flask import Config, Flask, Response, abort, current_app, jsonify, request
@@ -107,11 +107,19 @@ def headers(resource: Resource, max_age: int) -> dict[str, str]:
 
 
 
-@lru_cache(maxsize=1024)
-def response_headers(resource: Resource, max_age: int) -> tuple[tuple[str, str], ...]:
+Prepared = tuple[tuple[str, str], ...]
+# Kept as long as the resource is: an old snapshot's bytes are not held on to.
+_PREPARED: weakref.WeakKeyDictionary[Resource, tuple[int, Prepared]] = weakref.WeakKeyDictionary()
+
+
+def response_headers(resource: Resource, max_age: int) -> Prepared:
     """headers() plus the validators, formatted once per resource."""
-    return (*headers(resource, max_age).items(), ("ETag", quote_etag(resource.etag)),
-            ("Last-Modified", http_date(resource.last_modified)))
+    kept = _PREPARED.get(resource)
+    if kept is None or kept[0] != max_age:
+        kept = _PREPARED[resource] = (max_age, (
+            *headers(resource, max_age).items(), ("ETag", quote_etag(resource.etag)),
+            ("Last-Modified", http_date(resource.last_modified))))
+    return kept[1]
 
 
 def send(resource: Resource) -> Response:

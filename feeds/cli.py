@@ -72,6 +72,9 @@ def build(args: argparse.Namespace) -> int:
     except (export.ExportError, OSError) as exc:
         print(f"{args.outdir}: {exc}; nothing was published.", file=sys.stderr)
         return 1
+    if config["SITE_URL"] == DEFAULTS["SITE_URL"]:
+        print(f"warning: links and calendar UIDs point at {DEFAULTS['SITE_URL']}; give "
+              "--site-url or FEEDS_SITE_URL the public address", file=sys.stderr)
     rules = len(export.header_rules(snapshot, config["CACHE_MAX_AGE"]))
     if rules > export.RULE_LIMIT:
         print(f"warning: {rules} header rules; Cloudflare Pages reads only "

@@ -156,8 +156,9 @@ class Publisher:
         try:
             revisions, warning = update_ledger(ledger_path(self.data_file), schedule, now,
                                                fallback_now=mtime.replace(microsecond=0))
-        except OSError as exc:  # e.g. the lock file cannot be locked
-            self._errors = (f"cannot read the revision ledger: {exc}",)
+        except OSError as exc:  # e.g. the lock file cannot be locked: try again later
+            self._signature = None
+            self._errors = (f"cannot update the revision ledger: {exc}",)
             log.error("keeping the last good version; %s", self._errors[0])
             return
         if self._build(schedule, revisions, now):

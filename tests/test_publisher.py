@@ -193,6 +193,29 @@ def test_a_failing_build_keeps_the_last_good_version(data_file, clock, monkeypat
     assert not pub.health().ok and "a bug in a renderer" in pub.health().errors[0]
 
 
+def test_a_ledger_that_cannot_be_locked_is_tried_again(data_file, clock, monkeypatch):
+    ticks = Ticker()
+    pub = Publisher(data_file, OPTIONS, clock=clock, check_interval=1.0, settle=0,
+                    monotonic=ticks)
+    good = pub.snapshot()
+    real = publisher_module.update_ledger
+    failures = [OSError(37, "No locks available")]
+
+    def flaky(*args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publisher_module, "update_ledger", flaky)
+    retitle(data_file, "Locked out")
+    ticks.now += 1.0
+    assert pub.snapshot() is good
+    assert "No locks available" in pub.health().errors[0]
+    ticks.now += 1.0
+    assert "Locked out" in calendar(pub)  # the next look, with the file unchanged
+    assert pub.health().ok
+
+
 def test_a_bad_file_at_start_serves_503_until_it_is_fixed(make_app, data_file):
     text = data_file.read_text()
     data_file.write_text("series: [")
