@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from datetime import date, timedelta, timezone
 from functools import lru_cache
@@ -113,22 +112,11 @@ def vtimezone(zone_key: str, first: date, last: date) -> Timezone:
 # is composed from serialized events kept per talk version, and an edit
 # re-serializes one event only.
 
-def stable(talk: Talk) -> Talk:
-    """`talk` without its line number, which moves with edits above it and
-    shows in no output: the key under which its renderings are kept."""
-    return dataclasses.replace(talk, line=0) if talk.line else talk
-
-
 @lru_cache(maxsize=CACHE_SIZE)
-def _event_bytes(talk: Talk, revision: Revision, series: Series, site: urls.Site,
-                 join_url: str) -> bytes:
-    return talk_event(talk, revision, series, site, join_url).to_ical()
-
-
 def event_bytes(talk: Talk, revision: Revision, series: Series, site: urls.Site,
                 join_url: str = "") -> bytes:
     """talk_event(...).to_ical(), kept per version of the talk."""
-    return _event_bytes(stable(talk), revision, series, site, join_url)
+    return talk_event(talk, revision, series, site, join_url).to_ical()
 
 
 @lru_cache(maxsize=256)
@@ -165,7 +153,6 @@ def _calendar(series: Series, site: urls.Site) -> Calendar:
 
 
 def calendar_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-                  extra: Mapping[str, str] | None = None,
                   join_urls: Mapping[str, str] | None = None) -> bytes:
     """/calendar.ics: every talk, cancelled ones included. With `join_urls`
     (talk id -> join link) it is the members' calendar, which names no
@@ -194,13 +181,13 @@ def feed_head(series: Series, site: urls.Site, members: bool = False) -> Calenda
     return cal
 
 
-@lru_cache(maxsize=CACHE_SIZE)
-def _talk_file(talk: Talk, revision: Revision, series: Series, site: urls.Site) -> bytes:
-    return _compose(_calendar(series, site), (
-        vtimezone_bytes(talk.zone.key, talk.day.year, talk.day.year),
-        event_bytes(talk, revision, series, site)))
+@lru_cache(maxsize=64)
+def _talk_file_head(series: Series, site: urls.Site) -> Calendar:
+    return _calendar(series, site)
 
 
 def talk_file(talk: Talk, revision: Revision, series: Series, site: urls.Site) -> bytes:
     """/talks/<id>.ics: one talk, for an "add to calendar" button."""
-    return _talk_file(stable(talk), revision, series, site)
+    return _compose(_talk_file_head(series, site), (
+        vtimezone_bytes(talk.zone.key, talk.day.year, talk.day.year),
+        event_bytes(talk, revision, series, site, "")))  # the calendar's cache key

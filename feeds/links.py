@@ -8,7 +8,8 @@ have accepted for years (Google's event template and ``cid`` links, Outlook's
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote, urlencode
+from functools import lru_cache
+from urllib.parse import quote
 
 from .timezones import basic_utc, isoformat_utc
 
@@ -17,9 +18,15 @@ OUTLOOK_LIVE = "https://outlook.live.com"  # personal accounts (Outlook.com)
 OUTLOOK_OFFICE = "https://outlook.office.com"  # work or school (Microsoft 365)
 
 
+@lru_cache(maxsize=4096)
+def _quote(value: str) -> str:
+    """`value` percent-encoded for a query, spaces as %20 (some apps show a
+    literal '+'); kept, since each talk's texts go into several links."""
+    return quote(value, safe="")
+
+
 def _query(params: dict[str, str]) -> str:
-    """Percent-encoded query, spaces as %20 (some apps show a literal '+')."""
-    return urlencode({k: v for k, v in params.items() if v}, quote_via=quote)
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in params.items() if v)
 
 
 def google_subscribe(webcal_url: str) -> str:

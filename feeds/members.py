@@ -12,7 +12,6 @@ import argparse
 import hashlib
 import hmac
 import logging
-import os
 import re
 import secrets as secrets_module
 import sys
@@ -29,7 +28,7 @@ from . import ical, links, urls
 from .loader import ID_PATTERN, InvalidData, Node, Problem, Reader, compose, valid_url
 from .model import Schedule
 from .publisher import Health
-from .revisions import _locked, _write_atomically
+from .files import Signature, locked, stat_signature, write_atomically
 from .snapshot import ICS, Resource, Snapshot
 
 log = logging.getLogger(__name__)
@@ -180,7 +179,7 @@ def add_token(path: str | Path, label: str, token: str | None = None) -> str:
     atomically and under a lock, and return the token."""
     path = Path(path)
     token = token or mint_token()
-    with _locked(path):
+    with locked(path):
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -189,7 +188,7 @@ def add_token(path: str | Path, label: str, token: str | None = None) -> str:
         if parse_secrets(new_text, str(path)).find(token) is None:
             raise InvalidData([Problem(str(path), 0, 0, "could not add the token; "
                                        "write `tokens:` as a block list of token/label pairs")])
-        _write_atomically(path, new_text)
+        write_atomically(path, new_text)
     return token
 
 
@@ -260,7 +259,7 @@ class Members:
                              if join_url and not self._env_join_url else "")
         self._lock = threading.Lock()
         self._secrets = Secrets(self._env_join_url)
-        self._signature: tuple[int, int, int] | None = None
+        self._signature: Signature | None = None
         self._next_check = 0.0
         self._problems: tuple[str, ...] = ()
         self._cache: tuple[Snapshot, Secrets, Resource] | None = None
@@ -278,11 +277,7 @@ class Members:
             return
         try:
             self._next_check = time.monotonic() + self.check_interval
-            try:
-                st = os.stat(self.secrets_file)
-                signature: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
-            except OSError:
-                signature = None
+            signature = stat_signature(self.secrets_file)
             if force or signature != self._signature:
                 self._signature = signature
                 self._load()

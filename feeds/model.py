@@ -37,7 +37,9 @@ class Talk:
     note: str = ""
     status: str = SCHEDULED
     location: str = ""
-    line: int = 0  # where the talk starts in the data file, for messages
+    # Where the talk starts in the data file, for messages. Not part of the
+    # talk's identity: moving a talk within the file changes no output.
+    line: int = field(default=0, compare=False)
 
     @property
     def end(self) -> datetime:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-import textwrap
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -110,7 +109,11 @@ def paragraphs(text: str) -> Markup:
 
 
 def shorten(text: str, width: int) -> str:
-    return textwrap.shorten(text, width=width, placeholder=" …", break_on_hyphens=False) if text else ""
+    """`text` on one line, cut at a word boundary to at most `width` characters."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    return text[: width - 1].rsplit(" ", 1)[0].rstrip() + " …"
 
 
 def other_zones(talk: Talk) -> list[str]:
@@ -142,6 +145,7 @@ def media_type(name: str) -> str:
     return ASSET_TYPES[PurePosixPath(name).suffix]
 
 
+@lru_cache(maxsize=256)
 def asset_url(site: urls.Site, name: str) -> str:
     """A static file's URL, versioned by its content so caches refresh."""
     digest = hashlib.sha256(static_files()[name]).hexdigest()[:12]
@@ -150,6 +154,7 @@ def asset_url(site: urls.Site, name: str) -> str:
 
 # --- links and structured data ---------------------------------------------------
 
+@lru_cache(maxsize=256)
 def feed_links(series: Series, site: urls.Site) -> dict[str, str]:
     """The series' own addresses and the one-click subscribe links."""
     calendar, webcal = site.url(urls.CALENDAR), site.webcal(urls.CALENDAR)
@@ -229,7 +234,7 @@ def snippets(series: Series, site: urls.Site) -> dict[str, Any]:
 
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("feeds", "templates"), autoescape=select_autoescape(),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      undefined=StrictUndefined, auto_reload=False, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=when, utc=timezones.isoformat_utc, zones=other_zones,
                        paragraphs=paragraphs, linkify=linkify)
     env.globals.update(urls=urls)

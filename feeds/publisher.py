@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping
 
+from .files import Signature, stat_signature
 from .loader import InvalidData, load_schedule
 from .model import Schedule
 from .revisions import Revision, ledger_path, update_ledger
@@ -27,7 +27,6 @@ from .snapshot import BuildOptions, Snapshot, build_snapshot
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-Signature = tuple[int, int, int]  # mtime_ns, size, inode
 SETTLE = 0.25  # seconds a changed file must stay unchanged before it is read
 
 
@@ -63,15 +62,6 @@ def version(snapshot: Snapshot) -> str:
     for path in sorted(snapshot.routes):
         digest.update(f"{path}\0{snapshot.routes[path].etag}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def stat_signature(path: Path) -> Signature | None:
-    """What changes whenever the file is written or replaced; None if missing."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 class Publisher:

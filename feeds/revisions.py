@@ -4,19 +4,16 @@ data file so that organisers never keep such counters by hand."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Mapping
 
+from .files import locked, write_atomically
 from .model import Schedule, Talk
 
 log = logging.getLogger(__name__)
@@ -121,36 +118,6 @@ def advance(entries: Mapping[str, Revision], schedule: Schedule,
     return result
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock shared by every process that writes `path`."""
-    try:
-        handle = open(path.with_name(path.name + ".lock"), "a")
-    except OSError:
-        yield  # a read-only directory: nothing will be written anyway
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def update_ledger(path: Path, schedule: Schedule, now: datetime,
                   fallback_now: datetime | None = None) -> tuple[dict[str, Revision], str]:
     """Record `schedule` in the ledger at `path` and return every talk's
@@ -158,13 +125,13 @@ def update_ledger(path: Path, schedule: Schedule, now: datetime,
 
     When the ledger cannot be written, changes are dated `fallback_now` (the
     data file's mtime) so that every worker still computes the same bytes."""
-    with _locked(path):
+    with locked(path):
         entries = read_ledger(path)
         updated = advance(entries, schedule, now)
         if updated == entries:
             return updated, ""
         try:
-            _write_atomically(path, render_ledger(updated))
+            write_atomically(path, render_ledger(updated))
             return updated, ""
         except OSError as exc:
             warning = f"cannot write the revision ledger {path}: {exc.strerror or exc}"

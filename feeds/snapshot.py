@@ -89,7 +89,7 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     routes[urls.CALENDAR] = Resource(ical.calendar_feed(schedule, revisions, site), ICS,
                                      changed, cors=True)
     for talk in schedule.talks:
-        routes[urls.talk_ics(talk.id)] = _talk_ics(ical.stable(talk), revisions[talk.id],
+        routes[urls.talk_ics(talk.id)] = _talk_ics(talk, revisions[talk.id],
                                                    schedule.series, site)
     for path, render, media_type in ((urls.RSS, syndication.rss_feed, syndication.RSS_TYPE),
                                      (urls.ATOM, syndication.atom_feed, syndication.ATOM_TYPE)):
@@ -98,7 +98,7 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
 
     routes[urls.HOME] = Resource(pages.home(schedule, site, now), pages.HTML, changed)
     for talk in schedule.talks:
-        page = _talk_page(ical.stable(talk), schedule.series, site, talk.end <= now)
+        page = _talk_page(talk, schedule.series, site, talk.end <= now)
         routes[urls.talk_page(talk.id)] = Resource(page, pages.HTML, changed)
     embed = lru_cache(maxsize=64)(lambda options: Resource(
         pages.embed(schedule, site, now, options), pages.HTML, changed, framable=True))

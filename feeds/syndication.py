@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping
+from functools import lru_cache, partial
+from typing import Callable, Mapping
 
 from feedgen.feed import FeedGenerator
 from markupsafe import Markup
@@ -30,7 +31,7 @@ class Entry:
     published: datetime
     updated: datetime
     authors: tuple[str, ...]
-    content: Markup
+    content: Callable[[], Markup]  # rendered only for the entries a feed keeps
 
 
 # --- dates ------------------------------------------------------------------
@@ -83,6 +84,7 @@ def _page_links(talk: Talk, site: urls.Site) -> Markup:
         _link(site.url(urls.talk_ics(talk.id)), "Add to calendar (.ics)"))
 
 
+@lru_cache(maxsize=1 << 14)
 def talk_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
     """The HTML body of a talk's entry, every piece escaped by markupsafe."""
     parts = [Markup("<p><strong>This talk is cancelled.</strong></p>") if talk.cancelled else "",
@@ -98,6 +100,7 @@ def talk_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
     return Markup().join(parts)
 
 
+@lru_cache(maxsize=1 << 14)
 def recording_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
     """The HTML body of a recording's entry."""
     return Markup().join([
@@ -122,12 +125,12 @@ def talk_entries(talk: Talk, revision: Revision, series: Series, site: urls.Site
     entries = [Entry(site.tag("talk", talk.id), talk_title(talk, series),
                      site.url(urls.talk_page(talk.id)),
                      *_dates(revision.published(talk), revision, now),
-                     authors, talk_content(talk, series, site))]
+                     authors, partial(talk_content, talk, series, site))]
     if talk.recording:
         entries.append(Entry(site.tag("recording", talk.id), f"Recording: {talk.title}",
                              talk.recording,
                              *_dates(recording_published(talk, revision), revision, now),
-                             authors, recording_content(talk, series, site)))
+                             authors, partial(recording_content, talk, series, site)))
     return entries
 
 
@@ -148,7 +151,7 @@ def _add(fg: FeedGenerator, entry: Entry, rss: bool) -> None:
     fe.link(href=entry.link, rel="alternate")
     fe.published(entry.published)
     fe.updated(entry.updated)
-    fe.content(str(entry.content), type="html")
+    fe.content(str(entry.content()), type="html")
     for name in entry.authors:
         fe.author(name=name)
         if rss:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds import revisions
+from feeds import files, revisions
 from feeds.revisions import ledger_path, read_ledger
 
 from conftest import NOW, SEED_DATA
@@ -213,7 +213,7 @@ def test_an_unwritable_ledger_is_never_lost_and_serving_goes_on(served, data_fil
     before = ledger.read_bytes()
     ids = set(read_ledger(ledger))
     module, name = target.split(".")
-    monkeypatch.setattr(getattr(revisions, module), name, failure)
+    monkeypatch.setattr(getattr(files, module), name, failure)
 
     write(data_file, edited(data_file, "Edited While Read-Only"))
     assert b"Edited While Read-Only" in client.get("/calendar.ics").data  # the edit is live
@@ -268,7 +268,7 @@ def test_a_crash_while_writing_the_ledger_leaves_the_old_one(data_file, monkeypa
     def killed(fd):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(revisions.os, "fsync", killed)
+    monkeypatch.setattr(files.os, "fsync", killed)
     write(data_file, edited(data_file, "Killed Midway"))
     with pytest.raises(KeyboardInterrupt):
         revisions.update_ledger(ledger, load_schedule(data_file), NOW)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import synthetic  # noqa: E402
 
 SITE = Site(SITE_URL)
-CACHES = (ical._event_bytes, ical._talk_file, ical.vtimezone_bytes,
+CACHES = (ical.event_bytes, ical.vtimezone_bytes,
           snapshot._talk_ics, snapshot._talk_page, timezones.observances)
 
 

@@ -291,7 +291,7 @@ def test_workers_agree_without_a_writable_ledger(data_file, clock, monkeypatch):
     def refuse(path, text):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(revisions_module, "_write_atomically", refuse)
+    monkeypatch.setattr(revisions_module, "write_atomically", refuse)
     set_mtime(data_file, (NOW - timedelta(days=1)).timestamp())  # edits are dated by it
     first = Publisher(data_file, OPTIONS, clock=clock, check_interval=0)
     clock.now = NOW + timedelta(minutes=5)
