@@ -16,7 +16,7 @@ from .ical import REFRESH
 from .members import Members
 from .pages import EmbedOptions
 from .publisher import Publisher, utc_now
-from .snapshot import BuildOptions, Resource
+from .snapshot import BuildOptions, Resource, Snapshot
 
 DEFAULTS: dict[str, Any] = {
     "TALKS_FILE": "data/talks.yaml",
@@ -89,22 +89,12 @@ def publisher() -> Publisher:
     return current_app.extensions["feeds"]
 
 
-def headers(resource: Resource, max_age: int) -> dict[str, str]:
-    """The headers of `resource` besides its validators (ETag, Last-Modified):
-    what the server sends and what static hosts are told to send."""
-    cache = f"public, max-age={max_age}"
-    if resource.media_type.startswith("text/calendar"):
-        cache += ", no-transform"  # no proxy or CDN may gzip it: Outlook fails on that
-    result = {"Content-Type": resource.media_type, "Cache-Control": cache}
-    if resource.download_name:
-        result["Content-Disposition"] = f'attachment; filename="{resource.download_name}"'
-    if resource.cors:
-        result["Access-Control-Allow-Origin"] = "*"
-    if not resource.framable:
-        result["Content-Security-Policy"] = "frame-ancestors 'none'"
-    return result
-
-
+def current_snapshot() -> Snapshot:
+    """The snapshot this request is served from; 503 before any good load."""
+    snapshot = publisher().snapshot()
+    if snapshot is None:
+        abort(503)
+    return snapshot
 
 
 Prepared = tuple[tuple[str, str], ...]
@@ -117,7 +107,7 @@ def response_headers(resource: Resource, max_age: int) -> Prepared:
     kept = _PREPARED.get(resource)
     if kept is None or kept[0] != max_age:
         kept = _PREPARED[resource] = (max_age, (
-            *headers(resource, max_age).items(), ("ETag", quote_etag(resource.etag)),
+            *resource.headers(max_age).items(), ("ETag", quote_etag(resource.etag)),
             ("Last-Modified", http_date(resource.last_modified))))
     return kept[1]
 
@@ -137,10 +127,7 @@ def send(resource: Resource) -> Response:
 
 
 def serve(path: str) -> Response:
-    snapshot = publisher().snapshot()
-    if snapshot is None:
-        abort(503)
-    resource = snapshot.routes.get("/" + path)
+    resource = current_snapshot().routes.get("/" + path)
     if resource is None:
         abort(404)
     return send(resource)
@@ -152,29 +139,23 @@ def embed() -> Response:
         options = EmbedOptions.from_query(request.args.items(multi=True))
     except ValueError as exc:
         return Response(f"{exc}\n", 400, content_type="text/plain; charset=utf-8")
-    snapshot = publisher().snapshot()
-    if snapshot is None or snapshot.embed is None:
-        abort(503)
-    return send(snapshot.embed(options))
+    return send(current_snapshot().embed(options))
 
 
 def not_found(error: HTTPException) -> Response | HTTPException:
     """Every 404 gets the snapshot's friendly page, never kept by caches."""
     snapshot = publisher().snapshot()
-    if snapshot is None or snapshot.not_found is None:
+    if snapshot is None:
         return error
     page = snapshot.not_found
-    response = Response(page.body, 404, headers=headers(page, 0))
+    response = Response(page.body, 404, headers=page.headers(0))
     response.headers["Cache-Control"] = "no-cache"
     return response
 
 
 def members_calendar(token: str) -> Response:
     """A member's calendar; an unknown token gets the same 404 as any unknown page."""
-    snapshot = publisher().snapshot()
-    if snapshot is None:
-        abort(503)
-    resource = current_app.extensions["feeds.members"].calendar(snapshot, token)
+    resource = current_app.extensions["feeds.members"].calendar(current_snapshot(), token)
     if resource is None:
         abort(404)
     response = send(resource)

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
-from .app import headers
 from .snapshot import Resource, Snapshot
 
 HEADERS_FILE = "_headers"  # read by Netlify and Cloudflare Pages, not served
@@ -65,7 +64,7 @@ def host_headers(route: str, resource: Resource, max_age: int) -> dict[str, str]
     hosts revalidate everything else with their own ETags and purge their
     CDN on each deploy; and a download named like its URL says
     ``attachment`` without repeating the name."""
-    result = headers(resource, max_age)
+    result = resource.headers(max_age)
     if is_html(resource):
         del result["Content-Type"]
     if "no-transform" not in result["Cache-Control"]:

@@ -8,7 +8,6 @@ value; the only markup made here is built from escaped pieces."""
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -217,17 +216,22 @@ def event_ld(talk: Talk, series: Series, site: urls.Site) -> dict[str, Any]:
     return data
 
 
+_SNIPPETS = {
+    "iframe": '<iframe src="{{ src }}?limit={{ limit }}" title="{{ title }}: upcoming talks" '
+              'width="100%" height="420" style="border:0" loading="lazy"></iframe>',
+    "script": '<script src="{{ script }}" data-limit="{{ limit }}"></script>',
+}
+
+
 def snippets(series: Series, site: urls.Site) -> dict[str, Any]:
-    """The one-line embeds offered on the series page, as plain text."""
-    title = html.escape(f"{series.title}: upcoming talks")
-    frame = html.escape(f"{site.url(urls.EMBED)}?limit={SNIPPET_LIMIT}")
-    script = html.escape(site.url(urls.EMBED_JS))
-    return {
-        "iframe": (f'<iframe src="{frame}" title="{title}" width="100%" height="420" '
-                   'style="border:0" loading="lazy"></iframe>'),
-        "script": f'<script src="{script}" data-limit="{SNIPPET_LIMIT}"></script>',
-        "limit": SNIPPET_LIMIT,
-    }
+    """The one-line embeds offered on the series page, as plain text
+    (rendered by Jinja, which escapes the attribute values)."""
+    values = {"src": site.url(urls.EMBED), "script": site.url(urls.EMBED_JS),
+              "title": series.title, "limit": SNIPPET_LIMIT}
+    result: dict[str, Any] = {name: ENV.from_string(source).render(values)
+                              for name, source in _SNIPPETS.items()}
+    result["limit"] = SNIPPET_LIMIT
+    return result
 
 
 # --- rendering --------------------------------------------------------------------

@@ -33,6 +33,21 @@ class Resource:
     def __post_init__(self) -> None:
         object.__setattr__(self, "etag", hashlib.sha256(self.body).hexdigest()[:32])
 
+    def headers(self, max_age: int) -> dict[str, str]:
+        """Headers besides the validators (ETag, Last-Modified): what the
+        server sends and what static hosts are told to send."""
+        cache = f"public, max-age={max_age}"
+        if self.media_type.startswith("text/calendar"):
+            cache += ", no-transform"  # no proxy or CDN may gzip it: Outlook fails on that
+        result = {"Content-Type": self.media_type, "Cache-Control": cache}
+        if self.download_name:
+            result["Content-Disposition"] = f'attachment; filename="{self.download_name}"'
+        if self.cors:
+            result["Access-Control-Allow-Origin"] = "*"
+        if not self.framable:
+            result["Content-Security-Policy"] = "frame-ancestors 'none'"
+        return result
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -43,10 +58,9 @@ class Snapshot:
     routes: Mapping[str, Resource]
     last_modified: datetime  # the data's last change, or a talk's end since
     valid_until: datetime | None  # when "upcoming" changes and a rebuild is due
-    not_found: Resource | None = None  # the friendly page sent with every 404
+    not_found: Resource  # the friendly page sent with every 404, not a route
     # /embed for other query options, each rendered once for this snapshot
-    embed: Callable[[pages.EmbedOptions], Resource] | None = field(
-        default=None, compare=False, repr=False)
+    embed: Callable[[pages.EmbedOptions], Resource] = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
