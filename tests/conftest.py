@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from socketserver import BaseServer
+from typing import Callable, Iterator
 
 import pytest
 
@@ -81,3 +84,16 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@contextlib.contextmanager
+def serving(server: BaseServer) -> Iterator[str]:
+    """Run `server` (bound to 127.0.0.1) in a thread; yields its base URL."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -9,7 +9,6 @@ import os
 import posixpath
 import re
 import stat
-import threading
 import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import NOW, SITE_URL
+from conftest import NOW, SITE_URL, serving
 from feeds import cli, export
 from feeds.revisions import ledger_path, read_ledger
 from feeds.snapshot import Resource
@@ -63,14 +62,8 @@ def site(app, build, tmp_path: Path) -> Path:
 @pytest.fixture
 def static_server(site: Path) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(CleanURLs, directory=str(site)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(server) as url:
+        yield url
 
 
 def routes(app) -> dict[str, Resource]:

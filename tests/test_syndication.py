@@ -8,7 +8,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import threading
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -23,7 +22,7 @@ import pytest
 from lxml import etree
 from werkzeug.serving import make_server
 
-from conftest import NOW, SITE_URL, revisions_for
+from conftest import NOW, SITE_URL, revisions_for, serving
 from feeds.syndication import atom_feed, rss_feed
 from feeds.urls import Site
 
@@ -336,14 +335,8 @@ def test_no_date_lies_in_the_future(seed):
 @pytest.fixture
 def served(make_app) -> Iterator[str]:
     """The app on a real HTTP server on 127.0.0.1; yields its base URL."""
-    server = make_server("127.0.0.1", 0, make_app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    with serving(make_server("127.0.0.1", 0, make_app(), threaded=True)) as url:
+        yield url
 
 
 def newsboat(url: str, home: Path) -> list[tuple[str, str, str, int]]:
