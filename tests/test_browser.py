@@ -76,14 +76,26 @@ def schedule(data) -> Schedule:
     return load_schedule(data)
 
 
-@pytest.fixture(scope="module")
-def site(data) -> Iterator[str]:
-    """The feeds app, its SITE_URL being the address it is served on."""
+def served_app(data: Path) -> Iterator[str]:
+    """The feeds app over `data`, its SITE_URL being the address it is served on."""
     server = Server()
     server.app = create_app({"TESTING": True, "TALKS_FILE": str(data), "SITE_URL": server.url,
                              "CLOCK": FakeClock(NOW), "CHECK_INTERVAL": 60.0})
     yield server.url
     server.close()
+
+
+@pytest.fixture(scope="module")
+def site(data) -> Iterator[str]:
+    yield from served_app(data)
+
+
+@pytest.fixture(scope="module")
+def seed_site(tmp_path_factory) -> Iterator[str]:
+    """The seed data alone, as people will see it: for the screenshots."""
+    target = tmp_path_factory.mktemp("seed") / "talks.yaml"
+    shutil.copy(SEED_DATA, target)
+    yield from served_app(target)
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +284,8 @@ def test_copy_button_copies_the_calendar_address(browser, site):
     ("desktop", {"width": 1280, "height": 900}, False),
     ("phone", {"width": 390, "height": 844}, True),
 ])
-def test_screenshots_of_the_series_page(browser, site, name, viewport, mobile):
+def test_screenshots_of_the_series_page(browser, seed_site, name, viewport, mobile):
+    site = seed_site
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page, problems = open_page(browser, site + "/", viewport=viewport, is_mobile=mobile,
                                has_touch=mobile, device_scale_factor=2 if mobile else 1,
