@@ -7,7 +7,7 @@ from datetime import date, timedelta, timezone
 from functools import lru_cache
 from typing import Iterable, Mapping
 
-from icalendar import (Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard,
+from icalendar import (Calendar, Component, Event, Timezone, TimezoneDaylight, TimezoneStandard,
                        vCalAddress, vDuration, vText, vUri)
 
 from . import timezones, urls
@@ -116,7 +116,34 @@ def vtimezone(zone_key: str, first: date, last: date) -> Timezone:
 def event_bytes(talk: Talk, revision: Revision, series: Series, site: urls.Site,
                 join_url: str = "") -> bytes:
     """talk_event(...).to_ical(), kept per version of the talk."""
-    return talk_event(talk, revision, series, site, join_url).to_ical()
+    return serialize(talk_event(talk, revision, series, site, join_url))
+
+
+FOLD_OCTETS = 74  # icalendar folds before a line's 75th octet
+
+
+def _fold_ascii(line: str) -> str:
+    """icalendar's folding of an ASCII content line, without its per-character
+    loop: 74 octets a line, never ending a line on an escape's backslash or
+    caret (icalendar issue #1501)."""
+    parts, start = [], 0
+    while len(line) - start > FOLD_OCTETS:
+        end = start + FOLD_OCTETS
+        if line[end - 1] in "\\^":
+            end -= 1
+        parts.append(line[start:end])
+        start = end
+    parts.append(line[start:])
+    return "\r\n ".join(parts)
+
+
+def serialize(component: Component) -> bytes:
+    """component.to_ical(), byte for byte: icalendar makes and escapes every
+    content line; ASCII lines, nearly all of them, are folded here in one
+    step instead of character by character (tests compare with to_ical())."""
+    return b"".join(
+        (_fold_ascii(line).encode("ascii") if line.isascii() else line.to_ical()) + b"\r\n"
+        for line in component.content_lines() if line)
 
 
 @lru_cache(maxsize=256)

@@ -273,3 +273,18 @@ def test_per_talk_file_holds_one_event_with_its_zone(seed):
     (event,) = strict_events(data)
     assert event.dtstart.astimezone(UTC) == datetime(2026, 4, 13, 15, 0, tzinfo=UTC)
     assert vobject_instants(data)["2026-04-13-fischer@talks.example.org"] == event.dtstart
+
+
+@pytest.mark.parametrize("offset", range(0, 80, 3))
+def test_serialization_matches_icalendar_where_escapes_meet_a_fold(offset):
+    """Escapes (\\, \\; \\n) and carets placed on every fold boundary: the fast
+    path writes exactly what icalendar's own to_ical() writes."""
+    text = "x" * offset + "\\;,^\n" * 40 + "é" * (offset % 5)
+    schedule = schedule_with([talk("edge", "2026-05-04", title=f"T{offset} " + text[:200],
+                                   abstract=text, note="^" * 300)])
+    revisions = revisions_for(schedule)
+    event = ical.talk_event(schedule.talks[0], revisions["edge"], schedule.series, Site(SITE_URL))
+    assert ical.serialize(event) == event.to_ical()
+    (parsed,) = strict_events(ical.serialize(event).join([b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+                                                          b"PRODID:x\r\n", b"END:VCALENDAR\r\n"]))
+    assert f"Abstract: {text.strip()}" in parsed.description
