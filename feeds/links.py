@@ -8,6 +8,7 @@ have accepted for years (Google's event template and ``cid`` links, Outlook's
 from __future__ import annotations
 
 from datetime import datetime
+import string
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -18,11 +19,16 @@ OUTLOOK_LIVE = "https://outlook.live.com"  # personal accounts (Outlook.com)
 OUTLOOK_OFFICE = "https://outlook.office.com"  # work or school (Microsoft 365)
 
 
+# quote(safe="") for ASCII, as one str.translate instead of a loop per byte.
+_ASCII = {i: chr(i) if chr(i) in string.ascii_letters + string.digits + "_.-~" else f"%{i:02X}"
+          for i in range(128)}
+
+
 @lru_cache(maxsize=4096)
 def _quote(value: str) -> str:
     """`value` percent-encoded for a query, spaces as %20 (some apps show a
     literal '+'); kept, since each talk's texts go into several links."""
-    return quote(value, safe="")
+    return value.translate(_ASCII) if value.isascii() else quote(value, safe="")
 
 
 def _query(params: dict[str, str]) -> str:

@@ -248,6 +248,21 @@ def _environment() -> Environment:
 ENV = _environment()
 
 
+@lru_cache(maxsize=64)
+def _article_macro(site: urls.Site) -> Any:
+    return ENV.get_template("_talk.html").make_module({"site": site}).talk_article
+
+
+@lru_cache(maxsize=1 << 14)
+def talk_article(talk: Talk, site: urls.Site, level: int = 3, own_page: bool = False) -> Markup:
+    """One talk's <article> (templates/_talk.html), kept per version of the
+    talk: a rebuild renders only the talks that changed."""
+    return Markup(_article_macro(site)(talk, level=level, own_page=own_page))
+
+
+ENV.globals["talk_article"] = talk_article
+
+
 def _render(template: str, series: Series, site: urls.Site, **context: Any) -> bytes:
     """A template with what every page uses: series, site, feeds and asset()."""
     page = ENV.get_template(template).render(

@@ -3,7 +3,7 @@ entries: one per talk, and one more per talk whose recording is out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import lru_cache, partial
 from typing import Callable, Mapping
@@ -45,11 +45,17 @@ def recording_published(talk: Talk, revision: Revision) -> datetime:
     return published if seen <= revision.first_seen else seen
 
 
-def _dates(published: datetime, revision: Revision, now: datetime) -> tuple[datetime, datetime]:
-    """(published, updated), in UTC and never after `now`."""
-    latest = timezones.to_utc(now)
-    published = min(timezones.to_utc(published), latest)
-    return published, min(max(published, timezones.to_utc(revision.modified)), latest)
+def _dates(published: datetime, revision: Revision) -> tuple[datetime, datetime]:
+    """(published, updated) in UTC; an entry is never updated before it is published."""
+    published = timezones.to_utc(published)
+    return published, max(published, timezones.to_utc(revision.modified))
+
+
+def _not_after(entry: Entry, latest: datetime) -> Entry:
+    """`entry` with no date later than `latest`."""
+    if entry.updated <= latest:  # published <= updated
+        return entry
+    return replace(entry, published=min(entry.published, latest), updated=latest)
 
 
 # --- HTML content -------------------------------------------------------------
@@ -118,27 +124,31 @@ def talk_title(talk: Talk, series: Series) -> str:
     return f"{prefix}{talk.title} — {timezones.format_when(talk.start.astimezone(series.timezone))}"
 
 
-def talk_entries(talk: Talk, revision: Revision, series: Series, site: urls.Site,
-                 now: datetime) -> list[Entry]:
-    """The talk's entry and, once its recording exists, the recording's."""
+@lru_cache(maxsize=1 << 14)
+def talk_entries(talk: Talk, revision: Revision, series: Series,
+                 site: urls.Site) -> tuple[Entry, ...]:
+    """The talk's entry and, once its recording exists, the recording's;
+    kept per version of the talk."""
     authors = tuple(s.name for s in talk.speakers)
     entries = [Entry(site.tag("talk", talk.id), talk_title(talk, series),
                      site.url(urls.talk_page(talk.id)),
-                     *_dates(revision.published(talk), revision, now),
+                     *_dates(revision.published(talk), revision),
                      authors, partial(talk_content, talk, series, site))]
     if talk.recording:
         entries.append(Entry(site.tag("recording", talk.id), f"Recording: {talk.title}",
                              talk.recording,
-                             *_dates(recording_published(talk, revision), revision, now),
+                             *_dates(recording_published(talk, revision), revision),
                              authors, partial(recording_content, talk, series, site)))
-    return entries
+    return tuple(entries)
 
 
 def entries(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
             now: datetime) -> list[Entry]:
-    """Every entry, newest publication first (ties broken by id, for stable bytes)."""
-    found = [entry for talk in schedule.talks
-             for entry in talk_entries(talk, revisions[talk.id], schedule.series, site, now)]
+    """Every entry, newest publication first (ties broken by id, for stable
+    bytes), no date later than `now`."""
+    latest = timezones.to_utc(now)
+    found = [_not_after(entry, latest) for talk in schedule.talks
+             for entry in talk_entries(talk, revisions[talk.id], schedule.series, site)]
     return sorted(found, key=lambda e: (e.published, e.id), reverse=True)
 
 

@@ -4,6 +4,7 @@ Every field is documented in README.md ("Embedding and JSON")."""
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from . import timezones, urls
@@ -23,8 +24,9 @@ def speaker_record(speaker: Speaker) -> dict[str, Any]:
             "url": _or_none(speaker.url)}
 
 
+@lru_cache(maxsize=1 << 14)
 def talk_record(talk: Talk, site: urls.Site) -> dict[str, Any]:
-    """One talk as JSON-ready data."""
+    """One talk as JSON-ready data (kept per version of the talk; never mutated)."""
     return {
         "id": talk.id,
         "title": talk.title,
@@ -70,5 +72,5 @@ def talks_document(schedule: Schedule, site: urls.Site) -> dict[str, Any]:
 
 def render(schedule: Schedule, site: urls.Site) -> bytes:
     """/talks.json as UTF-8 bytes."""
-    text = json.dumps(talks_document(schedule, site), ensure_ascii=False, indent=2)
+    text = json.dumps(talks_document(schedule, site), ensure_ascii=False, separators=(",", ":"))
     return (text + "\n").encode("utf-8")
