@@ -53,7 +53,7 @@ FORMATS: dict[str, tuple[tuple[Any, str], ...]] = {
     "calendar.ics": ((ical, "calendar_feed"),),
     "talk .ics": ((snapshot, "_talk_ics"),),
     "rss+atom": ((syndication, "rss_feed"), (syndication, "atom_feed")),
-    "talk pages": ((snapshot, "_talk_page"),),
+    "talk pages": ((pages, "talk_page"),),
     "home/embed/404": ((pages, "home"), (pages, "embed"), (pages, "not_found")),
     "json": ((talks_json, "render"),),
 }

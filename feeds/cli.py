@@ -1,13 +1,13 @@
-"""The `feeds` command: validate the data file (and, later, build or mint tokens)."""
+"""The `feeds` command: validate the data file, build the static site, and
+mint members' tokens."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from pathlib import Path
-
 from datetime import datetime
+from pathlib import Path
 
 from flask import Config
 

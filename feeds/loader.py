@@ -69,8 +69,9 @@ class InvalidData(ValueError):
 Node = yaml.Node
 
 
-class _Reader:
-    """Walks the YAML node tree, collecting problems instead of stopping."""
+class Reader:
+    """Walks the YAML node tree, collecting problems instead of stopping
+    (also used by feeds.members for the secrets file)."""
 
     def __init__(self, source: str):
         self.source = source
@@ -132,7 +133,7 @@ class _Reader:
 
     def url(self, node: Node | None, what: str) -> str:
         value = self.text(node, what)
-        if value and not _valid_url(node.value if node is not None else value):
+        if value and not valid_url(node.value if node is not None else value):
             self.error(node, f"{what} {value!r} is not a web address; write a full "
                              "http:// or https:// URL without spaces")
             return ""
@@ -162,15 +163,12 @@ class _Reader:
         return timedelta(minutes=int(raw))
 
 
-# Shared with feeds.members, which checks the secrets file the same way.
-Reader = _Reader
-
-
 def _is_null(node: Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
-def _valid_url(raw: str) -> bool:
+def valid_url(raw: str) -> bool:
+    """An absolute http(s) URL without spaces or control characters."""
     raw = raw.strip()
     if any(ch.isspace() for ch in raw) or _FORBIDDEN.search(raw):
         return False
@@ -179,9 +177,6 @@ def _valid_url(raw: str) -> bool:
         return parts.scheme in ("http", "https") and bool(parts.hostname)
     except ValueError:
         return False
-
-
-valid_url = _valid_url
 
 
 def compose(text: str, source: str) -> Node | None:
@@ -203,7 +198,7 @@ def compose(text: str, source: str) -> Node | None:
 
 def parse_schedule(text: str, source: str = "<data>") -> Schedule:
     """Validate `text` (the data file's content) into a Schedule."""
-    reader = _Reader(source)
+    reader = Reader(source)
     root = compose(text, source)
     if root is None:
         raise InvalidData([Problem(source, 0, 0, "the file is empty; it needs 'series:' and 'talks:'")])
@@ -232,7 +227,7 @@ class _Defaults:
     location: str
 
 
-def _series(reader: _Reader, node: Node | None) -> tuple[Series | None, _Defaults]:
+def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults]:
     defaults = _Defaults(None, timedelta(minutes=60), "Online")
     if node is None:
         return None, defaults
@@ -272,7 +267,7 @@ def _series(reader: _Reader, node: Node | None) -> tuple[Series | None, _Default
     ), defaults
 
 
-def _talk(reader: _Reader, node: Node, series: Series | None, defaults: _Defaults,
+def _talk(reader: Reader, node: Node, series: Series | None, defaults: _Defaults,
           seen: dict[str, int]) -> Talk | None:
     reader.talk_id = _peek_id(node)
     fields = reader.mapping(node, "a talk", TALK_KEYS, ("id", "date", "title"))
@@ -304,7 +299,7 @@ def _peek_id(node: Node) -> str:
     return ""
 
 
-def _talk_fields(reader: _Reader, node: Node, fields: dict[str, Node], series: Series | None,
+def _talk_fields(reader: Reader, node: Node, fields: dict[str, Node], series: Series | None,
                  defaults: _Defaults, talk_id: str) -> Talk | None:
     zone = reader.zone(fields["timezone"], "timezone") if "timezone" in fields else (
         series.timezone if series else None)
@@ -344,7 +339,7 @@ def _talk_fields(reader: _Reader, node: Node, fields: dict[str, Node], series: S
     )
 
 
-def _start(reader: _Reader, fields: dict[str, Node], zone: ZoneInfo,
+def _start(reader: Reader, fields: dict[str, Node], zone: ZoneInfo,
            defaults: _Defaults) -> datetime | None:
     """The talk's start in its zone, from date, time and the series default."""
     node = fields.get("date")
@@ -383,7 +378,7 @@ def _start(reader: _Reader, fields: dict[str, Node], zone: ZoneInfo,
         return None
 
 
-def _out_of_range(reader: _Reader, node: Node, raw: str) -> None:
+def _out_of_range(reader: Reader, node: Node, raw: str) -> None:
     reader.error(node, f"date {raw!r} is out of range; a talk must take place between "
                        f"{YEARS.start} and {YEARS.stop - 1}")
 

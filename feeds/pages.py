@@ -280,13 +280,14 @@ def home(schedule: Schedule, site: urls.Site, now: datetime) -> bytes:
                    past=schedule.past(now), snippets=snippets(series, site))
 
 
-def talk_page(schedule: Schedule, talk: Talk, site: urls.Site, now: datetime) -> bytes:
-    """/talks/<id>: one talk, with "add to calendar" links and JSON-LD."""
-    series = schedule.series
+@lru_cache(maxsize=1 << 14)
+def talk_page(talk: Talk, series: Series, site: urls.Site, upcoming: bool) -> bytes:
+    """/talks/<id>: one talk, with "add to calendar" links while it is
+    upcoming, and JSON-LD; kept per version of the talk."""
     summary = " · ".join(filter(None, [when(talk.start), talk.byline()]))
     meta = {"title": f"{talk.title} – {series.title}", "url": site.url(urls.talk_page(talk.id)),
             "description": shorten(f"{summary}. {talk.abstract}", 300)}
-    add = add_to_calendar(talk, site) if not talk.cancelled and talk.end > now else []
+    add = add_to_calendar(talk, site) if upcoming and not talk.cancelled else []
     return _render("talk.html", series, site, meta=meta, talk=talk, add_links=add,
                    ld=event_ld(talk, series, site))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Callable, Mapping
 
@@ -84,15 +84,6 @@ def _talk_ics(talk: Talk, revision: Revision, series: Series, site: urls.Site) -
                     download_name=f"{talk.id}.ics", cors=True)
 
 
-@lru_cache(maxsize=CACHE_SIZE)
-def _talk_page(talk: Talk, series: Series, site: urls.Site, ended: bool) -> bytes:
-    """/talks/<id>, kept per version of the talk. pages.talk_page reads the
-    series, the talk and whether the talk has ended; should it read more,
-    that joins this key (tests/test_incremental.py compares with it)."""
-    now = talk.end if ended else talk.end - timedelta(microseconds=1)
-    return pages.talk_page(Schedule(series, (talk,)), talk, site, now)
-
-
 def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
                    options: BuildOptions, now: datetime) -> Snapshot:
     """Render every public route for `schedule` as seen at `now`."""
@@ -112,7 +103,7 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
 
     routes[urls.HOME] = Resource(pages.home(schedule, site, now), pages.HTML, changed)
     for talk in schedule.talks:
-        page = _talk_page(talk, schedule.series, site, talk.end <= now)
+        page = pages.talk_page(talk, schedule.series, site, talk.end > now)
         routes[urls.talk_page(talk.id)] = Resource(page, pages.HTML, changed)
     embed = lru_cache(maxsize=64)(lambda options: Resource(
         pages.embed(schedule, site, now, options), pages.HTML, changed, framable=True))
