@@ -128,8 +128,7 @@ def site_files(snapshot: Snapshot, max_age: int) -> dict[str, Resource | bytes]:
         if path in files or path in (HEADERS_FILE, NOJEKYLL, MARKER, NOT_FOUND):
             raise ExportError(f"two routes would be written to {path}")
         files[path] = resource
-    if snapshot.not_found is not None:
-        files[NOT_FOUND] = snapshot.not_found
+    files[NOT_FOUND] = snapshot.not_found
     files[HEADERS_FILE] = render_rules(header_rules(snapshot, max_age)).encode()
     files[NOJEKYLL] = b""
     files[MARKER] = MARKER_TEXT
