@@ -119,7 +119,8 @@ def send(resource: Resource) -> Response:
                         headers=response_headers(resource, current_app.config["CACHE_MAX_AGE"]))
     environ = request.environ
     if "HTTP_IF_MATCH" in environ:
-        return response.make_conditional(request)  # rare: werkzeug's full rules (412)
+        response.make_conditional(request)  # rare: werkzeug's full rules (412)
+        return response
     if ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ) and \
             not is_resource_modified(environ, resource.etag, last_modified=resource.last_modified):
         response.status_code = 304  # werkzeug drops the body and the entity headers

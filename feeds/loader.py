@@ -346,11 +346,12 @@ def _start(reader: Reader, fields: dict[str, Node], zone: ZoneInfo,
     if node is None:
         return None
     raw = node.value.strip() if isinstance(node, yaml.ScalarNode) else ""
+    clock: time | None
     try:
         if "T" in raw or " " in raw:
             moment = datetime.fromisoformat(raw)
-            if moment.year not in YEARS:
-                return _out_of_range(reader, node, raw)
+            if not _in_range(reader, node, raw, moment.year):
+                return None
             if "time" in fields:
                 reader.error(fields["time"], "date already holds a time; remove time, or "
                                              "write the date alone")
@@ -360,8 +361,8 @@ def _start(reader: Reader, fields: dict[str, Node], zone: ZoneInfo,
             day, clock = moment.date(), moment.time()
         else:
             day = date.fromisoformat(raw)
-            if day.year not in YEARS:
-                return _out_of_range(reader, node, raw)
+            if not _in_range(reader, node, raw, day.year):
+                return None
             clock = reader.clock(fields["time"], "time") if "time" in fields else defaults.time
             if clock is None:
                 if "time" not in fields:
@@ -378,9 +379,12 @@ def _start(reader: Reader, fields: dict[str, Node], zone: ZoneInfo,
         return None
 
 
-def _out_of_range(reader: Reader, node: Node, raw: str) -> None:
-    reader.error(node, f"date {raw!r} is out of range; a talk must take place between "
-                       f"{YEARS.start} and {YEARS.stop - 1}")
+def _in_range(reader: Reader, node: Node, raw: str, year: int) -> bool:
+    """Whether `year` is one a talk can take place in; reports it if not."""
+    if year not in YEARS:
+        reader.error(node, f"date {raw!r} is out of range; a talk must take place between "
+                           f"{YEARS.start} and {YEARS.stop - 1}")
+    return year in YEARS
 
 
 def load_schedule(path: str | Path, read: Callable[[Path], str] | None = None) -> Schedule:

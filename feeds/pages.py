@@ -250,7 +250,7 @@ ENV = _environment()
 
 @lru_cache(maxsize=64)
 def _article_macro(site: urls.Site) -> Any:
-    return ENV.get_template("_talk.html").make_module({"site": site}).talk_article
+    return getattr(ENV.get_template("_talk.html").make_module({"site": site}), "talk_article")
 
 
 @lru_cache(maxsize=1 << 14)
