@@ -122,15 +122,7 @@ class FormatTimer:
 
 def naive_calendar(schedule, revisions, site) -> bytes:  # type: ignore[no-untyped-def]
     """/calendar.ics as one icalendar Calendar, built and serialized per request."""
-    cal = ical.feed_head(schedule.series, site)
-    days = defaultdict(list)
-    for talk in schedule.talks:
-        days[talk.zone.key].append(talk.day)
-    for key, found in sorted(days.items()):
-        cal.add_component(ical.vtimezone(key, min(found), max(found)))
-    for talk in schedule.talks:
-        cal.add_component(ical.talk_event(talk, revisions[talk.id], schedule.series, site))
-    return cal.to_ical()
+    return ical.calendar_object(schedule, revisions, site).to_ical()
 
 
 def request_times(size: int, path: Path, now, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]

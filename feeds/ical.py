@@ -191,6 +191,23 @@ def calendar_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: u
                     (*_timezones(schedule.talks), *events))
 
 
+def calendar_object(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
+                    join_urls: Mapping[str, str] | None = None) -> Calendar:
+    """The feed built whole as one icalendar Calendar: what calendar_feed
+    composes from kept pieces (tests compare their bytes; the benchmark's
+    naive baseline serializes this on every request)."""
+    cal = feed_head(schedule.series, site, join_urls is not None)
+    days: dict[str, list[date]] = defaultdict(list)
+    for talk in schedule.talks:
+        days[talk.zone.key].append(talk.day)
+    for key, found in sorted(days.items()):
+        cal.add_component(vtimezone(key, min(found), max(found)))
+    for talk in schedule.talks:
+        cal.add_component(talk_event(talk, revisions[talk.id], schedule.series, site,
+                                     (join_urls or {}).get(talk.id, "")))
+    return cal
+
+
 def feed_head(series: Series, site: urls.Site, members: bool = False) -> Calendar:
     """The feed's own properties, before its VTIMEZONEs and VEVENTs."""
     title = series.title + (MEMBERS_SUFFIX if members else "")

@@ -63,6 +63,19 @@ def snapshot_for(schedule: Schedule, now: datetime = NOW, site: str = SITE_URL) 
     return build_snapshot(schedule, revisions_for(schedule, now), BuildOptions(Site(site)), now)
 
 
+def routes(app) -> dict[str, object]:
+    """The public routes of the app's current snapshot."""
+    return app.extensions["feeds"].snapshot().routes
+
+
+def add_to_talk(data_file: Path, talk_id: str, line: str) -> None:
+    """Add a `key: value` line to one talk of the data file."""
+    text = data_file.read_text(encoding="utf-8")
+    marker = f"  - id: {talk_id}\n"
+    assert marker in text
+    data_file.write_text(text.replace(marker, f"{marker}    {line}\n"), encoding="utf-8")
+
+
 @pytest.fixture
 def make_app(data_file: Path, clock: FakeClock) -> Callable[..., object]:
     """Build an app over the private data copy; keyword args override config."""

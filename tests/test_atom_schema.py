@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from conftest import NOW
+from conftest import NOW, add_to_talk
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "atom.rng"
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
@@ -220,14 +220,6 @@ def test_other_violations_of_rfc_4287_fail(schema, old, new, message):
 
 
 # --- the app's feed ----------------------------------------------------------------
-
-def add_to_talk(data_file: Path, talk_id: str, line: str) -> None:
-    """Add a `key: value` line to one talk of the data file."""
-    text = data_file.read_text(encoding="utf-8")
-    marker = f"  - id: {talk_id}\n"
-    assert marker in text
-    data_file.write_text(text.replace(marker, f"{marker}    {line}\n"), encoding="utf-8")
-
 
 def atom(client) -> etree._ElementTree:
     response = client.get("/atom.xml")

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import NOW, SITE_URL, serving
+from conftest import NOW, SITE_URL, routes, serving
 from feeds import cli, export
 from feeds.revisions import ledger_path, read_ledger
 from feeds.snapshot import Resource
@@ -64,10 +64,6 @@ def static_server(site: Path) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(CleanURLs, directory=str(site)))
     with serving(server) as url:
         yield url
-
-
-def routes(app) -> dict[str, Resource]:
-    return app.extensions["feeds"].snapshot().routes
 
 
 def test_every_route_is_served_with_the_same_bytes_by_a_static_server(app, client, static_server):

@@ -18,14 +18,10 @@ from pathlib import Path
 import pytest
 from flask import request
 
-from conftest import NOW, ROOT, SITE_URL
+from conftest import NOW, ROOT, SITE_URL, routes
 
 FEEDS = ("/calendar.ics", "/rss.xml", "/atom.xml", "/talks.json")
 TALK = "2026-04-13-fischer"
-
-
-def routes(app) -> dict:
-    return app.extensions["feeds"].snapshot().routes
 
 
 def test_every_route_has_a_strong_etag_over_its_bytes(app, client):

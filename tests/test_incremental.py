@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import sys
-from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,16 +36,7 @@ def clear_caches() -> None:
 
 def reference_feed(schedule, revisions, site, join_urls=None) -> bytes:
     """calendar_feed as one icalendar Calendar, serialized by icalendar."""
-    cal = ical.feed_head(schedule.series, site, join_urls is not None)
-    days = defaultdict(list)
-    for talk in schedule.talks:
-        days[talk.zone.key].append(talk.day)
-    for key, found in sorted(days.items()):
-        cal.add_component(ical.vtimezone(key, min(found), max(found)))
-    for talk in schedule.talks:
-        cal.add_component(ical.talk_event(talk, revisions[talk.id], schedule.series, site,
-                                          (join_urls or {}).get(talk.id, "")))
-    return cal.to_ical()
+    return ical.calendar_object(schedule, revisions, site, join_urls).to_ical()
 
 
 def reference_talk_file(talk, revision, series, site) -> bytes:

@@ -10,7 +10,7 @@ import icalendar
 from feeds.revisions import ledger_path, read_ledger, update_ledger
 from feeds.loader import load_schedule
 
-from conftest import NOW
+from conftest import NOW, add_to_talk
 
 
 def events(client) -> dict[str, icalendar.Event]:
@@ -86,9 +86,7 @@ def test_unwritable_ledger_dates_changes_with_the_data_files_mtime(data_file, mo
 def test_recording_first_seen_is_kept(data_file):
     path = ledger_path(data_file)
     update_ledger(path, load_schedule(data_file), NOW)
-    text = data_file.read_text().replace(
-        "  - id: 2026-03-09-wen\n", "  - id: 2026-03-09-wen\n    recording: https://example.org/rec\n")
-    data_file.write_text(text)
+    add_to_talk(data_file, "2026-03-09-wen", "recording: https://example.org/rec")
     later = NOW + timedelta(days=1)
     revisions, _ = update_ledger(path, load_schedule(data_file), later)
     assert revisions["2026-03-09-wen"].recording_seen == later

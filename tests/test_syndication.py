@@ -22,7 +22,7 @@ import pytest
 from lxml import etree
 from werkzeug.serving import make_server
 
-from conftest import NOW, SITE_URL, revisions_for, serving
+from conftest import NOW, SITE_URL, add_to_talk, revisions_for, serving
 from feeds.syndication import atom_feed, rss_feed
 from feeds.urls import Site
 
@@ -86,14 +86,6 @@ def get_url(url: str) -> list[Item]:
 
 def fetch_all(client) -> dict[str, list[Item]]:
     return {path: get(client, path)[1] for path in FEEDS}
-
-
-def add_to_talk(data_file: Path, talk_id: str, line: str) -> None:
-    """Add a `key: value` line to one talk of the data file."""
-    text = data_file.read_text(encoding="utf-8")
-    marker = f"  - id: {talk_id}\n"
-    assert marker in text
-    data_file.write_text(text.replace(marker, f"{marker}    {line}\n"), encoding="utf-8")
 
 
 def by_id(items: list[Item]) -> dict[str, Item]:
