@@ -29,7 +29,7 @@ loglevel = "info"
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus'
 # Members' calendar URLs carry secret tokens: this logger writes them as
 # /members/<redacted>/... in the access and error logs.
-logger_class = "feeds.accesslog.GunicornLogger"
+logger_class = "feeds.gunicorn_logger.GunicornLogger"
 
 # gunicorn >= 25.1 opens a control socket in $HOME by default; several
 # instances on one machine would share it, and a service user may have no home.

@@ -40,8 +40,10 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import synthetic  # noqa: E402
 from feeds import app as app_module  # noqa: E402
-from feeds import ical, pages, snapshot, syndication, talks_json  # noqa: E402
-from feeds.loader import YamlLoader, load_schedule  # noqa: E402
+from feeds import ical, pages, syndication, talks_json  # noqa: E402
+from feeds.loader import load_schedule  # noqa: E402
+from feeds.memo import Kept  # noqa: E402
+from feeds.reader import YamlLoader  # noqa: E402
 from feeds.revisions import advance  # noqa: E402
 from feeds.snapshot import BuildOptions, build_snapshot  # noqa: E402
 from feeds.urls import Site  # noqa: E402
@@ -51,7 +53,7 @@ SIZES = (12, 100, 1000, 10000)
 # Which renderer makes which format; whatever is not listed counts as "other".
 FORMATS: dict[str, tuple[tuple[Any, str], ...]] = {
     "calendar.ics": ((ical, "calendar_feed"),),
-    "talk .ics": ((snapshot, "_talk_ics"),),
+    "talk .ics": ((ical, "talk_file"),),
     "rss+atom": ((syndication, "rss_feed"), (syndication, "atom_feed")),
     "talk pages": ((pages, "talk_page"),),
     "home/embed/404": ((pages, "home"), (pages, "embed"), (pages, "not_found")),
@@ -72,14 +74,6 @@ def best(function: Callable[[], Any], repeat: int, number: int = 1) -> tuple[flo
             result = function()
         times.append((time.perf_counter() - start) / number)
     return min(times), result
-
-
-def clear_caches() -> None:
-    """Empty every functools cache in the feeds package: a cold build."""
-    for obj in gc.get_objects():
-        if isinstance(obj, functools._lru_cache_wrapper) and \
-                getattr(obj, "__module__", "").startswith("feeds"):
-            obj.cache_clear()
 
 
 class FormatTimer:
@@ -105,7 +99,6 @@ class FormatTimer:
             finally:
                 self._depth -= 1
                 self.totals[fmt] += time.perf_counter() - start
-        timed.cache_clear = getattr(function, "cache_clear", lambda: None)  # type: ignore[attr-defined]
         return timed
 
     def run(self, build: Callable[[], Any]) -> tuple[float, dict[str, float], Any]:
@@ -156,9 +149,10 @@ def measure(size: int, repeat: int) -> dict[str, Any]:
     now = synthetic.now_for(size)
     options = BuildOptions(Site(SITE_URL))
     timer = FormatTimer()
+    memo = Kept()  # what a running server keeps between builds
     # Warm up imports and templates on a tiny file: a server has them ready, too.
     tiny = load_schedule(synthetic.write(tmp / "tiny.yaml", 12))
-    build_snapshot(tiny, advance({}, tiny, now), options, now)
+    build_snapshot(tiny, advance({}, tiny, now), options, now, Kept())
 
     text = path.read_text(encoding="utf-8")
     out: dict[str, Any] = {"talks": size}
@@ -168,9 +162,8 @@ def measure(size: int, repeat: int) -> dict[str, Any]:
 
     colds = []
     for _ in range(repeat):
-        clear_caches()
         gc.collect()
-        colds.append(timer.run(lambda: build_snapshot(schedule, revisions, options, now)))
+        colds.append(timer.run(lambda: build_snapshot(schedule, revisions, options, now, Kept())))
     out["cold"], out["cold_split"], cold = min(colds, key=lambda c: c[0])
     out["routes"] = len(cold.routes)
     out["bytes"] = sum(len(r.body) for r in cold.routes.values())
@@ -180,25 +173,24 @@ def measure(size: int, repeat: int) -> dict[str, Any]:
     for r in range(repeat):
         edited = load_schedule(synthetic.write(tmp / f"edit{r}.yaml", size, size // 2 + r, r + 1))
         edited_revisions = advance(revisions, edited, now + timedelta(minutes=r + 1))
-        build_snapshot(schedule, revisions, options, now)  # the version before the edit
+        build_snapshot(schedule, revisions, options, now, memo)  # the version before the edit
         gc.collect()
-        total, split, warm = timer.run(lambda: build_snapshot(edited, edited_revisions, options, now))
+        total, split, warm = timer.run(
+            lambda: build_snapshot(edited, edited_revisions, options, now, memo))
         rebuilds.append((total, split))
         latest = (edited, edited_revisions, warm)
     out["rebuild"], out["rebuild_split"] = min(rebuilds, key=lambda c: c[0])
     edited, edited_revisions, warm = latest
-    clear_caches()
-    reference = build_snapshot(edited, edited_revisions, options, now)
+    reference = build_snapshot(edited, edited_revisions, options, now, Kept())
     out["identical"] = warm.routes == reference.routes
 
     out["served_after_edit"] = served_after_edit(tmp, size, now, repeat)
     out.update(request_times(size, path, now, repeat))
 
-    clear_caches()
     gc.collect()
     tracemalloc.start()
     loaded = load_schedule(path)
-    kept = build_snapshot(loaded, advance({}, loaded, now), options, now)
+    kept = build_snapshot(loaded, advance({}, loaded, now), options, now, Kept())
     out["peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     del kept

@@ -1,16 +1,13 @@
 """Keep members' tokens out of every log: `/members/<token>/...` is written
-as `/members/<redacted>/...` by gunicorn's access and error logs, by the
-Werkzeug development server and by the application's own logger.
-
-gunicorn.conf.py sets ``logger_class = "feeds.accesslog.GunicornLogger"``."""
+as `/members/<redacted>/...` by gunicorn's access and error logs (through
+feeds.gunicorn_logger), by the Werkzeug development server and by the
+application's own logger."""
 
 from __future__ import annotations
 
 import logging
 import re
 from urllib.parse import unquote
-
-from gunicorn.glogging import Logger
 
 # "/members/" or an encoded "/members%2F", then the token up to the next "/".
 _MEMBERS = re.compile(r"(/members(?:/|%2f))[^/?#\s\"']+", re.IGNORECASE)
@@ -45,11 +42,3 @@ def install(*loggers: logging.Logger) -> None:
     """Redact tokens in `loggers` and in Werkzeug's development server log."""
     for logger in (logging.getLogger("werkzeug"), *loggers):
         logger.addFilter(FILTER)  # adding the same filter twice is a no-op
-
-
-class GunicornLogger(Logger):
-    """gunicorn's logger, with tokens redacted from the access and error logs."""
-
-    def setup(self, cfg: object) -> None:
-        super().setup(cfg)
-        install(self.error_log, self.access_log)

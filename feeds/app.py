@@ -4,52 +4,38 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import Any, Mapping
+from typing import Any
 
-from flask import Config, Flask, Response, abort, current_app, jsonify, request
+from flask import Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date, is_resource_modified, quote_etag
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import accesslog, urls
-from .ical import REFRESH
+from . import accesslog, settings, urls
+from .delivery import Resource
 from .members import Members
 from .pages import EmbedOptions
-from .publisher import Publisher, utc_now
-from .snapshot import BuildOptions, Resource, Snapshot
+from .publisher import Publisher
+from .snapshot import BuildOptions, Snapshot
 
-DEFAULTS: dict[str, Any] = {
-    "TALKS_FILE": "data/talks.yaml",
-    "SITE_URL": "http://localhost:5000",
-    "FEED_LIMIT": 100,
-    "CHECK_INTERVAL": 1.0,
-    "SECRETS_FILE": "",  # tokens and join links of the members' calendar
-    "JOIN_URL": "",
-    "CACHE_MAX_AGE": 3600,
-    "PROXY_FIX": 0,
-    "CLOCK": utc_now,
-}
-# Caches may keep a response no longer than calendars wait between refreshes.
-MAX_AGE_LIMIT = int(REFRESH.total_seconds())
 log = logging.getLogger(__name__)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create the app; configuration comes from FEEDS_* environment variables."""
+    """Create the app; settings come from feeds.settings (FEEDS_* variables)."""
     app = Flask(__name__, static_folder=None)  # feeds/static is served from the snapshot
-    configure(app.config, test_config)
+    app.config.from_mapping(settings.load(test_config))
     logging.basicConfig(level=logging.INFO)
     if app.config["PROXY_FIX"]:  # trust X-Forwarded-* from this many proxies
         hops = app.config["PROXY_FIX"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,  # type: ignore[method-assign]
                                 x_prefix=hops)
 
-    options = build_options(app.config)
-    app.extensions["feeds"] = Publisher(app.config["TALKS_FILE"], options,
+    app.extensions["feeds"] = Publisher(app.config["TALKS_FILE"], BuildOptions.from_settings(app.config),
                                         clock=app.config["CLOCK"],
-                                        check_interval=float(app.config["CHECK_INTERVAL"]))
+                                        check_interval=app.config["CHECK_INTERVAL"])
     app.extensions["feeds.members"] = Members(app.config["SECRETS_FILE"], app.config["JOIN_URL"],
-                                              options.site, float(app.config["CHECK_INTERVAL"]))
+                                              app.config["CHECK_INTERVAL"])
     accesslog.install(app.logger)
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
@@ -58,31 +44,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.add_url_rule("/", view_func=serve, defaults={"path": ""})
     app.add_url_rule("/<path:path>", view_func=serve)
     return app
-
-
-def configure(config: Config, overrides: Mapping[str, Any] | None = None) -> Config:
-    """Fill `config` from DEFAULTS, then FEEDS_* environment variables, then
-    `overrides`; the server and `feeds build` read their settings alike."""
-    config.from_mapping(DEFAULTS)
-    config.from_prefixed_env("FEEDS")
-    if overrides:
-        config.from_mapping(overrides)
-    config["CACHE_MAX_AGE"] = cache_max_age(config["CACHE_MAX_AGE"])
-    config["PROXY_FIX"] = int(config["PROXY_FIX"])
-    return config
-
-
-def build_options(config: Mapping[str, Any]) -> BuildOptions:
-    return BuildOptions(site=urls.Site(config["SITE_URL"]), feed_limit=int(config["FEED_LIMIT"]))
-
-
-def cache_max_age(value: object) -> int:
-    """`value` in seconds, at most the calendar's REFRESH-INTERVAL."""
-    seconds = max(int(value), 0)  # type: ignore[call-overload]
-    if seconds > MAX_AGE_LIMIT:
-        log.warning("FEEDS_CACHE_MAX_AGE=%d is longer than the calendar's refresh "
-                    "interval; using %d", seconds, MAX_AGE_LIMIT)
-    return min(seconds, MAX_AGE_LIMIT)
 
 
 def publisher() -> Publisher:

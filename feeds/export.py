@@ -9,23 +9,22 @@ Netlify, Cloudflare Pages and GitHub Pages serve at ``/talks/x`` (nginx: with
 ``index.html``. ``talks/x/index.html`` would move the page to ``/talks/x/``:
 most hosts redirect to the slash.
 
-The site is written into a temporary directory beside OUTDIR and swapped
-into place, so OUTDIR is always a whole old or a whole new site."""
+The site is written into a temporary directory beside OUTDIR and renamed
+into place, so OUTDIR is never a mix of an old and a new site."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import posixpath
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
-from .snapshot import Resource, Snapshot
+from .delivery import Resource
+from .files import replace_directory, sibling_directory
+from .snapshot import Snapshot
 
 HEADERS_FILE = "_headers"  # read by Netlify and Cloudflare Pages, not served
 NOT_FOUND = "404.html"  # sent by Netlify, Cloudflare Pages and GitHub Pages for a missing page
@@ -40,17 +39,13 @@ class ExportError(Exception):
     """The site cannot be written where it was asked to go."""
 
 
-def is_html(resource: Resource) -> bool:
-    return resource.media_type.split(";")[0].strip() == "text/html"
-
-
 def file_path(route: str, resource: Resource) -> str:
     """The file, relative to OUTDIR, that a static host serves at `route`."""
     relative = route.lstrip("/")
     if not relative or relative.endswith("/"):
         return relative + "index.html"
     name = relative.rsplit("/", 1)[-1]
-    if "." not in name and is_html(resource):
+    if "." not in name and resource.delivery.page:
         return relative + ".html"
     return relative
 
@@ -65,9 +60,9 @@ def host_headers(route: str, resource: Resource, max_age: int) -> dict[str, str]
     CDN on each deploy; and a download named like its URL says
     ``attachment`` without repeating the name."""
     result = resource.headers(max_age)
-    if is_html(resource):
+    if resource.delivery.page:
         del result["Content-Type"]
-    if "no-transform" not in result["Cache-Control"]:
+    if not resource.delivery.no_transform:
         del result["Cache-Control"]
     if resource.download_name and resource.download_name == posixpath.basename(route):
         result["Content-Disposition"] = "attachment"
@@ -162,48 +157,16 @@ def _write(root: Path, files: Mapping[str, Resource | bytes]) -> None:
             target.write_bytes(content)
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two directories in one step (Linux renameat2); False if unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    return False  # e.g. a file system without RENAME_EXCHANGE
-
-
-def _swap_in(new: Path, outdir: Path) -> None:
-    """Put `new` at `outdir`; the old site, if any, is removed afterwards."""
-    if not outdir.exists():
-        os.rename(new, outdir)
-        return
-    if _exchange(new, outdir):
-        shutil.rmtree(new)  # now the old site
-        return
-    old = new.with_name(new.name + ".old")
-    os.rename(outdir, old)  # a moment without OUTDIR; never a mix of two sites
-    os.rename(new, outdir)
-    shutil.rmtree(old)
-
-
 def write_site(snapshot: Snapshot, outdir: str | Path, max_age: int) -> int:
     """Write the site for `snapshot` to `outdir`; returns the number of routes."""
     outdir = Path(outdir).absolute()
     files = site_files(snapshot, max_age)
     _check_replaceable(outdir)
     outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=outdir.parent, prefix=f".{outdir.name}.", suffix=".tmp"))
+    tmp = sibling_directory(outdir)
     try:
         _write(tmp, files)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it private to us
-        _swap_in(tmp, outdir)
+        replace_directory(tmp, outdir)
     except BaseException:
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)

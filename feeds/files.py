@@ -1,14 +1,19 @@
-"""Small file utilities shared by the ledger, the secrets and the publisher:
-cheap change detection, a lock shared by processes, and atomic writes."""
+"""Small file utilities shared by the ledger, the secrets, the publisher and
+the export: cheap change detection, a lock shared by processes, atomic
+writes and directory swaps."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import secrets
+import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 Signature = tuple[int, int, int]  # mtime_ns, size, inode
 
@@ -20,6 +25,41 @@ def stat_signature(path: Path) -> Signature | None:
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class FileWatch:
+    """Looks at a file at most once per `interval` seconds: ``check(act)``
+    runs `act` when a look is due and no other thread is already looking, so
+    that requests never queue behind a reload."""
+
+    def __init__(self, path: Path, interval: float,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.path = path
+        self.interval = interval
+        #: The file's signature when it was last acted on.
+        self.seen: Signature | None = None
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def signature(self) -> Signature | None:
+        return stat_signature(self.path)
+
+    def check(self, act: Callable[[], None], force: bool = False) -> None:
+        """Run `act` if a look is due; `force` looks now, waiting for the lock."""
+        if not force and self._monotonic() < self._next:
+            return
+        if not self._lock.acquire(blocking=force):
+            return  # another thread is already on it
+        try:
+            self._next = self._monotonic() + self.interval
+            act()
+        finally:
+            self._lock.release()
+
+    def retry_in(self, seconds: float) -> None:
+        """Look again after `seconds` at the latest."""
+        self._next = min(self._next, self._monotonic() + seconds)
 
 
 @contextlib.contextmanager
@@ -52,3 +92,27 @@ def write_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def sibling_directory(target: Path) -> Path:
+    """A new empty directory beside `target`, with the usual permissions
+    (the umask's), to be filled and then swapped in."""
+    while True:
+        candidate = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+
+
+def replace_directory(new: Path, target: Path) -> None:
+    """Put the directory `new` at `target` and remove what was there. For a
+    moment between the two renames there is no `target`; never a mix of two."""
+    if not target.exists():
+        os.rename(new, target)
+        return
+    old = new.with_name(new.name + ".old")
+    os.rename(target, old)
+    os.rename(new, target)
+    shutil.rmtree(old)

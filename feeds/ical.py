@@ -1,60 +1,33 @@
-"""The iCalendar feed and the per-talk files, built with icalendar."""
+"""The iCalendar feed and the per-talk files, built with icalendar.
+
+Pure functions: the per-talk and per-zone parts are called through `memo`
+(feeds.memo), so that a rebuild serializes only the talks that changed."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta, timezone
-from functools import lru_cache
+from datetime import date, timezone
 from typing import Iterable, Mapping
 
 from icalendar import (Calendar, Component, Event, Timezone, TimezoneDaylight, TimezoneStandard,
                        vCalAddress, vDuration, vText, vUri)
 
 from . import timezones, urls
+from .delivery import Delivery
+from .event_text import description, summary
+from .memo import Memo, direct
 from .model import Schedule, Series, Talk
 from .revisions import Revision
+from .settings import CALENDAR_REFRESH
 
-REFRESH = timedelta(hours=12)
-CACHE_SIZE = 1 << 15  # serialized events kept: two per talk (public, members) and spares
-SUMMARY_LIMIT = 254
-CANCELLED_PREFIX = "CANCELLED: "
+MEDIA_TYPE = "text/calendar; charset=utf-8"
+#: /calendar.ics.
+FEED = Delivery(MEDIA_TYPE, cors=True, no_transform=True)
+#: A member's calendar: private, so no other origin may read it.
+MEMBERS_FEED = Delivery(MEDIA_TYPE, no_transform=True)
+#: /talks/<id>.ics, a single copy for "add to calendar".
+TALK_FILE = Delivery(MEDIA_TYPE, cors=True, no_transform=True, download=True)
 MEMBERS_SUFFIX = " (members)"
-
-
-def summary(talk: Talk, limit: int = SUMMARY_LIMIT) -> str:
-    """'Title — Speaker (Affiliation)', shortened to fit `limit` characters:
-    affiliations go first, then extra speakers, then the title's end."""
-    prefix = CANCELLED_PREFIX if talk.cancelled else ""
-    candidates = [talk.byline(), talk.byline(affiliations=False)]
-    if len(talk.speakers) > 1:
-        candidates.append(f"{talk.speakers[0].name} et al.")
-    for byline in candidates:
-        text = prefix + (f"{talk.title} — {byline}" if byline else talk.title)
-        if len(text) <= limit:
-            return text
-    tail = f" — {candidates[-1]}" if talk.speakers else ""
-    room = max(limit - len(prefix) - len(tail) - 1, 1)
-    return prefix + talk.title[:room].rstrip() + "…" + tail[: limit - len(prefix) - room - 1]
-
-
-def description(talk: Talk, site: urls.Site, join_url: str = "") -> str:
-    """The plain-text body of a talk's event."""
-    parts = [f"Join: {join_url}"] if join_url else []
-    if talk.cancelled:
-        parts.append("This talk is cancelled.")
-    if talk.speakers:
-        parts.append("\n".join(
-            f"{s.name}, {s.affiliation}" if s.affiliation else s.name for s in talk.speakers))
-    if talk.abstract:
-        parts.append(f"Abstract: {talk.abstract}")
-    if talk.links:
-        parts.append("\n".join(f"{link.label}: {link.url}" for link in talk.links))
-    if talk.recording:
-        parts.append(f"Recording: {talk.recording}")
-    if talk.note:
-        parts.append(f"Note: {talk.note}")
-    parts.append(f"Talk page: {site.url(urls.talk_page(talk.id))}")
-    return "\n\n".join(parts)
 
 
 def talk_event(talk: Talk, revision: Revision, series: Series, site: urls.Site,
@@ -106,16 +79,15 @@ def vtimezone(zone_key: str, first: date, last: date) -> Timezone:
     return tz
 
 
-# --- serialized pieces, memoised ---------------------------------------------
+# --- serialized pieces ---------------------------------------------------------
 # A calendar's bytes are its own lines, then each subcomponent's bytes, then
 # END:VCALENDAR, exactly as icalendar's to_ical() writes them; so a calendar
 # is composed from serialized events kept per talk version, and an edit
 # re-serializes one event only.
 
-@lru_cache(maxsize=CACHE_SIZE)
 def event_bytes(talk: Talk, revision: Revision, series: Series, site: urls.Site,
                 join_url: str = "") -> bytes:
-    """talk_event(...).to_ical(), kept per version of the talk."""
+    """talk_event(...).to_ical()."""
     return serialize(talk_event(talk, revision, series, site, join_url))
 
 
@@ -146,7 +118,6 @@ def serialize(component: Component) -> bytes:
         for line in component.content_lines() if line)
 
 
-@lru_cache(maxsize=256)
 def vtimezone_bytes(zone_key: str, first_year: int, last_year: int) -> bytes:
     """vtimezone(...).to_ical() for days from `first_year` to `last_year`:
     timezones.observances() looks at whole years (from the year before the
@@ -155,22 +126,21 @@ def vtimezone_bytes(zone_key: str, first_year: int, last_year: int) -> bytes:
     return vtimezone(zone_key, date(first_year, 1, 1), date(last_year, 1, 1)).to_ical()
 
 
-def _compose(head: Calendar, parts: Iterable[bytes]) -> bytes:
-    """`head` (a calendar without subcomponents) with `parts` inside it."""
+def _enclose(head: bytes, parts: Iterable[bytes]) -> bytes:
+    """`head` (a serialized calendar without subcomponents) with `parts` inside it."""
     end = b"END:VCALENDAR\r\n"
-    text = head.to_ical()
-    assert text.endswith(end)
-    return b"".join((text[: -len(end)], *parts, end))
+    assert head.endswith(end)
+    return b"".join((head[: -len(end)], *parts, end))
 
 
-def _timezones(talks: Iterable[Talk]) -> list[bytes]:
+def _timezones(talks: Iterable[Talk], memo: Memo) -> list[bytes]:
     years: dict[str, list[int]] = defaultdict(list)
     for talk in talks:
         years[talk.zone.key].append(talk.day.year)
-    return [vtimezone_bytes(key, min(y), max(y)) for key, y in sorted(years.items())]
+    return [memo(vtimezone_bytes, key, min(y), max(y)) for key, y in sorted(years.items())]
 
 
-def _calendar(series: Series, site: urls.Site) -> Calendar:
+def _calendar(site: urls.Site) -> Calendar:
     cal = Calendar()
     cal.add("prodid", f"-//feeds//{site.domain}//EN")
     cal.add("version", "2.0")
@@ -180,15 +150,15 @@ def _calendar(series: Series, site: urls.Site) -> Calendar:
 
 
 def calendar_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-                  join_urls: Mapping[str, str] | None = None) -> bytes:
+                  join_urls: Mapping[str, str] | None = None, memo: Memo = direct) -> bytes:
     """/calendar.ics: every talk, cancelled ones included. With `join_urls`
     (talk id -> join link) it is the members' calendar, which names no
     public SOURCE to refresh from."""
     series = schedule.series
-    events = (event_bytes(talk, revisions[talk.id], series, site,
-                          (join_urls or {}).get(talk.id, "")) for talk in schedule.talks)
-    return _compose(feed_head(series, site, join_urls is not None),
-                    (*_timezones(schedule.talks), *events))
+    events = (memo(event_bytes, talk, revisions[talk.id], series, site,
+                   (join_urls or {}).get(talk.id, "")) for talk in schedule.talks)
+    return _enclose(feed_head(series, site, join_urls is not None).to_ical(),
+                    (*_timezones(schedule.talks, memo), *events))
 
 
 def calendar_object(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
@@ -211,27 +181,27 @@ def calendar_object(schedule: Schedule, revisions: Mapping[str, Revision], site:
 def feed_head(series: Series, site: urls.Site, members: bool = False) -> Calendar:
     """The feed's own properties, before its VTIMEZONEs and VEVENTs."""
     title = series.title + (MEMBERS_SUFFIX if members else "")
-    cal = _calendar(series, site)
+    cal = _calendar(site)
     cal.add("name", title)
     cal.add("x-wr-calname", vText(title))  # X- properties are not escaped unless typed
     if series.description:
         cal.add("x-wr-caldesc", vText(series.description))
     cal.add("x-wr-timezone", series.timezone.key)
-    cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    cal.add("x-published-ttl", vDuration(REFRESH))
+    cal.add("refresh-interval", CALENDAR_REFRESH, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", vDuration(CALENDAR_REFRESH))
     if not members:
         cal.add("source", site.url(urls.CALENDAR), parameters={"VALUE": "URI"})
     cal.add("url", site.url(urls.HOME), parameters={"VALUE": "URI"})
     return cal
 
 
-@lru_cache(maxsize=64)
-def _talk_file_head(series: Series, site: urls.Site) -> Calendar:
-    return _calendar(series, site)
+def _talk_file_head(site: urls.Site) -> bytes:
+    return _calendar(site).to_ical()
 
 
-def talk_file(talk: Talk, revision: Revision, series: Series, site: urls.Site) -> bytes:
+def talk_file(talk: Talk, revision: Revision, series: Series, site: urls.Site,
+              memo: Memo = direct) -> bytes:
     """/talks/<id>.ics: one talk, for an "add to calendar" button."""
-    return _compose(_talk_file_head(series, site), (
-        vtimezone_bytes(talk.zone.key, talk.day.year, talk.day.year),
-        event_bytes(talk, revision, series, site, "")))  # the calendar's cache key
+    return _enclose(memo(_talk_file_head, site), (
+        memo(vtimezone_bytes, talk.zone.key, talk.day.year, talk.day.year),
+        memo(event_bytes, talk, revision, series, site, "")))

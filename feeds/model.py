@@ -1,44 +1,68 @@
-"""The immutable talk model: what one version of the data file says."""
+"""The immutable talk model: what one version of the data file says, and
+the defaults a talk gets where the file is silent."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-SCHEDULED = "scheduled"
-CANCELLED = "cancelled"
-STATUSES = (SCHEDULED, CANCELLED)
+Status = Literal["scheduled", "cancelled"]
+SCHEDULED: Status = "scheduled"
+CANCELLED: Status = "cancelled"
+STATUSES: tuple[Status, ...] = (SCHEDULED, CANCELLED)
+#: Where a talk takes place when neither it nor the series says.
+DEFAULT_LOCATION = "Online"
+#: How long a talk lasts when neither it nor the series says.
+DEFAULT_DURATION = timedelta(minutes=60)
+#: A talk id: permanent and URL-safe, since UIDs, pages and feed ids derive from it.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
 
 @dataclass(frozen=True)
 class Speaker:
+    """One person giving a talk."""
+
     name: str
     affiliation: str = ""
+    #: The speaker's own page, if given.
     url: str = ""
 
 
 @dataclass(frozen=True)
 class Link:
+    """A paper, slides or code that belongs to a talk."""
+
     label: str
     url: str
 
 
 @dataclass(frozen=True)
 class Talk:
+    """One talk. Two talks are equal when everything any output shows is
+    equal, so a talk is also the key of everything rendered from it."""
+
+    #: Permanent and URL-safe; UIDs, page URLs and feed ids derive from it.
     id: str
     title: str
-    start: datetime  # aware, in the talk's own zone
+    #: Aware, in the talk's own zone.
+    start: datetime
     duration: timedelta
     speakers: tuple[Speaker, ...] = ()
+    #: Plain text, paragraphs separated by blank lines.
     abstract: str = ""
+    #: Papers, slides, code.
     links: tuple[Link, ...] = ()
+    #: The recording's address once it is published, else empty.
     recording: str = ""
+    #: An organisers' note, e.g. a follow-up paper.
     note: str = ""
-    status: str = SCHEDULED
-    location: str = ""
-    # Where the talk starts in the data file, for messages. Not part of the
-    # talk's identity: moving a talk within the file changes no output.
+    status: Status = SCHEDULED
+    location: str = DEFAULT_LOCATION
+    #: Where the talk starts in the data file, for messages. Not part of the
+    #: talk's identity: moving a talk within the file changes no output.
     line: int = field(default=0, compare=False)
 
     @property
@@ -68,14 +92,21 @@ class Talk:
 
 @dataclass(frozen=True)
 class Series:
+    """The talk series: what every talk shares."""
+
     title: str
     description: str
+    #: The organisers' e-mail address: ORGANIZER of every event.
     contact: str
+    #: The series' zone: talks default to it, and feeds show times in it.
     timezone: ZoneInfo
-    location: str = "Online"
+    location: str = DEFAULT_LOCATION
+    #: The group's own home page, if it has one.
     url: str = ""
+    #: The fixed domain of UIDs and feed ids, if the data file pins one.
     uid_domain: str = ""
     categories: tuple[str, ...] = ()
+    #: How to propose a talk, shown on the page.
     nominations: str = ""
 
 
@@ -84,7 +115,9 @@ class Schedule:
     """One validated version of the data file."""
 
     series: Series
-    talks: tuple[Talk, ...]  # sorted by start, then id
+    #: Sorted by start, then id.
+    talks: tuple[Talk, ...]
+    #: The data file it was read from, for messages.
     source: str = ""
     _by_id: dict[str, Talk] = field(default_factory=dict, compare=False, repr=False)
 

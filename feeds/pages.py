@@ -2,8 +2,9 @@
 and the 404 page) and the static files they use.
 
 Pure functions from the model to bytes: they need no Flask request, so the
-server and the static export publish the same bytes. Jinja autoescapes every
-value; the only markup made here is built from escaped pieces."""
+server and the static export publish the same bytes. Per-talk parts are
+called through `memo` (feeds.memo). Jinja autoescapes every value; the only
+markup made here is built from escaped pieces."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any, Iterable
@@ -19,11 +20,16 @@ from typing import Any, Iterable
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from . import ical, links, timezones, urls
+from . import calendar_links, event_text, timezones, urls
+from .delivery import Delivery
+from .memo import Memo, direct
 from .model import Schedule, Series, Speaker, Talk
 
 HTML = "text/html; charset=utf-8"
-ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+PAGE = Delivery(HTML, page=True)
+EMBED = Delivery(HTML, page=True, framable=True)  # the one page other sites may frame
+ASSETS = {".css": Delivery("text/css; charset=utf-8"),
+          ".js": Delivery("text/javascript; charset=utf-8")}
 SCRIPT = "embed.js"  # local times and copy buttons here; the schedule on other sites
 SHOW = ("upcoming", "past", "all")
 THEMES = ("light", "dark")
@@ -125,26 +131,20 @@ def other_zones(talk: Talk) -> list[str]:
     return shown
 
 
-def when(moment: datetime) -> str:
-    """'Mon 13 April 2026, 17:00 CEST'."""
-    return timezones.format_when(moment, month="%B")
-
-
 # --- static files -------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def static_files() -> dict[str, bytes]:
-    """The files of feeds/static by name, read once."""
+    """The files of feeds/static by name, read once: they are part of the code."""
     folder = resources.files("feeds") / "static"
     return {f.name: f.read_bytes() for f in folder.iterdir()
-            if f.is_file() and PurePosixPath(f.name).suffix in ASSET_TYPES}
+            if f.is_file() and PurePosixPath(f.name).suffix in ASSETS}
 
 
-def media_type(name: str) -> str:
-    return ASSET_TYPES[PurePosixPath(name).suffix]
+def asset_delivery(name: str) -> Delivery:
+    return ASSETS[PurePosixPath(name).suffix]
 
 
-@lru_cache(maxsize=256)
 def asset_url(site: urls.Site, name: str) -> str:
     """A static file's URL, versioned by its content so caches refresh."""
     digest = hashlib.sha256(static_files()[name]).hexdigest()[:12]
@@ -153,30 +153,35 @@ def asset_url(site: urls.Site, name: str) -> str:
 
 # --- links and structured data ---------------------------------------------------
 
-@lru_cache(maxsize=256)
-def feed_links(series: Series, site: urls.Site) -> dict[str, str]:
+def series_addresses(series: Series, site: urls.Site) -> dict[str, str]:
     """The series' own addresses and the one-click subscribe links."""
     calendar, webcal = site.url(urls.CALENDAR), site.webcal(urls.CALENDAR)
     return {
         "home": site.url(urls.HOME), "calendar": calendar, "webcal": webcal,
         "rss": site.url(urls.RSS), "atom": site.url(urls.ATOM), "json": site.url(urls.JSON),
-        "google": links.google_subscribe(webcal),
-        "outlook_live": links.outlook_subscribe(links.OUTLOOK_LIVE, calendar, series.title),
-        "outlook_office": links.outlook_subscribe(links.OUTLOOK_OFFICE, calendar, series.title),
+        "google": calendar_links.google_subscribe(webcal),
+        "outlook_live": calendar_links.outlook_subscribe(calendar_links.OUTLOOK_LIVE, calendar,
+                                                         series.title),
+        "outlook_office": calendar_links.outlook_subscribe(calendar_links.OUTLOOK_OFFICE,
+                                                           calendar, series.title),
     }
 
 
 def add_to_calendar(talk: Talk, site: urls.Site) -> list[tuple[str, str]]:
     """(label, URL) of each way to add one copy of `talk` to a calendar."""
-    title = ical.summary(talk)
-    details = ical.description(replace(talk, abstract=shorten(talk.abstract, DETAILS_LIMIT)), site)
+    title = event_text.summary(talk)
+    details = event_text.description(replace(talk, abstract=shorten(talk.abstract, DETAILS_LIMIT)),
+                                     site)
     event = (title, talk.start, talk.end)
     return [
         ("Download .ics (Apple Calendar, Outlook desktop, others)", site.url(urls.talk_ics(talk.id))),
-        ("Google Calendar", links.google_event(*event, details, talk.location, talk.zone.key)),
-        ("Outlook.com", links.outlook_event(links.OUTLOOK_LIVE, *event, details, talk.location)),
+        ("Google Calendar", calendar_links.google_event(*event, details, talk.location,
+                                                        talk.zone.key)),
+        ("Outlook.com", calendar_links.outlook_event(calendar_links.OUTLOOK_LIVE, *event, details,
+                                                     talk.location)),
         ("Microsoft 365 (work or school)",
-         links.outlook_event(links.OUTLOOK_OFFICE, *event, details, talk.location)),
+         calendar_links.outlook_event(calendar_links.OUTLOOK_OFFICE, *event, details,
+                                      talk.location)),
     ]
 
 
@@ -239,7 +244,7 @@ def snippets(series: Series, site: urls.Site) -> dict[str, Any]:
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("feeds", "templates"), autoescape=select_autoescape(),
                       undefined=StrictUndefined, auto_reload=False, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=when, utc=timezones.isoformat_utc, zones=other_zones,
+    env.filters.update(when=timezones.when, utc=timezones.isoformat_utc, zones=other_zones,
                        paragraphs=paragraphs, linkify=linkify)
     env.globals.update(urls=urls)
     return env
@@ -248,59 +253,59 @@ def _environment() -> Environment:
 ENV = _environment()
 
 
-@lru_cache(maxsize=64)
 def _article_macro(site: urls.Site) -> Any:
     return getattr(ENV.get_template("_talk.html").make_module({"site": site}), "talk_article")
 
 
-@lru_cache(maxsize=1 << 14)
-def talk_article(talk: Talk, site: urls.Site, level: int = 3, own_page: bool = False) -> Markup:
-    """One talk's <article> (templates/_talk.html), kept per version of the
-    talk: a rebuild renders only the talks that changed."""
-    return Markup(_article_macro(site)(talk, level=level, own_page=own_page))
+def talk_article(talk: Talk, site: urls.Site, level: int = 3, own_page: bool = False,
+                 memo: Memo = direct) -> Markup:
+    """One talk's <article> (templates/_talk.html)."""
+    return Markup(memo(_article_macro, site)(talk, level=level, own_page=own_page))
 
 
-ENV.globals["talk_article"] = talk_article
-
-
-def _render(template: str, series: Series, site: urls.Site, **context: Any) -> bytes:
-    """A template with what every page uses: series, site, feeds and asset()."""
+def _render(template: str, series: Series, site: urls.Site, memo: Memo, **context: Any) -> bytes:
+    """A template with what every page uses: series, site, feeds, asset()
+    and article()."""
     page = ENV.get_template(template).render(
-        series=series, site=site, feeds=feed_links(series, site),
-        asset=lambda name: asset_url(site, name), **context)
+        series=series, site=site, feeds=memo(series_addresses, series, site),
+        asset=lambda name: memo(asset_url, site, name),
+        article=lambda talk, level=3, own_page=False: memo(
+            talk_article, talk, site, level, own_page, memo),
+        **context)
     return page.encode("utf-8")
 
 
-def home(schedule: Schedule, site: urls.Site, now: datetime) -> bytes:
+def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct) -> bytes:
     """/: the series, upcoming then past talks, subscribing and embedding."""
     series = schedule.series
     meta = {"title": series.title, "url": site.url(urls.HOME),
             "description": shorten(series.description, 200) or series.title}
-    return _render("home.html", series, site, meta=meta, upcoming=schedule.upcoming(now),
+    return _render("home.html", series, site, memo, meta=meta, upcoming=schedule.upcoming(now),
                    past=schedule.past(now), snippets=snippets(series, site))
 
 
-@lru_cache(maxsize=1 << 14)
-def talk_page(talk: Talk, series: Series, site: urls.Site, upcoming: bool) -> bytes:
+def talk_page(talk: Talk, series: Series, site: urls.Site, upcoming: bool,
+              memo: Memo = direct) -> bytes:
     """/talks/<id>: one talk, with "add to calendar" links while it is
-    upcoming, and JSON-LD; kept per version of the talk."""
-    summary = " · ".join(filter(None, [when(talk.start), talk.byline()]))
+    upcoming, and JSON-LD."""
+    summary = " · ".join(filter(None, [timezones.when(talk.start), talk.byline()]))
     meta = {"title": f"{talk.title} – {series.title}", "url": site.url(urls.talk_page(talk.id)),
             "description": shorten(f"{summary}. {talk.abstract}", 300)}
     add = add_to_calendar(talk, site) if upcoming and not talk.cancelled else []
-    return _render("talk.html", series, site, meta=meta, talk=talk, add_links=add,
+    return _render("talk.html", series, site, memo, meta=meta, talk=talk, add_links=add,
                    ld=event_ld(talk, series, site))
 
 
-def embed(schedule: Schedule, site: urls.Site, now: datetime, options: EmbedOptions) -> bytes:
+def embed(schedule: Schedule, site: urls.Site, now: datetime, options: EmbedOptions,
+          memo: Memo = direct) -> bytes:
     """/embed: the compact list for an iframe on another site."""
-    return _render("embed.html", schedule.series, site, options=options,
+    return _render("embed.html", schedule.series, site, memo, options=options,
                    groups=embed_groups(schedule, now, options))
 
 
-def not_found(schedule: Schedule, site: urls.Site) -> bytes:
+def not_found(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> bytes:
     """The friendly page sent with every 404."""
     series = schedule.series
     meta = {"title": f"Page not found – {series.title}", "url": "",
             "description": "This page does not exist."}
-    return _render("404.html", series, site, meta=meta)
+    return _render("404.html", series, site, memo, meta=meta)

@@ -1,28 +1,28 @@
 """Keeps the current snapshot: loads the data file, records revisions, builds,
 and swaps the result in atomically. A bad edit leaves the last good version.
 
-Each request costs at most one ``stat`` per check interval. A changed file is
-read only once its writer seems done: the file must look the same before and
-after it is read, and must not have changed within the last ``settle``
-seconds, so that a half-written file is not mistaken for an edit. Every
-process builds the same bytes from the same file: revisions come from the
-shared ledger, and ``now`` only decides which talks are over."""
+Each request costs at most one ``stat`` per check interval (files.FileWatch).
+A changed file is read only once its writer seems done: the file must look
+the same before and after it is read, and must not have changed within the
+last ``settle`` seconds, so that a half-written file is not mistaken for an
+edit. Every process builds the same bytes from the same file: revisions come
+from the shared ledger, and ``now`` only decides which talks are over."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .files import Signature, stat_signature
-from .loader import InvalidData, load_schedule
+from .files import FileWatch, Signature
+from .loader import load_schedule
 from .model import Schedule
+from .reader import InvalidData
 from .revisions import Revision, ledger_path, update_ledger
+from .settings import utc_now
 from .snapshot import BuildOptions, Snapshot, build_snapshot
 
 log = logging.getLogger(__name__)
@@ -30,19 +30,18 @@ Clock = Callable[[], datetime]
 SETTLE = 0.25  # seconds a changed file must stay unchanged before it is read
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 @dataclass(frozen=True)
 class Health:
+    """What /healthz reports."""
+
     ok: bool
     data_file: str
     talks: int
     loaded_at: datetime | None
     errors: tuple[str, ...]
     warnings: tuple[str, ...]
-    version: str = ""  # the same in every process that serves the same bytes
+    #: The served snapshot's version: the same in every process that serves the same bytes.
+    version: str = ""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -56,14 +55,6 @@ class Health:
         }
 
 
-def version(snapshot: Snapshot) -> str:
-    """A digest of every route and its ETag."""
-    digest = hashlib.sha256()
-    for path in sorted(snapshot.routes):
-        digest.update(f"{path}\0{snapshot.routes[path].etag}\n".encode())
-    return digest.hexdigest()[:16]
-
-
 class Publisher:
     """The current snapshot of one data file, rebuilt when the file changes."""
 
@@ -75,15 +66,10 @@ class Publisher:
         self.data_file = Path(data_file)
         self.options = options
         self.clock = clock
-        self.check_interval = check_interval
         self.settle = min(SETTLE, check_interval) if settle is None else settle
-        self._monotonic = monotonic
+        self._watch = FileWatch(self.data_file, check_interval, monotonic)
         self._wall = wall  # compared with the file's mtime
-        self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
-        self._version: tuple[Snapshot | None, str] = (None, "")
-        self._signature: Signature | None = None
-        self._next_check = 0.0
         self._loaded_at: datetime | None = None
         self._errors: tuple[str, ...] = ()
         self._warnings: tuple[str, ...] = ()
@@ -92,25 +78,21 @@ class Publisher:
     def snapshot(self) -> Snapshot | None:
         """The current snapshot; looks at the data file at most once per interval.
         Callers keep the returned object for a whole response."""
-        if self._monotonic() >= self._next_check:
-            self.refresh()
+        self._watch.check(self._refresh)
         return self._snapshot
 
     def refresh(self, force: bool = False) -> None:
         """Reload if the file changed, rebuild if time moved a talk to the past."""
-        if not self._lock.acquire(blocking=force):
-            return  # another thread is already on it; keep serving
-        try:
-            self._next_check = self._monotonic() + self.check_interval
-            signature = stat_signature(self.data_file)
-            now = self.clock()
-            if force or signature != self._signature:
-                self._reload(signature, now, force)
-            elif self._snapshot and self._snapshot.valid_until and now >= self._snapshot.valid_until:
-                current = self._snapshot
-                self._build(current.schedule, current.revisions, now)
-        finally:
-            self._lock.release()
+        self._watch.check(lambda: self._refresh(force), force=True)
+
+    def _refresh(self, force: bool = False) -> None:
+        signature = self._watch.signature()
+        now = self.clock()
+        current = self._snapshot
+        if force or signature != self._watch.seen:
+            self._reload(signature, now, force)
+        elif current and current.valid_until and now >= current.valid_until:
+            self._build(current.schedule, current.revisions, now)
 
     def _unsettled(self, signature: Signature | None) -> float:
         """Seconds to wait before the file's last write is `settle` seconds old."""
@@ -119,44 +101,48 @@ class Publisher:
         age = self._wall() - signature[0] / 1e9
         return self.settle - age if 0 <= age < self.settle else 0.0
 
-    def _retry_in(self, seconds: float) -> None:
-        self._next_check = min(self._next_check, self._monotonic() + seconds)
-
     def _reload(self, signature: Signature | None, now: datetime, force: bool) -> None:
         wait = self._unsettled(signature)
         if wait and not force:
-            self._retry_in(wait)  # still being written, perhaps
+            self._watch.retry_in(wait)  # still being written, perhaps
             return
         try:
-            schedule = load_schedule(self.data_file)
+            schedule: Schedule | None = load_schedule(self.data_file)
+            problems: tuple[str, ...] = ()
         except InvalidData as exc:
-            problems = tuple(str(p) for p in exc.problems)
-        else:
-            problems = ()
-        if stat_signature(self.data_file) != signature and not force:
-            self._retry_in(self.settle)  # written to while we read it
+            schedule, problems = None, tuple(str(p) for p in exc.problems)
+        if self._watch.signature() != signature and not force:
+            self._watch.retry_in(self.settle)  # written to while we read it
             return
-        self._signature = signature
-        if problems:
-            self._errors = problems
-            log.error("keeping the last good version; %s has errors:\n%s",
-                      self.data_file, "\n".join(problems))
+        self._watch.seen = signature
+        if schedule is None:
+            self._fail(problems, f"{self.data_file} has errors")
             return
+        revisions = self._record(schedule, signature, now)
+        if revisions is not None and self._build(schedule, revisions, now):
+            self._loaded_at = now
+            self._errors = ()
+            assert self._snapshot is not None
+            log.info("serving %d talks from %s (version %s)", len(schedule.talks),
+                     self.data_file, self._snapshot.version)
+
+    def _record(self, schedule: Schedule, signature: Signature | None,
+                now: datetime) -> Mapping[str, Revision] | None:
+        """The revisions of `schedule`, recorded in the ledger; None on failure."""
         mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
         try:
             revisions, warning = update_ledger(ledger_path(self.data_file), schedule, now,
                                                fallback_now=mtime.replace(microsecond=0))
         except OSError as exc:  # e.g. the lock file cannot be locked: try again later
-            self._signature = None
-            self._errors = (f"cannot update the revision ledger: {exc}",)
-            log.error("keeping the last good version; %s", self._errors[0])
-            return
-        if self._build(schedule, revisions, now):
-            self._loaded_at = now
-            self._errors = ()
-            self._warnings = (warning,) if warning else ()
-            log.info("serving %d talks from %s (version %s)", len(schedule.talks),
-                     self.data_file, self._version[1])
+            self._watch.seen = None
+            self._fail((f"cannot update the revision ledger: {exc}",), "the ledger failed")
+            return None
+        self._warnings = (warning,) if warning else ()
+        return revisions
+
+    def _fail(self, problems: tuple[str, ...], why: str) -> None:
+        self._errors = problems
+        log.error("keeping the last good version; %s:\n%s", why, "\n".join(problems))
 
     def _build(self, schedule: Schedule, revisions: Mapping[str, Revision],
                now: datetime) -> bool:
@@ -167,7 +153,6 @@ class Publisher:
             log.exception("keeping the last good version; building %s failed", self.data_file)
             self._errors = (f"building the site failed: {exc!r}",)
             return False
-        self._version = (snapshot, version(snapshot))
         self._snapshot = snapshot  # one assignment: readers see old or new, never a mix
         return True
 
@@ -180,5 +165,5 @@ class Publisher:
             loaded_at=self._loaded_at,
             errors=self._errors,
             warnings=self._warnings,
-            version=self._version[1] if self._version[0] is snap else "",
+            version=snap.version if snap else "",
         )

@@ -15,6 +15,7 @@ from typing import Mapping
 
 from .files import locked, write_atomically
 from .model import Schedule, Talk
+from .timezones import isoformat_utc, parse_utc
 
 log = logging.getLogger(__name__)
 HEADER = (
@@ -26,11 +27,19 @@ HEADER = (
 
 @dataclass(frozen=True)
 class Revision:
+    """What the ledger records of one talk: the one owner of its SEQUENCE
+    and of the dates calendars and feed readers see."""
+
+    #: A digest of everything the talk's outputs show.
     fingerprint: str
+    #: The iCalendar SEQUENCE: moves by one with each change.
     sequence: int
-    modified: datetime  # when the talk last changed (UTC)
-    first_seen: datetime  # when the talk first appeared (UTC)
-    recording_seen: datetime | None = None  # when its recording first appeared
+    #: When the talk last changed (UTC).
+    modified: datetime
+    #: When the talk first appeared (UTC).
+    first_seen: datetime
+    #: When its recording first appeared (UTC), if it has one.
+    recording_seen: datetime | None = None
 
     def published(self, talk: Talk) -> datetime:
         """First publication for feeds: a talk back-filled after it took
@@ -53,14 +62,18 @@ def ledger_path(data_file: str | Path) -> Path:
     return data_file.with_name(data_file.stem + ".revisions.tsv")
 
 
+NONE = "-"  # a date not seen yet
+
+
 def _stamp(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
+    return isoformat_utc(moment) if moment else NONE
 
 
-def _parse_stamp(text: str) -> datetime | None:
-    if text == "-":
-        return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+def _parse_line(line: str) -> tuple[str, Revision]:
+    """One ledger line; ValueError if it is damaged."""
+    talk_id, digest, seq, modified, first, recording = line.split("\t")
+    return talk_id, Revision(digest, int(seq), parse_utc(modified), parse_utc(first),
+                             None if recording == NONE else parse_utc(recording))
 
 
 def read_ledger(path: Path) -> dict[str, Revision]:
@@ -77,16 +90,11 @@ def read_ledger(path: Path) -> dict[str, Revision]:
         if not line.strip() or line.startswith("#"):
             continue
         try:
-            talk_id, digest, seq, modified, first, recording = line.split("\t")
-            entries[talk_id] = Revision(digest, int(seq), _parse_stamp(modified) or _bad(),
-                                        _parse_stamp(first) or _bad(), _parse_stamp(recording))
+            talk_id, revision = _parse_line(line)
+            entries[talk_id] = revision
         except ValueError:
             log.warning("%s:%d: skipping a damaged ledger line", path, number)
     return entries
-
-
-def _bad() -> datetime:
-    raise ValueError("missing timestamp")
 
 
 def render_ledger(entries: Mapping[str, Revision]) -> str:

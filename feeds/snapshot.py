@@ -1,52 +1,80 @@
 """One build step: the model of one data version, rendered into every route's
 bytes with their ETag and Last-Modified. The server and the static export
-both publish exactly this."""
+both publish exactly this.
+
+Every route is a row of one table: its path, the function that renders it
+and the delivery its format declares. The build is a loop over the table."""
 
 from __future__ import annotations
 
 import hashlib
+import posixpath
+import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from functools import lru_cache
-from typing import Callable, Mapping
+from datetime import datetime
+from typing import Any, Callable, Mapping
 
 from . import ical, pages, syndication, talks_json, urls
-from .model import Schedule, Series, Talk
+from .delivery import Delivery, Resource
+from .memo import KEPT, Memo
+from .model import Schedule, Talk
 from .revisions import Revision
-
-ICS = "text/calendar; charset=utf-8"
-CACHE_SIZE = 1 << 14  # per-talk routes kept across builds: an edit re-renders one talk
+from .timezones import EPOCH, to_utc
 
 
 @dataclass(frozen=True)
-class Resource:
-    """The bytes of one route and how to send them."""
+class BuildOptions:
+    """The settings a build depends on."""
 
-    body: bytes
-    media_type: str
-    last_modified: datetime
-    download_name: str = ""  # offered as a download (Content-Disposition)
-    cors: bool = False  # readable from any origin
-    framable: bool = False  # may be shown in another site's iframe
-    etag: str = field(init=False)
+    site: urls.Site
+    feed_limit: int = 100
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "etag", hashlib.sha256(self.body).hexdigest()[:32])
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> BuildOptions:
+        return cls(site=urls.Site(settings["SITE_URL"]), feed_limit=int(settings["FEED_LIMIT"]))
 
-    def headers(self, max_age: int) -> dict[str, str]:
-        """Headers besides the validators (ETag, Last-Modified): what the
-        server sends and what static hosts are told to send."""
-        cache = f"public, max-age={max_age}"
-        if self.media_type.startswith("text/calendar"):
-            cache += ", no-transform"  # no proxy or CDN may gzip it: Outlook fails on that
-        result = {"Content-Type": self.media_type, "Cache-Control": cache}
-        if self.download_name:
-            result["Content-Disposition"] = f'attachment; filename="{self.download_name}"'
-        if self.cors:
-            result["Access-Control-Allow-Origin"] = "*"
-        if not self.framable:
-            result["Content-Security-Policy"] = "frame-ancestors 'none'"
-        return result
+
+@dataclass(frozen=True)
+class Build:
+    """What every route of one build is rendered from."""
+
+    schedule: Schedule
+    revisions: Mapping[str, Revision]
+    #: The site, minting UIDs in the series' own domain where it pins one.
+    site: urls.Site
+    now: datetime
+    feed_limit: int
+    #: The data's last change, or a talk's end since: every route's Last-Modified.
+    changed: datetime
+    memo: Memo
+
+
+Render = Callable[[Build], bytes]
+RenderTalk = Callable[[Build, Talk], bytes]
+
+#: Routes with one document for the whole schedule.
+DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
+    (urls.CALENDAR, lambda b: ical.calendar_feed(b.schedule, b.revisions, b.site, memo=b.memo),
+     ical.FEED),
+    (urls.RSS, lambda b: syndication.rss_feed(b.schedule, b.revisions, b.site, b.now,
+                                              b.feed_limit, b.memo), syndication.RSS),
+    (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.now,
+                                                b.feed_limit, b.memo), syndication.ATOM),
+    (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo), pages.PAGE),
+    (urls.EMBED, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(), b.memo),
+     pages.EMBED),
+    (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo), talks_json.DELIVERY),
+)
+#: Routes with one document per talk; the last column says whether the
+#: route is dated by the talk's own last change rather than the schedule's.
+TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery, bool], ...] = (
+    (urls.talk_ics, lambda b, t: b.memo(ical.talk_file, t, b.revisions[t.id], b.schedule.series,
+                                        b.site, b.memo), ical.TALK_FILE, True),
+    (urls.talk_page, lambda b, t: b.memo(pages.talk_page, t, b.schedule.series, b.site,
+                                         t.end > b.now, b.memo), pages.PAGE, False),
+)
+#: The same file at a second address: the one-line embed script.
+ALIASES = {urls.EMBED_JS: urls.asset(pages.SCRIPT)}
 
 
 @dataclass(frozen=True)
@@ -55,18 +83,48 @@ class Snapshot:
 
     schedule: Schedule
     revisions: Mapping[str, Revision]
-    routes: Mapping[str, Resource]
-    last_modified: datetime  # the data's last change, or a talk's end since
-    valid_until: datetime | None  # when "upcoming" changes and a rebuild is due
-    not_found: Resource  # the friendly page sent with every 404, not a route
-    # /embed for other query options, each rendered once for this snapshot
-    embed: Callable[[pages.EmbedOptions], Resource] = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class BuildOptions:
     site: urls.Site
-    feed_limit: int = 100
+    routes: Mapping[str, Resource]
+    #: The data's last change, or a talk's end since.
+    last_modified: datetime
+    #: When "upcoming" changes and a rebuild is due.
+    valid_until: datetime | None
+    #: The friendly page sent with every 404, not a route.
+    not_found: Resource
+    #: /embed for other query options.
+    embed: EmbedPages = field(compare=False, repr=False)
+    #: A digest of every route and its ETag: the same in every process that
+    #: serves the same bytes.
+    version: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256()
+        for path in sorted(self.routes):
+            digest.update(f"{path}\0{self.routes[path].etag}\n".encode())
+        object.__setattr__(self, "version", digest.hexdigest()[:16])
+
+
+class EmbedPages:
+    """/embed for each query's options, rendered on first request and kept
+    for the snapshot's lifetime (at most LIMIT of them)."""
+
+    LIMIT = 64
+
+    def __init__(self, build: Build, default: Resource):
+        self._build = build
+        self._pages: dict[pages.EmbedOptions, Resource] = {pages.EmbedOptions(): default}
+        self._lock = threading.Lock()
+
+    def __call__(self, options: pages.EmbedOptions) -> Resource:
+        page = self._pages.get(options)
+        if page is None:
+            b = self._build
+            page = Resource(pages.embed(b.schedule, b.site, b.now, options, b.memo), pages.EMBED,
+                            b.changed)
+            with self._lock:
+                if len(self._pages) < self.LIMIT:
+                    self._pages[options] = page
+        return page
 
 
 def last_change(schedule: Schedule, revisions: Mapping[str, Revision], now: datetime) -> datetime:
@@ -74,47 +132,30 @@ def last_change(schedule: Schedule, revisions: Mapping[str, Revision], now: date
     passed (which move talks from "upcoming" to "past")."""
     moments = [revisions[t.id].modified for t in schedule.talks]
     moments += [t.end for t in schedule.talks if t.end <= now]
-    return max(moments, default=datetime(1970, 1, 1, tzinfo=timezone.utc)).astimezone(timezone.utc)
-
-
-@lru_cache(maxsize=CACHE_SIZE)
-def _talk_ics(talk: Talk, revision: Revision, series: Series, site: urls.Site) -> Resource:
-    """/talks/<id>.ics, kept per version of the talk."""
-    return Resource(ical.talk_file(talk, revision, series, site), ICS, revision.modified,
-                    download_name=f"{talk.id}.ics", cors=True)
+    return to_utc(max(moments, default=EPOCH))
 
 
 def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
-                   options: BuildOptions, now: datetime) -> Snapshot:
+                   options: BuildOptions, now: datetime, memo: Memo = KEPT) -> Snapshot:
     """Render every public route for `schedule` as seen at `now`."""
     site = options.site.for_series(schedule.series.uid_domain)
-    changed = last_change(schedule, revisions, now)
-    routes: dict[str, Resource] = {}
-
-    routes[urls.CALENDAR] = Resource(ical.calendar_feed(schedule, revisions, site), ICS,
-                                     changed, cors=True)
+    build = Build(schedule, dict(revisions), site, now, options.feed_limit,
+                  last_change(schedule, revisions, now), memo)
+    routes = {path: Resource(render(build), delivery, build.changed)
+              for path, render, delivery in DOCUMENTS}
     for talk in schedule.talks:
-        routes[urls.talk_ics(talk.id)] = _talk_ics(talk, revisions[talk.id],
-                                                   schedule.series, site)
-    for path, render, media_type in ((urls.RSS, syndication.rss_feed, syndication.RSS_TYPE),
-                                     (urls.ATOM, syndication.atom_feed, syndication.ATOM_TYPE)):
-        routes[path] = Resource(render(schedule, revisions, site, now, options.feed_limit),
-                                f"{media_type}; charset=utf-8", changed, cors=True)
-
-    routes[urls.HOME] = Resource(pages.home(schedule, site, now), pages.HTML, changed)
-    for talk in schedule.talks:
-        page = pages.talk_page(talk, schedule.series, site, talk.end > now)
-        routes[urls.talk_page(talk.id)] = Resource(page, pages.HTML, changed)
-    embed = lru_cache(maxsize=64)(lambda options: Resource(
-        pages.embed(schedule, site, now, options), pages.HTML, changed, framable=True))
-    routes[urls.EMBED] = embed(pages.EmbedOptions())
-    routes[urls.JSON] = Resource(talks_json.render(schedule, site), talks_json.MEDIA_TYPE,
-                                 changed, cors=True)
+        for path_of, render_talk, delivery, own_date in TALK_ROUTES:
+            path = path_of(talk.id)
+            routes[path] = Resource(render_talk(build, talk), delivery,
+                                    revisions[talk.id].modified if own_date else build.changed,
+                                    posixpath.basename(path) if delivery.download else "")
     for name, body in pages.static_files().items():
-        routes[urls.asset(name)] = Resource(body, pages.media_type(name), changed)
-    routes[urls.EMBED_JS] = routes[urls.asset(pages.SCRIPT)]
-    not_found = Resource(pages.not_found(schedule, site), pages.HTML, changed)
-
+        routes[urls.asset(name)] = Resource(body, pages.asset_delivery(name), build.changed)
+    for alias, path in ALIASES.items():
+        routes[alias] = routes[path]
     upcoming_ends = [t.end for t in schedule.talks if t.end > now]
-    return Snapshot(schedule, dict(revisions), routes, changed, min(upcoming_ends, default=None),
-                    not_found=not_found, embed=embed)
+    return Snapshot(schedule, build.revisions, site, routes, build.changed,
+                    min(upcoming_ends, default=None),
+                    not_found=Resource(pages.not_found(schedule, site, memo), pages.PAGE,
+                                       build.changed),
+                    embed=EmbedPages(build, routes[urls.EMBED]))

@@ -1,24 +1,29 @@
 """The RSS 2.0 and Atom 1.0 feeds, built with feedgen from one list of
-entries: one per talk, and one more per talk whose recording is out."""
+entries: one per talk, and one more per talk whose recording is out.
+Per-talk parts are called through `memo` (feeds.memo)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from functools import lru_cache, partial
+from datetime import datetime
+from functools import partial
 from typing import Callable, Mapping
 
 from feedgen.feed import FeedGenerator
 from markupsafe import Markup
 
 from . import timezones, urls
-from .ical import CANCELLED_PREFIX
+from .delivery import Delivery
+from .event_text import CANCELLED_PREFIX
+from .memo import Memo, direct
 from .model import Schedule, Series, Talk
 from .revisions import Revision
+from .timezones import EPOCH
 
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+RSS = Delivery(f"{RSS_TYPE}; charset=utf-8", cors=True)
+ATOM = Delivery(f"{ATOM_TYPE}; charset=utf-8", cors=True)
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,6 @@ def _page_links(talk: Talk, site: urls.Site) -> Markup:
         _link(site.url(urls.talk_ics(talk.id)), "Add to calendar (.ics)"))
 
 
-@lru_cache(maxsize=1 << 14)
 def talk_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
     """The HTML body of a talk's entry, every piece escaped by markupsafe."""
     parts = [Markup("<p><strong>This talk is cancelled.</strong></p>") if talk.cancelled else "",
@@ -106,7 +110,6 @@ def talk_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
     return Markup().join(parts)
 
 
-@lru_cache(maxsize=1 << 14)
 def recording_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
     """The HTML body of a recording's entry."""
     return Markup().join([
@@ -124,31 +127,31 @@ def talk_title(talk: Talk, series: Series) -> str:
     return f"{prefix}{talk.title} — {timezones.format_when(talk.start.astimezone(series.timezone))}"
 
 
-@lru_cache(maxsize=1 << 14)
 def talk_entries(talk: Talk, revision: Revision, series: Series,
-                 site: urls.Site) -> tuple[Entry, ...]:
+                 site: urls.Site, memo: Memo = direct) -> tuple[Entry, ...]:
     """The talk's entry and, once its recording exists, the recording's;
-    kept per version of the talk."""
+    their contents are rendered only when a feed keeps them."""
     authors = tuple(s.name for s in talk.speakers)
     entries = [Entry(site.tag("talk", talk.id), talk_title(talk, series),
                      site.url(urls.talk_page(talk.id)),
                      *_dates(revision.published(talk), revision),
-                     authors, partial(talk_content, talk, series, site))]
+                     authors, partial(memo, talk_content, talk, series, site))]
     if talk.recording:
         entries.append(Entry(site.tag("recording", talk.id), f"Recording: {talk.title}",
                              talk.recording,
                              *_dates(recording_published(talk, revision), revision),
-                             authors, partial(recording_content, talk, series, site)))
+                             authors, partial(memo, recording_content, talk, series, site)))
     return tuple(entries)
 
 
 def entries(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-            now: datetime) -> list[Entry]:
+            now: datetime, memo: Memo = direct) -> list[Entry]:
     """Every entry, newest publication first (ties broken by id, for stable
     bytes), no date later than `now`."""
     latest = timezones.to_utc(now)
     found = [_not_after(entry, latest) for talk in schedule.talks
-             for entry in talk_entries(talk, revisions[talk.id], schedule.series, site)]
+             for entry in memo(talk_entries, talk, revisions[talk.id], schedule.series, site,
+                               memo)]
     return sorted(found, key=lambda e: (e.published, e.id), reverse=True)
 
 
@@ -169,11 +172,11 @@ def _add(fg: FeedGenerator, entry: Entry, rss: bool) -> None:
 
 
 def _generator(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-               now: datetime, limit: int, rss: bool) -> FeedGenerator:
+               now: datetime, limit: int, rss: bool, memo: Memo) -> FeedGenerator:
     """The feed for either format; only the self link and dc:creator differ."""
     self_path, media_type = (urls.RSS, RSS_TYPE) if rss else (urls.ATOM, ATOM_TYPE)
     series = schedule.series
-    found = entries(schedule, revisions, site, now)
+    found = entries(schedule, revisions, site, now, memo)
     fg = FeedGenerator()
     if rss:
         fg.load_extension("dc", atom=False, rss=True)
@@ -194,14 +197,14 @@ def _generator(schedule: Schedule, revisions: Mapping[str, Revision], site: urls
 
 
 def rss_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-             now: datetime, limit: int = 100) -> bytes:
+             now: datetime, limit: int = 100, memo: Memo = direct) -> bytes:
     """/rss.xml: the most recent `limit` entries as RSS 2.0."""
-    fg = _generator(schedule, revisions, site, now, limit, rss=True)
+    fg = _generator(schedule, revisions, site, now, limit, rss=True, memo=memo)
     return fg.rss_str(pretty=True)
 
 
 def atom_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-              now: datetime, limit: int = 100) -> bytes:
+              now: datetime, limit: int = 100, memo: Memo = direct) -> bytes:
     """/atom.xml: the most recent `limit` entries as Atom 1.0."""
-    fg = _generator(schedule, revisions, site, now, limit, rss=False)
+    fg = _generator(schedule, revisions, site, now, limit, rss=False, memo=memo)
     return fg.atom_str(pretty=True)

@@ -1,17 +1,21 @@
 """/talks.json: the series and every talk, for scripts and other sites.
-Every field is documented in README.md ("Embedding and JSON")."""
+Every field is documented in README.md ("Embedding and JSON").
+
+Each talk is serialized on its own (through `memo`, feeds.memo) and the
+document is made of serialized values, as json.dumps would write it whole."""
 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
 from . import timezones, urls
+from .delivery import Delivery
+from .memo import Memo, direct
 from .model import Schedule, Series, Speaker, Talk
-from .pages import when
 
 MEDIA_TYPE = "application/json"
+DELIVERY = Delivery(MEDIA_TYPE, cors=True)
 
 
 def _or_none(value: str) -> str | None:
@@ -24,9 +28,8 @@ def speaker_record(speaker: Speaker) -> dict[str, Any]:
             "url": _or_none(speaker.url)}
 
 
-@lru_cache(maxsize=1 << 14)
 def talk_record(talk: Talk, site: urls.Site) -> dict[str, Any]:
-    """One talk as JSON-ready data (kept per version of the talk; never mutated)."""
+    """One talk as JSON-ready data."""
     return {
         "id": talk.id,
         "title": talk.title,
@@ -35,7 +38,7 @@ def talk_record(talk: Talk, site: urls.Site) -> dict[str, Any]:
         "end": timezones.isoformat_utc(talk.end),
         "start_local": timezones.isoformat_local(talk.start),
         "timezone": talk.zone.key,
-        "when": when(talk.start),
+        "when": timezones.when(talk.start),
         "duration_minutes": int(talk.duration.total_seconds() // 60),
         "location": talk.location,
         "speakers": [speaker_record(s) for s in talk.speakers],
@@ -70,7 +73,17 @@ def talks_document(schedule: Schedule, site: urls.Site) -> dict[str, Any]:
             "talks": [talk_record(talk, site) for talk in schedule.talks]}
 
 
-def render(schedule: Schedule, site: urls.Site) -> bytes:
-    """/talks.json as UTF-8 bytes."""
-    text = json.dumps(talks_document(schedule, site), ensure_ascii=False, separators=(",", ":"))
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def talk_json(talk: Talk, site: urls.Site) -> str:
+    """talk_record(...) serialized."""
+    return _dumps(talk_record(talk, site))
+
+
+def render(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> bytes:
+    """/talks.json as UTF-8 bytes: the same text as ``_dumps(talks_document(...))``."""
+    talks = ",".join(memo(talk_json, talk, site) for talk in schedule.talks)
+    text = f'{{"series":{_dumps(series_record(schedule.series, site))},"talks":[{talks}]}}'
     return (text + "\n").encode("utf-8")

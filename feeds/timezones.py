@@ -10,6 +10,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = timezone.utc
+#: The earliest moment any date here takes: "never" for sorting and maxima.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UTC_STAMP = "%Y-%m-%dT%H:%M:%SZ"  # ISO 8601 in UTC, to the second
 
 # Zones shown next to each talk on the pages, besides the series zone.
 DISPLAY_ZONES: tuple[tuple[str, str], ...] = (
@@ -68,6 +71,11 @@ def format_when(moment: datetime, month: str = "%b") -> str:
     return moment.strftime(f"%a {moment.day} {month} %Y, %H:%M ") + abbreviation(moment)
 
 
+def when(moment: datetime) -> str:
+    """'Mon 13 April 2026, 17:00 CEST': a talk's start as the site shows it."""
+    return format_when(moment, month="%B")
+
+
 def format_clock(moment: datetime) -> str:
     """'11:00 EDT': the time of day with its abbreviation."""
     return f"{moment:%H:%M} {abbreviation(moment)}"
@@ -81,7 +89,12 @@ def in_display_zones(moment: datetime) -> list[tuple[str, datetime]]:
 
 def isoformat_utc(moment: datetime) -> str:
     """'2026-04-13T15:00:00Z'."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime(UTC_STAMP)
+
+
+def parse_utc(text: str) -> datetime:
+    """The instant of an isoformat_utc() stamp; ValueError if it is not one."""
+    return datetime.strptime(text, UTC_STAMP).replace(tzinfo=UTC)
 
 
 def basic_utc(moment: datetime) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from conftest import NOW, add_to_talk
+from helpers import NOW, add_to_talk
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "atom.rng"
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}

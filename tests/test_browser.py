@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
-from conftest import NOW, ROOT, SEED_DATA, FakeClock
+from helpers import NOW, ROOT, SEED_DATA, FakeClock
 from feeds import create_app
 from feeds.loader import load_schedule
 from feeds.model import Schedule

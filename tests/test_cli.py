@@ -18,7 +18,7 @@ def test_valid_file_prints_a_summary_and_exits_zero(data_file, capsys, monkeypat
 
 
 def test_summary_names_the_next_talk(data_file, capsys, monkeypatch):
-    from conftest import NOW
+    from helpers import NOW
     monkeypatch.setattr(cli, "utc_now", lambda: NOW)
     assert cli.main(["validate", str(data_file)]) == 0
     out = capsys.readouterr().out

@@ -16,10 +16,11 @@ from typing import Iterator
 
 import pytest
 
-from conftest import NOW, SITE_URL, routes, serving
-from feeds import cli, export
+from helpers import NOW, SITE_URL, routes, serving
+from feeds import cli, export, ical, pages
+from feeds.delivery import Delivery
 from feeds.revisions import ledger_path, read_ledger
-from feeds.snapshot import Resource
+from feeds.delivery import Resource
 
 SENT = ("Content-Type", "Cache-Control", "Content-Disposition",
         "Access-Control-Allow-Origin", "Content-Security-Policy")
@@ -132,21 +133,21 @@ def test_calendars_are_marked_not_to_be_compressed_by_hosts(site):
     assert rules["/*.ics"]["Content-Type"] == "text/calendar; charset=utf-8"
 
 
-@pytest.mark.parametrize("route, media_type, expected", [
-    ("/", "text/html; charset=utf-8", "index.html"),
-    ("/talks/2026-04-13-x", "text/html; charset=utf-8", "talks/2026-04-13-x.html"),
-    ("/talks/2026-04-13-x.ics", "text/calendar; charset=utf-8", "talks/2026-04-13-x.ics"),
-    ("/embed", "text/html; charset=utf-8", "embed.html"),
-    ("/archive/", "text/html; charset=utf-8", "archive/index.html"),
-    ("/robots", "text/plain", "robots"),  # not HTML: keeps its name, typed by _headers
+@pytest.mark.parametrize("route, delivery, expected", [
+    ("/", pages.PAGE, "index.html"),
+    ("/talks/2026-04-13-x", pages.PAGE, "talks/2026-04-13-x.html"),
+    ("/talks/2026-04-13-x.ics", ical.TALK_FILE, "talks/2026-04-13-x.ics"),
+    ("/embed", pages.EMBED, "embed.html"),
+    ("/archive/", pages.PAGE, "archive/index.html"),
+    ("/robots", Delivery("text/plain"), "robots"),  # not a page: keeps its name, typed by _headers
 ])
-def test_file_paths(route, media_type, expected):
-    assert export.file_path(route, Resource(b"", media_type, NOW)) == expected
+def test_file_paths(route, delivery, expected):
+    assert export.file_path(route, Resource(b"", delivery, NOW)) == expected
 
 
 def test_routes_added_later_are_exported(app, tmp_path):
     snapshot = app.extensions["feeds"].snapshot()
-    extra = Resource(b'{"ok": true}', "application/json", NOW, cors=True)
+    extra = Resource(b'{"ok": true}', Delivery("application/json", cors=True), NOW)
     bigger = dataclasses.replace(snapshot, routes={**snapshot.routes, "/v2/status.json": extra})
     export.write_site(bigger, tmp_path / "out", 3600)
     assert (tmp_path / "out" / "v2" / "status.json").read_bytes() == extra.body

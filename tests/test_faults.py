@@ -23,7 +23,7 @@ import pytest
 from feeds import files, revisions
 from feeds.revisions import ledger_path, read_ledger
 
-from conftest import NOW, SEED_DATA
+from helpers import NOW, SEED_DATA
 
 OLD_TITLE = "Revisiting Glorot Initialization for Long-Range Linear Recurrences"
 _mtimes = itertools.count(1_700_000_000)

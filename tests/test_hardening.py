@@ -37,13 +37,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ical.calendar_stream import IcsCalendarStream
 
-from feeds import create_app, ical
+from feeds import create_app, event_text, ical
 from feeds.loader import InvalidData, parse_schedule
 from feeds.model import Schedule
 from feeds.snapshot import Snapshot
 from feeds.urls import Site
 
-from conftest import NOW, SITE_URL, FakeClock, snapshot_for
+from helpers import NOW, SITE_URL, FakeClock, snapshot_for
 
 try:
     from feeds import syndication
@@ -192,8 +192,8 @@ def check_ics(body: bytes, schedule: Schedule, site: Site) -> None:
     for event in events:
         assert set(event) <= EVENT_PROPERTIES
         talk = talks[str(event["UID"]).split("@")[0]]
-        assert str(event["SUMMARY"]) == ical.summary(talk)
-        assert str(event["DESCRIPTION"]) == ical.description(talk, site)
+        assert str(event["SUMMARY"]) == event_text.summary(talk)
+        assert str(event["DESCRIPTION"]) == event_text.description(talk, site)
         assert str(event["LOCATION"]) == talk.location
         if schedule.series.categories:
             assert event.categories == list(schedule.series.categories)
@@ -202,12 +202,12 @@ def check_ics(body: bytes, schedule: Schedule, site: Site) -> None:
     for event in strict.events:
         talk = talks[event.uid.split("@")[0]]
         assert (event.summary, event.description, event.location) == (
-            ical.summary(talk), ical.description(talk, site), talk.location)
+            event_text.summary(talk), event_text.description(talk, site), talk.location)
     vcal = vobject.readOne(text)
     for event in vcal.vevent_list:
         talk = talks[event.uid.value.split("@")[0]]
-        assert event.summary.value == ical.summary(talk)
-        assert event.description.value == ical.description(talk, site)
+        assert event.summary.value == event_text.summary(talk)
+        assert event.description.value == event_text.description(talk, site)
         assert event.location.value == talk.location
 
 

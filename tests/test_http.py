@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from flask import request
 
-from conftest import NOW, ROOT, SITE_URL, routes
+from helpers import NOW, ROOT, SITE_URL, routes
 
 FEEDS = ("/calendar.ics", "/rss.xml", "/atom.xml", "/talks.json")
 TALK = "2026-04-13-fischer"
@@ -147,7 +147,7 @@ def test_feeds_and_json_may_be_read_from_any_origin(app, client):
         assert client.get(path).headers["Access-Control-Allow-Origin"] == "*", path
     for path, resource in routes(app).items():
         header = client.get(path).headers.get("Access-Control-Allow-Origin")
-        assert header == ("*" if resource.cors else None), path
+        assert header == ("*" if resource.delivery.cors else None), path
 
 
 def test_nothing_is_compressed_and_calendars_forbid_it(app, client):

@@ -16,7 +16,7 @@ from feeds import ical
 from feeds.loader import parse_schedule
 from feeds.urls import Site
 
-from conftest import SITE_URL, revisions_for
+from helpers import SITE_URL, revisions_for
 
 UTC = timezone.utc
 EU_SPRING_2026 = date(2026, 3, 29)  # last Sunday of March: CET -> CEST

@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import NOW, ROOT, SITE_URL, revisions_for
-from feeds import ical, pages, snapshot, timezones
+from helpers import NOW, ROOT, SITE_URL, revisions_for
+from feeds import ical, pages
 from feeds.loader import parse_schedule
+from feeds.memo import Kept
 from feeds.revisions import advance
 from feeds.snapshot import BuildOptions, build_snapshot
 from feeds.urls import Site
@@ -25,13 +26,20 @@ sys.path.insert(0, str(ROOT / "bench"))
 import synthetic  # noqa: E402
 
 SITE = Site(SITE_URL)
-CACHES = (ical.event_bytes, ical.vtimezone_bytes,
-          snapshot._talk_ics, pages.talk_page, timezones.observances)
 
 
-def clear_caches() -> None:
-    for cached in CACHES:
-        cached.cache_clear()
+class CountingMemo(Kept):
+    """A memo that counts, per function, the calls it did not have kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.misses: dict[object, int] = {}
+
+    def __call__(self, function, /, *args):
+        key = (function, *args)
+        if key not in self._results:
+            self.misses[function] = self.misses.get(function, 0) + 1
+        return super().__call__(function, *args)
 
 
 def reference_feed(schedule, revisions, site, join_urls=None) -> bytes:
@@ -40,33 +48,34 @@ def reference_feed(schedule, revisions, site, join_urls=None) -> bytes:
 
 
 def reference_talk_file(talk, revision, series, site) -> bytes:
-    cal = ical._calendar(series, site)
+    cal = ical._calendar(site)
     cal.add_component(ical.vtimezone(talk.zone.key, talk.day, talk.day))
     cal.add_component(ical.talk_event(talk, revision, series, site))
     return cal.to_ical()
 
 
-def assert_like_icalendar(schedule, site=SITE) -> None:
+def assert_like_icalendar(schedule, site=SITE, memo=None) -> None:
+    memo = memo or Kept()
     revisions = revisions_for(schedule)
-    assert ical.calendar_feed(schedule, revisions, site) == reference_feed(schedule, revisions, site)
+    assert ical.calendar_feed(schedule, revisions, site, memo=memo) == \
+        reference_feed(schedule, revisions, site)
     joins = {t.id: f"https://meet.example.org/{t.id}" for t in schedule.talks[::2]}
-    assert ical.calendar_feed(schedule, revisions, site, join_urls=joins) == \
+    assert ical.calendar_feed(schedule, revisions, site, join_urls=joins, memo=memo) == \
         reference_feed(schedule, revisions, site, joins)
     for talk in schedule.talks:
-        assert ical.talk_file(talk, revisions[talk.id], schedule.series, site) == \
+        assert ical.talk_file(talk, revisions[talk.id], schedule.series, site, memo) == \
             reference_talk_file(talk, revisions[talk.id], schedule.series, site), talk.id
 
 
 def test_the_seed_calendars_are_what_icalendar_writes(seed):
-    clear_caches()
-    assert_like_icalendar(seed)
-    assert_like_icalendar(seed)  # and again from the caches
+    memo = Kept()
+    assert_like_icalendar(seed, memo=memo)
+    assert_like_icalendar(seed, memo=memo)  # and again from what was kept
 
 
 def test_many_zones_and_years_are_what_icalendar_writes():
     """Talks on every weekday of three years, in four zones (the VTIMEZONE of
     a day is kept per year; this checks that every day agrees)."""
-    clear_caches()
     text = synthetic.data_text(700).replace("2026-", "2025-", 40)
     schedule = parse_schedule(text)
     assert len({t.zone.key for t in schedule.talks}) == 4
@@ -127,13 +136,13 @@ def test_rebuilds_after_edits_are_cold_builds(seed_value):
     options = BuildOptions(SITE)
     revisions: dict = {}
     now = NOW
+    warm_memo = Kept()
     for edited in edits(text, rng):
         now += timedelta(days=3)  # talks end between edits, too
         schedule = parse_schedule(edited)
         revisions = advance(revisions, schedule, now)
-        warm = build_snapshot(schedule, revisions, options, now)
-        clear_caches()
-        cold = build_snapshot(schedule, revisions, options, now)
+        warm = build_snapshot(schedule, revisions, options, now, warm_memo)
+        cold = build_snapshot(schedule, revisions, options, now, Kept())
         assert warm.routes.keys() == cold.routes.keys()
         for path in cold.routes:
             assert warm.routes[path] == cold.routes[path], path
@@ -145,19 +154,20 @@ def test_an_edit_renders_one_talk_again():
     now = synthetic.now_for(40)
     schedule = parse_schedule(text)
     revisions = advance({}, schedule, now)
-    build_snapshot(schedule, revisions, options, now)
+    memo = CountingMemo()
+    build_snapshot(schedule, revisions, options, now, memo)
     per_talk = (ical.event_bytes, pages.talk_page, pages.talk_article)
 
     def renders() -> list[int]:
-        return [cached.cache_info().misses for cached in per_talk]
+        return [memo.misses.get(function, 0) for function in per_talk]
 
     # Comments above every talk move all line numbers: nothing is rendered again.
     before = renders()
     moved = parse_schedule(text.replace("talks:\n", "talks:\n# moved\n# again\n"))
-    build_snapshot(moved, advance(revisions, moved, now), options, now)
+    build_snapshot(moved, advance(revisions, moved, now), options, now, memo)
     assert renders() == before
     # One retitled talk: its event (shared by both calendars), its page, and
     # its article as the series page and its own page show it.
     edited = parse_schedule(synthetic.data_text(40, edited=7))
-    build_snapshot(edited, advance(revisions, edited, now), options, now)
+    build_snapshot(edited, advance(revisions, edited, now), options, now, memo)
     assert [after - was for after, was in zip(renders(), before)] == [1, 1, 2]

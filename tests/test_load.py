@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from feeds import members
+from feeds import secrets_file as secrets_io
 
-from conftest import ROOT, SEED_DATA
+from helpers import ROOT, SEED_DATA
 
 CONNECTIONS = 64
 DURATION = 5.0  # seconds of load
@@ -57,7 +57,7 @@ def server(tmp_path):
     shutil.copy(SEED_DATA, data)
     data.write_text(data.read_text().replace(OLD_TITLE, "Load version 0"))
     secrets_file = tmp_path / "secrets.yaml"
-    members.add_token(secrets_file, "load test", token=TOKEN)
+    secrets_io.add_token(secrets_file, "load test", token=TOKEN)
     secrets_file.write_text(secrets_file.read_text() + f"join_url: {JOIN}\n")
     access_log = tmp_path / "access.log"
     port = free_port()

@@ -15,9 +15,10 @@ import vobject
 from ical.calendar_stream import IcsCalendarStream
 
 from feeds import accesslog, cli, members
+from feeds import secrets_file as secrets_io
 from feeds.loader import InvalidData, load_schedule
 
-from conftest import SEED_DATA, SITE_URL
+from helpers import SEED_DATA, SITE_URL
 
 JOIN = "https://meet.example.org/j/SECRETJOIN123?pwd=ZZtopSECRET"
 OVERRIDE = "https://other.example.net/room/OVERRIDESECRET456"
@@ -164,7 +165,7 @@ def test_tokens_are_compared_in_constant_time_against_all(member_client, monkeyp
         calls.append((len(a), len(b)))
         return real(a, b)
 
-    monkeypatch.setattr(members.hmac, "compare_digest", spy)
+    monkeypatch.setattr(secrets_io.hmac, "compare_digest", spy)
     assert members_ics(member_client, TOKEN).status_code == 200
     assert len(calls) == 2  # every token, even after the first matched
     calls.clear()
@@ -179,7 +180,7 @@ def test_no_secrets_file_means_no_members_calendar(client):
 def test_secrets_are_reloaded_when_the_file_changes(member_client, secrets_file):
     new = "tokenCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
     assert members_ics(member_client, new).status_code == 404
-    members.add_token(secrets_file, "Newcomer", token=new)
+    secrets_io.add_token(secrets_file, "Newcomer", token=new)
     assert members_ics(member_client, new).status_code == 200
     # Revoking is removing the line.
     text = secrets_file.read_text().replace(f"  - token: {TOKEN}\n    label: Jane Doe\n", "")
@@ -223,14 +224,14 @@ def test_removing_the_secrets_file_revokes_every_token(member_client, secrets_fi
 ])
 def test_secrets_file_mistakes_name_their_line_and_never_echo_secrets(text, line, needle):
     with pytest.raises(InvalidData) as info:
-        members.parse_secrets(text, "secrets.yaml")
+        secrets_io.parse_secrets(text, "secrets.yaml")
     assert any(p.line == line and needle in p.message for p in info.value.problems), info.value
     message = str(info.value)
     assert TOKEN not in message and "alert(1)" not in message and "x.example" not in message
 
 
 def test_an_empty_secrets_file_has_nothing():
-    assert members.parse_secrets("# nothing yet\n") == members.Secrets()
+    assert secrets_io.parse_secrets("# nothing yet\n") == secrets_io.Secrets()
 
 
 # --- feeds token new ------------------------------------------------------------------
@@ -242,10 +243,10 @@ def test_token_new_appends_atomically_and_prints_subscribe_links(tmp_path, capsy
     assert cli.main(["token", "new", "Ada \"the\" Countess", "--secrets", str(path),
                      "--site", "https://talks.example.org/rg"]) == 0
     out = capsys.readouterr().out
-    loaded = members.load_secrets(path)
+    loaded = secrets_io.load_secrets(path)
     assert [t.label for t in loaded.tokens] == ["Old", 'Ada "the" Countess']
     token = loaded.tokens[-1].token
-    assert len(token) >= 43 and members.TOKEN_PATTERN.fullmatch(token)
+    assert len(token) >= 43 and secrets_io.TOKEN_PATTERN.fullmatch(token)
     assert f"https://talks.example.org/rg/members/{token}/calendar.ics" in out
     assert f"webcal://talks.example.org/rg/members/{token}/calendar.ics" in out
     assert ("https://calendar.google.com/calendar/r?cid=webcal%3A%2F%2Ftalks.example.org"
@@ -260,7 +261,7 @@ def test_token_new_creates_the_file(tmp_path, capsys):
     path = tmp_path / "new" / "secrets.yaml"
     path.parent.mkdir()
     assert cli.main(["token", "new", "list", "--secrets", str(path)]) == 0
-    assert len(members.load_secrets(path).tokens) == 1
+    assert len(secrets_io.load_secrets(path).tokens) == 1
     assert "PRIVATE" in path.read_text()
 
 
@@ -273,7 +274,7 @@ def test_token_new_refuses_a_file_it_cannot_extend(tmp_path, capsys):
 
 
 def test_minted_tokens_differ():
-    assert len({members.mint_token() for _ in range(50)}) == 50
+    assert len({secrets_io.mint_token() for _ in range(50)}) == 50
 
 
 # --- never in public outputs ------------------------------------------------------------

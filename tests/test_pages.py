@@ -13,7 +13,7 @@ import lxml.html
 import pytest
 from icalendar import Calendar
 
-from conftest import NOW, SITE_URL, snapshot_for
+from helpers import NOW, SITE_URL, snapshot_for
 from feeds import pages
 
 TALK = "2026-04-13-fischer"

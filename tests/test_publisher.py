@@ -14,7 +14,8 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from conftest import NOW, SITE_URL
+from helpers import NOW, SITE_URL
+from feeds import files
 from feeds import publisher as publisher_module
 from feeds import revisions as revisions_module
 from feeds.publisher import Publisher
@@ -66,8 +67,8 @@ def test_an_edit_goes_live_on_the_next_look(data_file, clock):
 
 def test_the_file_is_looked_at_once_per_interval(data_file, clock, monkeypatch):
     looks = []
-    real = publisher_module.stat_signature
-    monkeypatch.setattr(publisher_module, "stat_signature",
+    real = files.stat_signature
+    monkeypatch.setattr(files, "stat_signature",
                         lambda path: looks.append(path) or real(path))
     ticks = Ticker()
     pub = Publisher(data_file, OPTIONS, clock=clock, check_interval=1.0, settle=0,

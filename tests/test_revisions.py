@@ -10,7 +10,7 @@ import icalendar
 from feeds.revisions import ledger_path, read_ledger, update_ledger
 from feeds.loader import load_schedule
 
-from conftest import NOW, add_to_talk
+from helpers import NOW, add_to_talk
 
 
 def events(client) -> dict[str, icalendar.Event]:

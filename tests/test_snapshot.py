@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import icalendar
 
-from conftest import SITE_URL, snapshot_for
+from helpers import SITE_URL, snapshot_for
 
 
 def test_calendar_routes_and_how_they_are_sent(client, seed):

@@ -22,7 +22,7 @@ import pytest
 from lxml import etree
 from werkzeug.serving import make_server
 
-from conftest import NOW, SITE_URL, add_to_talk, revisions_for, serving
+from helpers import NOW, SITE_URL, add_to_talk, revisions_for, serving
 from feeds.syndication import atom_feed, rss_feed
 from feeds.urls import Site
 

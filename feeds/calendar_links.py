@@ -7,9 +7,8 @@ have accepted for years (Google's event template and ``cid`` links, Outlook's
 
 from __future__ import annotations
 
-from datetime import datetime
 import string
-from functools import lru_cache
+from datetime import datetime
 from urllib.parse import quote
 
 from .timezones import basic_utc, isoformat_utc
@@ -24,10 +23,9 @@ _ASCII = {i: chr(i) if chr(i) in string.ascii_letters + string.digits + "_.-~" e
           for i in range(128)}
 
 
-@lru_cache(maxsize=4096)
 def _quote(value: str) -> str:
     """`value` percent-encoded for a query, spaces as %20 (some apps show a
-    literal '+'); kept, since each talk's texts go into several links."""
+    literal '+')."""
     return value.translate(_ASCII) if value.isascii() else quote(value, safe="")
 
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from hypothesis import given, strategies as st
 
-from feeds import links
+from feeds import calendar_links as links
 
 UTC = timezone.utc
 

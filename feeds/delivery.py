@@ -1,0 +1,63 @@
+"""How a route's bytes are sent: each format declares its Delivery once
+(media type, CORS, framing, compression, download), and a Resource is the
+bytes of one route with its delivery and validators. The server and the
+static hosts' settings both take their headers from here."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a format declares about sending its bytes."""
+
+    #: The Content-Type, with its charset.
+    media_type: str
+    #: An HTML page: static hosts serve ``/x`` from ``x.html``.
+    page: bool = False
+    #: Readable by scripts on any origin (Access-Control-Allow-Origin: *).
+    cors: bool = False
+    #: May be shown in another site's iframe.
+    framable: bool = False
+    #: No proxy or CDN may compress it: Outlook fails on gzipped calendars.
+    no_transform: bool = False
+    #: Offered as a download named like the route's last segment.
+    download: bool = False
+
+
+@dataclass(frozen=True)
+class Resource:
+    """The bytes of one route and how to send them."""
+
+    body: bytes
+    delivery: Delivery
+    #: The data's last change that this route shows.
+    last_modified: datetime
+    #: The file name offered for a download (Content-Disposition), if any.
+    download_name: str = ""
+    etag: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "etag", hashlib.sha256(self.body).hexdigest()[:32])
+
+    @property
+    def media_type(self) -> str:
+        return self.delivery.media_type
+
+    def headers(self, max_age: int) -> dict[str, str]:
+        """Headers besides the validators (ETag, Last-Modified): what the
+        server sends and what static hosts are told to send."""
+        cache = f"public, max-age={max_age}"
+        if self.delivery.no_transform:
+            cache += ", no-transform"
+        result = {"Content-Type": self.delivery.media_type, "Cache-Control": cache}
+        if self.download_name:
+            result["Content-Disposition"] = f'attachment; filename="{self.download_name}"'
+        if self.delivery.cors:
+            result["Access-Control-Allow-Origin"] = "*"
+        if not self.delivery.framable:
+            result["Content-Security-Policy"] = "frame-ancestors 'none'"
+        return result

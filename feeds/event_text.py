@@ -1,0 +1,48 @@
+"""The plain text of a talk's calendar event: its one-line summary and its
+description. The calendar feed, the "add to calendar" links and the feeds'
+titles share them."""
+
+from __future__ import annotations
+
+from . import urls
+from .model import Talk
+
+SUMMARY_LIMIT = 254
+#: Leads the title of a cancelled talk wherever a title stands alone.
+CANCELLED_PREFIX = "CANCELLED: "
+
+
+def summary(talk: Talk, limit: int = SUMMARY_LIMIT) -> str:
+    """'Title — Speaker (Affiliation)', shortened to fit `limit` characters:
+    affiliations go first, then extra speakers, then the title's end."""
+    prefix = CANCELLED_PREFIX if talk.cancelled else ""
+    candidates = [talk.byline(), talk.byline(affiliations=False)]
+    if len(talk.speakers) > 1:
+        candidates.append(f"{talk.speakers[0].name} et al.")
+    for byline in candidates:
+        text = prefix + (f"{talk.title} — {byline}" if byline else talk.title)
+        if len(text) <= limit:
+            return text
+    tail = f" — {candidates[-1]}" if talk.speakers else ""
+    room = max(limit - len(prefix) - len(tail) - 1, 1)
+    return prefix + talk.title[:room].rstrip() + "…" + tail[: limit - len(prefix) - room - 1]
+
+
+def description(talk: Talk, site: urls.Site, join_url: str = "") -> str:
+    """The plain-text body of a talk's event."""
+    parts = [f"Join: {join_url}"] if join_url else []
+    if talk.cancelled:
+        parts.append("This talk is cancelled.")
+    if talk.speakers:
+        parts.append("\n".join(
+            f"{s.name}, {s.affiliation}" if s.affiliation else s.name for s in talk.speakers))
+    if talk.abstract:
+        parts.append(f"Abstract: {talk.abstract}")
+    if talk.links:
+        parts.append("\n".join(f"{link.label}: {link.url}" for link in talk.links))
+    if talk.recording:
+        parts.append(f"Recording: {talk.recording}")
+    if talk.note:
+        parts.append(f"Note: {talk.note}")
+    parts.append(f"Talk page: {site.url(urls.talk_page(talk.id))}")
+    return "\n\n".join(parts)

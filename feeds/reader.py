@@ -1,0 +1,215 @@
+"""The YAML node reader shared by the data file and the secrets file.
+
+Values are read from YAML's node tree rather than its constructed objects, so
+that every error names file:line:column and YAML 1.1's traps (``17:00`` as the
+integer 1020, ``no`` as False) never reach the model."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Literal, overload
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from . import timezones
+
+try:  # the C loader is several times faster
+    from yaml import CSafeLoader as YamlLoader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as YamlLoader  # type: ignore[assignment]
+
+TIME_PATTERN = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+# Characters that iCalendar, XML 1.0 and HTML cannot all carry as text. C1
+# controls (U+0080-U+009F) are HTML parse errors that feed readers turn into
+# Windows-1252 characters; parsers drop U+FEFF as a byte-order mark.
+FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in the data file, with where it is and what to do."""
+
+    source: str
+    line: int  # 1-based; 0 when the whole file is concerned
+    column: int
+    message: str
+    talk_id: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}:{self.column}" if self.line else self.source
+        who = f" talk {self.talk_id}:" if self.talk_id else ""
+        return f"{where}:{who} {self.message}"
+
+
+class InvalidData(ValueError):
+    """The data file has mistakes; ``problems`` lists all of them."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+Node = yaml.Node
+
+
+class Reader:
+    """Walks the YAML node tree, collecting problems instead of stopping."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.problems: list[Problem] = []
+        self.talk_id = ""
+
+    def error(self, node: Node | None, message: str) -> None:
+        line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (0, 0)
+        self.problems.append(Problem(self.source, line, col, message, self.talk_id))
+
+    def mapping(self, node: Node, what: str, allowed: set[str],
+                required: tuple[str, ...] = ()) -> dict[str, Node] | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{what} must be a mapping of keys to values")
+            return None
+        result: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
+            if key not in allowed:
+                self.error(key_node, f"unknown key {key!r} in {what}; "
+                                     f"allowed keys are: {', '.join(sorted(allowed))}")
+            elif key in result:
+                self.error(key_node, f"key {key!r} appears twice in {what}; keep one")
+            else:
+                result[key] = value_node
+        for key in required:
+            if key not in result:
+                self.error(node, f"{what} is missing the required key {key!r}")
+        return result
+
+    def sequence(self, node: Node, what: str) -> list[Node]:
+        if is_null(node):
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, f"{what} must be a list (lines starting with '- ')")
+            return []
+        return list(node.value)
+
+    def text(self, node: Node | None, what: str, *, required: bool = False,
+             multiline: bool = False) -> str:
+        if node is None or is_null(node):
+            if required:
+                self.error(node, f"{what} must not be empty")
+            return ""
+        if not isinstance(node, yaml.ScalarNode):
+            self.error(node, f"{what} must be text, not a list or mapping")
+            return ""
+        value = node.value.replace("\r\n", "\n").replace("\r", "\n")
+        bad = FORBIDDEN.search(value)
+        if bad:
+            self.error(node, f"{what} contains the control character "
+                             f"U+{ord(bad.group()):04X}; remove it")
+            return ""
+        value = unicodedata.normalize("NFC", value)
+        value = value.strip() if multiline else " ".join(value.split())
+        if required and not value:
+            self.error(node, f"{what} must not be empty")
+        return value
+
+    def url(self, node: Node | None, what: str) -> str:
+        value = self.text(node, what)
+        if value and not valid_url(node.value if node is not None else value):
+            self.error(node, f"{what} {value!r} is not a web address; write a full "
+                             "http:// or https:// URL without spaces")
+            return ""
+        return value
+
+    def zone(self, node: Node | None, what: str) -> ZoneInfo | None:
+        name = self.text(node, what)
+        try:
+            return timezones.get_zone(name)
+        except ZoneInfoNotFoundError:
+            self.error(node, f"{what} {name!r} is not a known time zone; use an IANA "
+                             "name such as Europe/Berlin or America/New_York")
+            return None
+
+    def clock(self, node: Node, what: str) -> time | None:
+        match = TIME_PATTERN.fullmatch(node.value.strip()) if isinstance(node, yaml.ScalarNode) else None
+        if not match:
+            self.error(node, f"{what} must be a time of day such as \"17:00\" (24-hour HH:MM)")
+            return None
+        return time(int(match.group(1)), int(match.group(2)))
+
+    def minutes(self, node: Node, what: str) -> timedelta | None:
+        raw = node.value.strip() if isinstance(node, yaml.ScalarNode) else ""
+        if not raw.isdigit() or not 1 <= int(raw) <= 24 * 60:
+            self.error(node, f"{what} must be a whole number of minutes between 1 and 1440")
+            return None
+        return timedelta(minutes=int(raw))
+
+
+def is_null(node: Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def valid_url(raw: str) -> bool:
+    """An absolute http(s) URL without spaces or control characters."""
+    raw = raw.strip()
+    if any(ch.isspace() for ch in raw) or FORBIDDEN.search(raw):
+        return False
+    try:
+        parts = urlsplit(raw)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+def node_tree(text: str, source: str) -> Node | None:
+    """The YAML node tree of `text`; InvalidData naming line:column if it is not YAML."""
+    try:
+        return yaml.compose(text, Loader=YamlLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        problem = f"{exc.problem or 'invalid YAML'}"
+        if exc.context:
+            problem = f"{exc.context}, {problem}"
+        raise InvalidData([Problem(source, line, col,
+                                   f"this is not valid YAML ({problem}); check the "
+                                   "indentation and quote text that contains ': ' or '#'")]) from None
+    except yaml.YAMLError as exc:
+        raise InvalidData([Problem(source, 0, 0, f"this is not valid YAML: {exc}")]) from None
+
+
+def key_value(root: Node | None, key: str) -> Node | None:
+    """The value node of `key` in the mapping `root`, if there is one."""
+    if isinstance(root, yaml.MappingNode):
+        for k, v in root.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return v
+    return None
+
+
+@overload
+def read_text(path: Path) -> str: ...
+@overload
+def read_text(path: Path, missing_ok: Literal[True]) -> str | None: ...
+
+
+def read_text(path: Path, missing_ok: bool = False) -> str | None:
+    """The file's text; decoding and OS errors become one Problem. A missing
+    file is None where `missing_ok`, else a Problem too."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if missing_ok:
+            return None
+        problem = f"cannot read the file: {exc.strerror or exc}"
+    except UnicodeDecodeError as exc:
+        problem = f"the file is not UTF-8 text ({exc.reason}); save it as UTF-8"
+    except OSError as exc:
+        problem = f"cannot read the file: {exc.strerror or exc}"
+    raise InvalidData([Problem(str(path), 0, 0, problem)])

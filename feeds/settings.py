@@ -1,0 +1,86 @@
+"""Every setting, its default and how it is read: FEEDS_* environment
+variables (as Flask's ``from_prefixed_env`` reads them), then overrides.
+The server and every ``feeds`` command read their settings here alike."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+
+PREFIX = "FEEDS_"
+DATA_FILE = "data/talks.yaml"
+SITE_URL = "http://localhost:5000"
+#: How often calendar apps are asked to refresh (REFRESH-INTERVAL); caches
+#: may keep a response no longer than that.
+CALENDAR_REFRESH = timedelta(hours=12)
+MAX_AGE_LIMIT = int(CALENDAR_REFRESH.total_seconds())
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """The real clock; tests inject their own as CLOCK."""
+    return datetime.now(timezone.utc)
+
+
+DEFAULTS: dict[str, Any] = {
+    "TALKS_FILE": DATA_FILE,
+    "SITE_URL": SITE_URL,
+    "FEED_LIMIT": 100,
+    "CHECK_INTERVAL": 1.0,
+    "SECRETS_FILE": "",  # tokens and join links of the members' calendar
+    "JOIN_URL": "",
+    "CACHE_MAX_AGE": 3600,
+    "PROXY_FIX": 0,
+    "CLOCK": utc_now,
+}
+#: How each setting is cast after it is read.
+CASTS: dict[str, Callable[[Any], Any]] = {
+    "TALKS_FILE": str,
+    "SITE_URL": str,
+    "FEED_LIMIT": int,
+    "CHECK_INTERVAL": float,
+    "SECRETS_FILE": str,
+    "JOIN_URL": str,
+    "PROXY_FIX": int,
+}
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """FEEDS_* variables without the prefix, each value read as JSON where
+    it parses (``3600`` is a number) and as a string otherwise."""
+    found: dict[str, Any] = {}
+    for name in sorted(environ):
+        if not name.startswith(PREFIX):
+            continue
+        value: Any = environ[name]
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+        found[name[len(PREFIX):]] = value
+    return found
+
+
+def load(overrides: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """DEFAULTS, then the environment, then `overrides`, cast and checked."""
+    settings = dict(DEFAULTS)
+    settings.update(from_environment(os.environ if environ is None else environ))
+    settings.update(overrides or {})
+    for key, cast in CASTS.items():
+        settings[key] = cast(settings[key])
+    settings["CACHE_MAX_AGE"] = cache_max_age(settings["CACHE_MAX_AGE"])
+    return settings
+
+
+def cache_max_age(value: object) -> int:
+    """`value` in seconds, at most the calendar's REFRESH-INTERVAL."""
+    seconds = max(int(value), 0)  # type: ignore[call-overload]
+    if seconds > MAX_AGE_LIMIT:
+        log.warning("FEEDS_CACHE_MAX_AGE=%d is longer than the calendar's refresh "
+                    "interval; using %d", seconds, MAX_AGE_LIMIT)
+    return min(seconds, MAX_AGE_LIMIT)

@@ -1,0 +1,115 @@
+"""Shared test helpers: paths, a fixed clock, snapshots of a schedule, edits
+of a data file, and servers on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from socketserver import BaseServer
+from typing import Iterator
+
+from feeds.model import Schedule
+from feeds.revisions import Revision, advance
+from feeds.snapshot import BuildOptions, Snapshot, build_snapshot
+from feeds.urls import Site
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_DATA = ROOT / "data" / "talks.yaml"
+SITE_URL = "https://talks.example.org"
+# A fixed "now" between the March and April 2026 talks of the seed.
+NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    """An injectable clock that tests move by hand."""
+
+    def __init__(self, now: datetime = NOW):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def revisions_for(schedule: Schedule, now: datetime = NOW) -> dict[str, Revision]:
+    """Fresh revisions for every talk, as a new ledger would record them."""
+    return advance({}, schedule, now)
+
+
+def snapshot_for(schedule: Schedule, now: datetime = NOW, site: str = SITE_URL) -> Snapshot:
+    return build_snapshot(schedule, revisions_for(schedule, now), BuildOptions(Site(site)), now)
+
+
+def routes(app) -> dict[str, object]:
+    """The public routes of the app's current snapshot."""
+    return app.extensions["feeds"].snapshot().routes
+
+
+def add_to_talk(data_file: Path, talk_id: str, line: str) -> None:
+    """Add a `key: value` line to one talk of the data file."""
+    text = data_file.read_text(encoding="utf-8")
+    marker = f"  - id: {talk_id}\n"
+    assert marker in text
+    data_file.write_text(text.replace(marker, f"{marker}    {line}\n"), encoding="utf-8")
+
+
+@contextlib.contextmanager
+def serving(server: BaseServer) -> Iterator[str]:
+    """Run `server` (bound to 127.0.0.1) in a thread; yields its base URL."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None = None,
+             ready: str = "/healthz", timeout: float = 30) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """gunicorn with the repository's gunicorn.conf.py on 127.0.0.1, serving
+    `data_file`; yields (base URL, process) once `ready` answers 200. Extra
+    `args` go on gunicorn's command line (e.g. "--workers", "3")."""
+    port = free_port()
+    environment = {**os.environ, "FEEDS_TALKS_FILE": str(data_file),
+                   "FEEDS_SITE_URL": "https://talks.example.org", **(env or {})}
+    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+               "--bind", f"127.0.0.1:{port}", *args]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=out, stderr=out)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(base + ready, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start: {log.read_text(errors='replace')}")
+            time.sleep(0.1)
+        yield base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
