@@ -29,16 +29,16 @@ import tempfile
 import time
 import tracemalloc
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import synthetic  # noqa: E402
 from feeds import app as app_module  # noqa: E402
 from feeds import ical, pages, syndication, talks_json  # noqa: E402
 from feeds.loader import load_schedule  # noqa: E402
@@ -47,6 +47,8 @@ from feeds.reader import YamlLoader  # noqa: E402
 from feeds.revisions import advance  # noqa: E402
 from feeds.snapshot import BuildOptions, build_snapshot  # noqa: E402
 from feeds.urls import Site  # noqa: E402
+
+import synthetic  # noqa: E402
 
 SITE_URL = "https://talks.example.org"
 SIZES = (12, 100, 1000, 10000)
@@ -136,8 +138,9 @@ def request_times(size: int, path: Path, now, repeat: int) -> dict[str, float]: 
     naive_calls = 1 if size >= 1000 else 10
     result = {}
     for route in ("/calendar.ics", "/rss.xml"):
-        result[f"naive {route}"] = best(lambda: client.get("/naive" + route), repeat, naive_calls)[0]
-        result[f"served {route}"] = best(lambda: client.get(route), repeat, 200)[0]
+        result[f"naive {route}"] = best(functools.partial(client.get, "/naive" + route), repeat,
+                                        naive_calls)[0]
+        result[f"served {route}"] = best(functools.partial(client.get, route), repeat, 200)[0]
     return result
 
 
@@ -176,7 +179,7 @@ def measure(size: int, repeat: int) -> dict[str, Any]:
         build_snapshot(schedule, revisions, options, now, memo)  # the version before the edit
         gc.collect()
         total, split, warm = timer.run(
-            lambda: build_snapshot(edited, edited_revisions, options, now, memo))
+            functools.partial(build_snapshot, edited, edited_revisions, options, now, memo))
         rebuilds.append((total, split))
         latest = (edited, edited_revisions, warm)
     out["rebuild"], out["rebuild_split"] = min(rebuilds, key=lambda c: c[0])

@@ -19,9 +19,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile

@@ -19,8 +19,8 @@ import os
 import posixpath
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .delivery import Resource
 from .files import replace_directory, sibling_directory

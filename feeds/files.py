@@ -12,8 +12,8 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 Signature = tuple[int, int, int]  # mtime_ns, size, inode
 

@@ -6,11 +6,21 @@ Pure functions: the per-talk and per-zone parts are called through `memo`
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import date, timezone
-from typing import Iterable, Mapping
 
-from icalendar import (Calendar, Component, Event, Timezone, TimezoneDaylight, TimezoneStandard,
-                       vCalAddress, vDuration, vText, vUri)
+from icalendar import (
+    Calendar,
+    Component,
+    Event,
+    Timezone,
+    TimezoneDaylight,
+    TimezoneStandard,
+    vCalAddress,
+    vDuration,
+    vText,
+    vUri,
+)
 
 from . import timezones, urls
 from .delivery import Delivery

@@ -12,8 +12,19 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from . import timezones
-from .model import (DEFAULT_DURATION, DEFAULT_LOCATION, ID_PATTERN, SCHEDULED, STATUSES, Link,
-                    Schedule, Series, Speaker, Status, Talk)
+from .model import (
+    DEFAULT_DURATION,
+    DEFAULT_LOCATION,
+    ID_PATTERN,
+    SCHEDULED,
+    STATUSES,
+    Link,
+    Schedule,
+    Series,
+    Speaker,
+    Status,
+    Talk,
+)
 from .reader import InvalidData, Node, Problem, Reader, node_tree, read_text
 
 # Years a talk may fall in: far enough from datetime's limits for every

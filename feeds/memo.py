@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 #: Results kept: a few per talk (event, members' event, page, article, feed
@@ -21,10 +22,10 @@ SIZE = 1 << 16
 class Memo(Protocol):
     """Calls ``function(*args)``, or returns what an equal call returned."""
 
-    def __call__(self, function: Callable[..., T], /, *args: Hashable) -> T: ...
+    def __call__(self, function: Callable[..., T], /, *args: Any) -> T: ...
 
 
-def direct(function: Callable[..., T], /, *args: Hashable) -> T:
+def direct(function: Callable[..., T], /, *args: Any) -> T:
     """The memo that keeps nothing."""
     return function(*args)
 
@@ -37,12 +38,12 @@ class Kept:
         self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, function: Callable[..., T], /, *args: Hashable) -> T:
+    def __call__(self, function: Callable[..., T], /, *args: Any) -> T:
         key = (function, *args)
         with self._lock:
             if key in self._results:
                 self._results.move_to_end(key)
-                return self._results[key]  # type: ignore[no-any-return]
+                return self._results[key]
         result = function(*args)
         with self._lock:
             self._results[key] = result

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from importlib import resources
 from pathlib import PurePosixPath
-from typing import Any, Iterable
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
@@ -254,7 +255,8 @@ ENV = _environment()
 
 
 def _article_macro(site: urls.Site) -> Any:
-    return getattr(ENV.get_template("_talk.html").make_module({"site": site}), "talk_article")
+    """The talk_article macro of templates/_talk.html, bound to `site`."""
+    return vars(ENV.get_template("_talk.html").make_module({"site": site}))["talk_article"]
 
 
 def talk_article(talk: Talk, site: urls.Site, level: int = 3, own_page: bool = False,

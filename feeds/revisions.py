@@ -8,10 +8,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
 
 from .files import locked, write_atomically
 from .model import Schedule, Talk

@@ -10,17 +10,16 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
 
 import yaml
 
 from .files import locked, write_atomically
 from .model import ID_PATTERN, Schedule
-from .reader import InvalidData, Node, Problem, Reader, is_null, key_value, node_tree, read_text
-from .reader import valid_url
+from .reader import InvalidData, Node, Problem, Reader, is_null, key_value, node_tree, read_text, valid_url
 from .timezones import EPOCH
 
 SECRETS_KEYS = {"join_url", "talks", "tokens"}

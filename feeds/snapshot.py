@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from . import ical, pages, syndication, talks_json, urls
 from .delivery import Delivery, Resource

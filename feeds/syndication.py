@@ -4,10 +4,10 @@ Per-talk parts are called through `memo` (feeds.memo)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import Callable, Mapping
 
 from feedgen.feed import FeedGenerator
 from markupsafe import Markup

@@ -6,7 +6,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = timezone.utc
@@ -27,7 +27,7 @@ class WallClockError(ValueError):
     """A local time that does not exist or happens twice in its zone."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_zone(name: str) -> ZoneInfo:
     """The IANA zone `name`; raises ZoneInfoNotFoundError for an unknown one."""
     if not isinstance(name, str) or not name or name != name.strip():

@@ -44,7 +44,7 @@ class Site:
     def __post_init__(self) -> None:
         object.__setattr__(self, "base", self.base.rstrip("/"))
 
-    def for_series(self, uid_domain: str) -> "Site":
+    def for_series(self, uid_domain: str) -> Site:
         """This site, minting UIDs in the series' fixed domain when it has one."""
         return Site(self.base, uid_domain) if uid_domain else self
 

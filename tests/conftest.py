@@ -4,14 +4,15 @@ Helpers that tests import live in tests/helpers.py."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from feeds import create_app
 from feeds.loader import load_schedule
 from feeds.model import Schedule
+
 from helpers import SEED_DATA, SITE_URL, FakeClock
 
 

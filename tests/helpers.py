@@ -11,10 +11,10 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from socketserver import BaseServer
-from typing import Iterator
 
 from feeds.model import Schedule
 from feeds.revisions import Revision, advance

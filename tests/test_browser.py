@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
-from helpers import NOW, ROOT, SEED_DATA, FakeClock
 from feeds import create_app
 from feeds.loader import load_schedule
 from feeds.model import Schedule
+
+from helpers import NOW, ROOT, SEED_DATA, FakeClock
 from test_pages import HOSTILE_ID, HOSTILE_TITLE, add_hostile_talk
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -164,7 +166,8 @@ def test_local_times_on_the_series_page_follow_the_viewers_zone(browser, site, s
         shown = page.locator(f'article[id="{talk.id}"] .yourtime').inner_text()
         clock, names = expected_local(talk.start, zone)
         assert any(shown == f"{clock} {name} your time" for name in names), (talk.id, shown, clock, names)
-    ny = {  # the same, spelled out where the group's old page was wrong"2026-03-02-walter": "11:00 EST", "2026-03-09-wen": "12:00 EDT",
+    # the same, spelled out where the group's old page was wrong
+    ny = {"2026-03-02-walter": "11:00 EST", "2026-03-09-wen": "12:00 EDT",
           "2026-03-16-jiang-shinnick": "12:00 EDT", "2026-03-30-muennighoff": "11:00 EDT"}
     if zone == "America/New_York":
         for talk_id, clock in ny.items():
@@ -178,7 +181,7 @@ def test_local_time_on_a_talk_page_and_in_the_embed(browser, site, schedule):
     clock, names = expected_local(talk.start, "Asia/Tokyo")
     for url in (f"{site}/talks/{talk.id}", f"{site}/embed?show=past"):
         page, problems = open_page(browser, url, timezone_id="Asia/Tokyo")
-        slot = page.locator(f'time[datetime="2026-03-16T16:00:00Z"] + .yourtime')
+        slot = page.locator('time[datetime="2026-03-16T16:00:00Z"] + .yourtime')
         slot.wait_for()
         page.wait_for_function("document.querySelector('.yourtime').textContent !== ''")
         assert slot.inner_text() in {f"{clock} {name} your time" for name in names}

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, urlsplit
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feeds import calendar_links as links
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
 
 from feeds import cli
 from feeds.revisions import ledger_path
@@ -34,8 +33,8 @@ def test_invalid_file_lists_every_error_and_exits_non_zero(data_file, capsys):
     assert cli.main(["validate", str(data_file)]) == 1
     err = capsys.readouterr().err
     lines = text.splitlines()
-    zone_line = next(i for i, l in enumerate(lines, 1) if "Nowhere/City" in l)
-    url_line = next(i for i, l in enumerate(lines, 1) if "url: arxiv.org" in l)
+    zone_line = next(n for n, line in enumerate(lines, 1) if "Nowhere/City" in line)
+    url_line = next(n for n, line in enumerate(lines, 1) if "url: arxiv.org" in line)
     assert f"{data_file}:{zone_line}:" in err and "talk 2026-03-09-wen" in err
     assert f"{data_file}:{url_line}:" in err and "talk 2026-03-02-walter" in err
     assert "2 problem(s)" in err

@@ -10,17 +10,17 @@ import posixpath
 import re
 import stat
 import urllib.request
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from helpers import NOW, SITE_URL, routes, serving
 from feeds import cli, export, ical, pages
-from feeds.delivery import Delivery
+from feeds.delivery import Delivery, Resource
 from feeds.revisions import ledger_path, read_ledger
-from feeds.delivery import Resource
+
+from helpers import NOW, SITE_URL, routes, serving
 
 SENT = ("Content-Type", "Cache-Control", "Content-Disposition",
         "Access-Control-Allow-Origin", "Content-Security-Policy")

@@ -83,7 +83,7 @@ def assert_ledger_whole(data_file: Path, ids: set[str]) -> None:
     path = ledger_path(data_file)
     entries = read_ledger(path)
     assert ids <= set(entries)
-    lines = [l for l in path.read_text().splitlines() if l and not l.startswith("#")]
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
     assert len(lines) == len(entries)  # no damaged line was skipped
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 

@@ -22,9 +22,10 @@ import json
 import re
 import tempfile
 import unicodedata
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import feedparser
 import icalendar
@@ -37,7 +38,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ical.calendar_stream import IcsCalendarStream
 
-from feeds import create_app, event_text, ical
+from feeds import create_app, event_text
 from feeds.loader import InvalidData, parse_schedule
 from feeds.model import Schedule
 from feeds.snapshot import Snapshot
@@ -189,26 +190,26 @@ def check_ics(body: bytes, schedule: Schedule, site: Site) -> None:
     if "X-WR-CALDESC" in cal:
         # icalendar leaves X- properties escaped; they are TEXT (RFC 5545 3.3.11)
         assert unescape(str(cal["X-WR-CALDESC"])) == schedule.series.description
-    for event in events:
-        assert set(event) <= EVENT_PROPERTIES
-        talk = talks[str(event["UID"]).split("@")[0]]
-        assert str(event["SUMMARY"]) == event_text.summary(talk)
-        assert str(event["DESCRIPTION"]) == event_text.description(talk, site)
-        assert str(event["LOCATION"]) == talk.location
+    for vevent in events:
+        assert set(vevent) <= EVENT_PROPERTIES
+        talk = talks[str(vevent["UID"]).split("@")[0]]
+        assert str(vevent["SUMMARY"]) == event_text.summary(talk)
+        assert str(vevent["DESCRIPTION"]) == event_text.description(talk, site)
+        assert str(vevent["LOCATION"]) == talk.location
         if schedule.series.categories:
-            assert event.categories == list(schedule.series.categories)
+            assert vevent.categories == list(schedule.series.categories)
     strict = IcsCalendarStream.calendar_from_ics(text)
     assert len(strict.events) == len(events)
-    for event in strict.events:
-        talk = talks[event.uid.split("@")[0]]
-        assert (event.summary, event.description, event.location) == (
+    for vevent in strict.events:
+        talk = talks[vevent.uid.split("@")[0]]
+        assert (vevent.summary, vevent.description, vevent.location) == (
             event_text.summary(talk), event_text.description(talk, site), talk.location)
     vcal = vobject.readOne(text)
-    for event in vcal.vevent_list:
-        talk = talks[event.uid.value.split("@")[0]]
-        assert event.summary.value == event_text.summary(talk)
-        assert event.description.value == event_text.description(talk, site)
-        assert event.location.value == talk.location
+    for vevent in vcal.vevent_list:
+        talk = talks[vevent.uid.value.split("@")[0]]
+        assert vevent.summary.value == event_text.summary(talk)
+        assert vevent.description.value == event_text.description(talk, site)
+        assert vevent.location.value == talk.location
 
 
 def html_fragments(markup: str) -> list:
@@ -430,7 +431,7 @@ def test_markup_cannot_add_an_element(field, payload):
     schedule = parse_schedule(dump(with_text(field, payload)), "talks.yaml")
     snapshot = snapshot_for(schedule)
     check_snapshot(snapshot)  # checks every XML and HTML output for the element
-    for path, resource in snapshot.routes.items():
+    for _path, resource in snapshot.routes.items():
         media = resource.media_type.split(";")[0]
         if media.endswith("xml") or media == "text/html":
             body = resource.body.decode("utf-8")

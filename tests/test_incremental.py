@@ -8,19 +8,19 @@ import dataclasses
 import random
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import NOW, ROOT, SITE_URL, revisions_for
 from feeds import ical, pages
 from feeds.loader import parse_schedule
 from feeds.memo import Kept
 from feeds.revisions import advance
 from feeds.snapshot import BuildOptions, build_snapshot
 from feeds.urls import Site
+
+from helpers import NOW, ROOT, SITE_URL, revisions_for
 
 sys.path.insert(0, str(ROOT / "bench"))
 import synthetic  # noqa: E402
@@ -170,4 +170,4 @@ def test_an_edit_renders_one_talk_again():
     # its article as the series page and its own page show it.
     edited = parse_schedule(synthetic.data_text(40, edited=7))
     build_snapshot(edited, advance(revisions, edited, now), options, now, memo)
-    assert [after - was for after, was in zip(renders(), before)] == [1, 1, 2]
+    assert [after - was for after, was in zip(renders(), before, strict=False)] == [1, 1, 2]

@@ -18,7 +18,7 @@ from feeds import accesslog, cli, members
 from feeds import secrets_file as secrets_io
 from feeds.loader import InvalidData, load_schedule
 
-from helpers import SEED_DATA, SITE_URL
+from helpers import SEED_DATA
 
 JOIN = "https://meet.example.org/j/SECRETJOIN123?pwd=ZZtopSECRET"
 OVERRIDE = "https://other.example.net/room/OVERRIDESECRET456"
@@ -101,7 +101,8 @@ def test_member_calendar_reads_in_strict_parsers(member_client):
 def test_member_calendar_keeps_public_uids_and_times(member_client):
     public = icalendar.Calendar.from_ical(member_client.get("/calendar.ics").data)
     private = icalendar.Calendar.from_ical(members_ics(member_client).data)
-    pick = lambda cal: [(str(e["UID"]), e.start, e.end, e["SEQUENCE"]) for e in cal.walk("VEVENT")]
+    def pick(cal):
+        return [(str(e["UID"]), e.start, e.end, e["SEQUENCE"]) for e in cal.walk("VEVENT")]
     assert pick(public) == pick(private)
 
 
@@ -153,7 +154,8 @@ def test_unknown_token_gets_the_same_404_as_any_unknown_page(member_client, path
     page = member_client.get("/no-such-page")
     assert unknown.status_code == page.status_code == 404
     assert unknown.data == page.data
-    strip = lambda r: {k: v for k, v in r.headers.items() if k != "Date"}
+    def strip(r):
+        return {k: v for k, v in r.headers.items() if k != "Date"}
     assert strip(unknown) == strip(page)
 
 

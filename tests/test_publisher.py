@@ -14,7 +14,6 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from helpers import NOW, SITE_URL
 from feeds import files
 from feeds import publisher as publisher_module
 from feeds import revisions as revisions_module
@@ -22,6 +21,8 @@ from feeds.publisher import Publisher
 from feeds.revisions import ledger_path, read_ledger
 from feeds.snapshot import BuildOptions
 from feeds.urls import Site
+
+from helpers import NOW, SITE_URL
 
 OPTIONS = BuildOptions(Site(SITE_URL))
 TALK = "2026-05-11-mehlig"

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import icalendar
 
-from feeds.revisions import ledger_path, read_ledger, update_ledger
 from feeds.loader import load_schedule
+from feeds.revisions import ledger_path, read_ledger, update_ledger
 
 from helpers import NOW, add_to_talk
 

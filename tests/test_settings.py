@@ -11,6 +11,7 @@ from flask import Config
 
 from feeds import settings
 from feeds.snapshot import BuildOptions
+
 from helpers import SITE_URL
 
 
@@ -54,6 +55,7 @@ def test_cache_lifetime_never_exceeds_the_refresh_interval(caplog):
 def test_the_calendar_asks_clients_to_refresh_as_often_as_caches_may_keep_it(seed):
     from feeds import ical
     from feeds.urls import Site
+
     from helpers import revisions_for
 
     body = ical.calendar_feed(seed, revisions_for(seed), Site(SITE_URL)).decode()

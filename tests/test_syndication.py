@@ -9,11 +9,11 @@ import shutil
 import sqlite3
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import feedparser
@@ -22,9 +22,10 @@ import pytest
 from lxml import etree
 from werkzeug.serving import make_server
 
-from helpers import NOW, SITE_URL, add_to_talk, revisions_for, serving
 from feeds.syndication import atom_feed, rss_feed
 from feeds.urls import Site
+
+from helpers import NOW, SITE_URL, add_to_talk, revisions_for, serving
 
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
 RSS_NS = {"atom": "http://www.w3.org/2005/Atom", "dc": "http://purl.org/dc/elements/1.1/"}
@@ -146,7 +147,8 @@ def test_entries_are_dated_by_announcement_and_the_archive_at_its_start(client):
         assert only(items, UPCOMING_TALK).published == NOW
         # ... while talks that were over when they were added keep their start.
         assert only(items, "2026-01-12-han").published == datetime(2026, 1, 12, 16, tzinfo=timezone.utc)
-        assert only(items, "2026-03-30-muennighoff").published == datetime(2026, 3, 30, 15, tzinfo=timezone.utc)
+        muennighoff = only(items, "2026-03-30-muennighoff")
+        assert muennighoff.published == datetime(2026, 3, 30, 15, tzinfo=timezone.utc)
         published = [i.published for i in items]
         assert published == sorted(published, reverse=True)  # newest first
         assert max(published) <= NOW
@@ -264,7 +266,7 @@ def test_an_archived_talk_that_comes_with_its_recording_is_not_news(data_file, m
     """Importing the archive with its recordings floods no reader: the
     recording entry is dated with the talk, at its start."""
     add_to_talk(data_file, PAST_TALK, f"recording: {RECORDING}")
-    for path, items in fetch_all(make_app().test_client()).items():
+    for _path, items in fetch_all(make_app().test_client()).items():
         start = datetime(2026, 3, 9, 16, tzinfo=timezone.utc)
         assert only(items, PAST_TALK, recording=True).published == start
         assert only(items, PAST_TALK).published == start
