@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flask import Config
 
-from . import export, members
+from . import export, members, organiser
 from .app import DEFAULTS, build_options, configure
 from .loader import InvalidData, load_schedule
 from .model import Schedule
@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                       "secrets.yaml"))
     token.add_argument("--site", default=os.environ.get("FEEDS_SITE_URL", DEFAULTS["SITE_URL"]))
     token.set_defaults(run=members.token_new)
+    organiser.register(commands)  # add, recording, cancel
     args = parser.parse_args(argv)
     return int(args.run(args))
 
