@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 from conftest import serving
 
@@ -49,7 +49,8 @@ class _Handler(BaseHTTPRequestHandler):
             key = query.get("id_list", [""])[0]
             if key == "1234.12345":  # malformed: the documented error entry
                 status = int(self.mode.get("error_status", "200"))
-                return self._send(status, _fixture("arxiv-error.xml") or b"", "application/atom+xml")
+                error = _fixture("arxiv-error.xml") or b""
+                return self._send(status, error, "application/atom+xml")
             body = _fixture(f"arxiv-{key.replace('/', '_')}.xml") or _fixture("arxiv-empty.xml")
             return self._send(200, body or b"", "application/atom+xml")
         if parts.path == "/openreview/notes":
