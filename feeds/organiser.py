@@ -92,37 +92,39 @@ def run_add(args: argparse.Namespace, today: date | None = None,
     path = args.data or _data_default()
     try:
         original, schedule = _load(path)
-        paper = None
-        if args.paper:
-            paper = papers.fetch_paper(args.paper, contact=schedule.series.contact)
-        elif not args.title:
+        if not args.paper and not args.title:
             return _fail("give --paper (arXiv, OpenReview or DOI), or --title (and "
                          "--abstract) by hand")
-        if not args.speaker:
-            return _no_speaker(paper)
+        # Everything given by hand is checked before the paper is looked up.
         speakers = tuple(editing.parse_speaker(s) for s in args.speaker)
-        title = " ".join((args.title or (paper.title if paper else "")).split())
-        abstract = _abstract(args)
-        abstract = papers.clean_abstract(abstract) if abstract is not None else (
-            paper.abstract if paper else "")
         taken = {t.id for t in schedule.talks}
+        day: date | None = None
         if args.date:
             try:
                 day = date.fromisoformat(args.date)
             except ValueError:
                 return _fail(f"--date {args.date!r} is not a date; write YYYY-MM-DD")
-        else:
+        if args.id:
+            editing.check_id(args.id, taken)
+        start = editing.check_time(args.time) if args.time else ""
+        hand_abstract = _abstract(args)
+        paper = papers.fetch_paper(args.paper, contact=schedule.series.contact) if (
+            args.paper) else None
+        if not speakers:
+            return _no_speaker(paper)
+        title = " ".join((args.title or (paper.title if paper else "")).split())
+        abstract = papers.clean_abstract(hand_abstract) if hand_abstract is not None else (
+            paper.abstract if paper else "")
+        if day is None:
             moment = (now or utc_now)()
             day, how = editing.next_slot(
                 schedule, today or moment.astimezone(schedule.series.timezone).date())
             print(f"date: {how}; give --date to choose another")
-        if args.id:
-            editing.check_id(args.id, taken)
         talk = editing.NewTalk(
             id=args.id or editing.make_id(day, speakers, taken), day=day, title=title,
             speakers=speakers, abstract=abstract,
             links=(Link(paper.label, paper.url),) if paper else (),
-            time=editing.check_time(args.time) if args.time else "")
+            time=start)
         new = editing.insert_talk(original, str(path), talk)
         _save(path, original, new, (now or utc_now)())
     except (editing.EditError, papers.PaperError) as exc:

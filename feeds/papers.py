@@ -100,23 +100,29 @@ def parse_reference(text: str) -> PaperRef:
 # --- cleaning -----------------------------------------------------------------
 
 _LATEX_BREAK = re.compile(r"\\\\(?:\[[^\]]*\])?|\\newline\b|\\linebreak\b|\\par\b")
-_TAG = re.compile(r"<[^>]+>")
+# Only what looks like an XML/HTML tag: `a<b` or `x < y` in an abstract stays.
+_TAG = re.compile(r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>")
 _JATS_TITLE = re.compile(r"<(jats:)?title\b[^>]*>.*?</(jats:)?title\s*>", re.IGNORECASE | re.DOTALL)
 _PARAGRAPH_END = re.compile(r"</(?:jats:)?p\s*>", re.IGNORECASE)
 
 
-def clean_text(text: str) -> str:
-    """One line of plain text: tags and LaTeX line breaks gone, spaces normalised."""
-    return " ".join(_LATEX_BREAK.sub(" ", html.unescape(_TAG.sub(" ", text))).split())
+def clean_text(text: str, markup: bool = False) -> str:
+    """One line of plain text: LaTeX line breaks gone, spaces normalised; with
+    `markup` (Crossref's JATS), tags dropped and entities decoded too."""
+    if markup:
+        text = html.unescape(_TAG.sub(" ", text))
+    return " ".join(_LATEX_BREAK.sub(" ", text).split())
 
 
-def clean_abstract(text: str) -> str:
-    """Plain text: no LaTeX line breaks, no JATS/HTML tags, whitespace normalised.
-    Paragraphs stay apart (one blank line) only where the source has them."""
-    text = _JATS_TITLE.sub("", text)  # "<jats:title>Abstract</jats:title>"
-    text = _PARAGRAPH_END.sub("\n\n", text)
+def clean_abstract(text: str, markup: bool = False) -> str:
+    """Plain text: no LaTeX line breaks (no JATS tags with `markup`), whitespace
+    normalised. Paragraphs stay apart (one blank line) only where the source
+    has them: a blank line, or a JATS paragraph."""
+    if markup:
+        text = _JATS_TITLE.sub("", text)  # "<jats:title>Abstract</jats:title>"
+        text = _PARAGRAPH_END.sub("\n\n", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    paragraphs = (clean_text(p) for p in re.split(r"\n[ \t]*\n", text))
+    paragraphs = (clean_text(p, markup) for p in re.split(r"\n[ \t]*\n", text))
     return "\n\n".join(p for p in paragraphs if p)
 
 
@@ -167,12 +173,13 @@ def fetch_paper(reference: str | PaperRef, contact: str = "",
     return _crossref(ref, env.get("FEEDS_CROSSREF_API") or CROSSREF_API, contact, timeout)
 
 
-def _paper(ref: PaperRef, title: str, abstract: str, authors: list[str], what: str) -> Paper:
-    title = clean_text(title)
+def _paper(ref: PaperRef, title: str, abstract: str, authors: list[str], what: str,
+           markup: bool = False) -> Paper:
+    title = clean_text(title, markup)
     if not title:
         raise PaperError(f"{what} has no title for {ref.url}; give --title by hand")
-    names = tuple(n for n in (clean_text(a) for a in authors) if n)
-    return Paper(title, clean_abstract(abstract), ref.url, ref.source, names)
+    names = tuple(n for n in (clean_text(a, markup) for a in authors) if n)
+    return Paper(title, clean_abstract(abstract, markup), ref.url, ref.source, names)
 
 
 def _arxiv(ref: PaperRef, base: str, contact: str, timeout: float) -> Paper:
@@ -252,4 +259,5 @@ def _crossref(ref: PaperRef, base: str, contact: str, timeout: float) -> Paper:
         if isinstance(person, dict):
             name = " ".join(str(person.get(k) or "") for k in ("given", "family")).strip()
             authors.append(name or str(person.get("name") or ""))
-    return _paper(ref, str(title), str(message.get("abstract") or ""), authors, what)
+    return _paper(ref, str(title), str(message.get("abstract") or ""), authors, what,
+                  markup=True)

@@ -165,3 +165,15 @@ def test_cancel_marks_the_talk_and_keeps_it(data_file, capsys):
     assert len(after.talks) == len(original.talks)
     assert run("cancel", "2026-06-08-seleznova", "--data", str(data_file)) == 0
     assert "already cancelled" in capsys.readouterr().out
+
+
+def test_mistakes_in_the_arguments_are_caught_before_any_request(data_file, monkeypatch,
+                                                                 capsys):
+    with paper_api() as (env, seen):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        for bad in (("--date", "2026-02-30"), ("--time", "25:00"), ("--id", "2026-03-09-wen"),
+                    ("--speaker", ", no name")):
+            assert run("add", "--paper", "2501.19393", "--speaker", "A B", *bad,
+                       "--data", str(data_file)) != 0
+    assert seen.requests == []

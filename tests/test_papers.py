@@ -170,5 +170,13 @@ def test_defaults_are_the_public_apis(monkeypatch):
 
 def test_clean_abstract_keeps_only_real_paragraphs():
     assert papers.clean_abstract("a\nb  c\\\\d\\newline e") == "a b c d e"
-    assert papers.clean_abstract("<p>one</p>\n<p>two</p>") == "one\n\ntwo"
+    assert papers.clean_abstract("<p>one</p>\n<p>two</p>", markup=True) == "one\n\ntwo"
     assert papers.clean_abstract("  \n ") == ""
+
+
+def test_comparisons_in_an_abstract_are_not_taken_for_tags():
+    text = "for $a<b$ and $c>d$, x < y > z\nholds <i>here</i> &amp; there"
+    assert papers.clean_abstract(text) == ("for $a<b$ and $c>d$, x < y > z holds <i>here</i> "
+                                           "&amp; there")
+    assert papers.clean_abstract(text, markup=True) == ("for $a<b$ and $c>d$, x < y > z "
+                                                        "holds here & there")
