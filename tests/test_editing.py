@@ -301,3 +301,17 @@ def test_a_file_changed_meanwhile_is_not_overwritten(data_file):
     with pytest.raises(EditError, match="changed while"):
         editing.write(data_file, original, new, NOW)
     assert data_file.read_text(encoding="utf-8").endswith("# someone else's edit\n")
+
+
+@pytest.mark.parametrize("module", ["editing", "papers", "organiser"])
+def test_data_editing_modules_stay_below_the_formats_and_the_web(module):
+    import ast
+
+    from conftest import ROOT
+    tree = ast.parse((ROOT / "feeds" / f"{module}.py").read_text(encoding="utf-8"))
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom | ast.Import)
+             for alias in node.names} | {node.module or "" for node in ast.walk(tree)
+                                         if isinstance(node, ast.ImportFrom)}
+    forbidden = {"ical", "syndication", "pages", "talks_json", "app", "flask", "snapshot",
+                 "export", "publisher"}
+    assert not {n.split(".")[-1] for n in names} & forbidden
