@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import export, settings, urls
+from . import export, organiser, settings, urls
 from .loader import load_schedule
 from .members import subscribe_links
 from .model import Schedule
@@ -130,6 +130,7 @@ def parser() -> argparse.ArgumentParser:
                        help="the secrets file (default: FEEDS_SECRETS_FILE or secrets.yaml)")
     token.add_argument("--site", help="the public base URL (default: FEEDS_SITE_URL)")
     token.set_defaults(run=token_new)
+    organiser.register(commands)  # add, recording, cancel
     return top
 
 

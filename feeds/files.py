@@ -9,6 +9,7 @@ import fcntl
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -78,16 +79,31 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str, new_mode: int = 0o644,
+                     before_replace: Callable[[], None] | None = None) -> None:
     """Replace `path` with `text` so that readers see the old or the new file
-    whole. The new file is private to its owner (mkstemp's mode 0600)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    whole. A symbolic link is written through; the file keeps its mode and
+    group, and a new file gets `new_mode`. `before_replace` may raise to
+    leave the file as it was."""
+    target = Path(os.path.realpath(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        st = os.stat(target)
+        mode, group = stat.S_IMODE(st.st_mode), st.st_gid
+    except FileNotFoundError:
+        mode, group = new_mode, -1
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            if group not in (-1, os.getegid()):
+                with contextlib.suppress(PermissionError):  # not a member of that group
+                    os.fchown(handle.fileno(), -1, group)
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

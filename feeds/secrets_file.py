@@ -174,7 +174,7 @@ def add_token(path: str | Path, label: str, token: str | None = None) -> str:
         if parse_secrets(new_text, str(path)).find(token) is None:
             raise InvalidData([Problem(str(path), 0, 0, "could not add the token; "
                                        "write `tokens:` as a block list of token/label pairs")])
-        write_atomically(path, new_text)
+        write_atomically(path, new_text, new_mode=0o600)
     return token
 
 

@@ -242,6 +242,7 @@ def test_token_new_appends_atomically_and_prints_subscribe_links(tmp_path, capsy
     path = tmp_path / "secrets.yaml"
     path.write_text(f"join_url: {JOIN}  # keep me\ntokens:\n  - token: {TOKEN}\n    label: Old\n"
                     "# trailing comment\n")
+    path.chmod(0o640)
     assert cli.main(["token", "new", "Ada \"the\" Countess", "--secrets", str(path),
                      "--site", "https://talks.example.org/rg"]) == 0
     out = capsys.readouterr().out
@@ -255,7 +256,7 @@ def test_token_new_appends_atomically_and_prints_subscribe_links(tmp_path, capsy
             f"%2Frg%2Fmembers%2F{token}%2Fcalendar.ics") in out
     text = path.read_text()
     assert "# keep me" in text and "# trailing comment" in text
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # written via a private temp file
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # the owner's choice is kept
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -265,6 +266,7 @@ def test_token_new_creates_the_file(tmp_path, capsys):
     assert cli.main(["token", "new", "list", "--secrets", str(path)]) == 0
     assert len(secrets_io.load_secrets(path).tokens) == 1
     assert "PRIVATE" in path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # readable by its owner only
 
 
 def test_token_new_refuses_a_file_it_cannot_extend(tmp_path, capsys):

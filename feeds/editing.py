@@ -1,0 +1,369 @@
+"""Form-keeping edits of the data file for `feeds add`, `recording` and `cancel`.
+
+Every edit is an exact text edit: the new or changed lines are spliced in at
+positions taken from YAML's node marks, so every other byte of the file (its
+comments, blank lines, key order and quoting) stays as it was. New values are
+written by a YAML emitter, never escaped by hand, and the edited text is
+validated with the loader before anything is written."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .files import stat_signature, write_atomically
+from .loader import parse_schedule
+from .model import CANCELLED, ID_PATTERN, Link, Schedule, Speaker
+from .reader import TIME_PATTERN, InvalidData, node_tree, valid_url
+from .revisions import ledger_path, update_ledger
+
+# The order of a talk's keys in README.md; a key that is added goes before the
+# first later key the talk has, or after the talk's last line.
+KEY_ORDER = ("id", "date", "time", "timezone", "duration", "location", "title", "speakers",
+             "abstract", "links", "recording", "note", "status")
+RECENT = 6  # how many of the last talks set the series' rhythm
+_FOLD = str.maketrans({"ß": "ss", "ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "œ": "oe",
+                       "Œ": "oe", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "þ": "th", "ı": "i"})
+
+
+class EditError(ValueError):
+    """An edit that cannot be made; nothing was written."""
+
+
+@dataclass(frozen=True)
+class NewTalk:
+    """A talk to add, as the organiser gave it."""
+
+    id: str
+    day: date
+    title: str
+    speakers: tuple[Speaker, ...]
+    abstract: str = ""
+    links: tuple[Link, ...] = ()
+    time: str = ""  # "HH:MM", or "" for the series' time
+
+
+# --- speakers, dates and ids ------------------------------------------------------
+
+
+def parse_speaker(text: str) -> Speaker:
+    """`Name, Affiliation`: the first comma ends the name; the affiliation may
+    hold more commas."""
+    name, _, affiliation = text.partition(",")
+    name, affiliation = " ".join(name.split()), " ".join(affiliation.split())
+    if not name:
+        raise EditError(f"--speaker {text!r} has no name; write \"Name, Affiliation\"")
+    return Speaker(name=name, affiliation=affiliation)
+
+
+def next_slot(schedule: Schedule, today: date) -> tuple[date, str]:
+    """The series' next regular slot on or after `today` that has no talk yet,
+    and how it was chosen. The rhythm is the most common gap in days between
+    the last talks (ties: the shorter gap), counted from the last talk."""
+    days = sorted({talk.day for talk in schedule.talks})
+    if not days:
+        raise EditError("the file has no talks to take the series' rhythm from; give --date")
+    recent = days[-RECENT:]
+    gaps = Counter(b.toordinal() - a.toordinal() for a, b in zip(recent, recent[1:], strict=False))
+    gap = min(gaps, key=lambda g: (-gaps[g], g)) if gaps else 7
+    weekday = Counter(d.weekday() for d in recent).most_common(1)[0][0]
+    taken = set(days)
+    last = days[-1]
+    if gap % 7 == 0:  # a weekly rhythm: keep to its grid, holes included
+        k = -((last - today).days // gap)  # the first grid day on or after today
+        day = last + timedelta(days=k * gap)
+        while day in taken:
+            day += timedelta(days=gap)
+        how = f"every {gap} days, counted from the last talk on {last.isoformat()}"
+    else:  # an irregular rhythm: the usual weekday
+        day = today + timedelta(days=(weekday - today.weekday()) % 7)
+        while day in taken:
+            day += timedelta(days=7)
+        how = "the series' usual weekday"
+    return day, f"{day.strftime('%a')} {day.isoformat()}: the next free slot ({how})"
+
+
+def _slug(name: str) -> str:
+    """The ascii-folded, lower-case surname (last word) of `name`."""
+    surname = name.split()[-1] if name.split() else ""
+    folded = unicodedata.normalize("NFKD", surname.translate(_FOLD))
+    ascii_only = folded.encode("ascii", "ignore").decode().lower()
+    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "", ascii_only)).strip("-")
+
+
+def make_id(day: date, speakers: tuple[Speaker, ...] | list[Speaker], taken: set[str]) -> str:
+    """`2027-01-11-muennighoff`: the date and the speakers' surnames, made unique
+    with -2, -3 …"""
+    slugs = [s for s in (_slug(sp.name) for sp in speakers) if s]
+    base = "-".join([day.isoformat(), *slugs]) if slugs else f"{day.isoformat()}-talk"
+    if len(base) > 90:
+        base = f"{day.isoformat()}-{slugs[0][:70]}-et-al"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def check_id(talk_id: str, taken: set[str]) -> None:
+    """An id given by hand: URL-safe and not used yet."""
+    if not ID_PATTERN.fullmatch(talk_id):
+        raise EditError(f"id {talk_id!r} is not URL-safe; use letters, digits, '-' and '_' "
+                        "only, e.g. 2026-04-13-fischer")
+    if talk_id in taken:
+        raise EditError(f"id {talk_id!r} is already used by another talk; every talk needs "
+                        "its own id")
+
+
+def check_time(value: str) -> str:
+    """A start time given by hand, as HH:MM."""
+    if not TIME_PATTERN.fullmatch(value.strip()):
+        raise EditError(f"--time {value!r} is not a time of day; write it as HH:MM, e.g. 17:00")
+    hours, minutes = value.strip().split(":")
+    return f"{int(hours):02d}:{minutes}"
+
+
+# --- emitting YAML ------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style as the seed writes it: list items indented under their key,
+    multi-line text as literal blocks, quoted text double-quoted."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+    def choose_scalar_style(self) -> str:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def _dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=10**6, indent=2)
+
+
+def _indent(block: str, spaces: int) -> str:
+    pad = " " * spaces
+    return "".join(pad + line if line.strip() else line
+                   for line in block.splitlines(keepends=True))
+
+
+def talk_yaml(talk: NewTalk) -> str:
+    """The talk as one block-sequence item, at column 0."""
+    data: dict[str, Any] = {"id": talk.id, "date": talk.day}
+    if talk.time:
+        data["time"] = talk.time
+    data["title"] = talk.title
+    data["speakers"] = [{"name": s.name, **({"affiliation": s.affiliation} if s.affiliation
+                                             else {})} for s in talk.speakers]
+    if talk.abstract:
+        data["abstract"] = talk.abstract.strip() + "\n"  # a literal block, like the seed's
+    if talk.links:
+        data["links"] = [{"label": link.label, "url": link.url} for link in talk.links]
+    return _dump([data])
+
+
+# --- the file's structure --------------------------------------------------------------
+
+
+def _line_start(text: str, index: int) -> int:
+    return text.rfind("\n", 0, index) + 1
+
+
+def _content_end(text: str, index: int) -> int:
+    """The end (after its newline) of the last non-blank line before `index`."""
+    last = len(text[:index].rstrip())
+    newline = text.find("\n", last)
+    return len(text) if newline < 0 else newline + 1
+
+
+def _subtree_end(node: yaml.Node) -> int:
+    """Where a node's own text ends (block scalars' marks run on over blank lines)."""
+    if isinstance(node, yaml.MappingNode):
+        return max((_subtree_end(v) for _, v in node.value), default=node.end_mark.index)
+    if isinstance(node, yaml.SequenceNode):
+        return max((_subtree_end(v) for v in node.value), default=node.end_mark.index)
+    return node.end_mark.index
+
+
+class _Document:
+    """The data file's text with the nodes of its talks."""
+
+    def __init__(self, text: str, source: str):
+        self.text = text
+        self.source = source
+        self.newline = "\r\n" if "\r\n" in text else "\n"
+        root = node_tree(text, source)
+        talks = None
+        if isinstance(root, yaml.MappingNode):
+            talks = next((v for k, v in root.value if getattr(k, "value", None) == "talks"), None)
+        if not isinstance(talks, yaml.SequenceNode) or talks.flow_style or not talks.value:
+            raise EditError(f"{source}: the talks are not a block list ('  - id: …' lines); "
+                            "add the first talk by hand")
+        self.items: list[tuple[str, yaml.MappingNode]] = []
+        for node in talks.value:
+            if not isinstance(node, yaml.MappingNode) or node.flow_style:
+                raise EditError(f"{source}:{node.start_mark.line + 1}: a talk is not written "
+                                "as a block mapping; edit this file by hand")
+            ids = [v.value for k, v in node.value
+                   if getattr(k, "value", None) == "id" and isinstance(v, yaml.ScalarNode)]
+            self.items.append((ids[0] if ids else "", node))
+
+    def talk(self, talk_id: str) -> yaml.MappingNode:
+        for item_id, node in self.items:
+            if item_id == talk_id:
+                return node
+        raise EditError(f"there is no talk with the id {talk_id!r} in {self.source}")
+
+    def region_start(self, node: yaml.MappingNode) -> int:
+        """The start of the talk's '- ' line, or of the comments right above it."""
+        start = _line_start(self.text, node.start_mark.index)
+        while start > 0:
+            above = _line_start(self.text, start - 1)
+            if not self.text[above:start].lstrip().startswith("#"):
+                break
+            start = above
+        return start
+
+    def blank_separated(self) -> bool:
+        """Whether the file puts a blank line between its talks."""
+        for _, node in self.items[1:]:
+            start = _line_start(self.text, node.start_mark.index)
+            above = _line_start(self.text, start - 1) if start else 0
+            if start and not self.text[above:start].strip():
+                return True
+        return False
+
+    def splice(self, start: int, end: int, new: str) -> str:
+        new = new.replace("\n", self.newline) if self.newline != "\n" else new
+        return self.text[:start] + new + self.text[end:]
+
+
+def _newest_first(doc: _Document, schedule: Schedule) -> bool | None:
+    """The file's order of talks: True newest first, False oldest first, None
+    when it does not tell."""
+    days = [t.day for t in (schedule.talk(i) for i, _ in doc.items) if t is not None]
+    down = sum(a > b for a, b in zip(days, days[1:], strict=False))
+    up = sum(a < b for a, b in zip(days, days[1:], strict=False))
+    return None if down == up else down > up
+
+
+def insert_talk(text: str, source: str, talk: NewTalk) -> str:
+    """`text` with `talk` added where the file's own order puts it."""
+    schedule = parse_schedule(text, source)
+    doc = _Document(text, source)
+    newest_first = _newest_first(doc, schedule)
+    before: yaml.MappingNode | None = None
+    for item_id, node in doc.items:
+        existing = schedule.talk(item_id)
+        if existing is None:
+            continue
+        if (newest_first and existing.day < talk.day) or (
+                newest_first is False and existing.day > talk.day):
+            before = node
+            break
+    dash = doc.items[0][1].start_mark.column - 2  # the column of '- '
+    block = _indent(talk_yaml(talk), max(dash, 0))
+    gap = "\n" if doc.blank_separated() else ""
+    if before is not None:
+        at = doc.region_start(before)
+        return doc.splice(at, at, block + gap)
+    at = _content_end(text, _subtree_end(doc.items[-1][1]))
+    lead = "" if text[:at].endswith("\n") else "\n"
+    return doc.splice(at, at, lead + gap + block)
+
+
+def set_field(text: str, source: str, talk_id: str, key: str, value: str) -> str:
+    """`text` with the talk's `key` set to `value`: the value replaced in place,
+    or a new line where README's key order puts it."""
+    doc = _Document(text, source)
+    node = doc.talk(talk_id)
+    column = node.start_mark.column
+    entry = _indent(_dump({key: value.strip() + "\n" if "\n" in value else value}), column)
+    for key_node, value_node in node.value:
+        if getattr(key_node, "value", None) == key:
+            end = _subtree_end(value_node)
+            if "\n" in text[value_node.start_mark.index:end] or "\n" in entry.rstrip("\n"):
+                end = _content_end(text, end) - 1  # up to the last line's newline
+            else:
+                end = value_node.end_mark.index
+            return doc.splice(key_node.start_mark.index, end, entry[column:].rstrip("\n"))
+    later = KEY_ORDER[KEY_ORDER.index(key) + 1:]
+    for key_node, _ in node.value:
+        if getattr(key_node, "value", None) in later:
+            at = _line_start(text, key_node.start_mark.index)
+            return doc.splice(at, at, entry)
+    at = _content_end(text, _subtree_end(node))
+    lead = "" if text[:at].endswith("\n") else "\n"
+    return doc.splice(at, at, lead + entry)
+
+
+def set_recording(text: str, source: str, talk_id: str, url: str) -> str:
+    """`text` with the talk's recording set to `url`."""
+    if not valid_url(url):
+        raise EditError(f"{url!r} is not a web address; give the recording's full "
+                        "https:// URL")
+    return set_field(text, source, talk_id, "recording", url.strip())
+
+
+def cancel(text: str, source: str, talk_id: str, note: str = "") -> str:
+    """`text` with the talk marked cancelled, and its note set if given."""
+    text = set_field(text, source, talk_id, "status", CANCELLED)
+    if note.strip():
+        text = set_field(text, source, talk_id, "note", note.strip())
+    return text
+
+
+# --- reading and writing --------------------------------------------------------------
+
+
+def read_text(path: Path) -> str:
+    """The file's exact text (no newline translation)."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EditError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except OSError as exc:
+        raise EditError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def validate(text: str, source: str) -> Schedule:
+    """The edited text as a schedule; EditError with every problem if invalid."""
+    try:
+        return parse_schedule(text, source)
+    except InvalidData as exc:
+        raise EditError("the edit would make the file invalid, so nothing was written:\n"
+                        + "\n".join(str(p) for p in exc.problems)) from None
+
+
+def write(path: Path, original: str, new: str, now: datetime) -> tuple[Schedule, str]:
+    """Validate `new`, replace `path` with it atomically (keeping the file's
+    mode), record the change in the ledger; returns the schedule and any
+    ledger warning. Refuses if the file changed since `original` was read."""
+    schedule = validate(new, str(path))
+    signature = stat_signature(path)
+    if read_text(path) != original:
+        raise EditError(f"{path} changed while it was being edited; run the command again")
+
+    def unchanged() -> None:
+        if stat_signature(path) != signature:
+            raise EditError(f"{path} changed while it was being edited; run the command again")
+
+    write_atomically(path, new, before_replace=unchanged)
+    _, warning = update_ledger(ledger_path(path), schedule, now)
+    return schedule, warning

@@ -1,0 +1,189 @@
+"""The organisers' commands: `feeds add`, `feeds recording`, `feeds cancel`.
+
+Each reads the data file, makes one form-keeping edit (feeds.editing),
+validates the result and only then writes it and records it in the ledger.
+Any error prints a message, exits non-zero and writes nothing."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import editing, papers
+from .loader import parse_schedule
+from .model import Link, Schedule
+from .reader import InvalidData
+
+EXIT_ERROR = 1
+EXIT_CHOOSE = 2  # the organiser has to choose (which author speaks)
+
+
+def _data_default() -> Path:
+    return Path(os.environ.get("FEEDS_TALKS_FILE") or "data/talks.yaml")
+
+
+def register(commands: Any) -> None:
+    """Add the organisers' subcommands to the `feeds` parser's subparsers."""
+    data_help = "the data file (default: FEEDS_TALKS_FILE or data/talks.yaml)"
+    add = commands.add_parser("add", help="add a talk, from a paper's arXiv, OpenReview "
+                                          "or DOI metadata or by hand")
+    add.add_argument("--paper", help="an arXiv id or URL, an OpenReview URL, or a DOI")
+    add.add_argument("--speaker", action="append", default=[], metavar='"NAME, AFFILIATION"',
+                     help="who speaks (repeat for each speaker); the first comma ends the name")
+    add.add_argument("--date", help="YYYY-MM-DD (default: the series' next regular slot)")
+    add.add_argument("--time", help="HH:MM, local to the series' zone (default: series.time)")
+    add.add_argument("--id", help="the talk's permanent id (default: DATE-SURNAME[-SURNAME])")
+    add.add_argument("--title", help="the title (without --paper, or to override the paper's)")
+    text = add.add_mutually_exclusive_group()
+    text.add_argument("--abstract", help="the abstract, plain text")
+    text.add_argument("--abstract-file", type=Path, help="a UTF-8 file holding the abstract")
+    add.add_argument("--data", type=Path, default=None, help=data_help)
+    add.set_defaults(run=run_add)
+    rec = commands.add_parser("recording", help="set a talk's recording URL")
+    rec.add_argument("id")
+    rec.add_argument("url")
+    rec.add_argument("--data", type=Path, default=None, help=data_help)
+    rec.set_defaults(run=run_recording)
+    stop = commands.add_parser("cancel", help="mark a talk cancelled (it stays in the file)")
+    stop.add_argument("id")
+    stop.add_argument("--note", default="", help="a note for subscribers, e.g. the new date")
+    stop.add_argument("--data", type=Path, default=None, help=data_help)
+    stop.set_defaults(run=run_cancel)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    print("Nothing was written.", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _load(path: Path) -> tuple[str, Schedule]:
+    text = editing.read_text(path)
+    try:
+        return text, parse_schedule(text, str(path))
+    except InvalidData as exc:
+        raise editing.EditError(f"{path} has problems; fix them first (feeds validate):\n"
+                                + "\n".join(str(p) for p in exc.problems)) from None
+
+
+def _save(path: Path, original: str, new: str, now: datetime) -> Schedule:
+    schedule, warning = editing.write(path, original, new, now)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return schedule
+
+
+def _abstract(args: argparse.Namespace) -> str | None:
+    if args.abstract_file is not None:
+        try:
+            return args.abstract_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise editing.EditError(f"cannot read {args.abstract_file}: {exc}") from None
+    return args.abstract
+
+
+def run_add(args: argparse.Namespace, today: date | None = None,
+            now: Callable[[], datetime] | None = None) -> int:
+    """`feeds add`: the talk is written only once everything is known and valid."""
+    path = args.data or _data_default()
+    try:
+        original, schedule = _load(path)
+        if not args.paper and not args.title:
+            return _fail("give --paper (arXiv, OpenReview or DOI), or --title (and "
+                         "--abstract) by hand")
+        # Everything given by hand is checked before the paper is looked up.
+        speakers = tuple(editing.parse_speaker(s) for s in args.speaker)
+        taken = {t.id for t in schedule.talks}
+        day: date | None = None
+        if args.date:
+            try:
+                day = date.fromisoformat(args.date)
+            except ValueError:
+                return _fail(f"--date {args.date!r} is not a date; write YYYY-MM-DD")
+        if args.id:
+            editing.check_id(args.id, taken)
+        start = editing.check_time(args.time) if args.time else ""
+        hand_abstract = _abstract(args)
+        paper = papers.fetch_paper(args.paper, contact=schedule.series.contact) if (
+            args.paper) else None
+        if not speakers:
+            return _no_speaker(paper)
+        title = " ".join((args.title or (paper.title if paper else "")).split())
+        abstract = papers.clean_abstract(hand_abstract) if hand_abstract is not None else (
+            paper.abstract if paper else "")
+        if day is None:
+            moment = (now or utc_now)()
+            day, how = editing.next_slot(
+                schedule, today or moment.astimezone(schedule.series.timezone).date())
+            print(f"date: {how}; give --date to choose another")
+        talk = editing.NewTalk(
+            id=args.id or editing.make_id(day, speakers, taken), day=day, title=title,
+            speakers=speakers, abstract=abstract,
+            links=(Link(paper.label, paper.url),) if paper else (),
+            time=start)
+        new = editing.insert_talk(original, str(path), talk)
+        _save(path, original, new, (now or utc_now)())
+    except (editing.EditError, papers.PaperError) as exc:
+        return _fail(str(exc))
+    print(f"added talk {talk.id} on {day.isoformat()} to {path}: {title}")
+    return 0
+
+
+def _no_speaker(paper: papers.Paper | None) -> int:
+    """List the authors and say how to choose; never guess a speaker."""
+    if paper is not None:
+        print(f"{paper.label} {paper.url}: {paper.title}")
+        print("Authors:" if paper.authors else "The paper lists no authors.")
+        for author in paper.authors:
+            print(f"  {author}")
+    print('Say who speaks with --speaker "Name, Affiliation" (repeat it for each speaker). '
+          "Nothing was written.", file=sys.stderr)
+    return EXIT_CHOOSE
+
+
+def run_recording(args: argparse.Namespace,
+                  now: Callable[[], datetime] | None = None) -> int:
+    """`feeds recording ID URL`."""
+    path = args.data or _data_default()
+    try:
+        original, schedule = _load(path)
+        old = schedule.talk(args.id)
+        new = editing.set_recording(original, str(path), args.id, args.url)
+        if new == original:
+            print(f"talk {args.id} already has the recording {args.url.strip()}")
+            return 0
+        _save(path, original, new, (now or utc_now)())
+    except editing.EditError as exc:
+        return _fail(str(exc))
+    was = f" (was {old.recording})" if old and old.recording else ""
+    print(f"talk {args.id}: recording {args.url.strip()}{was}")
+    return 0
+
+
+def run_cancel(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> int:
+    """`feeds cancel ID [--note TEXT]`."""
+    path = args.data or _data_default()
+    try:
+        original, schedule = _load(path)
+        old = schedule.talk(args.id)
+        new = editing.cancel(original, str(path), args.id, args.note)
+        if new == original:
+            print(f"talk {args.id} is already cancelled")
+            return 0
+        _save(path, original, new, (now or utc_now)())
+    except editing.EditError as exc:
+        return _fail(str(exc))
+    print(f"talk {args.id} is cancelled; calendars will show it as cancelled")
+    if old and old.note and args.note.strip() and old.note != args.note.strip():
+        print(f"its note was replaced; it was: {old.note}")
+    return 0
+
+
+def utc_now() -> datetime:
+    """The real clock (tests replace it)."""
+    return datetime.now(timezone.utc)
