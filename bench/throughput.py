@@ -20,12 +20,10 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -33,9 +31,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:0] = [str(ROOT), str(HERE)]
+sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "tests")]
 
 import synthetic  # noqa: E402
+from helpers import gunicorn  # noqa: E402  (the one gunicorn launcher of tests and benchmarks)
 
 TRIVIAL = "/_bench/trivial"  # added by bench/benchapp.py
 TARGET = 0.9  # every feed at 0.9 or more of the trivial route's requests per second
@@ -66,12 +65,6 @@ def median(results: list[Result]) -> Result:
                   sum(r.requests for r in results), sum(r.errors for r in results))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -79,29 +72,6 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
-
-
-def start_server(data: Path, port: int, workers: int | None) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, FEEDS_TALKS_FILE=str(data), FEEDS_SITE_URL="https://talks.example.org",
-               PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE)]))
-    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-               "--bind", f"127.0.0.1:{port}"]
-    if workers:
-        command += ["--workers", str(workers)]
-    # The access log stays on (as in production) but goes nowhere.
-    server = subprocess.Popen(command + ["benchapp:app"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("gunicorn exited:\n" + server.stderr.read().decode())  # type: ignore[union-attr]
-        try:
-            if fetch(f"http://127.0.0.1:{port}/healthz")[0] == 200:
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError("gunicorn did not answer within 30 s")
 
 
 def parse_wrk(output: str) -> tuple[float, float, int, int]:
@@ -185,16 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.copy(ROOT / "data" / "talks.yaml", data)
             talks = "data/talks.yaml"
-        port = free_port()
-        server = start_server(data, port, args.workers)
-        try:
-            base = f"http://127.0.0.1:{port}"
+        workers = ["--workers", str(args.workers)] if args.workers else []
+        # The access log stays on (as in production) but goes to a file.
+        with gunicorn(data, Path(tmp) / "gunicorn.log", *workers, app="benchapp:app") as (base, _):
             plan = loads(base)
             runs = [[run_wrk(base, load, args) for load in plan] for _ in range(args.rounds)]
             results = [median([round_[i] for round_ in runs]) for i in range(len(plan))]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     print(report(results, args, talks, (before,)))
     return 0
 

@@ -81,15 +81,20 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None = None,
-             ready: str = "/healthz", timeout: float = 30) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+             app: str = "wsgi:app", ready: str = "/healthz",
+             timeout: float = 30) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """gunicorn with the repository's gunicorn.conf.py on 127.0.0.1, serving
-    `data_file`; yields (base URL, process) once `ready` answers 200. Extra
-    `args` go on gunicorn's command line (e.g. "--workers", "3")."""
+    `data_file` with `app`; yields (base URL, process) once `ready` answers
+    200. Extra `args` go on gunicorn's command line (e.g. "--workers", "3").
+    The tests and the benchmarks start gunicorn only through this."""
     port = free_port()
+    path = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "bench"),
+                                         os.environ.get("PYTHONPATH", "")]))
     environment = {**os.environ, "FEEDS_TALKS_FILE": str(data_file),
-                   "FEEDS_SITE_URL": "https://talks.example.org", **(env or {})}
+                   "FEEDS_SITE_URL": "https://talks.example.org", "PYTHONPATH": path,
+                   **(env or {})}
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-               "--bind", f"127.0.0.1:{port}", *args]
+               "--bind", f"127.0.0.1:{port}", *args, app]
     with open(log, "ab") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"

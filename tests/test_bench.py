@@ -13,6 +13,8 @@ import pytest
 
 from helpers import ROOT
 
+pytestmark = pytest.mark.slow
+
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,

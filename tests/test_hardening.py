@@ -38,18 +38,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ical.calendar_stream import IcsCalendarStream
 
-from feeds import create_app, event_text
+from feeds import create_app, event_text, syndication
 from feeds.loader import InvalidData, parse_schedule
 from feeds.model import Schedule
 from feeds.snapshot import Snapshot
 from feeds.urls import Site
 
 from helpers import NOW, SITE_URL, FakeClock, snapshot_for
-
-try:
-    from feeds import syndication
-except ImportError:  # pragma: no cover - built by another issue
-    syndication = None  # type: ignore[assignment]
 
 SETTINGS = settings(max_examples=50, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -344,6 +339,7 @@ def check_file(data: Any) -> None:
 
 # --- property-based ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 @SETTINGS
 @given(plausible_files)
 def test_any_text_reads_back_or_is_refused(data):
@@ -356,6 +352,7 @@ def test_any_value_reads_back_or_is_refused(data):
     check_file(data)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.one_of(plausible_files, files))
@@ -511,7 +508,8 @@ def test_head_and_options_answer(prod_client):
 
 
 @pytest.mark.parametrize("value", [
-    "garbage", "", "0", "-1", "Mon, 99 Foo 2026 99:99:99 GMT", "Thu, 01 Jan 1970 00:00:00",
+    "garbage", "yesterday", "", "0", "-1", "Mon, 99 Foo 2026 99:99:99 GMT",
+    "Mon, 99 Foo 2026 25:61:00 GMT", "Thu, 01 Jan 1970 00:00:00",
     "Sat, 31 Dec 9999 23:59:59 GMT", "Sun, 00 Jan 0000 00:00:00 GMT", "x" * 5_000,
     "Wed, 21 Oct 2015 07:28:00 GMT\r\nX: y",
 ], ids=lambda value: value[:30])

@@ -10,9 +10,6 @@ import http.client
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -21,7 +18,9 @@ import pytest
 
 from feeds import secrets_file as secrets_io
 
-from helpers import ROOT, SEED_DATA
+from helpers import SEED_DATA, gunicorn
+
+pytestmark = pytest.mark.slow
 
 CONNECTIONS = 64
 DURATION = 5.0  # seconds of load
@@ -30,12 +29,6 @@ OLD_TITLE = "Revisiting Glorot Initialization for Long-Range Linear Recurrences"
 MARKER = re.compile(rb"Load version (\d+)")
 TOKEN = "loadtestTOKENxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 JOIN = "https://meet.example.org/j/LOADSECRET"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def request(port: int, path: str, method: str = "GET",
@@ -59,38 +52,11 @@ def server(tmp_path):
     secrets_io.add_token(secrets_file, "load test", token=TOKEN)
     secrets_file.write_text(secrets_file.read_text() + f"join_url: {JOIN}\n")
     access_log = tmp_path / "access.log"
-    port = free_port()
-    env = {**os.environ, "FEEDS_TALKS_FILE": str(data), "FEEDS_SITE_URL": "https://talks.example.org",
-           "FEEDS_SECRETS_FILE": str(secrets_file), "FEEDS_CHECK_INTERVAL": "0.2",
+    env = {"FEEDS_SECRETS_FILE": str(secrets_file), "FEEDS_CHECK_INTERVAL": "0.2",
            "WEB_CONCURRENCY": "3"}
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-               "--access-logfile", str(access_log), "--error-logfile", str(tmp_path / "error.log")]
-    config = ROOT / "gunicorn.conf.py"
-    if config.exists():
-        command += ["--config", str(config)]
-    else:  # pragma: no cover - before the production config existed
-        command += ["--logger-class", "feeds.accesslog.GunicornLogger", "--workers", "3"]
-    process = subprocess.Popen(command + ["wsgi:app"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if request(port, "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not start: {(tmp_path / 'error.log').read_text()}")
-            time.sleep(0.1)
-        yield port, data, access_log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            process.kill()
-            process.wait()
+    with gunicorn(data, tmp_path / "error.log", "--access-logfile", str(access_log),
+                  "--error-logfile", str(tmp_path / "error.log"), env=env) as (base, _):
+        yield int(base.rsplit(":", 1)[1]), data, access_log
 
 
 def etag_of(body: bytes) -> str:

@@ -120,18 +120,6 @@ def test_invalid_data_keeps_the_last_good_version(data_file, clock, caplog):
     assert pub.health().ok and pub.health().errors == ()
 
 
-def test_a_deleted_file_keeps_the_last_good_version(data_file, clock):
-    pub = Publisher(data_file, OPTIONS, clock=clock, check_interval=0)
-    good = pub.snapshot()
-    text = data_file.read_text()
-    data_file.unlink()
-    assert pub.snapshot() is good
-    health = pub.health()
-    assert not health.ok and "cannot read the file" in health.errors[0]
-    data_file.write_text(text)
-    assert pub.health().ok
-
-
 def test_a_half_written_file_is_not_read_until_its_writer_is_done(data_file, clock):
     """An editor that writes in place may be caught between two writes; the
     first half of the seed is even valid YAML that drops talks and cuts one."""
