@@ -31,8 +31,12 @@ def main() -> None:
     for event in components(calendar, ICal.ComponentKind.VEVENT_COMPONENT):
         prop = event.get_first_property(ICal.PropertyKind.DTSTART_PROPERTY)
         start = prop.get_dtstart()
-        zone = zones[prop.get_parameter_as_string("TZID")]
-        start.set_timezone(zone)
+        tzid = prop.get_parameter_as_string("TZID")
+        if tzid is None:  # a UTC time (...Z)
+            zone = ICal.Timezone.get_utc_timezone()
+        else:
+            zone = zones[tzid]
+            start.set_timezone(zone)
         stamp = start.as_timet_with_zone(zone)
         result[event.get_uid()] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
     json.dump(result, sys.stdout)

@@ -34,7 +34,8 @@ from conftest import ROOT, SITE_URL, revisions_for
 from feeds import ical
 from feeds.loader import parse_schedule
 from feeds.urls import Site
-from test_ical import icalendar_instants, vobject_instants
+import icalendar
+import vobject
 
 UTC = timezone.utc
 TESTS = ROOT / "tests"
@@ -184,9 +185,45 @@ def icaljs_instants(data: bytes) -> dict[str, str]:
     return _run(["node", str(TESTS / "icaljs_instants.mjs")], data)
 
 
+def icalendar_instants(data: bytes) -> dict[str, str]:
+    """icalendar, with zones built from the file's VTIMEZONEs only (to_tz
+    without its own zone lookup). A DTSTART may be UTC: icalendar itself
+    writes talks in zones that are UTC under another name (Africa/Abidjan,
+    Iceland: 'GMT') with a Z."""
+    cal = icalendar.Calendar.from_ical(data)
+    zones = {str(tz["TZID"]): tz.to_tz(lookup_tzid=False) for tz in cal.walk("VTIMEZONE")}
+    result = {}
+    for event in cal.walk("VEVENT"):
+        prop = event["DTSTART"]
+        moment = prop.dt
+        if "TZID" in prop.params:
+            moment = moment.replace(tzinfo=zones[prop.params["TZID"]])
+        else:
+            assert moment.utcoffset() == timedelta(0), prop.to_ical()
+        result[str(event["UID"])] = moment
+    return _iso(result)
+
+
+def vobject_instants(data: bytes) -> dict[str, str]:
+    """vobject, interpreting the file's own VTIMEZONEs (as tests/test_ical.py)."""
+    cal = vobject.readOne(data.decode("utf-8"))
+    zones = {vtz.tzid.value: vtz.gettzinfo() for vtz in cal.contents.get("vtimezone", [])}
+    result = {}
+    for event in cal.vevent_list:
+        start = event.dtstart
+        moment = start.value
+        if "X-VOBJ-ORIGINAL-TZID" in start.params:
+            tzid = start.params["X-VOBJ-ORIGINAL-TZID"][0]
+            moment = moment.replace(tzinfo=zones[tzid])
+        else:
+            assert moment.utcoffset() == timedelta(0), start
+        result[event.uid.value] = moment
+    return _iso(result)
+
+
 READERS: dict[str, Callable[[bytes], dict[str, str]]] = {
-    "icalendar": lambda data: _iso(icalendar_instants(data)),
-    "vobject": lambda data: _iso(vobject_instants(data)),
+    "icalendar": icalendar_instants,
+    "vobject": vobject_instants,
     "libical": libical_instants,
     "ical.js": icaljs_instants,
 }
