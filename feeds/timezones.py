@@ -248,7 +248,10 @@ def _posix_day(rule: str, year: int) -> date:
         number = int(rule[1:])
         leap_shift = 1 if calendar.isleap(year) and number >= 60 else 0
         return date(year, 1, 1) + timedelta(days=number - 1 + leap_shift)
-    return date(year, 1, 1) + timedelta(days=int(rule))  # 0..365, February 29 counted
+    # n, February 29 counted: POSIX counts from 0, CPython's zoneinfo from 1
+    # (Jan 1 + n - 1); zoneinfo is what the talks' instants come from, so
+    # follow it. zic never writes this form.
+    return date(year, 1, 1) + timedelta(days=int(rule) - 1)
 
 
 def _posix_transitions(footer: str, first_year: int, last_year: int) -> list[int]:
