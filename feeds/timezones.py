@@ -120,7 +120,7 @@ class Observance:
     start: datetime  # naive local wall-clock time, in offset_from
     month: int = 0
     byday: str = ""  # e.g. "-1SU" or "2SU"; empty for a single transition
-    until: datetime | None = None  # aware UTC of the last occurrence
+    until: datetime | None = None  # aware UTC: UNTIL_MARGIN after the last occurrence
 
 
 @dataclass(frozen=True)
