@@ -23,19 +23,19 @@ import shutil
 import subprocess
 import sys
 import zoneinfo
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
-from typing import Callable
 
+import icalendar
 import pytest
+import vobject
 import yaml
 
-from conftest import ROOT, SITE_URL, revisions_for
 from feeds import ical
 from feeds.loader import parse_schedule
 from feeds.urls import Site
-import icalendar
-import vobject
+
+from helpers import ROOT, SITE_URL, revisions_for
 
 UTC = timezone.utc
 TESTS = ROOT / "tests"
