@@ -1,0 +1,49 @@
+"""The one cache of rendered work."""
+
+from __future__ import annotations
+
+from feeds.memo import Kept, direct
+
+
+def counting():
+    calls: list[tuple] = []
+
+    def render(*args):
+        calls.append(args)
+        return "-".join(map(str, args))
+
+    return render, calls
+
+
+def test_kept_results_are_returned_without_calling_again():
+    render, calls = counting()
+    memo = Kept()
+    assert memo(render, 1, 2) == "1-2" == memo(render, 1, 2)
+    assert calls == [(1, 2)]
+    assert memo(render, 2, 1) == "2-1" and len(calls) == 2
+
+
+def test_the_least_recently_used_result_goes_first():
+    render, calls = counting()
+    memo = Kept(size=2)
+    memo(render, "a")
+    memo(render, "b")
+    memo(render, "a")  # "a" is now the most recent
+    memo(render, "c")  # drops "b"
+    assert len(memo) == 2
+    calls.clear()
+    memo(render, "a")
+    memo(render, "b")
+    assert calls == [("b",)]
+
+
+def test_direct_keeps_nothing():
+    render, calls = counting()
+    direct(render, 1)
+    direct(render, 1)
+    assert len(calls) == 2
+
+
+def test_different_functions_with_equal_arguments_are_kept_apart():
+    memo = Kept()
+    assert memo(str.upper, "a") == "A" and memo(str.lower, "A") == "a"

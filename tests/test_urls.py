@@ -1,0 +1,42 @@
+"""The URL scheme: absolute URLs from the configured site only, webcal links,
+UIDs and tag: ids that depend on the talk id alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from feeds import urls
+
+
+def test_absolute_urls_join_the_base_without_doubling_slashes():
+    site = urls.Site("https://example.org/reading-group/")
+    assert site.url(urls.CALENDAR) == "https://example.org/reading-group/calendar.ics"
+    assert site.url(urls.talk_page("x")) == "https://example.org/reading-group/talks/x"
+    assert site.webcal(urls.CALENDAR) == "webcal://example.org/reading-group/calendar.ics"
+
+
+def test_webcal_replaces_http_too():
+    assert urls.Site("http://localhost:5000").webcal("/a.ics") == "webcal://localhost:5000/a.ics"
+
+
+@pytest.mark.parametrize("base", ["https://a.example", "https://b.example/sub", "http://localhost:5000"])
+def test_a_pinned_domain_keeps_uids_and_ids_wherever_the_site_is_served(base):
+    site = urls.Site(base).for_series("efficientml.example")
+    assert site.uid("2026-04-13-fischer") == "2026-04-13-fischer@efficientml.example"
+    assert site.tag("talk", "2026-04-13-fischer") == "tag:efficientml.example,2026:talk/2026-04-13-fischer"
+
+
+def test_without_a_pinned_domain_ids_use_the_sites_host():
+    site = urls.Site("https://talks.example.org/rg").for_series("")
+    assert site.uid("x") == "x@talks.example.org"
+
+
+def test_tag_parts_are_percent_encoded():
+    assert urls.Site("https://a.example").tag("talk", "a b/c") == "tag:a.example,2026:talk/a%20b%2Fc"
+
+
+def test_paths_of_a_talk():
+    assert urls.talk_page("t1") == "/talks/t1"
+    assert urls.talk_ics("t1") == "/talks/t1.ics"
+    assert urls.members_calendar("TOKEN") == "/members/TOKEN/calendar.ics"
+    assert urls.asset("style.css") == "/static/style.css"
