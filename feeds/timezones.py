@@ -367,10 +367,24 @@ def observances(zone: ZoneInfo, first: date, last: date) -> tuple[Observance, ..
     observance)."""
     span_start = date(first.year - 1, 1, 1)
     span_end = date(last.year + 2, 1, 1)
-    transitions = _transitions(zone, span_start, span_end)
+    last_year = span_end.year - 1
+    result = sorted((_observance(members, common, last_year) for members, common in
+                     _yearly_groups(_transitions(zone, span_start, span_end))),
+                    key=lambda o: o.start)
+    cover_from = datetime.combine(first, time()) - UNTIL_MARGIN
+    if not result or result[0].start > cover_from:
+        result.insert(0, _fixed_from(zone, datetime.combine(span_start, time(), UTC)))
+    return tuple(result)
 
-    groups: list[tuple[list[_Transition], set[str]]] = []
-    by_key: dict[tuple[object, ...], list[tuple[list[_Transition], set[str]]]] = {}
+
+Group = tuple[list[_Transition], set[str]]
+
+
+def _yearly_groups(transitions: list[_Transition]) -> list[Group]:
+    """Transitions grouped into runs, one a year, alike in kind, month, time
+    and a weekday rule they all share (the rules narrowed as runs grow)."""
+    groups: list[Group] = []
+    by_key: dict[tuple[object, ...], list[Group]] = {}
     for tr in transitions:
         key = _key(tr)
         rules = _weekday_rules(tr.local.date())
@@ -383,26 +397,25 @@ def observances(zone: ZoneInfo, first: date, last: date) -> tuple[Observance, ..
             group = ([tr], rules)
             groups.append(group)
             by_key.setdefault(key, []).append(group)
+    return groups
 
-    # A pattern still running in the span's last year continues: no UNTIL.
-    last_year = span_end.year - 1
-    result = []
-    for members, common in groups:
-        head, tail = members[0], members[-1]
-        # Prefer "last Sunday" over "5th Sunday" where both fit.
-        byday = max(sorted(common), key=lambda r: r.startswith("-")) if len(members) > 1 else ""
-        ongoing = tail.local.year >= last_year
-        result.append(Observance(
-            daylight=head.daylight, name=head.name,
-            offset_from=head.offset_from, offset_to=head.offset_to,
-            start=head.local, month=head.local.month if byday else 0, byday=byday,
-            until=None if (ongoing or not byday) else tail.at + UNTIL_MARGIN,
-        ))
-    result.sort(key=lambda o: o.start)
-    cover_from = datetime.combine(first, time()) - UNTIL_MARGIN
-    if not result or result[0].start > cover_from:
-        since = datetime.combine(span_start, time(), UTC)
-        offset, name, daylight = _state(zone, since)
-        result.insert(0, Observance(daylight, name, offset, offset,
-                                    (since + offset).replace(tzinfo=None)))
-    return tuple(result)
+
+def _observance(members: list[_Transition], common: set[str], last_year: int) -> Observance:
+    """One group as an observance: a yearly rule, or a single change. A rule
+    still running in the span's last year continues (no UNTIL)."""
+    head, tail = members[0], members[-1]
+    # Prefer "last Sunday" over "5th Sunday" where both fit.
+    byday = max(sorted(common), key=lambda r: r.startswith("-")) if len(members) > 1 else ""
+    ongoing = tail.local.year >= last_year
+    return Observance(
+        daylight=head.daylight, name=head.name,
+        offset_from=head.offset_from, offset_to=head.offset_to,
+        start=head.local, month=head.local.month if byday else 0, byday=byday,
+        until=None if (ongoing or not byday) else tail.at + UNTIL_MARGIN,
+    )
+
+
+def _fixed_from(zone: ZoneInfo, since: datetime) -> Observance:
+    """The state in force at `since`, as an observance that changes nothing."""
+    offset, name, daylight = _state(zone, since)
+    return Observance(daylight, name, offset, offset, (since + offset).replace(tzinfo=None))

@@ -45,3 +45,14 @@ def test_console_script_is_installed(data_file):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "OK, 12 talks" in result.stdout
+
+
+def test_validate_and_build_read_the_data_file_from_the_same_setting(data_file, tmp_path,
+                                                                     monkeypatch, capsys):
+    """FEEDS_TALKS_FILE names the data file for every command, as for the server."""
+    monkeypatch.setenv("FEEDS_TALKS_FILE", str(data_file))
+    monkeypatch.chdir(tmp_path)  # no data/talks.yaml here
+    assert cli.main(["validate"]) == 0
+    assert f"{data_file}: OK, 12 talks" in capsys.readouterr().out
+    assert cli.main(["build", str(tmp_path / "site")]) == 0
+    assert (tmp_path / "site" / "calendar.ics").exists()
