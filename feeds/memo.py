@@ -3,13 +3,12 @@ arguments, so that a rebuild after an edit renders only what changed.
 
 Formats stay plain pure functions: each takes a ``memo`` through which it
 calls its per-talk (or per-zone) parts, ``direct`` by default. The snapshot
-and the members' calendar pass ``KEPT``. Only immutable results are kept:
-bytes, str, Markup and tuples of frozen dataclasses."""
+and the members' calendar pass ``KEPT``, which keeps what the last two
+builds used. Only immutable results are kept: bytes, str, Markup, frozen
+dataclasses and tuples of them."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -30,29 +29,55 @@ def direct(function: Callable[..., T], /, *args: Any) -> T:
     return function(*args)
 
 
-class Kept:
-    """A memo that keeps the `size` most recently used results."""
+class _Key:
+    """A call's function and arguments, hashed once: a talk's hash covers
+    every field, and a kept result is looked up more than once."""
 
-    def __init__(self, size: int = SIZE):
-        self.size = size
-        self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self._lock = threading.Lock()
+    __slots__ = ("parts", "hash")
+
+    def __init__(self, parts: tuple[Any, ...]):
+        self.parts = parts
+        self.hash = hash(parts)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and self.parts == other.parts
+
+
+class Kept:
+    """A memo that keeps what the latest build used and what the build
+    before it used: ``next_generation()`` starts a build, and a result that
+    two builds in a row did not ask for is let go. Memory follows the data,
+    and a rebuild finds everything the previous build rendered."""
+
+    def __init__(self) -> None:
+        self._current: dict[_Key, Any] = {}
+        self._previous: dict[_Key, Any] = {}
 
     def __call__(self, function: Callable[..., T], /, *args: Any) -> T:
-        key = (function, *args)
-        with self._lock:
-            if key in self._results:
-                self._results.move_to_end(key)
-                return self._results[key]
-        result = function(*args)
-        with self._lock:
-            self._results[key] = result
-            if len(self._results) > self.size:
-                self._results.popitem(last=False)
+        key = _Key((function, *args))
+        result = self._current.get(key, _MISSING)
+        if result is _MISSING:
+            result = self._previous.get(key, _MISSING)
+            if result is _MISSING:
+                result = function(*args)
+            self._current[key] = result
         return result
 
+    def next_generation(self) -> None:
+        """A build starts: what neither it nor the last build uses goes."""
+        self._previous, self._current = self._current, {}
+
+    def __contains__(self, call: tuple[Any, ...]) -> bool:
+        """Whether the result of ``call`` (function, *args) is kept."""
+        key = _Key(call)
+        return key in self._current or key in self._previous
+
     def __len__(self) -> int:
-        return len(self._results)
+        return len(self._current.keys() | self._previous.keys())
 
 
+_MISSING = object()
 KEPT = Kept()

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import ical, pages, syndication, talks_json, urls
 from .delivery import Delivery, Resource
-from .memo import KEPT, Memo
+from .memo import KEPT, Kept, Memo
 from .model import Schedule, Talk
 from .revisions import Revision
 from .timezones import EPOCH, to_utc
@@ -137,8 +137,10 @@ def last_change(schedule: Schedule, revisions: Mapping[str, Revision], now: date
 
 
 def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
-                   options: BuildOptions, now: datetime, memo: Memo = KEPT) -> Snapshot:
-    """Render every public route for `schedule` as seen at `now`."""
+                   options: BuildOptions, now: datetime, memo: Kept = KEPT) -> Snapshot:
+    """Render every public route for `schedule` as seen at `now`; `memo`
+    keeps what this build renders for the next one."""
+    memo.next_generation()
     site = options.site.for_series(schedule.series.uid_domain)
     build = Build(schedule, dict(revisions), site, now, options.feed_limit,
                   last_change(schedule, revisions, now), memo)
@@ -147,9 +149,9 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     for talk in schedule.talks:
         for path_of, render_talk, delivery, own_date in TALK_ROUTES:
             path = path_of(talk.id)
-            routes[path] = Resource(render_talk(build, talk), delivery,
-                                    revisions[talk.id].modified if own_date else build.changed,
-                                    posixpath.basename(path) if delivery.download else "")
+            routes[path] = memo(Resource, render_talk(build, talk), delivery,
+                                revisions[talk.id].modified if own_date else build.changed,
+                                posixpath.basename(path) if delivery.download else "")
     for name, body in pages.static_files().items():
         routes[urls.asset(name)] = Resource(body, pages.asset_delivery(name), build.changed)
     for alias, path in ALIASES.items():

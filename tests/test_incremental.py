@@ -36,8 +36,7 @@ class CountingMemo(Kept):
         self.misses: dict[object, int] = {}
 
     def __call__(self, function, /, *args):
-        key = (function, *args)
-        if key not in self._results:
+        if (function, *args) not in self:
             self.misses[function] = self.misses.get(function, 0) + 1
         return super().__call__(function, *args)
 

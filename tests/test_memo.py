@@ -23,14 +23,15 @@ def test_kept_results_are_returned_without_calling_again():
     assert memo(render, 2, 1) == "2-1" and len(calls) == 2
 
 
-def test_the_least_recently_used_result_goes_first():
+def test_what_two_builds_in_a_row_did_not_use_is_let_go():
     render, calls = counting()
-    memo = Kept(size=2)
+    memo = Kept()
     memo(render, "a")
     memo(render, "b")
-    memo(render, "a")  # "a" is now the most recent
-    memo(render, "c")  # drops "b"
-    assert len(memo) == 2
+    memo.next_generation()  # a build that uses "a" only
+    memo(render, "a")
+    memo.next_generation()  # the next build: "a" is still there, "b" is gone
+    assert (render, "a") in memo and (render, "b") not in memo
     calls.clear()
     memo(render, "a")
     memo(render, "b")
