@@ -46,3 +46,11 @@ def description(talk: Talk, site: urls.Site, join_url: str = "") -> str:
         parts.append(f"Note: {talk.note}")
     parts.append(f"Talk page: {site.url(urls.talk_page(talk.id))}")
     return "\n\n".join(parts)
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` on one line, cut at a word boundary to at most `width` characters."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    return text[: width - 1].rsplit(" ", 1)[0].rstrip() + " …"

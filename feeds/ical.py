@@ -6,8 +6,9 @@ Pure functions: the per-talk and per-zone parts are called through `memo`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from datetime import date, timezone
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import date, datetime, timezone
 
 from icalendar import (
     Calendar,
@@ -24,20 +25,27 @@ from icalendar import (
 
 from . import timezones, urls
 from .delivery import Delivery
-from .event_text import description, summary
+from .event_text import description, shorten, summary
 from .memo import Memo, direct
 from .model import Schedule, Series, Talk
 from .revisions import Revision
 from .settings import CALENDAR_REFRESH
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
-#: /calendar.ics.
+#: /calendar.ics and /archive.ics.
 FEED = Delivery(MEDIA_TYPE, cors=True, no_transform=True)
 #: A member's calendar: private, so no other origin may read it.
 MEMBERS_FEED = Delivery(MEDIA_TYPE, no_transform=True)
 #: /talks/<id>.ics, a single copy for "add to calendar".
 TALK_FILE = Delivery(MEDIA_TYPE, cors=True, no_transform=True, download=True)
 MEMBERS_SUFFIX = " (members)"
+ARCHIVE_SUFFIX = " (archive)"
+#: The subscription's size bound: Google Calendar stops reading a subscribed
+#: calendar at about 1 MB (researchseminars.org issue 777), so stay well below.
+SUBSCRIPTION_BYTES = 512 * 1024
+#: Characters of abstract kept, in turn, when even the upcoming talks do not
+#: fit; the talk page, linked from every event, has the whole abstract.
+ABSTRACT_LIMITS = (280, 0)
 
 
 def talk_event(talk: Talk, revision: Revision, series: Series, site: urls.Site,
@@ -160,15 +168,54 @@ def _calendar(site: urls.Site) -> Calendar:
 
 
 def calendar_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-                  join_urls: Mapping[str, str] | None = None, memo: Memo = direct) -> bytes:
-    """/calendar.ics: every talk, cancelled ones included. With `join_urls`
-    (talk id -> join link) it is the members' calendar, which names no
-    public SOURCE to refresh from."""
+                  join_urls: Mapping[str, str] | None = None, memo: Memo = direct,
+                  talks: Sequence[Talk] | None = None, archive: bool = False) -> bytes:
+    """A calendar of `talks` (default: every talk, cancelled ones included).
+    With `join_urls` (talk id -> join link) it is the members' calendar,
+    which names no public SOURCE to refresh from."""
     series = schedule.series
+    talks = schedule.talks if talks is None else talks
     events = (memo(event_bytes, talk, revisions[talk.id], series, site,
-                   (join_urls or {}).get(talk.id, "")) for talk in schedule.talks)
-    return _enclose(feed_head(series, site, join_urls is not None).to_ical(),
-                    (*_timezones(schedule.talks, memo), *events))
+                   (join_urls or {}).get(talk.id, "")) for talk in talks)
+    head = feed_head(series, site, members=join_urls is not None, archive=archive)
+    return _enclose(head.to_ical(), (*_timezones(talks, memo), *events))
+
+
+def subscription_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
+                      now: datetime, join_urls: Mapping[str, str] | None = None,
+                      memo: Memo = direct, budget: int = SUBSCRIPTION_BYTES) -> bytes:
+    """/calendar.ics: every upcoming talk, then as many of the most recent
+    past talks as fit in `budget` bytes. If even the upcoming talks do not
+    fit, their abstracts are shortened (the talk page has the rest), and no
+    past talk is sent. A talk that leaves the window is simply no longer
+    sent, never marked cancelled; /archive.ics has every talk."""
+    upcoming = [t for t in schedule.talks if t.end > now]
+
+    def feed(talks: Sequence[Talk]) -> bytes:
+        chosen = sorted(talks, key=lambda t: (t.start, t.id))
+        return calendar_feed(schedule, revisions, site, join_urls, memo, chosen)
+
+    body = feed(upcoming)
+    if len(body) > budget:
+        for limit in ABSTRACT_LIMITS:
+            body = feed([replace(t, abstract=shorten(t.abstract, limit) if limit else "")
+                         for t in upcoming])
+            if len(body) <= budget:
+                break
+        return body  # the upcoming talks alone, their abstracts shortened
+    room = budget - len(body)
+    kept: list[Talk] = []
+    for talk in (t for t in reversed(schedule.talks) if t.end <= now):  # newest first
+        room -= len(memo(event_bytes, talk, revisions[talk.id], schedule.series, site,
+                         (join_urls or {}).get(talk.id, "")))
+        if room < 0:
+            break
+        kept.append(talk)
+    body = feed(upcoming + kept)
+    while len(body) > budget and kept:  # the VTIMEZONEs of a longer span
+        kept.pop()
+        body = feed(upcoming + kept)
+    return body
 
 
 def calendar_object(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
@@ -188,9 +235,10 @@ def calendar_object(schedule: Schedule, revisions: Mapping[str, Revision], site:
     return cal
 
 
-def feed_head(series: Series, site: urls.Site, members: bool = False) -> Calendar:
+def feed_head(series: Series, site: urls.Site, members: bool = False,
+              archive: bool = False) -> Calendar:
     """The feed's own properties, before its VTIMEZONEs and VEVENTs."""
-    title = series.title + (MEMBERS_SUFFIX if members else "")
+    title = series.title + (MEMBERS_SUFFIX if members else "") + (ARCHIVE_SUFFIX if archive else "")
     cal = _calendar(site)
     cal.add("name", title)
     cal.add("x-wr-calname", vText(title))  # X- properties are not escaped unless typed
@@ -200,7 +248,8 @@ def feed_head(series: Series, site: urls.Site, members: bool = False) -> Calenda
     cal.add("refresh-interval", CALENDAR_REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(CALENDAR_REFRESH))
     if not members:
-        cal.add("source", site.url(urls.CALENDAR), parameters={"VALUE": "URI"})
+        cal.add("source", site.url(urls.ARCHIVE if archive else urls.CALENDAR),
+                parameters={"VALUE": "URI"})
     cal.add("url", site.url(urls.HOME), parameters={"VALUE": "URI"})
     return cal
 

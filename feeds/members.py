@@ -40,8 +40,8 @@ def subscribe_links(site: urls.Site, token: str) -> dict[str, str]:
 def render_calendar(snapshot: Snapshot, secrets: Secrets) -> Resource:
     """The members' calendar for `snapshot`: the public calendar plus join links."""
     schedule = snapshot.schedule
-    body = ical.calendar_feed(schedule, snapshot.revisions, snapshot.site,
-                              join_urls=secrets.join_urls(schedule), memo=KEPT)
+    body = ical.subscription_feed(schedule, snapshot.revisions, snapshot.site, snapshot.built_at,
+                                  join_urls=secrets.join_urls(schedule), memo=KEPT)
     return Resource(body, ical.MEMBERS_FEED, max(snapshot.last_modified, secrets.changed))
 
 

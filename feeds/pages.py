@@ -114,14 +114,6 @@ def paragraphs(text: str) -> Markup:
         for p in parts)
 
 
-def shorten(text: str, width: int) -> str:
-    """`text` on one line, cut at a word boundary to at most `width` characters."""
-    text = " ".join(text.split())
-    if len(text) <= width:
-        return text
-    return text[: width - 1].rsplit(" ", 1)[0].rstrip() + " …"
-
-
 def other_zones(talk: Talk) -> list[str]:
     """'New York 11:00 EDT' for each display zone ('15:00 UTC' where the
     name is the abbreviation), the weekday added where the day differs."""
@@ -171,8 +163,8 @@ def series_addresses(series: Series, site: urls.Site) -> dict[str, str]:
 def add_to_calendar(talk: Talk, site: urls.Site) -> list[tuple[str, str]]:
     """(label, URL) of each way to add one copy of `talk` to a calendar."""
     title = event_text.summary(talk)
-    details = event_text.description(replace(talk, abstract=shorten(talk.abstract, DETAILS_LIMIT)),
-                                     site)
+    short = replace(talk, abstract=event_text.shorten(talk.abstract, DETAILS_LIMIT))
+    details = event_text.description(short, site)
     event = (title, talk.start, talk.end)
     return [
         ("Download .ics (Apple Calendar, Outlook desktop, others)", site.url(urls.talk_ics(talk.id))),
@@ -281,7 +273,7 @@ def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct
     """/: the series, upcoming then past talks, subscribing and embedding."""
     series = schedule.series
     meta = {"title": series.title, "url": site.url(urls.HOME),
-            "description": shorten(series.description, 200) or series.title}
+            "description": event_text.shorten(series.description, 200) or series.title}
     return _render("home.html", series, site, memo, meta=meta, upcoming=schedule.upcoming(now),
                    past=schedule.past(now), snippets=snippets(series, site))
 
@@ -292,7 +284,7 @@ def talk_page(talk: Talk, series: Series, site: urls.Site, upcoming: bool,
     upcoming, and JSON-LD."""
     summary = " · ".join(filter(None, [timezones.when(talk.start), talk.byline()]))
     meta = {"title": f"{talk.title} – {series.title}", "url": site.url(urls.talk_page(talk.id)),
-            "description": shorten(f"{summary}. {talk.abstract}", 300)}
+            "description": event_text.shorten(f"{summary}. {talk.abstract}", 300)}
     add = add_to_calendar(talk, site) if upcoming and not talk.cancelled else []
     return _render("talk.html", series, site, memo, meta=meta, talk=talk, add_links=add,
                    ld=event_ld(talk, series, site))

@@ -55,8 +55,10 @@ RenderTalk = Callable[[Build, Talk], bytes]
 
 #: Routes with one document for the whole schedule.
 DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
-    (urls.CALENDAR, lambda b: ical.calendar_feed(b.schedule, b.revisions, b.site, memo=b.memo),
-     ical.FEED),
+    (urls.CALENDAR, lambda b: ical.subscription_feed(b.schedule, b.revisions, b.site, b.now,
+                                                     memo=b.memo), ical.FEED),
+    (urls.ARCHIVE, lambda b: ical.calendar_feed(b.schedule, b.revisions, b.site, memo=b.memo,
+                                                archive=True), ical.FEED),
     (urls.RSS, lambda b: syndication.rss_feed(b.schedule, b.revisions, b.site, b.now,
                                               b.feed_limit, b.memo), syndication.RSS),
     (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.now,
@@ -85,6 +87,8 @@ class Snapshot:
     schedule: Schedule
     revisions: Mapping[str, Revision]
     site: urls.Site
+    #: The moment the build saw the schedule at: it decides what is upcoming.
+    built_at: datetime
     routes: Mapping[str, Resource]
     #: The data's last change, or a talk's end since.
     last_modified: datetime
@@ -157,7 +161,7 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     for alias, path in ALIASES.items():
         routes[alias] = routes[path]
     upcoming_ends = [t.end for t in schedule.talks if t.end > now]
-    return Snapshot(schedule, build.revisions, site, routes, build.changed,
+    return Snapshot(schedule, build.revisions, site, now, routes, build.changed,
                     min(upcoming_ends, default=None),
                     not_found=Resource(pages.not_found(schedule, site, memo), pages.PAGE,
                                        build.changed),

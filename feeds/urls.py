@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-CALENDAR = "/calendar.ics"
+CALENDAR = "/calendar.ics"  # the subscription: upcoming and recent talks
+ARCHIVE = "/archive.ics"  # every talk ever
 RSS = "/rss.xml"
 ATOM = "/atom.xml"
 JSON = "/talks.json"
