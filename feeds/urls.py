@@ -10,6 +10,7 @@ CALENDAR = "/calendar.ics"
 RSS = "/rss.xml"
 ATOM = "/atom.xml"
 JSON = "/talks.json"
+SCHEMA = "/talks.schema.json"  # the data file's JSON Schema
 EMBED = "/embed"
 EMBED_JS = "/embed.js"
 HOME = "/"
