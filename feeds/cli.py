@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import export, organiser, schema, settings, urls
+from . import devserver, export, organiser, schema, settings, urls
 from .loader import load_schedule
 from .members import subscribe_links
 from .model import Schedule
@@ -171,6 +171,14 @@ def parser() -> argparse.ArgumentParser:
                        help="the secrets file (default: FEEDS_SECRETS_FILE or secrets.yaml)")
     token.add_argument("--site", help="the public base URL (default: FEEDS_SITE_URL)")
     token.set_defaults(run=token_new)
+    local = commands.add_parser("serve", help="serve the site locally; edits appear at once")
+    local.add_argument("--data", type=Path, help="the data file (default: FEEDS_TALKS_FILE "
+                                                 f"or {settings.DATA_FILE})")
+    local.add_argument("--host", default=devserver.HOST,
+                       help=f"the address to listen on (default: {devserver.HOST}; 0.0.0.0: every interface)")
+    local.add_argument("--port", type=int, default=devserver.PORT,
+                       help=f"the port (default: {devserver.PORT}; 0 picks a free one)")
+    local.set_defaults(run=lambda args: devserver.serve(args.data, args.host, args.port))
     organiser.register(commands)  # add, recording, cancel
     return top
 
