@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import devserver, export, organiser, schema, settings, urls
+from . import devserver, export, organiser, schema, settings, starter, urls
 from .loader import load_schedule
 from .members import subscribe_links
 from .model import Schedule
@@ -140,6 +140,35 @@ def token_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def init(args: argparse.Namespace) -> int:
+    """`feeds init DIR`: start a new series in an empty folder."""
+    series = starter.NewSeries(title=args.title or starter.title_from_folder(args.folder),
+                               contact=args.contact, timezone=args.timezone, time=args.time)
+    try:
+        written = starter.create(args.folder, series, utc_now())
+    except starter.InitError as exc:
+        print(f"error: {exc}; nothing was written.", file=sys.stderr)
+        return 1
+    except InvalidData as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("error: fix the option named above; nothing was written.", file=sys.stderr)
+        return 1
+    print(f"Started {series.title!r} in {args.folder}:")
+    for name in written:
+        print(f"  {name}")
+    print(f"""Next:
+  cd {args.folder}
+  feeds serve        # the site at http://127.0.0.1:{devserver.PORT}, updated as you edit
+  edit {settings.DATA_FILE}: the description{', the contact' if args.contact ==
+                                               starter.PLACEHOLDER_CONTACT else ''} and the example talk
+  feeds validate     # then commit data/ and push to GitHub (see README.md there)""")
+    if "local folder" in (args.folder / starter.REQUIREMENTS).read_text(encoding="utf-8"):
+        print(f"warning: edit {starter.REQUIREMENTS}: this feeds was installed from a local "
+              "folder, so CI does not know where to install it from", file=sys.stderr)
+    return 0
+
+
 def print_schema(args: argparse.Namespace) -> int:
     """`feeds schema`: the data file's JSON Schema, for editors and checkers."""
     sys.stdout.write(schema.render().decode())
@@ -179,6 +208,16 @@ def parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=devserver.PORT,
                        help=f"the port (default: {devserver.PORT}; 0 picks a free one)")
     local.set_defaults(run=lambda args: devserver.serve(args.data, args.host, args.port))
+    new = commands.add_parser("init", help="start a new series in an empty folder")
+    new.add_argument("folder", type=Path, help="the folder (created if missing; may hold .git)")
+    new.add_argument("--title", help="the series' title (default: from the folder's name)")
+    new.add_argument("--contact", default=starter.PLACEHOLDER_CONTACT,
+                     help="the organisers' e-mail address (default: a placeholder to replace)")
+    new.add_argument("--timezone", default=starter.NewSeries.timezone,
+                     help="the series' IANA zone, e.g. Europe/Berlin (default: UTC)")
+    new.add_argument("--time", default=starter.NewSeries.time,
+                     help="the usual start time, HH:MM (default: 17:00)")
+    new.set_defaults(run=init)
     organiser.register(commands)  # add, recording, cancel
     return top
 

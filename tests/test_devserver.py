@@ -4,17 +4,12 @@ appear by themselves, and a misconfigured address is said out loud."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,43 +18,7 @@ import lxml.html
 
 from feeds import settings
 
-from helpers import ROOT, free_port
-
-
-def _environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(settings.PREFIX)}
-    return {**env, **extra}
-
-
-@contextlib.contextmanager
-def running(command: list[str], cwd: Path, env: dict[str, str], ready: str,
-            timeout: float = 30) -> Iterator[tuple[re.Match[str], subprocess.Popen[str], list[str]]]:
-    """Run `command`; yields (the match of `ready` in its output, the process,
-    every output line so far) once a line of its stdout or stderr matches."""
-    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    seen: list[str] = []
-    threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")),  # type: ignore[union-attr]
-                     daemon=True).start()
-    try:
-        deadline = time.monotonic() + timeout
-        while not (match := next(filter(None, (re.search(ready, line) for line in list(seen))), None)):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"no {ready!r} within {timeout}s: {seen}")
-            time.sleep(0.05)
-        yield match, proc, seen
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read()
+from helpers import ROOT, clean_environment, fetch, free_port, running
 
 
 def absolute_links(page: bytes) -> list[str]:
@@ -81,7 +40,7 @@ def addresses_in(links: list[str]) -> list[str]:
 
 def serve(data_file: Path, *args: str, **env: str):
     return running([sys.executable, "-m", "feeds.cli", "serve", "--data", str(data_file), *args],
-                   data_file.parent, _environment(**env), r"Serving .* at (http://\S+?)/ ")
+                   data_file.parent, clean_environment(**env), r"Serving .* at (http://\S+?)/ ")
 
 
 def test_serve_links_point_at_the_address_it_listens_on(data_file):
@@ -130,14 +89,14 @@ def test_serve_says_when_the_port_is_taken(data_file):
         port = taken.getsockname()[1]
         result = subprocess.run([sys.executable, "-m", "feeds.cli", "serve", "--data", str(data_file),
                                  "--port", str(port)], capture_output=True, text=True, timeout=30,
-                                env=_environment())
+                                env=clean_environment())
     assert result.returncode == 1
     assert f"127.0.0.1:{port} is in use" in result.stderr and "--port" in result.stderr
 
 
 def test_serve_without_a_data_file_says_what_to_do(tmp_path):
     result = subprocess.run([sys.executable, "-m", "feeds.cli", "serve", "--port", "0"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=30, env=_environment())
+                            capture_output=True, text=True, timeout=30, env=clean_environment())
     assert result.returncode == 1
     assert "data/talks.yaml" in result.stderr and "feeds init" in result.stderr
 
@@ -167,7 +126,7 @@ def test_flask_run_on_another_port_prints_the_fix(data_file):
     """`flask --app wsgi run --port N`, as a newcomer types it."""
     port = free_port()
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "run", "--port", str(port)]
-    env = _environment(FEEDS_TALKS_FILE=str(data_file))
+    env = clean_environment(FEEDS_TALKS_FILE=str(data_file))
     with running(command, ROOT, env, r"Running on http://127\.0\.0\.1:\d+") as (_m, _proc, output):
         deadline = time.monotonic() + 20
         while True:
