@@ -54,7 +54,7 @@ class NewSeries:
 
 def template(name: str) -> str:
     """One of the files in feeds/new_series."""
-    return resources.files("feeds").joinpath("new_series", name).read_text(encoding="utf-8")
+    return resources.files("feeds").joinpath("new_series").joinpath(name).read_text(encoding="utf-8")
 
 
 def title_from_folder(folder: Path) -> str:
