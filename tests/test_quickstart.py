@@ -79,3 +79,23 @@ def test_the_serve_command_works_in_a_fresh_clone(tmp_path):
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone,
                             capture_output=True, text=True, check=True).stdout
     assert status == "", f"the quick start left files git does not ignore:\n{status}{output[-5:]}"
+
+
+def test_the_test_command_names_missing_debian_packages_when_not_root(tmp_path):
+    """Run as a user who cannot install: scripts/test stops at once and says
+    what to install (here `id` and `dpkg-query` are stand-ins that make the
+    machine look like a non-root Debian without newsboat)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "id").write_text("#!/bin/sh\necho 1000\n")
+    (fake / "dpkg-query").write_text(
+        '#!/bin/sh\nfor last; do :; done\n[ "$last" = newsboat ] && exit 1\necho "install ok installed"\n')
+    for script in fake.iterdir():
+        script.chmod(0o755)
+    env = clean_environment(PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(["bash", str(ROOT / "scripts/test")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "the tests need these Debian packages: newsboat" in result.stderr
+    assert "sudo apt-get install -y newsboat" in result.stderr
+    assert "pip" not in result.stdout + result.stderr  # it stopped before installing anything
