@@ -79,9 +79,10 @@ def requirements() -> str:
     (PEP 610's direct_url.json), else a line to replace."""
     head = "# What CI (.github/workflows/publish.yml) installs to build the site.\n"
     try:
-        origin = json.loads(metadata.distribution("feeds").read_text("direct_url.json") or "{}")
-    except metadata.PackageNotFoundError:
-        origin = {}
+        installed = metadata.distribution("feeds")
+        origin, version = json.loads(installed.read_text("direct_url.json") or "{}"), installed.version
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        origin, version = {}, ""
     vcs = origin.get("vcs_info", {})
     url = origin.get("url", "")
     if vcs.get("vcs") == "git" and url:
@@ -91,7 +92,7 @@ def requirements() -> str:
     return head + ("# This copy of feeds was installed from a local folder, which CI cannot\n"
                    "# reach: replace the next line with the address of feeds' git repository,\n"
                    "# e.g.  feeds @ git+https://github.com/OWNER/feeds@COMMIT\n"
-                   f"feeds=={metadata.version('feeds')}\n")
+                   f"feeds{'==' + version if version else ''}\n")
 
 
 def files(series: NewSeries, today: date) -> dict[str, str]:

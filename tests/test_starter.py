@@ -110,3 +110,34 @@ def test_serve_shows_the_new_series_at_once(tmp_path):
         page = fetch(match.group(1) + "/").decode()
     assert "Brand New Talks" in page
     assert "An example talk, to replace with your first one" in page
+
+
+class _Installed:
+    """A distribution whose PEP 610 direct_url.json says where it came from."""
+
+    version = "0.1.0"
+
+    def __init__(self, direct_url: str | None):
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        return self.direct_url if name == "direct_url.json" else None
+
+
+@pytest.mark.parametrize("direct_url, line", [
+    ('{"url": "https://github.com/example/feeds", "vcs_info": {"vcs": "git", "commit_id": "abc123"}}',
+     "feeds @ git+https://github.com/example/feeds@abc123"),
+    ('{"url": "https://example.org/feeds-0.1.0.tar.gz", "archive_info": {}}',
+     "feeds @ https://example.org/feeds-0.1.0.tar.gz"),
+])
+def test_requirements_name_where_feeds_came_from(monkeypatch, direct_url, line):
+    monkeypatch.setattr(starter.metadata, "distribution", lambda name: _Installed(direct_url))
+    text = starter.requirements()
+    assert [row for row in text.splitlines() if not row.startswith("#")] == [line]
+
+
+def test_requirements_from_a_local_folder_say_what_to_replace(monkeypatch):
+    monkeypatch.setattr(starter.metadata, "distribution",
+                        lambda name: _Installed('{"url": "file:///home/me/feeds", "dir_info": {}}'))
+    text = starter.requirements()
+    assert "local folder" in text and "replace the next line" in text
