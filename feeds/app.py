@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import weakref
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -37,6 +38,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["feeds.members"] = Members(app.config["SECRETS_FILE"], app.config["JOIN_URL"],
                                               app.config["CHECK_INTERVAL"])
     accesslog.install(app.logger)
+    if app.config["SITE_URL"] == settings.SITE_URL:  # not configured: a local run
+        app.before_request(warn_if_served_elsewhere)
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
     app.add_url_rule(urls.EMBED, view_func=embed)
@@ -44,6 +47,31 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.add_url_rule("/", view_func=serve, defaults={"path": ""})
     app.add_url_rule("/<path:path>", view_func=serve)
     return app
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of `url`; every loopback name counts as one host."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host in ("localhost", "127.0.0.1", "::1"):
+        host = "localhost"
+    return parts.scheme, host, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+def warn_if_served_elsewhere() -> None:
+    """While FEEDS_SITE_URL is not set (links point at the default
+    http://localhost:5000), warn once when the server answers at another
+    address, e.g. `flask --app wsgi run --port 5004`: the pages work, but their
+    feeds, calendar and subscribe links lead to the default address."""
+    if current_app.extensions.get("feeds.warned") or \
+            _origin(request.host_url) == _origin(settings.SITE_URL):
+        return
+    current_app.extensions["feeds.warned"] = True
+    here = request.host_url.rstrip("/")
+    log.warning("this server answers at %s, but FEEDS_SITE_URL is not set, so the feeds, the "
+                "calendar and the subscribe buttons point at %s; set FEEDS_SITE_URL=%s, or run "
+                "`feeds serve --port %s`, which sets it for you", here, settings.SITE_URL, here,
+                _origin(here)[2])
 
 
 def publisher() -> Publisher:

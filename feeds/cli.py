@@ -9,34 +9,64 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import export, organiser, settings, urls
+from . import export, organiser, schema, settings, starter, urls
 from .loader import load_schedule
 from .members import subscribe_links
 from .model import Schedule
-from .reader import InvalidData
+from .reader import InvalidData, Problem
 from .revisions import Revision, ledger_path, update_ledger
 from .secrets_file import add_token
 from .settings import utc_now
 from .snapshot import BuildOptions, build_snapshot
 from .timezones import format_when
 
+#: How `feeds validate --format` prints problems.
+FORMATS = ("text", "github")
 
-def load_or_report(file: Path) -> Schedule | None:
-    """The schedule in `file`, or None after printing every problem."""
+
+def github_annotation(level: str, message: str, problem: Problem | None = None) -> str:
+    """A GitHub Actions workflow command (``::error file=…,line=…,col=…::message``)
+    that shows `message` at the problem's file and line in a pull request.
+    Values are escaped as the Actions toolkit escapes them."""
+    def data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:
+        return data(text).replace(":", "%3A").replace(",", "%2C")
+
+    where = ""
+    if problem is not None:
+        fields = [f"file={prop(problem.source)}"]
+        if problem.line:
+            fields += [f"line={problem.line}", f"col={problem.column}"]
+        where = " " + ",".join(fields)
+        who = f"talk {problem.talk_id}: " if problem.talk_id else ""
+        message = who + problem.message
+    return f"::{level}{where}::{data(message)}"
+
+
+def load_or_report(file: Path, output: str = "text") -> Schedule | None:
+    """The schedule in `file`, or None after printing every problem (as
+    GitHub annotations on stdout where `output` is "github")."""
     try:
         return load_schedule(file)
     except InvalidData as exc:
+        summary = f"{len(exc.problems)} problem(s) in {file}; nothing was published."
         for problem in exc.problems:
+            if output == "github":
+                print(github_annotation("error", "", problem))
             print(problem, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) in {file}; nothing was published.",
-              file=sys.stderr)
+        print(summary, file=sys.stderr)
         return None
 
 
-def record(file: Path, schedule: Schedule, now: datetime) -> dict[str, Revision]:
+def record(file: Path, schedule: Schedule, now: datetime,
+           output: str = "text") -> dict[str, Revision]:
     """Record `schedule` in the ledger beside `file`; warn if it cannot be written."""
     revisions, warning = update_ledger(ledger_path(file), schedule, now)
     if warning:
+        if output == "github":
+            print(github_annotation("warning", warning))
         print(f"warning: {warning}", file=sys.stderr)
     return revisions
 
@@ -49,11 +79,11 @@ def _settings(**overrides: Any) -> dict[str, Any]:
 def validate(args: argparse.Namespace) -> int:
     """Print every problem and fail, or print a one-line summary."""
     file = Path(_settings(TALKS_FILE=args.file)["TALKS_FILE"])
-    schedule = load_or_report(file)
+    schedule = load_or_report(file, args.format)
     if schedule is None:
         return 1
     now = utc_now()
-    record(file, schedule, now)
+    record(file, schedule, now, args.format)
     upcoming = schedule.upcoming(now)
     nxt = (f"next: {format_when(upcoming[0].start)} — {upcoming[0].title}"
            if upcoming else "no upcoming talk")
@@ -110,13 +140,60 @@ def token_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def init(args: argparse.Namespace) -> int:
+    """`feeds init DIR`: start a new series in an empty folder."""
+    series = starter.NewSeries(title=args.title or starter.title_from_folder(args.folder),
+                               contact=args.contact, timezone=args.timezone, time=args.time)
+    try:
+        written = starter.create(args.folder, series, utc_now())
+    except starter.InitError as exc:
+        print(f"error: {exc}; nothing was written.", file=sys.stderr)
+        return 1
+    except InvalidData as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("error: fix the option named above; nothing was written.", file=sys.stderr)
+        return 1
+    print(f"Started {series.title!r} in {args.folder}:")
+    for name in written:
+        print(f"  {name}")
+    print(f"""Next:
+  cd {args.folder}
+  feeds serve        # the site at http://127.0.0.1:{settings.SERVE_PORT}, updated as you edit
+  edit {settings.DATA_FILE}: the description{', the contact' if args.contact ==
+                                               starter.PLACEHOLDER_CONTACT else ''} and the example talk
+  feeds validate     # then commit data/ and push to GitHub (see README.md there)""")
+    if "local folder" in (args.folder / starter.REQUIREMENTS).read_text(encoding="utf-8"):
+        print(f"warning: edit {starter.REQUIREMENTS}: this feeds was installed from a local "
+              "folder, so CI does not know where to install it from", file=sys.stderr)
+    return 0
+
+
+def print_schema(args: argparse.Namespace) -> int:
+    """`feeds schema`: the data file's JSON Schema, for editors and checkers."""
+    sys.stdout.write(schema.render().decode())
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`feeds serve`: the web layer is loaded for this command only."""
+    from .devserver import serve as run_server
+
+    return run_server(args.data, args.host, args.port)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="feeds", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate", help="check the data file and record revisions")
     check.add_argument("file", nargs="?", type=Path,
                        help=f"the data file (default: FEEDS_TALKS_FILE or {settings.DATA_FILE})")
+    check.add_argument("--format", choices=FORMATS, default="text",
+                       help="text (default), or github: also print each problem as a GitHub "
+                            "Actions annotation (::error file=…,line=…,col=…::…) on stdout")
     check.set_defaults(run=validate)
+    show = commands.add_parser("schema", help="print the data file's JSON Schema (2020-12)")
+    show.set_defaults(run=print_schema)
     site = commands.add_parser("build", help="write the site into OUTDIR for a static host")
     site.add_argument("outdir", type=Path)
     site.add_argument("--data", type=Path, help="the data file (default: FEEDS_TALKS_FILE "
@@ -130,6 +207,24 @@ def parser() -> argparse.ArgumentParser:
                        help="the secrets file (default: FEEDS_SECRETS_FILE or secrets.yaml)")
     token.add_argument("--site", help="the public base URL (default: FEEDS_SITE_URL)")
     token.set_defaults(run=token_new)
+    local = commands.add_parser("serve", help="serve the site locally; edits appear at once")
+    local.add_argument("--data", type=Path, help="the data file (default: FEEDS_TALKS_FILE "
+                                                 f"or {settings.DATA_FILE})")
+    local.add_argument("--host", default=settings.SERVE_HOST,
+                       help=f"the address to listen on (default: {settings.SERVE_HOST}; 0.0.0.0: every interface)")
+    local.add_argument("--port", type=int, default=settings.SERVE_PORT,
+                       help=f"the port (default: {settings.SERVE_PORT}; 0 picks a free one)")
+    local.set_defaults(run=serve)
+    new = commands.add_parser("init", help="start a new series in an empty folder")
+    new.add_argument("folder", type=Path, help="the folder (created if missing; may hold .git)")
+    new.add_argument("--title", help="the series' title (default: from the folder's name)")
+    new.add_argument("--contact", default=starter.PLACEHOLDER_CONTACT,
+                     help="the organisers' e-mail address (default: a placeholder to replace)")
+    new.add_argument("--timezone", default=starter.NewSeries.timezone,
+                     help="the series' IANA zone, e.g. Europe/Berlin (default: UTC)")
+    new.add_argument("--time", default=starter.NewSeries.time,
+                     help="the usual start time, HH:MM (default: 17:00)")
+    new.set_defaults(run=init)
     organiser.register(commands)  # add, recording, cancel
     return top
 

@@ -36,7 +36,14 @@ TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", 
              "links", "recording", "note", "status", "location"}
 SPEAKER_KEYS = {"name", "affiliation", "url"}
 LINK_KEYS = {"label", "url"}
-EMAIL = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
+TOP_KEYS = ("series", "talks")  # both required
+# The keys each mapping must have (feeds.schema derives the JSON Schema from these sets).
+SERIES_REQUIRED = ("title", "timezone", "contact")
+TALK_REQUIRED = ("id", "date", "title")
+SPEAKER_REQUIRED = ("name",)
+LINK_REQUIRED = ("label", "url")
+# Written so that the same pattern is a valid ECMA-262 regex (the JSON Schema's).
+EMAIL = re.compile(r'[^@\s<>"]+@[^@\s<>"]+\.[^@\s<>"]+')
 DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
 
 
@@ -47,7 +54,7 @@ def parse_schedule(text: str, source: str = "<data>") -> Schedule:
     if root is None:
         raise InvalidData([Problem(source, 0, 0, "the file is empty; it needs 'series:' and 'talks:'")])
 
-    top = reader.mapping(root, "the file", {"series", "talks"}, ("series", "talks"))
+    top = reader.mapping(root, "the file", set(TOP_KEYS), TOP_KEYS)
     if top is None:
         raise InvalidData(reader.problems)
     series, defaults = _series(reader, top.get("series"))
@@ -76,7 +83,7 @@ class _Defaults:
 def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults]:
     if node is None:
         return None, _Defaults()
-    fields = reader.mapping(node, "series", SERIES_KEYS, ("title", "timezone", "contact"))
+    fields = reader.mapping(node, "series", SERIES_KEYS, SERIES_REQUIRED)
     if fields is None:
         return None, _Defaults()
     zone = reader.zone(fields["timezone"], "series.timezone") if "timezone" in fields else None
@@ -130,7 +137,7 @@ def _categories(reader: Reader, node: Node | None) -> tuple[str, ...]:
 def _talk(reader: Reader, node: Node, series: Series | None, defaults: _Defaults,
           seen: dict[str, int]) -> Talk | None:
     reader.talk_id = _peek_id(node)
-    fields = reader.mapping(node, "a talk", TALK_KEYS, ("id", "date", "title"))
+    fields = reader.mapping(node, "a talk", TALK_KEYS, TALK_REQUIRED)
     if fields is None:
         return None
     talk_id = reader.text(fields.get("id"), "id") if "id" in fields else ""
@@ -186,7 +193,7 @@ def _talk_fields(reader: Reader, node: Node, fields: dict[str, Node], series: Se
 def _speakers(reader: Reader, node: Node | None) -> tuple[Speaker, ...]:
     speakers = []
     for item in reader.sequence(node, "speakers") if node is not None else []:
-        fields = reader.mapping(item, "a speaker", SPEAKER_KEYS, ("name",))
+        fields = reader.mapping(item, "a speaker", SPEAKER_KEYS, SPEAKER_REQUIRED)
         if fields is not None:
             speakers.append(Speaker(
                 name=reader.text(fields.get("name"), "speaker name", required="name" in fields),
@@ -199,7 +206,7 @@ def _speakers(reader: Reader, node: Node | None) -> tuple[Speaker, ...]:
 def _links(reader: Reader, node: Node | None) -> tuple[Link, ...]:
     links = []
     for item in reader.sequence(node, "links") if node is not None else []:
-        fields = reader.mapping(item, "a link", LINK_KEYS, ("label", "url"))
+        fields = reader.mapping(item, "a link", LINK_KEYS, LINK_REQUIRED)
         if fields is not None:
             links.append(Link(
                 label=reader.text(fields.get("label"), "link label", required="label" in fields),

@@ -14,6 +14,9 @@ from typing import Any
 PREFIX = "FEEDS_"
 DATA_FILE = "data/talks.yaml"
 SITE_URL = "http://localhost:5000"
+#: Where `feeds serve` listens unless told otherwise.
+SERVE_HOST = "127.0.0.1"
+SERVE_PORT = 5000
 #: How often calendar apps are asked to refresh (REFRESH-INTERVAL); caches
 #: may keep a response no longer than that.
 CALENDAR_REFRESH = timedelta(hours=12)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import ical, pages, syndication, talks_json, urls
+from . import ical, pages, schema, syndication, talks_json, urls
 from .delivery import Delivery, Resource
 from .memo import KEPT, Kept, Memo
 from .model import Schedule, Talk
@@ -67,6 +67,7 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
     (urls.EMBED, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(), b.memo),
      pages.EMBED),
     (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo), talks_json.DELIVERY),
+    (urls.SCHEMA, lambda b: schema.render(), schema.DELIVERY),
 )
 #: Routes with one document per talk; the last column says whether the
 #: route is dated by the talk's own last change rather than the schedule's.

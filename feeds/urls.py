@@ -11,6 +11,7 @@ ARCHIVE = "/archive.ics"  # every talk ever
 RSS = "/rss.xml"
 ATOM = "/atom.xml"
 JSON = "/talks.json"
+SCHEMA = "/talks.schema.json"  # the data file's JSON Schema
 EMBED = "/embed"
 EMBED_JS = "/embed.js"
 HOME = "/"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -118,3 +119,39 @@ def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def running(command: list[str], cwd: Path, env: dict[str, str], ready: str,
+            timeout: float = 30) -> Iterator[tuple[re.Match[str], subprocess.Popen[str], list[str]]]:
+    """Run `command`; yields (the match of `ready` in its output, the process,
+    every output line so far) once a line of its stdout or stderr matches."""
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen: list[str] = []
+    threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")),  # type: ignore[union-attr]
+                     daemon=True).start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not (match := next(filter(None, (re.search(ready, line) for line in list(seen))), None)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {ready!r} within {timeout}s: {seen}")
+            time.sleep(0.05)
+        yield match, proc, seen
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read()
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without FEEDS_* settings, plus `extra`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}, **extra}
