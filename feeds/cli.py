@@ -211,7 +211,8 @@ def parser() -> argparse.ArgumentParser:
     local.add_argument("--data", type=Path, help="the data file (default: FEEDS_TALKS_FILE "
                                                  f"or {settings.DATA_FILE})")
     local.add_argument("--host", default=settings.SERVE_HOST,
-                       help=f"the address to listen on (default: {settings.SERVE_HOST}; 0.0.0.0: every interface)")
+                       help=f"the address to listen on (default: {settings.SERVE_HOST}; "
+                            "0.0.0.0: every interface)")
     local.add_argument("--port", type=int, default=settings.SERVE_PORT,
                        help=f"the port (default: {settings.SERVE_PORT}; 0 picks a free one)")
     local.set_defaults(run=serve)
