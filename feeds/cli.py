@@ -1,5 +1,5 @@
-"""The `feeds` command: validate the data file, build the static site, and
-mint members' tokens. Settings come from feeds.settings, as the server's do."""
+"""The `feeds` command: validate the data file, build the static site, mint
+members' tokens, edit talks and announce them. Settings come from feeds.settings, as the server's do."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import export, organiser, settings, urls
+from . import announce, export, organiser, settings, urls
 from .loader import load_schedule
 from .members import subscribe_links
 from .model import Schedule
@@ -131,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--site", help="the public base URL (default: FEEDS_SITE_URL)")
     token.set_defaults(run=token_new)
     organiser.register(commands)  # add, recording, cancel
+    announce.register(commands)  # announce
     return top
 
 
