@@ -241,7 +241,7 @@ def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kin
     if to:
         message["To"] = to
     message["Date"] = format_datetime(now.astimezone(timezone.utc))
-    message["Message-ID"] = make_msgid(f"{kind}.{talk.id}", domain=site.domain)
+    message["Message-ID"] = make_msgid(domain=site.domain)
     message.set_content(ENV.get_template("announce.txt").render(context))
     message.add_alternative(ENV.get_template("announce.html").render(context), subtype="html")
     message.add_attachment(attachment(talk, revision, series, site, join_url), maintype="text",
