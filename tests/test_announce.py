@@ -20,6 +20,7 @@ import icalendar
 import pytest
 import vobject
 from ical.calendar_stream import IcsCalendarStream
+from playwright.sync_api import sync_playwright
 
 from feeds import announce, cli, mailer
 from feeds.loader import load_schedule
@@ -28,6 +29,7 @@ from feeds.urls import Site
 
 from helpers import NOW, ROOT, SITE_URL, FakeClock, add_to_talk, revisions_for
 from smtp_server import PASSWORD, Inbox, smtp_server
+from test_browser import ARGS, ARTIFACTS, CHROMIUM
 
 TALK = "2026-04-13-fischer"  # the next talk after NOW (Monday 13 April 2026, 17:00 Berlin)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -403,9 +405,6 @@ def test_no_title_can_inject_a_header(title, seed):
 
 def test_the_html_part_reads_on_a_phone_and_loads_nothing(inbox, environment, secrets_file,
                                                           tmp_path, capsys):
-    from playwright.sync_api import sync_playwright
-
-    from test_browser import ARGS, ARTIFACTS, CHROMIUM
     environment.setenv("FEEDS_SECRETS_FILE", str(secrets_file))
     target = tmp_path / "members.eml"
     assert run(capsys, TALK, "--members", "--output", str(target))[0] == 0
