@@ -192,10 +192,18 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def subject(talk: Talk, series: Series, kind: str, update: bool) -> str:
-    """'[Series] Title — Mon 13 Apr 2026, 17:00 CEST' (time in the series' zone)."""
-    lead = (CANCELLED_PREFIX if talk.cancelled else "Updated: " if update else "") + (
-        "Today: " if kind == REMINDER and not talk.cancelled else "")
+def reminder_word(talk: Talk, now: datetime) -> str:
+    """'Today', 'Tomorrow' or 'Reminder': how a reminder sent at `now` leads."""
+    days = (talk.day - now.astimezone(talk.zone).date()).days
+    return {0: "Today", 1: "Tomorrow"}.get(days, "Reminder")
+
+
+def subject(talk: Talk, series: Series, kind: str, update: bool, now: datetime) -> str:
+    """'[Series] Title — Mon 13 Apr 2026, 17:00 CEST' (time in the series' zone),
+    the title led by 'CANCELLED: ', 'Updated: ' or a reminder's 'Today: '."""
+    lead = CANCELLED_PREFIX if talk.cancelled else "Updated: " if update else ""
+    if kind == REMINDER and not talk.cancelled:
+        lead += reminder_word(talk, now) + ": "
     moment = timezones.format_when(talk.start.astimezone(series.timezone))
     return one_line(f"[{series.title}] {lead}{talk.title} — {moment}")
 
@@ -213,11 +221,14 @@ def _day(moment: datetime) -> str:
 
 
 def view(talk: Talk, series: Series, site: urls.Site, kind: str, join_url: str,
-         update: Sent | None) -> dict[str, Any]:
+         update: Sent | None, now: datetime) -> dict[str, Any]:
     """What both parts of the message say."""
     start = talk.start.astimezone(series.timezone)
+    word = reminder_word(talk, now)
     return {
         "series": series, "talk": talk, "reminder": kind == REMINDER, "join_url": join_url,
+        "heading": "talk announcement" if kind == ANNOUNCEMENT else (
+            f"{word.lower()}'s talk" if word != "Reminder" else "reminder"),
         "update": _day(update.sent_at.astimezone(series.timezone)) if update else "",
         "update_kind": update.kind if update else "",
         "when": timezones.when(start), "zone": series.timezone.key,
@@ -233,8 +244,8 @@ def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kin
             sender: Address, to: tuple[Address, ...], now: datetime, join_url: str = "",
             update: Sent | None = None) -> EmailMessage:
     """One message: text/plain with a text/html alternative, and the .ics."""
-    context = view(talk, series, site, kind, join_url, update)
-    context["subject"] = subject(talk, series, kind, update is not None)
+    context = view(talk, series, site, kind, join_url, update, now)
+    context["subject"] = subject(talk, series, kind, update is not None, now)
     message = EmailMessage(policy=POLICY)
     message["Subject"] = context["subject"]
     message["From"] = sender
@@ -353,9 +364,11 @@ def prepare(args: argparse.Namespace, now: datetime) -> Job:
     if config["SITE_URL"] == settings.SITE_URL:
         print(f"warning: the links point at {settings.SITE_URL}; set FEEDS_SITE_URL to the "
               "public address", file=sys.stderr)
-    mail_from = str(config["MAIL_FROM"]) or str(
-        Address(schedule.series.title, addr_spec=schedule.series.contact))
-    senders = parse_addresses(mail_from, "FEEDS_MAIL_FROM")
+    series = schedule.series
+    senders = (parse_addresses(str(config["MAIL_FROM"]), "FEEDS_MAIL_FROM") if config["MAIL_FROM"]
+               else parse_addresses(series.contact, "the series' contact"))
+    if not config["MAIL_FROM"]:
+        senders = tuple(Address(one_line(series.title), addr_spec=a.addr_spec) for a in senders)
     if len(senders) != 1:
         raise AnnounceError("FEEDS_MAIL_FROM must be one address")
     to = parse_addresses(args.to if args.to is not None else str(config["ANNOUNCE_TO"]),
@@ -411,13 +424,15 @@ def run_due(job: Job, smtp: mailer.SmtpSettings | None) -> int:
     ledger = sent_path(job.data_file)
     to = recipients_key(job.to)
     days = int(job.config["ANNOUNCE_DAYS"])
+    if days < 0:
+        raise AnnounceError(f"FEEDS_ANNOUNCE_DAYS={days}: give a number of days, 0 or more")
     pending = due(job.schedule, read_sent(ledger), job.now, days, to)
     if not pending:
         print(f"nothing is due (announcements go out {days} days ahead, reminders on the day)")
     for talk, kind in pending:
         if smtp is None:
             print(f"would send the {kind} of {talk.id} to {to or '(no recipient set)'}: "
-                  f"{subject(talk, job.schedule.series, kind, False)}")
+                  f"{subject(talk, job.schedule.series, kind, False, job.now)}")
         elif not _send(job, ledger, talk, kind, smtp, force=False, once=True):
             return EXIT_ERROR
     return 0

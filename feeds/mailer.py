@@ -104,7 +104,8 @@ def send(message: EmailMessage, smtp: SmtpSettings) -> dict[str, str]:
     except MailError as exc:
         raise MailError(_hide(str(exc), smtp.password)) from None
     except smtplib.SMTPNotSupportedError as exc:
-        raise MailError(_hide(f"{where}: {exc}", smtp.password)) from None
+        raise MailError(_hide(f"{where}: {exc} (check FEEDS_SMTP_SECURITY and FEEDS_SMTP_USER)",
+                              smtp.password)) from None
     except smtplib.SMTPRecipientsRefused as exc:
         refused_all = ", ".join(f"{who} ({_reply_pair(why)})" for who, why in exc.recipients.items())
         raise MailError(_hide(f"{where} refused every recipient: {refused_all}",

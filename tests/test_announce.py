@@ -259,7 +259,7 @@ def test_a_changed_talk_is_announced_again_as_an_update(inbox, data_file, clock,
     assert len(inbox.messages) == 2
 
 
-def test_the_reminder_is_the_short_day_of_version(inbox, data_file, capsys):
+def test_the_reminder_is_the_short_day_of_version(inbox, data_file, clock, capsys):
     assert run(capsys, TALK, "--send", "--reminder")[0] == 0
     message = inbox.messages[0].message
     plain, html = texts(message)
@@ -267,8 +267,11 @@ def test_the_reminder_is_the_short_day_of_version(inbox, data_file, capsys):
     assert talk is not None
     assert talk.title in plain and when(START) in plain and clock_in("UTC") in plain
     assert talk.abstract[:40] not in plain and talk.abstract[:40] not in html
-    assert "Today" in message["Subject"]
+    assert "Reminder: " in message["Subject"]  # sent 12 days early, by hand
     assert event_of(calendar_part(message).get_payload(decode=True))["UID"].startswith(TALK)
+    clock.now = datetime(2026, 4, 12, 20, 0, tzinfo=timezone.utc)
+    assert run(capsys, TALK, "--send", "--reminder")[0] == 0
+    assert "Tomorrow: " in inbox.messages[1].message["Subject"]
 
 
 def test_output_writes_a_message_file_and_records_nothing(inbox, data_file, tmp_path, capsys):
@@ -367,6 +370,9 @@ def test_due_follows_the_talks_zone_and_announce_days(inbox, environment, data_f
     clock.now = START.astimezone(timezone.utc) + timedelta(minutes=1)  # started: no reminder
     assert "nothing is due" in run(capsys, "--due", "--send")[1]
     assert len(inbox.messages) == 1
+    environment.setenv("FEEDS_ANNOUNCE_DAYS", "-1")
+    code, _, err = run(capsys, "--due")
+    assert code == 1 and "FEEDS_ANNOUNCE_DAYS" in err
 
 
 # --- headers -----------------------------------------------------------------------
