@@ -259,7 +259,7 @@ def test_a_changed_talk_is_announced_again_as_an_update(inbox, data_file, clock,
     assert len(inbox.messages) == 2
 
 
-def test_the_reminder_is_the_short_day_of_version(inbox, data_file, clock, capsys):
+def test_the_reminder_is_the_short_day_of_version(inbox, data_file, clock, tmp_path, capsys):
     assert run(capsys, TALK, "--send", "--reminder")[0] == 0
     message = inbox.messages[0].message
     plain, html = texts(message)
@@ -270,8 +270,10 @@ def test_the_reminder_is_the_short_day_of_version(inbox, data_file, clock, capsy
     assert "Reminder: " in message["Subject"]  # sent 12 days early, by hand
     assert event_of(calendar_part(message).get_payload(decode=True))["UID"].startswith(TALK)
     clock.now = datetime(2026, 4, 12, 20, 0, tzinfo=timezone.utc)
-    assert run(capsys, TALK, "--send", "--reminder")[0] == 0
-    assert "Tomorrow: " in inbox.messages[1].message["Subject"]
+    target = tmp_path / "tomorrow.eml"
+    assert run(capsys, TALK, "--output", str(target), "--reminder")[0] == 0
+    parsed = email.message_from_bytes(target.read_bytes(), policy=email.policy.default)
+    assert "Tomorrow: " in str(parsed["Subject"])
 
 
 def test_output_writes_a_message_file_and_records_nothing(inbox, data_file, tmp_path, capsys):
