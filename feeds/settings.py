@@ -89,11 +89,15 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def load(overrides: Mapping[str, Any] | None = None,
          environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """DEFAULTS, then the environment, then `overrides`, cast and checked."""
+    """DEFAULTS, then the environment, then `overrides`, cast and checked. An
+    empty variable counts as unset (a CI secret that was never given is an
+    empty string)."""
     environ = os.environ if environ is None else environ
     settings = dict(DEFAULTS)
-    settings.update(from_environment(environ))
-    settings.update({key: environ[PREFIX + key] for key in VERBATIM if PREFIX + key in environ})
+    settings.update({key: value for key, value in from_environment(environ).items()
+                     if value != ""})
+    settings.update({key: environ[PREFIX + key] for key in VERBATIM
+                     if environ.get(PREFIX + key, "") != ""})
     settings.update(overrides or {})
     for key, cast in CASTS.items():
         settings[key] = cast(settings[key])
