@@ -282,7 +282,7 @@ def register(commands: Any) -> None:
     cmd.add_argument("--to", metavar="ADDRESS", help="the recipients (default: FEEDS_ANNOUNCE_TO)")
     cmd.add_argument("--force", action="store_true",
                      help="send even if this very message was sent already, or the talk is over")
-    cmd.add_argument("--data", type=Path,
+    cmd.add_argument("--data", type=Path, metavar="FILE",
                      help=f"the data file (default: FEEDS_TALKS_FILE or {settings.DATA_FILE})")
     cmd.set_defaults(run=run)
 
