@@ -1,5 +1,5 @@
-"""The `feeds` command: validate the data file, build the static site, and
-mint members' tokens. Settings come from feeds.settings, as the server's do."""
+"""The `feeds` command: validate the data file, build the static site, mint
+members' tokens, edit talks and announce them. Settings come from feeds.settings, as the server's do."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import export, organiser, schema, settings, starter, urls
+from . import announce, export, organiser, schema, settings, starter, urls
 from .loader import load_schedule
 from .members import subscribe_links
 from .model import Schedule
@@ -227,6 +227,7 @@ def parser() -> argparse.ArgumentParser:
                      help="the usual start time, HH:MM (default: 17:00)")
     new.set_defaults(run=init)
     organiser.register(commands)  # add, recording, cancel
+    announce.register(commands)  # announce
     return top
 
 

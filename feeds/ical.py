@@ -259,8 +259,9 @@ def _talk_file_head(site: urls.Site) -> bytes:
 
 
 def talk_file(talk: Talk, revision: Revision, series: Series, site: urls.Site,
-              memo: Memo = direct) -> bytes:
-    """/talks/<id>.ics: one talk, for an "add to calendar" button."""
+              memo: Memo = direct, join_url: str = "") -> bytes:
+    """/talks/<id>.ics: one talk, for an "add to calendar" button; with
+    `join_url`, the members' copy of it (never a public route)."""
     return _enclose(memo(_talk_file_head, site), (
         memo(vtimezone_bytes, talk.zone.key, talk.day.year, talk.day.year),
-        memo(event_bytes, talk, revision, series, site, "")))
+        memo(event_bytes, talk, revision, series, site, join_url)))

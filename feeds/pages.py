@@ -117,11 +117,7 @@ def paragraphs(text: str) -> Markup:
 def other_zones(talk: Talk) -> list[str]:
     """'New York 11:00 EDT' for each display zone ('15:00 UTC' where the
     name is the abbreviation), the weekday added where the day differs."""
-    shown = []
-    for label, local in timezones.in_display_zones(talk.start):
-        clock = timezones.format_clock_beside(local, talk.start)
-        shown.append(clock if label == timezones.abbreviation(local) else f"{label} {clock}")
-    return shown
+    return timezones.display_clocks(talk.start)
 
 
 # --- static files -------------------------------------------------------------

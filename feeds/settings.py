@@ -39,6 +39,15 @@ DEFAULTS: dict[str, Any] = {
     "JOIN_URL": "",
     "CACHE_MAX_AGE": 3600,
     "PROXY_FIX": 0,
+    # `feeds announce`: the mail server, the sender, the list, the lead time.
+    "SMTP_HOST": "",
+    "SMTP_PORT": 0,  # 0: the usual port of SMTP_SECURITY (587, 465 or 25)
+    "SMTP_SECURITY": "starttls",  # starttls, ssl or none
+    "SMTP_USER": "",
+    "SMTP_PASSWORD": "",
+    "MAIL_FROM": "",  # default: the series' contact address
+    "ANNOUNCE_TO": "",
+    "ANNOUNCE_DAYS": 7,
     "CLOCK": utc_now,
 }
 #: How each setting is cast after it is read.
@@ -50,7 +59,19 @@ CASTS: dict[str, Callable[[Any], Any]] = {
     "SECRETS_FILE": str,
     "JOIN_URL": str,
     "PROXY_FIX": int,
+    "SMTP_HOST": str,
+    "SMTP_PORT": int,
+    "SMTP_SECURITY": str,
+    "SMTP_USER": str,
+    "SMTP_PASSWORD": str,
+    "MAIL_FROM": str,
+    "ANNOUNCE_TO": str,
+    "ANNOUNCE_DAYS": int,
 }
+#: Text read exactly as written in the environment, never as JSON (a
+#: password "1e3" or "null" must stay what it is).
+VERBATIM = ("SECRETS_FILE", "JOIN_URL", "SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "MAIL_FROM",
+            "ANNOUNCE_TO")
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -71,9 +92,15 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def load(overrides: Mapping[str, Any] | None = None,
          environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """DEFAULTS, then the environment, then `overrides`, cast and checked."""
+    """DEFAULTS, then the environment, then `overrides`, cast and checked. An
+    empty variable counts as unset (a CI secret that was never given is an
+    empty string)."""
+    environ = os.environ if environ is None else environ
     settings = dict(DEFAULTS)
-    settings.update(from_environment(os.environ if environ is None else environ))
+    settings.update({key: value for key, value in from_environment(environ).items()
+                     if value != ""})
+    settings.update({key: environ[PREFIX + key] for key in VERBATIM
+                     if environ.get(PREFIX + key, "") != ""})
     settings.update(overrides or {})
     for key, cast in CASTS.items():
         settings[key] = cast(settings[key])

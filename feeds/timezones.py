@@ -119,6 +119,17 @@ def format_clock_beside(moment: datetime, reference: datetime) -> str:
     return clock if moment.date() == reference.date() else f"{moment:%a} {clock}"
 
 
+def display_clocks(moment: datetime) -> list[str]:
+    """'New York 11:00 EDT' for each of DISPLAY_ZONES ('15:00 UTC' where the
+    label is the abbreviation), the weekday added where the day differs
+    from `moment`'s own."""
+    shown = []
+    for label, local in in_display_zones(moment):
+        clock = format_clock_beside(local, moment)
+        shown.append(clock if label == abbreviation(local) else f"{label} {clock}")
+    return shown
+
+
 # --- VTIMEZONE observances -------------------------------------------------
 
 @dataclass(frozen=True)

@@ -61,3 +61,11 @@ def test_the_calendar_asks_clients_to_refresh_as_often_as_caches_may_keep_it(see
     body = ical.calendar_feed(seed, revisions_for(seed), Site(SITE_URL)).decode()
     hours = int(re.search(r"REFRESH-INTERVAL;VALUE=DURATION:PT(\d+)H", body).group(1))
     assert hours * 3600 == settings.MAX_AGE_LIMIT
+
+
+def test_empty_variables_count_as_unset():
+    """A CI job passes secrets that were never set as empty strings."""
+    loaded = settings.load(environ={"FEEDS_SMTP_PORT": "", "FEEDS_SMTP_SECURITY": "",
+                                    "FEEDS_ANNOUNCE_DAYS": "", "FEEDS_SMTP_PASSWORD": ""})
+    assert loaded["SMTP_PORT"] == 0 and loaded["SMTP_SECURITY"] == "starttls"
+    assert loaded["ANNOUNCE_DAYS"] == 7 and loaded["SMTP_PASSWORD"] == ""

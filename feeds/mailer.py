@@ -1,0 +1,132 @@
+"""Sending one e-mail through an SMTP server (smtplib), with the FEEDS_SMTP_*
+settings. A failure raises MailError with a message that says why and never
+contains the password."""
+
+from __future__ import annotations
+
+import base64
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+#: FEEDS_SMTP_SECURITY values: STARTTLS on the submission port, TLS from
+#: the first byte, or plain text (a relay on the same machine).
+SECURITY = ("starttls", "ssl", "none")
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+TIMEOUT = 30.0  # seconds for the connection and each reply
+
+
+class MailError(Exception):
+    """Sending failed; the message says why (never with the password)."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send."""
+
+    host: str
+    port: int
+    security: str = "starttls"
+    user: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = TIMEOUT
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> SmtpSettings:
+        """The FEEDS_SMTP_* settings, checked; MailError says what to set."""
+        host = str(settings["SMTP_HOST"]).strip()
+        security = str(settings["SMTP_SECURITY"]).strip().lower()
+        if not host:
+            raise MailError("no mail server: set FEEDS_SMTP_HOST (and FEEDS_SMTP_PORT, "
+                            "FEEDS_SMTP_USER, FEEDS_SMTP_PASSWORD if it needs them)")
+        if security not in SECURITY:
+            raise MailError(f"FEEDS_SMTP_SECURITY={security!r} is not one of "
+                            f"{', '.join(SECURITY)}")
+        port = int(settings["SMTP_PORT"]) or DEFAULT_PORTS[security]
+        if not 0 < port < 65536:
+            raise MailError(f"FEEDS_SMTP_PORT={port} is not a port number")
+        user, password = str(settings["SMTP_USER"]), str(settings["SMTP_PASSWORD"])
+        if bool(user) != bool(password):
+            raise MailError("set both FEEDS_SMTP_USER and FEEDS_SMTP_PASSWORD, or neither")
+        return cls(host, port, security, user, password)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port} ({self.security})"
+
+
+def _hide(text: str, secret: str) -> str:
+    """`text` without `secret`, plain or in the base64 forms AUTH sends."""
+    if not secret:
+        return text
+    for form in (secret, base64.b64encode(secret.encode()).decode()):
+        text = text.replace(form, "<password>")
+    return text
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    error = exc.smtp_error
+    text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+    return f"{exc.smtp_code} {' '.join(text.split())}"
+
+
+def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
+    context = ssl.create_default_context()
+    if smtp.security == "ssl":
+        return smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)
+    client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+    if smtp.security == "starttls":
+        try:
+            client.starttls(context=context)
+        except BaseException:
+            client.close()
+            raise
+    return client
+
+
+def send(message: EmailMessage, smtp: SmtpSettings) -> dict[str, str]:
+    """Send `message` to the addresses in its To, Cc and Bcc headers; returns
+    the recipients the server refused (the others got it)."""
+    where = smtp.address
+    try:
+        with _connect(smtp) as client:
+            if smtp.user:
+                try:
+                    client.login(smtp.user, smtp.password)
+                except smtplib.SMTPAuthenticationError as exc:
+                    raise MailError(f"{where} refused the login of {smtp.user!r}: "
+                                    f"{_reply(exc)}; check FEEDS_SMTP_USER and "
+                                    "FEEDS_SMTP_PASSWORD") from None
+            refused = client.send_message(message)
+    except MailError as exc:
+        raise MailError(_hide(str(exc), smtp.password)) from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise MailError(_hide(f"{where}: {exc} (check FEEDS_SMTP_SECURITY and FEEDS_SMTP_USER)",
+                              smtp.password)) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused_all = ", ".join(f"{who} ({_reply_pair(why)})" for who, why in exc.recipients.items())
+        raise MailError(_hide(f"{where} refused every recipient: {refused_all}",
+                              smtp.password)) from None
+    except smtplib.SMTPResponseException as exc:
+        raise MailError(_hide(f"{where} answered {_reply(exc)}", smtp.password)) from None
+    except smtplib.SMTPException as exc:
+        raise MailError(_hide(f"{where}: {exc}", smtp.password)) from None
+    except ssl.SSLCertVerificationError as exc:
+        raise MailError(f"{where}: the server's certificate is not trusted "
+                        f"({exc.verify_message}); check FEEDS_SMTP_HOST") from None
+    except ssl.SSLError as exc:
+        raise MailError(f"{where}: TLS failed ({exc.reason or exc}); check "
+                        "FEEDS_SMTP_SECURITY and FEEDS_SMTP_PORT") from None
+    except TimeoutError:
+        raise MailError(f"{where} did not answer within {smtp.timeout:g} seconds") from None
+    except OSError as exc:
+        raise MailError(f"cannot reach {where}: {exc.strerror or exc}") from None
+    return {who: _reply_pair(why) for who, why in refused.items()}
+
+
+def _reply_pair(reply: tuple[int, bytes]) -> str:
+    code, text = reply
+    return f"{code} {' '.join(text.decode('utf-8', 'replace').split())}"
