@@ -1,41 +1,54 @@
-"""The Flask application factory and its thin views over the snapshot."""
+"""The Flask application factory and its thin views over the published build.
+
+GET and HEAD of a published route skip Flask: `PublishedRoutes` answers them
+from the build's file with the headers its index holds, byte for byte what
+the views below would send. Everything else (conditional requests with
+If-Match, /embed with options, the members' calendar, /healthz, 404s and
+other methods) goes through Flask."""
 
 from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import http_date, is_resource_modified, quote_etag
+from werkzeug.http import http_date, is_resource_modified, quote_etag, remove_entity_headers
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import accesslog, settings, urls
 from .delivery import Resource
 from .members import Members
 from .pages import EmbedOptions
-from .publisher import Publisher
-from .snapshot import BuildOptions, Snapshot
+from .published import PublishedBuild, Served, private_dir
+from .publisher import Publisher, state_dir
+from .snapshot import BuildOptions
 
 log = logging.getLogger(__name__)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app; settings come from feeds.settings (FEEDS_* variables)."""
-    app = Flask(__name__, static_folder=None)  # feeds/static is served from the snapshot
-    app.config.from_mapping(settings.load(test_config))
+    app = Flask(__name__, static_folder=None)  # feeds/static is served from the build
+    config = app.config
+    config.from_mapping(settings.load(test_config))
     logging.basicConfig(level=logging.INFO)
-    if app.config["PROXY_FIX"]:  # trust X-Forwarded-* from this many proxies
-        hops = app.config["PROXY_FIX"]
+    state = state_dir(config["STATE_DIR"], app.instance_path)
+    published = Publisher(config["TALKS_FILE"], BuildOptions.from_settings(config), state,
+                          clock=config["CLOCK"], check_interval=config["CHECK_INTERVAL"],
+                          max_age=config["CACHE_MAX_AGE"], mode=config["BUILD_MODE"],
+                          timeout=config["BUILD_TIMEOUT"], keep=config["KEEP_BUILDS"])
+    app.extensions["feeds"] = published
+    app.extensions["feeds.members"] = Members(config["SECRETS_FILE"], config["JOIN_URL"],
+                                              config["CHECK_INTERVAL"],
+                                              private=private_dir(state))
+    app.wsgi_app = PublishedRoutes(app.wsgi_app, published)  # type: ignore[method-assign]
+    if config["PROXY_FIX"]:  # trust X-Forwarded-* from this many proxies
+        hops = config["PROXY_FIX"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,  # type: ignore[method-assign]
                                 x_prefix=hops)
-
-    app.extensions["feeds"] = Publisher(app.config["TALKS_FILE"], BuildOptions.from_settings(app.config),
-                                        clock=app.config["CLOCK"],
-                                        check_interval=app.config["CHECK_INTERVAL"])
-    app.extensions["feeds.members"] = Members(app.config["SECRETS_FILE"], app.config["JOIN_URL"],
-                                              app.config["CHECK_INTERVAL"])
     accesslog.install(app.logger)
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
@@ -50,12 +63,48 @@ def publisher() -> Publisher:
     return current_app.extensions["feeds"]
 
 
-def current_snapshot() -> Snapshot:
-    """The snapshot this request is served from; 503 before any good load."""
-    snapshot = publisher().snapshot()
-    if snapshot is None:
+def current_snapshot() -> PublishedBuild:
+    """The build this request is served from; 503 before any build is published."""
+    build = publisher().snapshot()
+    if build is None:
         abort(503)
-    return snapshot
+    return build
+
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class PublishedRoutes:
+    """WSGI middleware: GET and HEAD of a published route, straight from its
+    file, with the same status line, headers and bytes as `send`."""
+
+    def __init__(self, app: WSGIApp, publisher: Publisher):
+        self.app = app
+        self.publisher = publisher
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        if (method == "GET" or method == "HEAD") and "HTTP_IF_MATCH" not in environ:
+            path = environ.get("PATH_INFO") or "/"
+            build = self.publisher.snapshot()
+            served = build.routes.get(path) if build is not None else None
+            if served is not None and not (path == urls.EMBED and environ.get("QUERY_STRING")):
+                try:
+                    body = served.body
+                except OSError:  # pruned under us: let Flask look again
+                    return self.app(environ, start_response)
+                headers = list(served.headers)
+                if ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ) and \
+                        not is_resource_modified(environ, served.etag,
+                                                 last_modified=served.last_modified):
+                    remove_entity_headers(headers)
+                    start_response("304 NOT MODIFIED", headers)
+                    return []
+                headers.append(("Content-Length", str(len(body))))
+                start_response("200 OK", headers)
+                return [body] if method == "GET" else []
+        return self.app(environ, start_response)
 
 
 Prepared = tuple[tuple[str, str], ...]
@@ -73,11 +122,12 @@ def response_headers(resource: Resource, max_age: int) -> Prepared:
     return kept[1]
 
 
-def send(resource: Resource) -> Response:
+def send(resource: Resource | Served) -> Response:
     """A response for `resource`, answering conditional requests with 304.
     Nothing is compressed here; a proxy in front must not gzip calendars."""
-    response = Response(resource.body,
-                        headers=response_headers(resource, current_app.config["CACHE_MAX_AGE"]))
+    headers = (resource.headers if isinstance(resource, Served)
+               else response_headers(resource, current_app.config["CACHE_MAX_AGE"]))
+    response = Response(resource.body, headers=headers)
     environ = request.environ
     if "HTTP_IF_MATCH" in environ:
         response.make_conditional(request)  # rare: werkzeug's full rules (412)
@@ -96,7 +146,7 @@ def serve(path: str) -> Response:
 
 
 def embed() -> Response:
-    """/embed with query options: checked, then rendered once per snapshot."""
+    """/embed with query options: checked, then rendered once per build."""
     try:
         options = EmbedOptions.from_query(request.args.items(multi=True))
     except ValueError as exc:
@@ -105,14 +155,12 @@ def embed() -> Response:
 
 
 def not_found(error: HTTPException) -> Response | HTTPException:
-    """Every 404 gets the snapshot's friendly page, never kept by caches."""
-    snapshot = publisher().snapshot()
-    if snapshot is None:
+    """Every 404 gets the build's friendly page, never kept by caches."""
+    build = publisher().snapshot()
+    if build is None:
         return error
-    page = snapshot.not_found
-    response = Response(page.body, 404, headers=page.headers(0))
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    page = build.not_found
+    return Response(page.body, 404, headers=page.headers)
 
 
 def members_calendar(token: str) -> Response:

@@ -18,6 +18,7 @@ SITE_URL = "http://localhost:5000"
 #: may keep a response no longer than that.
 CALENDAR_REFRESH = timedelta(hours=12)
 MAX_AGE_LIMIT = int(CALENDAR_REFRESH.total_seconds())
+BUILD_MODES = ("process", "inline")
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,16 @@ DEFAULTS: dict[str, Any] = {
     "JOIN_URL": "",
     "CACHE_MAX_AGE": 3600,
     "PROXY_FIX": 0,
+    #: Where the published builds, the build status and the last good secrets
+    #: live; empty: the Flask app's instance folder.
+    "STATE_DIR": "",
+    #: Seconds a build may take; a longer one is stopped and the current build stays.
+    "BUILD_TIMEOUT": 60.0,
+    #: "process": builds run in a background process (the server); "inline":
+    #: in the checking thread itself, with the injected CLOCK (the tests).
+    "BUILD_MODE": "process",
+    #: How many published builds are kept on disk.
+    "KEEP_BUILDS": 3,
     "CLOCK": utc_now,
 }
 #: How each setting is cast after it is read.
@@ -47,6 +58,10 @@ CASTS: dict[str, Callable[[Any], Any]] = {
     "SECRETS_FILE": str,
     "JOIN_URL": str,
     "PROXY_FIX": int,
+    "STATE_DIR": str,
+    "BUILD_TIMEOUT": float,
+    "BUILD_MODE": str,
+    "KEEP_BUILDS": int,
 }
 
 
@@ -75,6 +90,9 @@ def load(overrides: Mapping[str, Any] | None = None,
     for key, cast in CASTS.items():
         settings[key] = cast(settings[key])
     settings["CACHE_MAX_AGE"] = cache_max_age(settings["CACHE_MAX_AGE"])
+    if settings["BUILD_MODE"] not in BUILD_MODES:
+        raise ValueError(f"FEEDS_BUILD_MODE must be one of {', '.join(BUILD_MODES)}")
+    settings["KEEP_BUILDS"] = max(settings["KEEP_BUILDS"], 2)
     return settings
 
 

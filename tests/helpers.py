@@ -87,7 +87,8 @@ def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None 
     `args` go on gunicorn's command line (e.g. "--workers", "3")."""
     port = free_port()
     environment = {**os.environ, "FEEDS_TALKS_FILE": str(data_file),
-                   "FEEDS_SITE_URL": "https://talks.example.org", **(env or {})}
+                   "FEEDS_SITE_URL": "https://talks.example.org",
+                   "FEEDS_STATE_DIR": str(data_file.parent / "state"), **(env or {})}
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
                "--bind", f"127.0.0.1:{port}", *args]
     with open(log, "ab") as out:
