@@ -33,8 +33,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import published
-from .files import FileWatch, Signature, stat_signature
+from . import files, published
+from .files import FileWatch, Signature
 from .loader import load_schedule
 from .model import Schedule
 from .published import PublishedBuild
@@ -140,7 +140,7 @@ def run_build(job: Job, clock: Clock = utc_now, wall: Callable[[], float] = time
                          f"(killed, or past FEEDS_BUILD_TIMEOUT={job.timeout:g} s); "
                          "the last good build is still served")
     current = published.open_current(state)
-    signature = stat_signature(data_file)
+    signature = files.stat_signature(data_file)
     now = clock()
     reason = due(job, current, signature, now, status)
     if not reason:
@@ -177,7 +177,7 @@ def _reload(job: Job, attempt: dict[str, Any], signature: Signature | None,
         problems: tuple[str, ...] = ()
     except InvalidData as exc:
         schedule, problems = None, tuple(str(p) for p in exc.problems)
-    if stat_signature(data_file) != signature:  # written to while we read it
+    if files.stat_signature(data_file) != signature:  # written to while we read it
         published.write_status(job.state, {**attempt, "state": "idle", "retry": True})
         return job.settle
     if schedule is None:

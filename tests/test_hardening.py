@@ -317,7 +317,8 @@ def check_served(text: str) -> None:
         path = Path(tmp) / "talks.yaml"
         path.write_text(text, encoding="utf-8")
         app = create_app({"TESTING": False, "TALKS_FILE": str(path), "SITE_URL": SITE_URL,
-                          "CLOCK": FakeClock(NOW), "CHECK_INTERVAL": 3600.0})
+                          "CLOCK": FakeClock(NOW), "CHECK_INTERVAL": 3600.0,
+                          "BUILD_MODE": "inline", "STATE_DIR": str(Path(tmp) / "state")})
         client = app.test_client()
         snapshot = app.extensions["feeds"].snapshot()
         paths = list(snapshot.routes) if snapshot else ["/", "/calendar.ics"]
