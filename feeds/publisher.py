@@ -22,9 +22,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -268,6 +270,20 @@ class Publisher:
         self._child: subprocess.Popen[bytes] | None = None
         self._child_started = 0.0
         self.refresh()
+        if mode == "process":  # look even while no request comes
+            self._start_watcher()
+            os.register_at_fork(after_in_child=self._start_watcher)
+
+    def _start_watcher(self) -> None:
+        threading.Thread(target=self._watching, name="feeds-watch", daemon=True).start()
+
+    def _watching(self) -> None:
+        while True:
+            time.sleep(max(self._watch.interval, 0.05))
+            try:
+                self._watch.check(self._look)
+            except Exception:  # never let the watcher die
+                log.exception("looking at %s failed", self.data_file)
 
     def snapshot(self) -> PublishedBuild | None:
         """The build to serve this request from; callers keep it for a whole response."""
