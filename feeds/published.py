@@ -246,7 +246,7 @@ def prune(state: Path, keep: int, grace: float = GRACE, wall: float | None = Non
     now = time.time() if wall is None else wall
     builds = _builds(state)
     current = current_name(state)
-    for old, newer in zip(builds[:-keep], builds[1:]):
+    for old, newer in zip(builds[:-keep], builds[1:], strict=False):
         if old.name != current and now - newer.stat().st_mtime >= grace:
             shutil.rmtree(old, ignore_errors=True)
 

@@ -20,7 +20,7 @@ from feeds import cli, export, ical, pages
 from feeds.delivery import Delivery, Resource
 from feeds.revisions import ledger_path, read_ledger
 
-from helpers import snapshot_for, NOW, SITE_URL, routes, serving
+from helpers import NOW, SITE_URL, routes, serving, snapshot_for
 
 SENT = ("Content-Type", "Cache-Control", "Content-Disposition",
         "Access-Control-Allow-Origin", "Content-Security-Policy")

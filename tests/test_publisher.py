@@ -42,6 +42,11 @@ class Ticker:
         return self.now
 
 
+def inline(data_file: Path, **kwargs) -> Publisher:
+    """A publisher that builds in the calling thread, into a private state dir."""
+    return Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", **kwargs)
+
+
 def retitle(data_file: Path, new: str, old: str = TITLE) -> None:
     text = data_file.read_text()
     assert old in text
@@ -60,7 +65,7 @@ def calendar(pub: Publisher) -> str:
 # --- noticing a change --------------------------------------------------------
 
 def test_an_edit_goes_live_on_the_next_look(data_file, clock):
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=0)
+    pub = inline(data_file, clock=clock, check_interval=0)
     before = pub.snapshot()
     retitle(data_file, "Lyapunov revisited")
     after = pub.snapshot()
@@ -75,7 +80,7 @@ def test_the_file_is_looked_at_once_per_interval(data_file, clock, monkeypatch):
     monkeypatch.setattr(files, "stat_signature",
                         lambda path: looks.append(path) or real(path))
     ticks = Ticker()
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=1.0, settle=0,
+    pub = inline(data_file, clock=clock, check_interval=1.0, settle=0,
                     monotonic=ticks)
     looks.clear()
     for _ in range(1000):
@@ -92,7 +97,7 @@ def test_the_file_is_looked_at_once_per_interval(data_file, clock, monkeypatch):
 
 
 def test_passing_time_rebuilds_without_an_edit(data_file, clock):
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=0)
+    pub = inline(data_file, clock=clock, check_interval=0)
     first = pub.snapshot()
     assert first.valid_until is not None and first.valid_until > NOW
     clock.now = first.valid_until + timedelta(minutes=1)
@@ -106,7 +111,7 @@ def test_passing_time_rebuilds_without_an_edit(data_file, clock):
 # --- bad data -----------------------------------------------------------------
 
 def test_invalid_data_keeps_the_last_good_version(data_file, clock, caplog):
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=0)
+    pub = inline(data_file, clock=clock, check_interval=0)
     good = pub.snapshot()
     text = data_file.read_text()
     data_file.write_text(text.replace("timezone: Europe/Berlin", "timezone: Mars/Olympus"))
@@ -124,7 +129,7 @@ def test_invalid_data_keeps_the_last_good_version(data_file, clock, caplog):
 
 
 def test_a_deleted_file_keeps_the_last_good_version(data_file, clock):
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=0)
+    pub = inline(data_file, clock=clock, check_interval=0)
     good = pub.snapshot()
     text = data_file.read_text()
     data_file.unlink()
@@ -139,7 +144,7 @@ def test_a_half_written_file_is_not_read_until_its_writer_is_done(data_file, clo
     """An editor that writes in place may be caught between two writes; the
     first half of the seed is even valid YAML that drops talks and cuts one."""
     ticks, wall = Ticker(), Ticker(5000.0)
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=1.0, settle=0.25,
+    pub = inline(data_file, clock=clock, check_interval=1.0, settle=0.25,
                     monotonic=ticks, wall=wall)
     good = pub.snapshot()
     text = data_file.read_text().replace(TITLE, "Lyapunov revisited")
@@ -163,7 +168,7 @@ def test_a_half_written_file_is_not_read_until_its_writer_is_done(data_file, clo
 
 
 def test_a_file_written_while_it_is_read_is_read_again(data_file, clock, monkeypatch):
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=0)
+    pub = inline(data_file, clock=clock, check_interval=0)
     good = pub.snapshot()
     real = publisher_module.load_schedule
     reads = []
@@ -184,7 +189,7 @@ def test_a_file_written_while_it_is_read_is_read_again(data_file, clock, monkeyp
 
 
 def test_a_failing_build_keeps_the_last_good_version(data_file, clock, monkeypatch, caplog):
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=0)
+    pub = inline(data_file, clock=clock, check_interval=0)
     good = pub.snapshot()
 
     def broken(*args):
@@ -200,7 +205,7 @@ def test_a_failing_build_keeps_the_last_good_version(data_file, clock, monkeypat
 
 def test_a_ledger_that_cannot_be_locked_is_tried_again(data_file, clock, monkeypatch):
     ticks = Ticker()
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=1.0, settle=0,
+    pub = inline(data_file, clock=clock, check_interval=1.0, settle=0,
                     monotonic=ticks)
     good = pub.snapshot()
     real = publisher_module.update_ledger
@@ -241,7 +246,7 @@ def test_every_response_is_one_whole_version(data_file, clock):
     """Readers on several threads while the file is replaced over and over:
     each calendar they get names one version in every event, and each ETag
     is the digest of the body it came with."""
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=0)
+    pub = inline(data_file, clock=clock, check_interval=0)
     base = data_file.read_text()
     stop = threading.Event()
     seen: list[set[str]] = []
@@ -347,5 +352,5 @@ def test_healthz_reports_degraded_with_the_errors(client, data_file, clock):
 
 @pytest.mark.parametrize("interval", [0.0, 1.0])
 def test_settling_never_exceeds_the_check_interval(data_file, clock, interval):
-    pub = Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", clock=clock, check_interval=interval)
+    pub = inline(data_file, clock=clock, check_interval=interval)
     assert pub.settle == min(interval, publisher_module.SETTLE)
