@@ -24,12 +24,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "tests")]
 
-import synthetic  # noqa: E402
 import throughput  # noqa: E402
-from helpers import free_port  # noqa: E402
+from test_published import slow_clients  # noqa: E402
 
 from feeds.publisher import Job  # noqa: E402
-from test_published import slow_clients  # noqa: E402
+
+import synthetic  # noqa: E402
+from helpers import free_port  # noqa: E402
 
 
 def data_file(folder: Path, size: int) -> Path:
@@ -84,7 +85,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        print("| talks | build s | worker start -> first response s | RSS per worker MB (all routes served) |")
+        print("| talks | build s | start -> first response s | RSS per worker MB |")
         for size in args.sizes:
             data = data_file(Path(tmp) / f"t{size}", size)
             state = data.parent / "state"

@@ -24,8 +24,8 @@ from feeds import secrets_file as secrets_io
 from helpers import ROOT, SEED_DATA
 
 CONNECTIONS = 64
-DURATION = 5.0  # seconds of load
-EDITS = 6
+DURATION = 8.0  # seconds of load: each edit has time to be built in the background
+EDITS = 3
 OLD_TITLE = "Revisiting Glorot Initialization for Long-Range Linear Recurrences"
 MARKER = re.compile(rb"Load version (\d+)")
 TOKEN = "loadtestTOKENxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
