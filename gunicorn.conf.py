@@ -6,19 +6,23 @@ import multiprocessing
 import os
 
 wsgi_app = "wsgi:app"
-bind = ["127.0.0.1:8000"]  # behind nginx on the same machine
+bind = ["127.0.0.1:8000"]
 
-# Every worker keeps every page and feed in memory as bytes and serves them
-# without touching the disk, so requests are CPU-bound and short: the
-# synchronous worker, a few per core. Behind nginx, which buffers slow clients.
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "sync"
-# Each worker loads the data itself (no preload): the shared revision ledger
-# makes them build the same bytes, and a worker that restarts catches up alone.
+# Every worker serves the current published build from disk (feeds.published):
+# nothing is built in a request, so a worker starts in well under a second
+# and needs little memory. gevent workers keep answering while hundreds of
+# clients send their headers or read their responses slowly (a sync worker
+# is held by one such client; see bench/README.md, "Slow clients"), so the
+# app is safe without a buffering proxy in front. One worker per core.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+worker_class = "gevent"
+worker_connections = 2000  # open connections per worker, slow ones included
+# Each worker opens the published build itself (no preload): a worker that
+# restarts serves the current build at once, without reading the data file.
 preload_app = False
-timeout = 60  # long enough for a worker to rebuild a very large data file
+timeout = 30  # a request never builds; this only catches a stuck worker
 graceful_timeout = 30
-keepalive = 5  # for the gthread worker; the sync worker closes each connection
+keepalive = 5
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # heartbeats off disk
 
 # Logs: access log on stdout, errors on stderr, for systemd or a container.

@@ -124,7 +124,8 @@ def request_times(size: int, path: Path, now, repeat: int) -> dict[str, float]: 
     """Per request: serving /calendar.ics and /rss.xml from the snapshot, and
     building them on every request (icalendar, feedgen) in the same Flask."""
     app = app_module.create_app({"TALKS_FILE": str(path), "SITE_URL": SITE_URL,
-                                 "CHECK_INTERVAL": 3600.0, "CLOCK": lambda: now})
+                                 "CHECK_INTERVAL": 3600.0, "CLOCK": lambda: now,
+                                 "BUILD_MODE": "inline", "STATE_DIR": str(path.parent / "state")})
     snap = app.extensions["feeds"].snapshot()
     schedule, revisions = snap.schedule, snap.revisions
     site = Site(SITE_URL).for_series(schedule.series.uid_domain)
@@ -209,7 +210,8 @@ def served_after_edit(tmp: Path, size: int, now, repeat: int) -> float:  # type:
     data.parent.mkdir()
     synthetic.write(data, size)
     app = app_module.create_app({"TALKS_FILE": str(data), "SITE_URL": SITE_URL,
-                                 "CHECK_INTERVAL": 0.0, "CLOCK": lambda: now})
+                                 "CHECK_INTERVAL": 0.0, "CLOCK": lambda: now,
+                                 "BUILD_MODE": "inline", "STATE_DIR": str(data.parent / "state")})
     client = app.test_client()
     client.get("/calendar.ics")
     times = []

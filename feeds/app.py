@@ -1,45 +1,63 @@
-"""The Flask application factory and its thin views over the snapshot."""
+"""The Flask application factory and its thin views over the published build.
+
+GET and HEAD of a published route skip Flask: `PublishedRoutes` answers them
+from the build's file with the headers its index holds, byte for byte what
+the views below would send. Everything else (conditional requests with
+If-Match, /embed with options, the members' calendar, /healthz, 404s and
+other methods) goes through Flask."""
 
 from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import http_date, is_resource_modified, quote_etag
+from werkzeug.http import is_resource_modified, remove_entity_headers
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wsgi import get_host
 
 from . import accesslog, settings, urls
-from .delivery import Resource
+from .delivery import Resource, http_date, quoted_etag
 from .members import Members
 from .pages import EmbedOptions
-from .publisher import Publisher
-from .snapshot import BuildOptions, Snapshot
+from .published import PublishedBuild, Served, private_dir
+from .publisher import Publisher, state_dir
+from .snapshot import BuildOptions
 
 log = logging.getLogger(__name__)
 
 
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app; settings come from feeds.settings (FEEDS_* variables)."""
-    app = Flask(__name__, static_folder=None)  # feeds/static is served from the snapshot
-    app.config.from_mapping(settings.load(test_config))
+    app = Flask(__name__, static_folder=None)  # feeds/static is served from the build
+    config = app.config
+    config.from_mapping(settings.load(test_config))
     logging.basicConfig(level=logging.INFO)
-    if app.config["PROXY_FIX"]:  # trust X-Forwarded-* from this many proxies
-        hops = app.config["PROXY_FIX"]
+    state = state_dir(config["STATE_DIR"], app.instance_path)
+    published = Publisher(config["TALKS_FILE"], BuildOptions.from_settings(config), state,
+                          clock=config["CLOCK"], check_interval=config["CHECK_INTERVAL"],
+                          max_age=config["CACHE_MAX_AGE"], mode=config["BUILD_MODE"],
+                          timeout=config["BUILD_TIMEOUT"], keep=config["KEEP_BUILDS"])
+    app.extensions["feeds"] = published
+    app.extensions["feeds.members"] = Members(config["SECRETS_FILE"], config["JOIN_URL"],
+                                              config["CHECK_INTERVAL"],
+                                              private=private_dir(state))
+    app.wsgi_app = PublishedRoutes(app.wsgi_app, published)  # type: ignore[method-assign]
+    if config["PROXY_FIX"]:  # trust X-Forwarded-* from this many proxies
+        hops = config["PROXY_FIX"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,  # type: ignore[method-assign]
                                 x_prefix=hops)
-
-    app.extensions["feeds"] = Publisher(app.config["TALKS_FILE"], BuildOptions.from_settings(app.config),
-                                        clock=app.config["CLOCK"],
-                                        check_interval=app.config["CHECK_INTERVAL"])
-    app.extensions["feeds.members"] = Members(app.config["SECRETS_FILE"], app.config["JOIN_URL"],
-                                              app.config["CHECK_INTERVAL"])
     accesslog.install(app.logger)
     if app.config["SITE_URL"] == settings.SITE_URL:  # not configured: a local run
-        app.before_request(warn_if_served_elsewhere)
+        app.wsgi_app = WarnIfServedElsewhere(app.wsgi_app)  # type: ignore[method-assign]
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
     app.add_url_rule(urls.EMBED, view_func=embed)
@@ -58,32 +76,71 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, host, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
 
 
-def warn_if_served_elsewhere() -> None:
-    """While FEEDS_SITE_URL is not set (links point at the default
-    http://localhost:5000), warn once when the server answers at another
-    address, e.g. `flask --app wsgi run --port 5004`: the pages work, but their
-    feeds, calendar and subscribe links lead to the default address."""
-    if current_app.extensions.get("feeds.warned") or \
-            _origin(request.host_url) == _origin(settings.SITE_URL):
-        return
-    current_app.extensions["feeds.warned"] = True
-    here = request.host_url.rstrip("/")
-    log.warning("this server answers at %s, but FEEDS_SITE_URL is not set, so the feeds, the "
-                "calendar and the subscribe buttons point at %s; set FEEDS_SITE_URL=%s, or run "
-                "`feeds serve --port %s`, which sets it for you", here, settings.SITE_URL, here,
-                _origin(here)[2])
+class WarnIfServedElsewhere:
+    """WSGI middleware for a local run while FEEDS_SITE_URL is not set (links
+    point at the default http://localhost:5000): warn once when the server
+    answers at another address, e.g. `flask --app wsgi run --port 5004`. The
+    pages work, but their feeds, calendar and subscribe links lead to the
+    default address."""
+
+    def __init__(self, app: WSGIApp):
+        self.app = app
+        self.warned = False
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if not self.warned:
+            here = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}"
+            if _origin(here) != _origin(settings.SITE_URL):
+                self.warned = True
+                log.warning("this server answers at %s, but FEEDS_SITE_URL is not set, so the "
+                            "feeds, the calendar and the subscribe buttons point at %s; set "
+                            "FEEDS_SITE_URL=%s, or run `feeds serve --port %s`, which sets it "
+                            "for you", here, settings.SITE_URL, here, _origin(here)[2])
+        return self.app(environ, start_response)
 
 
 def publisher() -> Publisher:
     return current_app.extensions["feeds"]
 
 
-def current_snapshot() -> Snapshot:
-    """The snapshot this request is served from; 503 before any good load."""
-    snapshot = publisher().snapshot()
-    if snapshot is None:
+def current_snapshot() -> PublishedBuild:
+    """The build this request is served from; 503 before any build is published."""
+    build = publisher().snapshot()
+    if build is None:
         abort(503)
-    return snapshot
+    return build
+
+
+class PublishedRoutes:
+    """WSGI middleware: GET and HEAD of a published route, straight from its
+    file, with the same status line, headers and bytes as `send`."""
+
+    def __init__(self, app: WSGIApp, publisher: Publisher):
+        self.app = app
+        self.publisher = publisher
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        if (method == "GET" or method == "HEAD") and "HTTP_IF_MATCH" not in environ:
+            path = environ.get("PATH_INFO") or "/"
+            build = self.publisher.snapshot()
+            served = build.routes.get(path) if build is not None else None
+            if served is not None and not (path == urls.EMBED and environ.get("QUERY_STRING")):
+                try:
+                    body = served.body
+                except OSError:  # pruned under us: let Flask look again
+                    return self.app(environ, start_response)
+                headers = list(served.headers)
+                if ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ) and \
+                        not is_resource_modified(environ, served.etag,
+                                                 last_modified=served.last_modified):
+                    remove_entity_headers(headers)
+                    start_response("304 NOT MODIFIED", headers)
+                    return []
+                headers.append(("Content-Length", str(len(body))))
+                start_response("200 OK", headers)
+                return [body] if method == "GET" else []
+        return self.app(environ, start_response)
 
 
 Prepared = tuple[tuple[str, str], ...]
@@ -96,16 +153,17 @@ def response_headers(resource: Resource, max_age: int) -> Prepared:
     kept = _PREPARED.get(resource)
     if kept is None or kept[0] != max_age:
         kept = _PREPARED[resource] = (max_age, (
-            *resource.headers(max_age).items(), ("ETag", quote_etag(resource.etag)),
+            *resource.headers(max_age).items(), ("ETag", quoted_etag(resource.etag)),
             ("Last-Modified", http_date(resource.last_modified))))
     return kept[1]
 
 
-def send(resource: Resource) -> Response:
+def send(resource: Resource | Served) -> Response:
     """A response for `resource`, answering conditional requests with 304.
     Nothing is compressed here; a proxy in front must not gzip calendars."""
-    response = Response(resource.body,
-                        headers=response_headers(resource, current_app.config["CACHE_MAX_AGE"]))
+    headers = (resource.headers if isinstance(resource, Served)
+               else response_headers(resource, current_app.config["CACHE_MAX_AGE"]))
+    response = Response(resource.body, headers=headers)
     environ = request.environ
     if "HTTP_IF_MATCH" in environ:
         response.make_conditional(request)  # rare: werkzeug's full rules (412)
@@ -124,7 +182,7 @@ def serve(path: str) -> Response:
 
 
 def embed() -> Response:
-    """/embed with query options: checked, then rendered once per snapshot."""
+    """/embed with query options: checked, then rendered once per build."""
     try:
         options = EmbedOptions.from_query(request.args.items(multi=True))
     except ValueError as exc:
@@ -133,14 +191,12 @@ def embed() -> Response:
 
 
 def not_found(error: HTTPException) -> Response | HTTPException:
-    """Every 404 gets the snapshot's friendly page, never kept by caches."""
-    snapshot = publisher().snapshot()
-    if snapshot is None:
+    """Every 404 gets the build's friendly page, never kept by caches."""
+    build = publisher().snapshot()
+    if build is None:
         return error
-    page = snapshot.not_found
-    response = Response(page.body, 404, headers=page.headers(0))
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    page = build.not_found
+    return Response(page.body, 404, headers=page.headers)
 
 
 def members_calendar(token: str) -> Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import formatdate
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,14 @@ class Resource:
         if not self.delivery.framable:
             result["Content-Security-Policy"] = "frame-ancestors 'none'"
         return result
+
+
+def http_date(moment: datetime | float) -> str:
+    """An HTTP date (RFC 9110 IMF-fixdate): 'Tue, 01 Dec 2026 19:45:19 GMT'."""
+    stamp = moment.timestamp() if isinstance(moment, datetime) else moment
+    return formatdate(stamp, usegmt=True)
+
+
+def quoted_etag(etag: str) -> str:
+    """A strong ETag header value; an etag here is a hex digest."""
+    return f'"{etag}"'

@@ -82,6 +82,8 @@ def serve(data: Path | None, host: str = HOST, port: int = PORT,
     configured = settings.PREFIX + "SITE_URL" in environ
     if not configured:
         overrides["SITE_URL"] = address
+    if settings.PREFIX + "BUILD_MODE" not in environ:
+        overrides["BUILD_MODE"] = "inline"  # one process: each save is built at once
     try:
         load_schedule(data_file)
     except InvalidData as exc:

@@ -142,7 +142,9 @@ def _check_replaceable(outdir: Path) -> None:
                           "remove it or choose another directory")
 
 
-def _write(root: Path, files: Mapping[str, Resource | bytes]) -> None:
+def write_files(root: Path, files: Mapping[str, Resource | bytes]) -> None:
+    """Write `files` (from site_files) under `root`, each route's file dated
+    by its Last-Modified."""
     for relative, content in files.items():
         target = root / relative
         if root.resolve() not in target.resolve().parents:
@@ -165,7 +167,7 @@ def write_site(snapshot: Snapshot, outdir: str | Path, max_age: int) -> int:
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = sibling_directory(outdir)
     try:
-        _write(tmp, files)
+        write_files(tmp, files)
         replace_directory(tmp, outdir)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -27,9 +27,15 @@ from .model import (
 )
 from .reader import InvalidData, Node, Problem, Reader, node_tree, read_text
 
-# Years a talk may fall in: far enough from datetime's limits for every
-# computation around a talk (time zones, VTIMEZONE rules a year either side).
-YEARS = range(1970, 3000)
+# The limits of what a talk series can hold; they also bound the cost of a
+# build (README, "Limits"). Years a talk may fall in: the archive of a series
+# and its plans, well inside the tz database's reach.
+YEARS = range(2000, 2101)
+#: At most this many talks, and this many different time zones, in one file.
+MAX_TALKS = 20_000
+MAX_ZONES = 24
+#: At most this many bytes of data file (about 2.5 times 10 000 seed-sized talks).
+MAX_BYTES = 32 * 1024 * 1024
 SERIES_KEYS = {"title", "description", "url", "contact", "timezone", "time", "duration",
                "location", "uid_domain", "categories", "nominations"}
 TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", "abstract",
@@ -50,6 +56,9 @@ DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
 def parse_schedule(text: str, source: str = "<data>") -> Schedule:
     """Validate `text` (the data file's content) into a Schedule."""
     reader = Reader(source)
+    if len(text) > MAX_BYTES:
+        raise InvalidData([Problem(source, 1, 1, f"the file is larger than {MAX_BYTES // 2**20} MB, "
+                                   "more than a talk series can hold; split off the archive")])
     root = node_tree(text, source)
     if root is None:
         raise InvalidData([Problem(source, 0, 0, "the file is empty; it needs 'series:' and 'talks:'")])
@@ -60,10 +69,20 @@ def parse_schedule(text: str, source: str = "<data>") -> Schedule:
     series, defaults = _series(reader, top.get("series"))
     talks: list[Talk] = []
     seen: dict[str, int] = {}
-    for node in reader.sequence(top["talks"], "talks") if "talks" in top else []:
+    nodes = reader.sequence(top["talks"], "talks") if "talks" in top else []
+    if len(nodes) > MAX_TALKS:
+        reader.error(top["talks"], f"{len(nodes)} talks; a file holds at most {MAX_TALKS}")
+        raise InvalidData(reader.problems)
+    zones = {series.timezone.key} if series else set()
+    for node in nodes:
         talk = _talk(reader, node, series, defaults, seen)
         if talk is not None:
             talks.append(talk)
+            zone = getattr(talk.start.tzinfo, "key", "")
+            if zone not in zones and len(zones) >= MAX_ZONES:
+                reader.error(node, f"timezone {zone} is one time zone too many: a file may use "
+                                   f"at most {MAX_ZONES} different zones")
+            zones.add(zone)
     if reader.problems:
         raise InvalidData(reader.problems)
     assert series is not None

@@ -1,27 +1,40 @@
 """The members' calendar: the public calendar plus each talk's join link,
 served at a secret address per member.
 
-The secrets (feeds.secrets_file) never reach ``snapshot.routes``, so neither
-the static export nor any public page can contain them. The calendar is
-rendered once per snapshot and secrets version."""
+The secrets (feeds.secrets_file) never reach a build's routes, so neither
+the published builds, the static export nor any public page can contain
+them. The calendar is rendered once per build and secrets version.
+
+The last good secrets file is copied into a private directory (0700, the
+file 0600) under the state directory, so that a worker that starts while
+the secrets file is broken serves the members' calendar from that copy.
+Removing the secrets file removes the copy too: revoking stays revoking."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from . import calendar_links, ical, urls
 from .delivery import Resource
-from .files import FileWatch
+from .files import FileWatch, write_atomically
 from .memo import KEPT
+from .model import Schedule
 from .publisher import Health
 from .reader import InvalidData, valid_url
+from .revisions import Revision
 from .secrets_file import Secrets, load_secrets
-from .snapshot import Snapshot
+from .timezones import EPOCH
+
+KEPT_COPY = "secrets.yaml"  # the last good secrets, in the private directory
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +50,27 @@ def subscribe_links(site: urls.Site, token: str) -> dict[str, str]:
     }
 
 
-def render_calendar(snapshot: Snapshot, secrets: Secrets) -> Resource:
+class Published(Protocol):
+    """What the members' calendar is rendered from: a snapshot or a published build."""
+
+    @property
+    def schedule(self) -> Schedule: ...
+    @property
+    def revisions(self) -> Mapping[str, Revision]: ...
+    @property
+    def site(self) -> urls.Site: ...
+    @property
+    def last_modified(self) -> datetime | None: ...
+    @property
+    def built_at(self) -> datetime: ...
+
+
+def render_calendar(snapshot: Published, secrets: Secrets) -> Resource:
     """The members' calendar for `snapshot`: the public calendar plus join links."""
     schedule = snapshot.schedule
     body = ical.subscription_feed(schedule, snapshot.revisions, snapshot.site, snapshot.built_at,
                                   join_urls=secrets.join_urls(schedule), memo=KEPT)
-    return Resource(body, ical.MEMBERS_FEED, max(snapshot.last_modified, secrets.changed))
+    return Resource(body, ical.MEMBERS_FEED, max(snapshot.last_modified or EPOCH, secrets.changed))
 
 
 class Members:
@@ -50,8 +78,11 @@ class Members:
     members' calendar of each snapshot, rendered once."""
 
     def __init__(self, secrets_file: str | Path | None, join_url: str,
-                 check_interval: float = 1.0, monotonic: Callable[[], float] = time.monotonic):
+                 check_interval: float = 1.0, monotonic: Callable[[], float] = time.monotonic,
+                 private: Path | None = None):
         self.secrets_file = Path(secrets_file) if secrets_file else None
+        #: Where the last good secrets are kept; None: only in memory.
+        self.kept = private / KEPT_COPY if private is not None else None
         self._env_join_url = join_url if join_url and valid_url(join_url) else ""
         self._env_problem = ("FEEDS_JOIN_URL is not a web address; it is ignored"
                              if join_url and not self._env_join_url else "")
@@ -60,7 +91,8 @@ class Members:
         self._secrets = Secrets(self._env_join_url)
         self._problems: tuple[str, ...] = ()
         self._lock = threading.Lock()
-        self._cache: tuple[Snapshot, Secrets, Resource] | None = None
+        self._cache: tuple[Published, Secrets, Resource] | None = None
+        self._good = False  # whether self._secrets came from a good secrets file
         self.refresh(force=True)
 
     def current(self) -> Secrets:
@@ -87,6 +119,10 @@ class Members:
         except FileNotFoundError:  # removing the file revokes every token
             self._secrets, self._problems = Secrets(self._env_join_url), (
                 f"the secrets file {self.secrets_file} is missing; no members' calendar is served",)
+            self._good = False
+            if self.kept is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    self.kept.unlink()
             log.warning("%s", self._problems[0])
             return
         except InvalidData as exc:
@@ -94,13 +130,49 @@ class Members:
                 f"{p.source}:{p.line}: a mistake in the secrets file; the members' calendar "
                 "keeps its last good version (details in the server log)" for p in exc.problems)
             log.error("keeping the last good secrets; %s has errors:\n%s", self.secrets_file, exc)
+            if not self._good:
+                self._use_kept()
             return
-        if self._env_join_url:
-            loaded = replace(loaded, join_url=self._env_join_url)
-        self._secrets, self._problems = loaded, ()
+        self._keep(loaded)
+        self._use(loaded)
+        self._problems = ()
         log.info("members' calendar: %d token(s) from %s", len(loaded.tokens), self.secrets_file)
 
-    def calendar(self, snapshot: Snapshot, token: str) -> Resource | None:
+    def _use(self, loaded: Secrets) -> None:
+        if self._env_join_url:
+            loaded = replace(loaded, join_url=self._env_join_url)
+        self._secrets, self._good = loaded, True
+
+    def _keep(self, loaded: Secrets) -> None:
+        """Copy the good secrets file into the private directory (0600)."""
+        if self.kept is None or self.secrets_file is None:
+            return
+        try:
+            text = self.secrets_file.read_text(encoding="utf-8")
+            mtime = self.secrets_file.stat().st_mtime_ns
+            if self.kept.exists() and self.kept.read_text(encoding="utf-8") == text:
+                return
+            write_atomically(self.kept, text, new_mode=0o600)
+            os.chmod(self.kept, 0o600)
+            os.utime(self.kept, ns=(mtime, mtime))
+            if load_secrets(self.kept) != loaded:  # the file changed while we copied it
+                self.kept.unlink()
+        except (OSError, InvalidData, UnicodeDecodeError) as exc:
+            log.warning("cannot keep a copy of the last good secrets: %s", exc)
+
+    def _use_kept(self) -> None:
+        """At start, with a broken secrets file: the last good copy, if any."""
+        if self.kept is None:
+            return
+        try:
+            self._use(load_secrets(self.kept))
+        except (OSError, InvalidData) as exc:
+            log.warning("no last good secrets to fall back on: %s", exc)
+            return
+        log.info("members' calendar: %d token(s) from the last good copy of %s",
+                 len(self._secrets.tokens), self.secrets_file)
+
+    def calendar(self, snapshot: Published, token: str) -> Resource | None:
         """The members' calendar for `token`, or None for an unknown token."""
         secrets = self.current()
         if secrets.find(token) is None:

@@ -1,33 +1,55 @@
-"""Keeps the current snapshot: loads the data file, records revisions, builds,
-and swaps the result in atomically. A bad edit leaves the last good version.
+"""Serves the current published build (feeds.published) and keeps it current:
+one process at a time builds a changed data file, never inside a request.
 
-Each request costs at most one ``stat`` per check interval (files.FileWatch).
-A changed file is read only once its writer seems done: the file must look
-the same before and after it is read, and must not have changed within the
-last ``settle`` seconds, so that a half-written file is not mistaken for an
-edit. Every process builds the same bytes from the same file: revisions come
-from the shared ledger, and ``now`` only decides which talks are over."""
+Every request follows the ``current`` link (one readlink), so a worker
+serves a new build as soon as it is switched in and never an older one
+after it. At most once per check interval a worker also looks at the data
+file's ``stat``; if it changed (or a talk ended, which moves it from
+"upcoming" to "past"), the first worker to take the build lock starts a
+builder, by default a background process with a time limit, while every
+worker keeps serving the current build.
+
+The builder reads a changed file only once its writer seems done: the file
+must not have changed within the last ``settle`` seconds, and must look the
+same before and after it is read. A file that does not validate, a build
+that fails or one that runs past its time limit leaves the current build
+served, and /healthz says why. Every builder makes the same bytes from the
+same file: revisions come from the shared ledger, and ``now`` only decides
+which talks are over."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
+from . import files, published
 from .files import FileWatch, Signature
 from .loader import load_schedule
 from .model import Schedule
+from .published import PublishedBuild
 from .reader import InvalidData
 from .revisions import Revision, ledger_path, update_ledger
 from .settings import utc_now
-from .snapshot import BuildOptions, Snapshot, build_snapshot
+from .snapshot import BuildOptions, build_snapshot, last_change
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 SETTLE = 0.25  # seconds a changed file must stay unchanged before it is read
+#: A builder process that ignores its own alarm is killed this much later.
+KILL_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +62,7 @@ class Health:
     loaded_at: datetime | None
     errors: tuple[str, ...]
     warnings: tuple[str, ...]
-    #: The served snapshot's version: the same in every process that serves the same bytes.
+    #: The served build's version: the same in every process.
     version: str = ""
 
     def as_json(self) -> dict[str, object]:
@@ -55,115 +77,291 @@ class Health:
         }
 
 
-class Publisher:
-    """The current snapshot of one data file, rebuilt when the file changes."""
+@dataclass(frozen=True)
+class Job:
+    """What a builder needs to know; passed to a builder process as JSON."""
 
-    def __init__(self, data_file: str | Path, options: BuildOptions,
+    data_file: str
+    state_dir: str
+    site_url: str
+    feed_limit: int
+    max_age: int
+    keep: int
+    timeout: float
+    settle: float
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The settings a published build depends on (recorded in its index)."""
+        return {"site": self.site_url, "feed_limit": self.feed_limit, "max_age": self.max_age}
+
+    @property
+    def state(self) -> Path:
+        return Path(self.state_dir)
+
+    def build_options(self) -> BuildOptions:
+        return BuildOptions.from_settings({"SITE_URL": self.site_url,
+                                           "FEED_LIMIT": self.feed_limit})
+
+
+def due(job: Job, current: PublishedBuild | None, signature: Signature | None,
+        now: datetime, status: Mapping[str, Any]) -> str:
+    """Why a build is due ("reload", "rebuild"), or "" if none is."""
+    source = list(signature) if signature else None
+    changed = current is None or current.source != source or current.options != job.options
+    tried = (status.get("source") == source and status.get("options") == job.options
+             and not status.get("retry"))
+    if changed and not tried:
+        return "reload"
+    if (current is not None and current.valid_until and now >= current.valid_until
+            and status.get("rebuilt_for") != current.name):
+        return "rebuild"
+    return ""
+
+
+def unsettled(signature: Signature | None, settle: float, wall: float) -> float:
+    """Seconds to wait before the file's last write is `settle` seconds old."""
+    if signature is None:
+        return 0.0
+    age = wall - signature[0] / 1e9
+    return settle - age if 0 <= age < settle else 0.0
+
+
+class BuildTimeout(BaseException):
+    """The build ran past FEEDS_BUILD_TIMEOUT (a BaseException: no handler
+    meant for a renderer's bug may swallow it)."""
+
+
+def run_build(job: Job, clock: Clock = utc_now, wall: Callable[[], float] = time.time) -> float:
+    """Build and publish if a build is due; the caller holds the build lock.
+    Returns seconds after which to look again (0: as usual)."""
+    state, data_file = job.state, Path(job.data_file)
+    status = published.read_status(state)
+    if status.get("state") == "building":  # the builder before us died
+        status = _failed(job, status, f"building {data_file} stopped before it finished "
+                         f"(killed, or past FEEDS_BUILD_TIMEOUT={job.timeout:g} s); "
+                         "the last good build is still served")
+    current = published.open_current(state)
+    signature = files.stat_signature(data_file)
+    now = clock()
+    reason = due(job, current, signature, now, status)
+    if not reason:
+        return 0.0
+    if reason == "reload":
+        wait = unsettled(signature, job.settle, wall())
+        if wait:
+            return wait  # still being written, perhaps
+    attempt = {**status, "state": "building", "started": wall(),
+               "source": list(signature) if signature and reason == "reload" else status.get("source"),
+               "options": job.options, "retry": False}
+    if reason == "rebuild":
+        assert current is not None
+        attempt["rebuilt_for"] = current.name
+    published.write_status(state, attempt)
+    try:
+        if reason == "reload":
+            return _reload(job, attempt, signature, now)
+        assert current is not None
+        model = current.model()
+        _publish(job, attempt, model["schedule"], model["revisions"], now,
+                 current.source, current.loaded_at or now)
+    except BuildTimeout:
+        _failed(job, attempt, f"building {data_file} took longer than FEEDS_BUILD_TIMEOUT="
+                f"{job.timeout:g} s; the last good build is still served")
+    return 0.0
+
+
+def _reload(job: Job, attempt: dict[str, Any], signature: Signature | None,
+            now: datetime) -> float:
+    data_file = Path(job.data_file)
+    try:
+        schedule: Schedule | None = load_schedule(data_file)
+        problems: tuple[str, ...] = ()
+    except InvalidData as exc:
+        schedule, problems = None, tuple(str(p) for p in exc.problems)
+    if files.stat_signature(data_file) != signature:  # written to while we read it
+        published.write_status(job.state, {**attempt, "state": "idle", "retry": True})
+        return job.settle
+    if schedule is None:
+        _failed(job, attempt, *problems, why=f"{data_file} has errors")
+        return 0.0
+    mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
+    try:
+        revisions, warning = update_ledger(ledger_path(data_file), schedule, now,
+                                           fallback_now=mtime.replace(microsecond=0))
+    except OSError as exc:  # e.g. the lock file cannot be locked: try again later
+        _failed(job, {**attempt, "retry": True}, f"cannot update the revision ledger: {exc}",
+                why="the ledger failed")
+        return 0.0
+    attempt["warnings"] = [warning] if warning else []
+    _publish(job, attempt, schedule, revisions, now, list(signature) if signature else None, now)
+    return 0.0
+
+
+def _publish(job: Job, attempt: dict[str, Any], schedule: Schedule,
+             revisions: Mapping[str, Revision], now: datetime, source: list[int] | None,
+             loaded_at: datetime) -> None:
+    """Render every route, write the build and switch it in; on failure keep the current one."""
+    options = job.build_options()
+    try:
+        snapshot = build_snapshot(schedule, revisions, options, now)
+        model = {"schedule": schedule, "revisions": snapshot.revisions, "site": snapshot.site,
+                 "now": now, "feed_limit": options.feed_limit,
+                 "changed": last_change(schedule, revisions, now)}
+        name = published.publish(job.state, snapshot, job.max_age, source=source,
+                                 options=job.options, loaded_at=loaded_at, model=model,
+                                 keep=job.keep)
+    except Exception as exc:  # a bug must not take the last good version down
+        log.exception("keeping the last good version; building %s failed", job.data_file)
+        _failed(job, attempt, f"building the site failed: {exc!r}")
+        return
+    published.write_status(job.state, {**attempt, "state": "idle", "errors": [],
+                                       "ok_at": time.time()})
+    log.info("published %d talks from %s (build %s)", len(schedule.talks), job.data_file, name)
+
+
+def _failed(job: Job, attempt: Mapping[str, Any], *problems: str,
+            why: str = "") -> dict[str, Any]:
+    log.error("keeping the last good version; %s:\n%s", why or problems[0], "\n".join(problems))
+    status = {**attempt, "state": "idle", "errors": list(problems), "failed_at": time.time()}
+    published.write_status(job.state, status)
+    return status
+
+
+def _alarm(signum: int, frame: FrameType | None) -> None:
+    raise BuildTimeout
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A builder process: `python -c 'from feeds.publisher import main; main()' JOB LOCK_FD`.
+    It holds the build lock it inherited until it exits."""
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="[builder %(process)d] %(levelname)s %(message)s")
+    job = Job(**json.loads(args[0]))
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(max(1, math.ceil(job.timeout)))
+    try:
+        run_build(job)
+    finally:
+        signal.alarm(0)
+    return 0
+
+
+class Publisher:
+    """The current published build of one data file, for one worker process."""
+
+    def __init__(self, data_file: str | Path, options: BuildOptions, state_dir: str | Path,
                  clock: Clock = utc_now, check_interval: float = 1.0,
                  settle: float | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time):
+                 wall: Callable[[], float] = time.time, *, max_age: int = 3600,
+                 mode: str = "process", timeout: float = 60.0, keep: int = 3):
         self.data_file = Path(data_file)
-        self.options = options
+        self.state = Path(state_dir)
         self.clock = clock
+        self.mode = mode
         self.settle = min(SETTLE, check_interval) if settle is None else settle
+        self.job = Job(str(self.data_file), str(self.state), options.site.base,
+                       options.feed_limit, max_age, keep, timeout, self.settle)
         self._watch = FileWatch(self.data_file, check_interval, monotonic)
-        self._wall = wall  # compared with the file's mtime
-        self._snapshot: Snapshot | None = None
-        self._loaded_at: datetime | None = None
-        self._errors: tuple[str, ...] = ()
-        self._warnings: tuple[str, ...] = ()
-        self.refresh(force=True)
+        self._wall = wall
+        self._name: str | None = None
+        self._current: PublishedBuild | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._child_started = 0.0
+        self.refresh()
+        if mode == "process":  # look even while no request comes
+            self._start_watcher()
+            os.register_at_fork(after_in_child=self._start_watcher)
 
-    def snapshot(self) -> Snapshot | None:
-        """The current snapshot; looks at the data file at most once per interval.
-        Callers keep the returned object for a whole response."""
-        self._watch.check(self._refresh)
-        return self._snapshot
+    def _start_watcher(self) -> None:
+        threading.Thread(target=self._watching, name="feeds-watch", daemon=True).start()
 
-    def refresh(self, force: bool = False) -> None:
-        """Reload if the file changed, rebuild if time moved a talk to the past."""
-        self._watch.check(lambda: self._refresh(force), force=True)
+    def _watching(self) -> None:
+        while True:
+            time.sleep(max(self._watch.interval, 0.05))
+            try:
+                self._watch.check(self._look)
+            except Exception:  # never let the watcher die
+                log.exception("looking at %s failed", self.data_file)
 
-    def _refresh(self, force: bool = False) -> None:
-        signature = self._watch.signature()
-        now = self.clock()
-        current = self._snapshot
-        if force or signature != self._watch.seen:
-            self._reload(signature, now, force)
-        elif current and current.valid_until and now >= current.valid_until:
-            self._build(current.schedule, current.revisions, now)
+    def snapshot(self) -> PublishedBuild | None:
+        """The build to serve this request from; callers keep it for a whole response."""
+        self.follow()
+        self._watch.check(self._look)
+        return self._current
 
-    def _unsettled(self, signature: Signature | None) -> float:
-        """Seconds to wait before the file's last write is `settle` seconds old."""
-        if signature is None:
-            return 0.0
-        age = self._wall() - signature[0] / 1e9
-        return self.settle - age if 0 <= age < self.settle else 0.0
+    def follow(self) -> PublishedBuild | None:
+        """Switch to the build that ``current`` names, if it moved."""
+        name = published.current_name(self.state)
+        if name != self._name and name is not None:
+            try:
+                build = PublishedBuild(published.builds_dir(self.state) / name)
+            except (OSError, ValueError) as exc:
+                log.error("cannot open the published build %s: %s", name, exc)
+            else:
+                self._name, self._current = name, build
+        return self._current
 
-    def _reload(self, signature: Signature | None, now: datetime, force: bool) -> None:
-        wait = self._unsettled(signature)
-        if wait and not force:
-            self._watch.retry_in(wait)  # still being written, perhaps
-            return
-        try:
-            schedule: Schedule | None = load_schedule(self.data_file)
-            problems: tuple[str, ...] = ()
-        except InvalidData as exc:
-            schedule, problems = None, tuple(str(p) for p in exc.problems)
-        if self._watch.signature() != signature and not force:
-            self._watch.retry_in(self.settle)  # written to while we read it
-            return
-        self._watch.seen = signature
-        if schedule is None:
-            self._fail(problems, f"{self.data_file} has errors")
-            return
-        revisions = self._record(schedule, signature, now)
-        if revisions is not None and self._build(schedule, revisions, now):
-            self._loaded_at = now
-            self._errors = ()
-            assert self._snapshot is not None
-            log.info("serving %d talks from %s (version %s)", len(schedule.talks),
-                     self.data_file, self._snapshot.version)
+    def refresh(self) -> None:
+        """Look now: follow the current build, start a build if one is due."""
+        self._watch.check(self._look, force=True)
 
-    def _record(self, schedule: Schedule, signature: Signature | None,
-                now: datetime) -> Mapping[str, Revision] | None:
-        """The revisions of `schedule`, recorded in the ledger; None on failure."""
-        mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
-        try:
-            revisions, warning = update_ledger(ledger_path(self.data_file), schedule, now,
-                                               fallback_now=mtime.replace(microsecond=0))
-        except OSError as exc:  # e.g. the lock file cannot be locked: try again later
-            self._watch.seen = None
-            self._fail((f"cannot update the revision ledger: {exc}",), "the ledger failed")
-            return None
-        self._warnings = (warning,) if warning else ()
-        return revisions
+    def _look(self) -> None:
+        if self.mode == "inline":
+            with published.build_lock(self.state) as fd:
+                if fd is not None:
+                    wait = run_build(self.job, self.clock, self._wall)
+                    if wait:
+                        self._watch.retry_in(wait)
+        else:
+            self._start_builder()
+        self.follow()
 
-    def _fail(self, problems: tuple[str, ...], why: str) -> None:
-        self._errors = problems
-        log.error("keeping the last good version; %s:\n%s", why, "\n".join(problems))
-
-    def _build(self, schedule: Schedule, revisions: Mapping[str, Revision],
-               now: datetime) -> bool:
-        """Build and swap in a new snapshot; on failure keep the current one."""
-        try:
-            snapshot = build_snapshot(schedule, revisions, self.options, now)
-        except Exception as exc:  # a bug must not take the last good version down
-            log.exception("keeping the last good version; building %s failed", self.data_file)
-            self._errors = (f"building the site failed: {exc!r}",)
-            return False
-        self._snapshot = snapshot  # one assignment: readers see old or new, never a mix
-        return True
+    def _start_builder(self) -> None:
+        """Start a builder process if a build is due and nobody is building."""
+        if self._child is not None:
+            if self._child.poll() is None:
+                if time.monotonic() - self._child_started > self.job.timeout + KILL_GRACE:
+                    self._child.kill()  # it ignored its alarm; the next look records it
+                return
+            self._child = None
+        with published.build_lock(self.state) as fd:
+            if fd is None:
+                return  # another process builds
+            status = published.read_status(self.state)
+            signature = self._watch.signature()
+            if status.get("state") != "building":
+                reason = due(self.job, self.follow(), signature, self.clock(), status)
+                if not reason:
+                    return
+                wait = unsettled(signature, self.settle, self._wall())
+                if reason == "reload" and wait:
+                    self._watch.retry_in(wait)
+                    return
+            self._child = subprocess.Popen(
+                [sys.executable, "-c", "from feeds.publisher import main; main()",
+                 json.dumps(asdict(self.job))], pass_fds=(fd,), stdin=subprocess.DEVNULL)
+            self._child_started = time.monotonic()
 
     def health(self) -> Health:
-        snap = self.snapshot()
+        build = self.snapshot()
+        status = published.read_status(self.state)
+        errors = tuple(status.get("errors", ()))
+        if build is None and not errors:
+            errors = (f"nothing is published yet; building {self.data_file} …",)
         return Health(
-            ok=snap is not None and not self._errors,
+            ok=build is not None and not errors,
             data_file=str(self.data_file),
-            talks=len(snap.schedule.talks) if snap else 0,
-            loaded_at=self._loaded_at,
-            errors=self._errors,
-            warnings=self._warnings,
-            version=snap.version if snap else "",
+            talks=build.talks if build else 0,
+            loaded_at=build.loaded_at if build else None,
+            errors=errors,
+            warnings=tuple(status.get("warnings", ())),
+            version=build.version if build else "",
         )
+
+
+def state_dir(configured: str, instance_path: str) -> Path:
+    """FEEDS_STATE_DIR, or the app's instance folder."""
+    return Path(configured or instance_path).absolute()
+

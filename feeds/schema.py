@@ -85,8 +85,8 @@ def _mapping(fields: Mapping[str, Schema], keys: Iterable[str], required: Iterab
             "required": list(required), "additionalProperties": False}
 
 
-_YEARS = r"(?:19[7-9]\d|2\d\d\d)"  # loader.YEARS
-assert loader.YEARS == range(1970, 3000)
+_YEARS = r"(?:20\d\d|2100)"  # loader.YEARS
+assert loader.YEARS == range(2000, 2101)
 
 SERIES_FIELDS: dict[str, Schema] = {
     "title": _text("The series' title.", required=True),

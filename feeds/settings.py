@@ -21,6 +21,7 @@ SERVE_PORT = 5000
 #: may keep a response no longer than that.
 CALENDAR_REFRESH = timedelta(hours=12)
 MAX_AGE_LIMIT = int(CALENDAR_REFRESH.total_seconds())
+BUILD_MODES = ("process", "inline")
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,16 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_FROM": "",  # default: the series' contact address
     "ANNOUNCE_TO": "",
     "ANNOUNCE_DAYS": 7,
+    #: Where the published builds, the build status and the last good secrets
+    #: live; empty: the Flask app's instance folder.
+    "STATE_DIR": "",
+    #: Seconds a build may take; a longer one is stopped and the current build stays.
+    "BUILD_TIMEOUT": 60.0,
+    #: "process": builds run in a background process (the server); "inline":
+    #: in the checking thread itself, with the injected CLOCK (the tests).
+    "BUILD_MODE": "process",
+    #: How many published builds are kept on disk.
+    "KEEP_BUILDS": 3,
     "CLOCK": utc_now,
 }
 #: How each setting is cast after it is read.
@@ -67,6 +78,10 @@ CASTS: dict[str, Callable[[Any], Any]] = {
     "MAIL_FROM": str,
     "ANNOUNCE_TO": str,
     "ANNOUNCE_DAYS": int,
+    "STATE_DIR": str,
+    "BUILD_TIMEOUT": float,
+    "BUILD_MODE": str,
+    "KEEP_BUILDS": int,
 }
 #: Text read exactly as written in the environment, never as JSON (a
 #: password "1e3" or "null" must stay what it is).
@@ -105,6 +120,9 @@ def load(overrides: Mapping[str, Any] | None = None,
     for key, cast in CASTS.items():
         settings[key] = cast(settings[key])
     settings["CACHE_MAX_AGE"] = cache_max_age(settings["CACHE_MAX_AGE"])
+    if settings["BUILD_MODE"] not in BUILD_MODES:
+        raise ValueError(f"FEEDS_BUILD_MODE must be one of {', '.join(BUILD_MODES)}")
+    settings["KEEP_BUILDS"] = max(settings["KEEP_BUILDS"], 2)
     return settings
 
 

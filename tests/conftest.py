@@ -40,7 +40,8 @@ def make_app(data_file: Path, clock: FakeClock) -> Callable[..., object]:
 
     def factory(**config: object):
         settings = {"TESTING": True, "TALKS_FILE": str(data_file), "SITE_URL": SITE_URL,
-                    "CLOCK": clock, "CHECK_INTERVAL": 0.0}
+                    "CLOCK": clock, "CHECK_INTERVAL": 0.0, "BUILD_MODE": "inline",
+                    "STATE_DIR": str(data_file.parent / "state")}
         settings.update(config)
         return create_app(settings)
 

@@ -93,7 +93,7 @@ def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None 
                                          os.environ.get("PYTHONPATH", "")]))
     environment = {**os.environ, "FEEDS_TALKS_FILE": str(data_file),
                    "FEEDS_SITE_URL": "https://talks.example.org", "PYTHONPATH": path,
-                   **(env or {})}
+                   "FEEDS_STATE_DIR": str(data_file.parent / "state"), **(env or {})}
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
                "--bind", f"127.0.0.1:{port}", *args, app]
     with open(log, "ab") as out:

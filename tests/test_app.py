@@ -19,7 +19,7 @@ def test_the_gunicorn_config_is_valid():
             settings.set(name, value)  # validates like gunicorn does
     assert settings.wsgi_app == "wsgi:app"
     assert settings.bind == ["127.0.0.1:8000"]
-    assert settings.workers >= 2 and settings.worker_class_str == "sync"
+    assert settings.workers >= 1 and settings.worker_class_str == "gevent"
     assert settings.accesslog == "-" and settings.errorlog == "-"
     assert settings.logger_class is GunicornLogger
     assert "%(r)s" in settings.access_log_format

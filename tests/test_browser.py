@@ -82,7 +82,8 @@ def served_app(data: Path) -> Iterator[str]:
     """The feeds app over `data`, its SITE_URL being the address it is served on."""
     server = Server()
     server.app = create_app({"TESTING": True, "TALKS_FILE": str(data), "SITE_URL": server.url,
-                             "CLOCK": FakeClock(NOW), "CHECK_INTERVAL": 60.0})
+                             "CLOCK": FakeClock(NOW), "CHECK_INTERVAL": 60.0,
+                             "BUILD_MODE": "inline", "STATE_DIR": str(data.parent / "state")})
     yield server.url
     server.close()
 

@@ -20,7 +20,7 @@ from feeds import cli, export, ical, pages
 from feeds.delivery import Delivery, Resource
 from feeds.revisions import ledger_path, read_ledger
 
-from helpers import NOW, SITE_URL, routes, serving
+from helpers import NOW, SITE_URL, routes, serving, snapshot_for
 
 SENT = ("Content-Type", "Cache-Control", "Content-Disposition",
         "Access-Control-Allow-Origin", "Content-Security-Policy")
@@ -145,8 +145,8 @@ def test_file_paths(route, delivery, expected):
     assert export.file_path(route, Resource(b"", delivery, NOW)) == expected
 
 
-def test_routes_added_later_are_exported(app, tmp_path):
-    snapshot = app.extensions["feeds"].snapshot()
+def test_routes_added_later_are_exported(seed, tmp_path):
+    snapshot = snapshot_for(seed)
     extra = Resource(b'{"ok": true}', Delivery("application/json", cors=True), NOW)
     bigger = dataclasses.replace(snapshot, routes={**snapshot.routes, "/v2/status.json": extra})
     export.write_site(bigger, tmp_path / "out", 3600)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import pathlib
+import unittest.mock
 from pathlib import Path
 
 import pytest
@@ -208,7 +209,13 @@ def test_an_unwritable_ledger_is_never_lost_and_serving_goes_on(served, data_fil
     before = ledger.read_bytes()
     ids = set(read_ledger(ledger))
     module, name = target.split(".")
-    monkeypatch.setattr(getattr(files, module), name, failure)
+    real = revisions.write_atomically
+
+    def failing(*args, **kwargs):  # only the ledger's write fails, not the state directory's
+        with unittest.mock.patch.object(getattr(files, module), name, failure):
+            return real(*args, **kwargs)
+
+    monkeypatch.setattr(revisions, "write_atomically", failing)
 
     write(data_file, edited(data_file, "Edited While Read-Only"))
     assert b"Edited While Read-Only" in client.get("/calendar.ics").data  # the edit is live

@@ -23,8 +23,8 @@ from helpers import SEED_DATA, gunicorn
 pytestmark = pytest.mark.slow
 
 CONNECTIONS = 64
-DURATION = 5.0  # seconds of load
-EDITS = 6
+DURATION = 8.0  # seconds of load: each edit has time to be built in the background
+EDITS = 3
 OLD_TITLE = "Revisiting Glorot Initialization for Long-Range Linear Recurrences"
 MARKER = re.compile(rb"Load version (\d+)")
 TOKEN = "loadtestTOKENxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"

@@ -169,3 +169,46 @@ def test_missing_file_is_a_clear_error(tmp_path):
         load_schedule(tmp_path / "nope.yaml")
     assert "cannot read the file" in str(caught.value)
     assert "nope.yaml" in str(caught.value)
+
+
+# --- limits: what no talk series holds, and what bounds a build ---------------------
+
+def pathological(zones: int, years: tuple[int, int]) -> str:
+    """The 25 kB file of issue 10: talks in many zones, in far-apart years."""
+    import zoneinfo
+
+    names = sorted(zoneinfo.available_timezones() - {"Factory", "localtime"})[:zones]
+    lines = ["series:", "  title: T", "  contact: a@example.org", "  timezone: Europe/Berlin",
+             "  time: \"17:00\"", "talks:"]
+    for i, name in enumerate(names):
+        year = years[i % 2]
+        lines += [f"  - id: t{i}", f"    date: {year}-06-0{1 + i % 7}", f"    timezone: {name}",
+                  f"    title: Talk {i}", "    speakers: [{name: A}]"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_file_with_talks_in_1970_and_2999_in_90_zones_is_refused():
+    with pytest.raises(InvalidData) as caught:
+        parse_schedule(pathological(90, (1970, 2999)), "talks.yaml")
+    messages = [str(p) for p in caught.value.problems]
+    assert any("talks.yaml:" in m and "between 2000 and 2100" in m for m in messages)
+    with pytest.raises(InvalidData) as caught:
+        parse_schedule(pathological(90, (2026, 2027)), "talks.yaml")
+    assert any("at most 24 different zones" in str(p) and ":" in str(p)
+               for p in caught.value.problems)
+
+
+def test_a_file_at_the_limits_is_accepted(tmp_path):
+    schedule = parse_schedule(pathological(23, (2000, 2100)), "talks.yaml")  # + the series' zone
+    assert len(schedule.talks) == 23
+
+
+def test_too_many_talks_are_refused_at_the_talks_line(monkeypatch):
+    from feeds import loader
+
+    monkeypatch.setattr(loader, "MAX_TALKS", 3)
+    text = pathological(4, (2026, 2026))
+    with pytest.raises(InvalidData) as caught:
+        parse_schedule(text, "talks.yaml")
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.message) == (7, "4 talks; a file holds at most 3")

@@ -306,15 +306,45 @@ def test_no_public_route_contains_the_join_link_or_a_token(member_app, member_cl
     assert not any("members" in path for path in snapshot.routes)
 
 
-def test_the_static_export_contains_no_secret(member_app, tmp_path):
-    from feeds import export
+def test_the_static_export_and_the_published_builds_contain_no_secret(member_app, data_file,
+                                                                     tmp_path):
+    from feeds import cli
 
+    member_client = member_app.test_client()
+    assert member_client.get(f"/members/{TOKEN}/calendar.ics").status_code == 200
     outdir = tmp_path / "site"
-    snapshot = member_app.extensions["feeds"].snapshot()
-    assert export.write_site(snapshot, outdir, 3600) == len(snapshot.routes)
-    files = {str(p): p.read_bytes() for p in outdir.rglob("*") if p.is_file()}
-    assert files
+    assert cli.main(["build", str(outdir), "--data", str(data_file),
+                     "--site-url", "https://talks.example.org"]) == 0
+    state = Path(member_app.extensions["feeds"].state)
+    files = {str(p): p.read_bytes() for root in (outdir, state) for p in root.rglob("*")
+             if p.is_file() and "private" not in p.relative_to(root).parts}
+    assert any("/builds/" in name for name in files) and any(name.startswith(str(outdir))
+                                                             for name in files)
     assert_no_secret(files)
+
+
+def test_the_last_good_secrets_are_kept_where_only_the_server_can_read_them(member_app):
+    kept = member_app.extensions["feeds.members"].kept
+    assert kept.read_text() and TOKEN in kept.read_text()
+    assert stat.S_IMODE(kept.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+
+def test_a_restart_with_a_broken_secrets_file_keeps_the_members_calendar(member_app, make_app,
+                                                                         secrets_file):
+    before = member_app.test_client().get(f"/members/{TOKEN}/calendar.ics")
+    assert before.status_code == 200
+    secrets_file.write_text("tokens: [\n")
+    restarted = make_app(SECRETS_FILE=str(secrets_file)).test_client()
+    after = restarted.get(f"/members/{TOKEN}/calendar.ics")
+    assert after.status_code == 200
+    assert after.data == before.data and after.headers["ETag"] == before.headers["ETag"]
+    health = restarted.get("/healthz").get_json()
+    assert any("secrets file" in w for w in health["warnings"])
+    secrets_file.unlink()  # revoking: the copy goes too, also for the next start
+    assert restarted.get(f"/members/{TOKEN}/calendar.ics").status_code == 404
+    again = make_app(SECRETS_FILE=str(secrets_file)).test_client()
+    assert again.get(f"/members/{TOKEN}/calendar.ics").status_code == 404
 
 
 # --- never in logs ---------------------------------------------------------------------------

@@ -1,0 +1,295 @@
+"""Published builds on disk: each good version of the data is rendered once,
+into the file tree that `feeds build` writes, and every worker process
+serves the current one from there.
+
+The state directory (FEEDS_STATE_DIR, by default the app's instance folder)::
+
+    builds/<seq>-<version>/site/         the `feeds build` tree (feeds.export)
+    builds/<seq>-<version>/index.json    route -> file, headers, ETag, Last-Modified
+    builds/<seq>-<version>/model.pickle  the data, for /embed?… and the members' calendar
+    current -> builds/<seq>-<version>    replaced with one rename: readers see old or new
+    status.json                          the last build attempt (errors for /healthz)
+    build.lock                           held by the one process that builds
+    private/                             0700: the members' last good secrets
+
+A build directory never changes once `current` names it. Workers read the
+files on demand, so their memory does not grow with the number of talks and
+the page cache shares the bytes between them."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import pickle
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import export, pages, urls
+from .delivery import Delivery, Resource, http_date, quoted_etag
+from .files import write_atomically
+from .memo import KEPT
+from .model import Schedule
+from .revisions import Revision
+from .snapshot import Build, EmbedPages, Snapshot
+from .timezones import EPOCH
+
+FORMAT = 1
+BUILDS = "builds"
+CURRENT = "current"
+STATUS = "status.json"
+LOCK = "build.lock"
+PRIVATE = "private"
+SITE = "site"
+INDEX = "index.json"
+MODEL = "model.pickle"
+#: A superseded build stays on disk at least this long, for responses under way.
+GRACE = 60.0
+Headers = tuple[tuple[str, str], ...]
+
+
+def utc(stamp: float | None) -> datetime | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, timezone.utc)
+
+
+@dataclass(frozen=True)
+class Served:
+    """One route of a published build: its file and how to send it."""
+
+    file: str
+    #: Every header but Content-Length, validators included.
+    headers: Headers
+    etag: str
+    last_modified: datetime
+    delivery: Delivery
+    download_name: str = ""
+
+    @property
+    def body(self) -> bytes:
+        with open(self.file, "rb") as handle:
+            return handle.read()
+
+    @property
+    def media_type(self) -> str:
+        return dict(self.headers)["Content-Type"]
+
+
+class PublishedBuild:
+    """One build directory, opened read-only from its index."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.name = directory.name
+        index = json.loads((directory / INDEX).read_text(encoding="utf-8"))
+        if index.get("format") != FORMAT:
+            raise ValueError(f"{directory} was written by another version of feeds")
+        self.version: str = index["version"]
+        self.seq: int = index["seq"]
+        self.talks: int = index["talks"]
+        self.loaded_at = utc(index["loaded_at"])
+        self.last_modified = utc(index["last_modified"])
+        self.valid_until = utc(index["valid_until"])
+        self.source: list[int] | None = index["source"]
+        self.options: dict[str, Any] = index["options"]
+        sets: list[Headers] = [tuple((k, v) for k, v in hs) for hs in index["headers"]]
+        dates = [(utc(stamp), http_date(stamp)) for stamp in index["dates"]]
+        deliveries = [Delivery(**fields) for fields in index["deliveries"]]
+        site = str(directory / SITE) + "/"
+        self.routes: dict[str, Served] = {}
+        for route, (file, hset, etag, date, delivery, download) in index["routes"].items():
+            moment, text = dates[date]
+            assert moment is not None
+            self.routes[route] = Served(site + file, sets[hset] + (
+                ("ETag", quoted_etag(etag)), ("Last-Modified", text)), etag, moment,
+                deliveries[delivery], download)
+        file, hset, delivery = index["not_found"]
+        self.not_found = Served(site + file, sets[hset], "", utc(index["last_modified"]) or EPOCH,
+                                deliveries[delivery])
+        self._model: dict[str, Any] | None = None
+        self._embed: EmbedPages | None = None
+        self._lock = threading.Lock()
+
+    # The data itself, read only when a page needs it (/embed?…, members).
+    def model(self) -> dict[str, Any]:
+        with self._lock:
+            if self._model is None:
+                with open(self.directory / MODEL, "rb") as handle:
+                    self._model = pickle.load(handle)  # written by our own builder only
+            return self._model
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.model()["schedule"]
+
+    @property
+    def revisions(self) -> Mapping[str, Revision]:
+        return self.model()["revisions"]
+
+    @property
+    def site(self) -> urls.Site:
+        return self.model()["site"]
+
+    @property
+    def built_at(self) -> datetime:
+        """The moment the build saw the schedule at (what was upcoming)."""
+        return self.model()["now"]
+
+    def embed(self, options: pages.EmbedOptions) -> Served | Resource:
+        """/embed for `options`: the published file for the default ones."""
+        if options == pages.EmbedOptions():
+            return self.routes[urls.EMBED]
+        if self._embed is None:
+            m = self.model()
+            build = Build(m["schedule"], m["revisions"], m["site"], m["now"], m["feed_limit"],
+                          m["changed"], KEPT)
+            default = Resource(self.routes[urls.EMBED].body, pages.EMBED, m["changed"])
+            self._embed = EmbedPages(build, default)
+        return self._embed(options)
+
+
+def index_of(snapshot: Snapshot, max_age: int) -> dict[str, Any]:
+    """Where each route's file is and the headers it is sent with."""
+    sets: dict[Headers, int] = {}
+    dates: dict[float, int] = {}
+    deliveries: dict[Delivery, int] = {}
+
+    def header_set(headers: Mapping[str, str]) -> int:
+        return sets.setdefault(tuple(headers.items()), len(sets))
+
+    def date(moment: datetime) -> int:
+        return dates.setdefault(moment.timestamp(), len(dates))
+
+    def delivery(resource: Resource) -> int:
+        return deliveries.setdefault(resource.delivery, len(deliveries))
+
+    routes = {route: [export.file_path(route, r), header_set(r.headers(max_age)), r.etag,
+                      date(r.last_modified), delivery(r), r.download_name]
+              for route, r in snapshot.routes.items()}
+    page = snapshot.not_found
+    missing = {**page.headers(0), "Cache-Control": "no-cache"}
+    return {"routes": routes, "not_found": [export.NOT_FOUND, header_set(missing), delivery(page)],
+            "headers": [list(map(list, hs)) for hs in sets], "dates": list(dates),
+            "deliveries": [asdict(d) for d in deliveries]}
+
+
+def builds_dir(state: Path) -> Path:
+    return state / BUILDS
+
+
+def current_name(state: Path) -> str | None:
+    """The current build's directory name; one readlink."""
+    try:
+        return os.path.basename(os.readlink(state / CURRENT))
+    except OSError:
+        return None
+
+
+def open_current(state: Path) -> PublishedBuild | None:
+    name = current_name(state)
+    if name is None:
+        return None
+    return PublishedBuild(builds_dir(state) / name)
+
+
+def _builds(state: Path) -> list[Path]:
+    """The finished build directories, oldest first."""
+    found = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in builds_dir(state).iterdir():
+            head = entry.name.split("-", 1)[0]
+            if head.isdigit() and entry.is_dir():
+                found.append(entry)
+    return sorted(found, key=lambda p: int(p.name.split("-", 1)[0]))
+
+
+def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] | None,
+            options: dict[str, Any], loaded_at: datetime, model: dict[str, Any],
+            keep: int = 3) -> str:
+    """Write `snapshot` as a new build and make it current; returns its name."""
+    builds = builds_dir(state)
+    builds.mkdir(parents=True, exist_ok=True)
+    existing = _builds(state)
+    seq = int(existing[-1].name.split("-", 1)[0]) + 1 if existing else 1
+    name = f"{seq:06d}-{snapshot.version}"
+    tmp = builds / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        export.write_files(tmp / SITE, export.site_files(snapshot, max_age))
+        index = {"format": FORMAT, "version": snapshot.version, "seq": seq,
+                 "talks": len(snapshot.schedule.talks), "loaded_at": loaded_at.timestamp(),
+                 "last_modified": snapshot.last_modified.timestamp(),
+                 "valid_until": snapshot.valid_until.timestamp() if snapshot.valid_until else None,
+                 "source": source, "options": options, **index_of(snapshot, max_age)}
+        (tmp / INDEX).write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
+        with open(tmp / MODEL, "wb") as handle:
+            pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.rename(tmp, builds / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    link = state / f".{CURRENT}.{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    os.symlink(f"{BUILDS}/{name}", link)
+    os.replace(link, state / CURRENT)  # the switch: one rename
+    prune(state, keep)
+    return name
+
+
+def prune(state: Path, keep: int, grace: float = GRACE, wall: float | None = None) -> None:
+    """Delete builds older than the newest `keep`, once superseded for `grace` s."""
+    now = time.time() if wall is None else wall
+    builds = _builds(state)
+    current = current_name(state)
+    for old, newer in zip(builds[:-keep], builds[1:], strict=False):
+        if old.name != current and now - newer.stat().st_mtime >= grace:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# --- the build status, shared by every process ---------------------------------
+
+def read_status(state: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((state / STATUS).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_status(state: Path, status: Mapping[str, Any]) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    write_atomically(state / STATUS, json.dumps(dict(status), indent=1))
+
+
+@contextlib.contextmanager
+def build_lock(state: Path) -> Iterator[int | None]:
+    """The builder's lock, taken without waiting: yields its descriptor, or
+    None when another process holds it."""
+    state.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            yield None
+            return
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def private_dir(state: Path) -> Path:
+    """A directory only the server's user can read (mode 0700)."""
+    path = state / PRIVATE
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path

@@ -1,0 +1,46 @@
+"""How routes are sent: each format's declared delivery becomes headers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from werkzeug.http import http_date as werkzeug_http_date
+from werkzeug.http import parse_date
+
+from feeds import ical, pages, syndication, talks_json
+from feeds.delivery import Resource, http_date, quoted_etag
+
+NOW = datetime(2026, 4, 13, 15, 0, tzinfo=timezone.utc)
+
+
+def test_http_dates_read_back_as_the_same_instant():
+    for moment in (NOW, datetime(1970, 1, 1, tzinfo=timezone.utc),
+                   datetime(2100, 12, 31, tzinfo=timezone.utc)):
+        assert parse_date(http_date(moment)) == moment
+        assert http_date(moment) == werkzeug_http_date(moment)
+
+
+def test_a_calendar_is_never_compressed_and_readable_everywhere():
+    headers = Resource(b"x", ical.FEED, NOW).headers(600)
+    assert headers["Cache-Control"] == "public, max-age=600, no-transform"
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Content-Type"].startswith("text/calendar")
+
+
+def test_only_the_embed_may_be_framed():
+    assert "Content-Security-Policy" not in Resource(b"x", pages.EMBED, NOW).headers(0)
+    for delivery in (pages.PAGE, ical.FEED, syndication.RSS, talks_json.DELIVERY):
+        assert Resource(b"x", delivery, NOW).headers(0)["Content-Security-Policy"] == \
+            "frame-ancestors 'none'"
+
+
+def test_a_download_is_named_and_pages_are_not_readable_by_other_origins():
+    talk = Resource(b"x", ical.TALK_FILE, NOW, download_name="t.ics").headers(0)
+    assert talk["Content-Disposition"] == 'attachment; filename="t.ics"'
+    assert "Access-Control-Allow-Origin" not in Resource(b"x", pages.PAGE, NOW).headers(0)
+
+
+def test_the_etag_follows_the_bytes():
+    assert Resource(b"a", pages.PAGE, NOW).etag == Resource(b"a", ical.FEED, NOW).etag
+    assert Resource(b"a", pages.PAGE, NOW).etag != Resource(b"b", pages.PAGE, NOW).etag
+    assert quoted_etag("abc") == '"abc"'

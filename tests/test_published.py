@@ -1,0 +1,306 @@
+"""The published build on disk, served by every gunicorn worker: it survives
+kill -9, HUP and a restart while the data (and the secrets) file is broken;
+a slow or failing build never delays a request; after an edit no client sees
+a version go backwards; slow clients do not starve the production config.
+Every server listens on 127.0.0.1, with bounded connections and time."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import icalendar
+import pytest
+
+from feeds import cli, published
+
+from helpers import SITE_URL, gunicorn
+
+SERIES = "title: Efficient ML Reading Group"
+TITLE = "Finite-Time Lyapunov Exponents of Deep Neural Networks"
+TOKEN = "Kq3v9xY2mN8pR4tW6zB1cD5fG7hJ0kL2"
+PATHS = ("/calendar.ics", "/", "/rss.xml", "/talks.json", "/talks/2026-05-11-mehlig")
+SLOW_STEP = """\
+import os, sys, time
+if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder process
+    from feeds import publisher
+    real = publisher.build_snapshot
+    def step(*args, **kwargs):
+        what = open(os.environ["STEP_FILE"]).read().strip()
+        if what == "fail":
+            raise RuntimeError("an injected failure")
+        if what:
+            time.sleep(float(what))
+        return real(*args, **kwargs)
+    publisher.build_snapshot = step
+"""
+
+
+def get(base: str, path: str, timeout: float = 5) -> tuple[int, bytes, str, float]:
+    """(status, body, ETag, seconds) of one request on a new connection."""
+    host, port = base.removeprefix("http://").split(":")
+    start = time.monotonic()
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, body, response.getheader("ETag") or "", time.monotonic() - start
+    finally:
+        conn.close()
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def health(base: str) -> dict:
+    import json
+
+    return json.loads(get(base, "/healthz")[1])
+
+
+def workers(master: subprocess.Popen[bytes]) -> list[int]:
+    text = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text()
+    return [int(pid) for pid in text.split()]
+
+
+def assert_last_good(base: str, good: dict[str, tuple[bytes, str]], seconds: float) -> int:
+    """Every request for `seconds` answers 200 with the good bytes and ETag."""
+    deadline, count = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline:
+        for path, (body, etag) in good.items():
+            status, got, got_etag, _ = get(base, path)
+            assert (status, got_etag) == (200, etag), path
+            assert got == body, path
+            count += 1
+    return count
+
+
+def break_file(path: Path) -> None:
+    path.write_text(path.read_text().replace("duration: 60", "duration: sixty", 1))
+
+
+@pytest.mark.slow
+def test_the_last_good_build_survives_kill_hup_and_restart_with_broken_files(data_file, tmp_path):
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text(f"join_url: https://meet.example.org/j/1\ntokens:\n"
+                       f"  - token: {TOKEN}\n    label: A\n")
+    env = {"FEEDS_SECRETS_FILE": str(secrets), "FEEDS_CHECK_INTERVAL": "0.2"}
+    members = f"/members/{TOKEN}/calendar.ics"
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(data_file, log, "--workers", "2", env=env) as (base, master):
+        good = {path: get(base, path)[1:3] for path in (*PATHS, members)}
+        assert all(etag for _, etag in good.values())
+        break_file(data_file)
+        secrets.write_text("tokens: [\n")
+        wait_for(lambda: health(base)["status"] == "degraded")
+        assert_last_good(base, good, 1.0)
+        os.kill(workers(master)[0], signal.SIGKILL)
+        assert assert_last_good(base, good, 3.0) > 0
+        before = set(workers(master))
+        master.send_signal(signal.SIGHUP)  # every worker is replaced
+        wait_for(lambda: not before & set(workers(master)))
+        assert_last_good(base, good, 2.0)
+        state = health(base)
+        assert state["status"] == "degraded" and "duration" in " ".join(state["errors"])
+        assert str(data_file) in " ".join(state["errors"])
+    with gunicorn(data_file, log, "--workers", "2", env=env, ready="/calendar.ics") as (base, _):
+        assert_last_good(base, good, 2.0)  # a full stop and start
+    assert TOKEN not in log.read_text()
+
+
+@pytest.mark.slow
+def test_a_slow_or_failing_build_never_delays_a_request(data_file, tmp_path):
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(SLOW_STEP)
+    step = tmp_path / "step"
+    step.write_text("")
+    env = {"STEP_FILE": str(step), "FEEDS_BUILD_TIMEOUT": "3", "FEEDS_CHECK_INTERVAL": "0.2",
+           "PYTHONPATH": os.pathsep.join([str(inject), os.environ.get("PYTHONPATH", "")])}
+    with gunicorn(data_file, tmp_path / "log", "--workers", "2", env=env) as (base, _):
+        good = {path: get(base, path)[1:3] for path in PATHS}
+        for what, reason in (("fail", "an injected failure"), ("30", "FEEDS_BUILD_TIMEOUT=3")):
+            step.write_text(what)
+            text = data_file.read_text()
+            data_file.write_text(text.replace(TITLE, f"Edited ({what})"))
+            deadline = time.monotonic() + 15
+            while reason not in " ".join(health(base)["errors"]):
+                assert time.monotonic() < deadline, health(base)
+                status, body, etag, seconds = get(base, "/calendar.ics")
+                assert (status, body, etag) == (200, *good["/calendar.ics"])
+                assert seconds < 0.5
+            assert health(base)["status"] == "degraded"
+            data_file.write_text(text)
+        step.write_text("")
+        data_file.write_text(text.replace(TITLE, "Edited at last"))
+        wait_for(lambda: b"Edited at last" in get(base, "/calendar.ics")[1])
+        assert health(base)["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_after_edits_no_client_sees_a_version_go_backwards(data_file, tmp_path):
+    """Eight clients poll three workers through four edits; each records the
+    version every response shows. Each client's versions never go down, and
+    all clients reach the last one shortly after the first client does."""
+    env = {"FEEDS_CHECK_INTERVAL": "1.0"}
+    base_text = data_file.read_text()
+    seen: list[list[tuple[float, int]]] = [[] for _ in range(8)]
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def version(body: bytes) -> int:
+        """The N of the calendar's name "… vN" (0 before the first edit)."""
+        name = str(icalendar.Calendar.from_ical(body)["X-WR-CALNAME"])
+        found = re.findall(r" v(\d+)$", name)
+        return int(found[0]) if found else 0
+
+    with gunicorn(data_file, tmp_path / "log", "--workers", "3", env=env) as (base, _):
+
+        def poll(mine: list[tuple[float, int]]) -> None:
+            while not stop.is_set():
+                try:
+                    status, body, _, _ = get(base, "/calendar.ics")
+                    assert status == 200
+                    mine.append((time.monotonic(), version(body)))
+                except Exception as exc:  # reported below
+                    errors.append(repr(exc))
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=poll, args=(mine,)) for mine in seen]
+        for thread in threads:
+            thread.start()
+        try:
+            for n in range(1, 5):
+                text = base_text.replace(SERIES, f"{SERIES} v{n}", 1)
+                data_file.with_suffix(".tmp").write_text(text)
+                os.replace(data_file.with_suffix(".tmp"), data_file)
+                try:
+                    wait_for(lambda n=n: all(mine and mine[-1][1] == n for mine in seen), 15)
+                except AssertionError:
+                    raise AssertionError((n, [m[-3:] for m in seen], errors[:3], health(base))) from None
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
+    assert not errors, errors[:3]
+    for mine in seen:
+        versions = [v for _, v in mine]
+        assert versions == sorted(versions)
+    for n in range(1, 5):
+        firsts = [next(t for t, v in mine if v >= n) for mine in seen]
+        assert max(firsts) - min(firsts) < 1.5, n
+
+
+def slow_clients(base: str, count: int, mode: str, seconds: float) -> list[float]:
+    """`count` connections that send their headers a byte at a time ("headers")
+    or ask for the calendar and never read ("read"), while a probe asks for
+    /calendar.ics every 0.1 s; returns the probes' times."""
+    host, port = base.removeprefix("http://").split(":")
+    socks = []
+    request = b"GET /calendar.ics HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(5)
+            sock.connect((host, int(port)))
+            sock.setblocking(False)
+            if mode == "read":
+                sock.sendall(request)
+            socks.append(sock)
+        probes, deadline, sent = [], time.monotonic() + seconds, 0
+        while time.monotonic() < deadline:
+            if mode == "headers":
+                for sock in socks:
+                    try:
+                        sock.send(request[sent % 20:sent % 20 + 1])
+                    except OSError:
+                        pass
+                sent += 1
+            status, _, _, took = get(base, "/calendar.ics", timeout=5)
+            assert status == 200
+            probes.append(took)
+            time.sleep(0.1)
+        return probes
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["headers", "read"])
+def test_slow_clients_do_not_starve_the_production_config(data_file, tmp_path, mode):
+    with gunicorn(data_file, tmp_path / "log") as (base, _):
+        probes = slow_clients(base, 500, mode, 4.0)
+    assert probes and max(probes) < 1.0, max(probes)
+
+
+# --- the build directory ---------------------------------------------------------------
+
+def test_the_published_site_is_what_feeds_build_writes(app, data_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "utc_now", lambda: app.config["CLOCK"]())
+    outdir = tmp_path / "site"
+    assert cli.main(["build", str(outdir), "--data", str(data_file), "--site-url", SITE_URL]) == 0
+    build = app.extensions["feeds"].snapshot()
+    site = build.directory / published.SITE
+
+    def tree(root: Path) -> dict[str, tuple[bytes, int]]:
+        return {str(p.relative_to(root)): (p.read_bytes(), int(p.stat().st_mtime))
+                for p in root.rglob("*") if p.is_file()}
+
+    assert tree(site) == tree(outdir)
+
+
+def test_old_builds_are_deleted_but_the_last_few_kept(make_app, data_file):
+    app = make_app(KEEP_BUILDS=2)
+    client = app.test_client()
+    state = app.extensions["feeds"].state
+    for n in range(4):
+        data_file.write_text(data_file.read_text().replace(TITLE, f"{TITLE} {n}"))
+        os.utime(data_file, (time.time() - 10,) * 2)
+        assert f"{TITLE} {n}".encode() in client.get("/talks/2026-05-11-mehlig").data
+    names = sorted(p.name for p in (state / "builds").iterdir())
+    assert len(names) == 5  # none superseded long enough to go
+    published.prune(state, 2, wall=time.time() + published.GRACE + 1)
+    kept = sorted(p.name for p in (state / "builds").iterdir())
+    assert kept == names[-2:] and published.current_name(state) == names[-1]
+
+
+def test_a_worker_started_over_a_published_build_reads_no_data(make_app, data_file, monkeypatch):
+    good = make_app().test_client().get("/calendar.ics")
+    from feeds import publisher
+
+    monkeypatch.setattr(publisher, "load_schedule", lambda path: pytest.fail("read the YAML"))
+    monkeypatch.setattr(publisher, "build_snapshot", lambda *a: pytest.fail("built"))
+    again = make_app().test_client().get("/calendar.ics")
+    assert (again.data, again.headers["ETag"]) == (good.data, good.headers["ETag"])
+
+
+def test_the_builder_process_publishes_a_build(data_file, tmp_path):
+    """The background builder, run as the server runs it."""
+    from dataclasses import asdict
+
+    from feeds.publisher import Job
+
+    job = Job(str(data_file), str(tmp_path / "state"), SITE_URL, 100, 3600, 3, 30.0, 0.0)
+    import json
+
+    done = subprocess.run([sys.executable, "-c", "from feeds.publisher import main; main()",
+                           json.dumps(asdict(job))], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    build = published.open_current(tmp_path / "state")
+    assert build is not None and build.talks == 12
+    assert icalendar.Calendar.from_ical(build.routes["/calendar.ics"].body).walk("VEVENT")
