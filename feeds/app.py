@@ -6,7 +6,7 @@ import logging
 import weakref
 from typing import Any
 
-from flask import Flask, Response, abort, current_app, jsonify, request
+from flask import Flask, Response, abort, current_app, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date, is_resource_modified, quote_etag
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -39,7 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     accesslog.install(app.logger)
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
-    app.add_url_rule(urls.EMBED, view_func=embed)
+    app.add_url_rule(urls.EMBED_PAGE, view_func=embed)  # /embed redirects here (Werkzeug)
     app.register_error_handler(404, not_found)
     app.add_url_rule("/", view_func=serve, defaults={"path": ""})
     app.add_url_rule("/<path:path>", view_func=serve)
@@ -89,10 +89,23 @@ def send(resource: Resource) -> Response:
 
 
 def serve(path: str) -> Response:
-    resource = current_snapshot().routes.get("/" + path)
+    snapshot = current_snapshot()
+    resource = snapshot.routes.get("/" + path)
     if resource is None:
-        abort(404)
+        return moved(snapshot, "/" + path)
     return send(resource)
+
+
+def moved(snapshot: Snapshot, route: str) -> Response:
+    """An older address of a page (`/talks/x`, `/talks/x.html`) redirects,
+    within any path prefix, to the folder the page is in; anything else is 404."""
+    target = urls.folder_route(route)
+    if target is None or target not in snapshot.routes:
+        abort(404)
+    query = request.query_string.decode("latin-1")
+    response = redirect(request.script_root + target + (f"?{query}" if query else ""), 301)
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['CACHE_MAX_AGE']}"
+    return response
 
 
 def embed() -> Response:

@@ -31,7 +31,7 @@ from .reader import InvalidData, Node, Problem, Reader, node_tree, read_text
 # computation around a talk (time zones, VTIMEZONE rules a year either side).
 YEARS = range(1970, 3000)
 SERIES_KEYS = {"title", "description", "url", "contact", "timezone", "time", "duration",
-               "location", "uid_domain", "categories", "nominations"}
+               "location", "uid_domain", "categories", "nominations", "attend"}
 TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", "abstract",
              "links", "recording", "note", "status", "location"}
 SPEAKER_KEYS = {"name", "affiliation", "url"}
@@ -96,6 +96,7 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
         uid_domain=uid_domain,
         categories=categories,
         nominations=reader.text(fields.get("nominations"), "series.nominations", multiline=True),
+        attend=reader.text(fields.get("attend"), "series.attend", multiline=True),
     ), defaults
 
 
