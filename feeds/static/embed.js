@@ -99,7 +99,7 @@
 
   /* --- copy buttons ------------------------------------------------------ */
 
-  var MAC = /Mac|iPhone|iPad|iPod/.test(navigator.platform || navigator.userAgent || "");
+  var MAC = /Mac|iPhone|iPad|iPod/.test((navigator.platform || "") + " " + (navigator.userAgent || ""));
 
   function textOf(node) {
     return node.tagName === "INPUT" || node.tagName === "TEXTAREA" ? node.value : node.textContent;
@@ -335,6 +335,7 @@
       addCountdowns(document);
       addCopyButtons(document);
       addPlayers(document);
+      document.documentElement.setAttribute("data-feeds-ready", "");
     });
   } else {
     embed();
