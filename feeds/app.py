@@ -10,6 +10,7 @@ from flask import Flask, Response, abort, current_app, jsonify, redirect, reques
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date, is_resource_modified, quote_etag
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from . import accesslog, settings, urls
 from .delivery import Resource
@@ -88,7 +89,7 @@ def send(resource: Resource) -> Response:
     return response
 
 
-def serve(path: str) -> Response:
+def serve(path: str) -> WerkzeugResponse:
     snapshot = current_snapshot()
     resource = snapshot.routes.get("/" + path)
     if resource is None:
@@ -96,7 +97,7 @@ def serve(path: str) -> Response:
     return send(resource)
 
 
-def moved(snapshot: Snapshot, route: str) -> Response:
+def moved(snapshot: Snapshot, route: str) -> WerkzeugResponse:
     """An older address of a page (`/talks/x`, `/talks/x.html`) redirects,
     within any path prefix, to the folder the page is in; anything else is 404."""
     target = urls.folder_route(route)

@@ -9,7 +9,6 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-
 #: How long a fingerprinted file may be kept: a year, the most HTTP caches honour.
 IMMUTABLE_AGE = 31536000
 

@@ -111,4 +111,4 @@ def render_embed(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> by
     head = _dumps({"title": series.title, "url": site.url(urls.HOME),
                    "attend": _or_none(series.attend)})
     talks = ",".join(memo(embed_talk, talk, site) for talk in schedule.talks)
-    return f'{{"series":{head},"talks":[{talks}]}}\n'.encode("utf-8")
+    return f'{{"series":{head},"talks":[{talks}]}}\n'.encode()

@@ -132,8 +132,9 @@ def host_page(site: str, theme: str = "") -> bytes:
     style = "body { background: #111; color: #eee; }" if theme == "dark" else ""
     filler = "<p>" + "Some text of the host site that the embeds must not push around. " * 12 + "</p>"
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>A host site</title><style>{style} body {{ font: 16px/1.5 sans-serif; margin: 1rem; }}</style></head>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>A host site</title>
+<style>{style} body {{ font: 16px/1.5 sans-serif; margin: 1rem; }}</style></head>
 <body><main><h1>Our group's page</h1>{filler}
 <h2>Talks in a frame</h2>{snippets["iframe"]}
 <h2>Talks in the page</h2>{snippets["script"]}
@@ -253,7 +254,8 @@ def test_your_time_on_a_talk_page_and_in_the_embed(browser, site, schedule):
     talk = schedule.talk(TALK)
     for url in (f"{site}/talks/{talk.id}/", f"{site}/embed/"):
         page, problems = open_page(browser, url, timezone_id="Asia/Tokyo", locale="ja-JP")
-        slot = page.locator(f'time[datetime="{talk.start.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"] + .yourtime')
+        stamp = f"{talk.start.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+        slot = page.locator(f'time[datetime="{stamp}"] + .yourtime')
         page.wait_for_function("document.querySelector('.yourtime').textContent !== ''")
         assert slot.inner_text() in expected_your_time(talk.start, "Asia/Tokyo")
         assert problems == []
@@ -441,10 +443,10 @@ def test_a_video_recording_plays_on_click_and_loads_nothing_before(browser, tmp_
         ctx = browser.new_context()
         page = ctx.new_page()
 
-        def block(route):
+        def block(route, outside=outside):
             outside.append(route.request.url)
             route.abort()
-        page.route(lambda url: not url.startswith(site), block)
+        page.route(lambda url, site=site: not url.startswith(site), block)
         page.goto(f"{site}/talks/2026-03-23-recorded/")
         ready(page)
         assert page.locator("a.watch").inner_text() == "▶ Watch the recording"
@@ -510,7 +512,8 @@ def test_copy_button_copies_and_says_so(browser, site):
 
 
 def test_without_a_clipboard_the_hint_names_the_macs_keys(browser, site):
-    mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126 Safari/537.36"
+    mac = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/126 Safari/537.36")
     for agent, keys in ((mac, "⌘C"), (None, "Ctrl+C")):
         extra = {"user_agent": agent} if agent else {}
         ctx = browser.new_context(**extra)
@@ -556,7 +559,8 @@ def test_axe_finds_nothing_and_screenshots_every_page(browser, seed_site, seed_h
         page.goto(seed_site + path)
         if name != "not-found":
             ready(page)
-        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}"
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}-{scheme}.png"), full_page=True)
         violations = axe_violations(page, framed=name.startswith("embed"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import posixpath
 import re
 import stat
@@ -110,7 +109,8 @@ def test_a_crawl_of_the_export_from_index_html_finds_nothing_broken(static_serve
                 continue  # other sites: Google, Outlook, speakers' pages
             queue.append(urlsplit(link)._replace(fragment="").geturl())
     # Every page was reached: the series page, every talk page, the embed, the webmasters' page.
-    folders = {"/" + str(p.relative_to(site).parent).replace(".", "").strip("/") for p in site.rglob("index.html")}
+    folders = {"/" + str(p.relative_to(site).parent).replace(".", "").strip("/")
+               for p in site.rglob("index.html")}
     reached = {urlsplit(url).path.rstrip("/") or "/" for url in seen}
     assert {f.rstrip("/") or "/" for f in folders} <= reached
     assert pages_seen >= len(folders)
