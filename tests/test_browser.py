@@ -576,3 +576,17 @@ def test_axe_finds_nothing_and_screenshots_every_page(browser, seed_site, seed_h
     assert found == {}, json.dumps(found, indent=1)
     assert problems == []
     page.context.close()
+
+
+# --- Lighthouse (slow: about two minutes) ------------------------------------------------------------
+
+@pytest.mark.slow
+def test_lighthouse_scores_95_or_more_on_every_page_and_form():
+    """bench/lighthouse.py: /, a talk page and /embed/, mobile and desktop;
+    /embed/'s noindex is the one audit allowed to fail."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "lighthouse.py")],
+                          capture_output=True, text=True, timeout=900)
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
