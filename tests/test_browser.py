@@ -432,6 +432,14 @@ def test_the_embed_script_leaks_no_globals(browser, site, stranger):
 
 # --- recordings ---------------------------------------------------------------------------------
 
+def blocker(seen: list[str]) -> Callable[[Any], None]:
+    """A route handler that records each request and lets none through."""
+    def block(route: Any) -> None:
+        seen.append(route.request.url)
+        route.abort()
+    return block
+
+
 def test_a_video_recording_plays_on_click_and_loads_nothing_before(browser, tmp_path):
     data = tmp_path / "talks.yaml"
     shutil.copy(SEED_DATA, data)
@@ -443,10 +451,7 @@ def test_a_video_recording_plays_on_click_and_loads_nothing_before(browser, tmp_
         ctx = browser.new_context()
         page = ctx.new_page()
 
-        def block(route, outside=outside):
-            outside.append(route.request.url)
-            route.abort()
-        page.route(lambda url, site=site: not url.startswith(site), block)
+        page.route(lambda url, site=site: not url.startswith(site), blocker(outside))
         page.goto(f"{site}/talks/2026-03-23-recorded/")
         ready(page)
         assert page.locator("a.watch").inner_text() == "▶ Watch the recording"
