@@ -330,13 +330,17 @@
 
   if (!script) return;
   if (script.getAttribute("data-mode") === "page") {
-    whenReady(function () {
+    var start = function () {
       addLocalTimes(document);
       addCountdowns(document);
       addCopyButtons(document);
       addPlayers(document);
       document.documentElement.setAttribute("data-feeds-ready", "");
-    });
+    };
+    /* Inline at the end of the frame page, the list is already there: add
+       the local times before the first paint, so that nothing moves. */
+    if (script.src) whenReady(start);
+    else start();
   } else {
     embed();
   }
