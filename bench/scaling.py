@@ -221,7 +221,7 @@ def served_after_edit(tmp: Path, size: int, now, repeat: int) -> float:  # type:
         staged.write_text(synthetic.data_text(size, size // 3 + r, 100 + r), encoding="utf-8")
         start = time.perf_counter()
         os.replace(staged, data)
-        body = client.get(f"/talks/{edited_id(size, size // 3 + r)}").data
+        body = client.get(f"/talks/{edited_id(size, size // 3 + r)}/").data
         times.append(time.perf_counter() - start)
         assert marker.encode() in body, "the edit was not served"
     return min(times)

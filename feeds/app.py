@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, current_app, jsonify, request
+from flask import Flask, Response, abort, current_app, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import is_resource_modified, remove_entity_headers
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import get_host
 
 from . import accesslog, settings, urls
@@ -60,7 +61,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = WarnIfServedElsewhere(app.wsgi_app)  # type: ignore[method-assign]
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
-    app.add_url_rule(urls.EMBED, view_func=embed)
+    app.add_url_rule(urls.EMBED_PAGE, view_func=embed)  # /embed redirects here (Werkzeug)
     app.register_error_handler(404, not_found)
     app.add_url_rule("/", view_func=serve, defaults={"path": ""})
     app.add_url_rule("/<path:path>", view_func=serve)
@@ -125,7 +126,7 @@ class PublishedRoutes:
             path = environ.get("PATH_INFO") or "/"
             build = self.publisher.snapshot()
             served = build.routes.get(path) if build is not None else None
-            if served is not None and not (path == urls.EMBED and environ.get("QUERY_STRING")):
+            if served is not None and not (path == urls.EMBED_PAGE and environ.get("QUERY_STRING")):
                 try:
                     body = served.body
                 except OSError:  # pruned under us: let Flask look again
@@ -174,11 +175,24 @@ def send(resource: Resource | Served) -> Response:
     return response
 
 
-def serve(path: str) -> Response:
-    resource = current_snapshot().routes.get("/" + path)
+def serve(path: str) -> WerkzeugResponse:
+    snapshot = current_snapshot()
+    resource = snapshot.routes.get("/" + path)
     if resource is None:
-        abort(404)
+        return moved(snapshot, "/" + path)
     return send(resource)
+
+
+def moved(snapshot: PublishedBuild, route: str) -> WerkzeugResponse:
+    """An older address of a page (`/talks/x`, `/talks/x.html`) redirects,
+    within any path prefix, to the folder the page is in; anything else is 404."""
+    target = urls.folder_route(route)
+    if target is None or target not in snapshot.routes:
+        abort(404)
+    query = request.query_string.decode("latin-1")
+    response = redirect(request.script_root + target + (f"?{query}" if query else ""), 301)
+    response.headers["Cache-Control"] = f"public, max-age={current_app.config['CACHE_MAX_AGE']}"
+    return response
 
 
 def embed() -> Response:

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import formatdate
 
+#: How long a fingerprinted file may be kept: a year, the most HTTP caches honour.
+IMMUTABLE_AGE = 31536000
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -27,6 +30,8 @@ class Delivery:
     no_transform: bool = False
     #: Offered as a download named like the route's last segment.
     download: bool = False
+    #: Named by its content's digest: cached for a year, never revalidated.
+    immutable: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ class Resource:
     def headers(self, max_age: int) -> dict[str, str]:
         """Headers besides the validators (ETag, Last-Modified): what the
         server sends and what static hosts are told to send."""
-        cache = f"public, max-age={max_age}"
+        cache = f"public, max-age={IMMUTABLE_AGE}, immutable" if self.delivery.immutable \
+            else f"public, max-age={max_age}"
         if self.delivery.no_transform:
             cache += ", no-transform"
         result = {"Content-Type": self.delivery.media_type, "Cache-Control": cache}

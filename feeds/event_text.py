@@ -28,11 +28,14 @@ def summary(talk: Talk, limit: int = SUMMARY_LIMIT) -> str:
     return prefix + talk.title[:room].rstrip() + "…" + tail[: limit - len(prefix) - room - 1]
 
 
-def description(talk: Talk, site: urls.Site, join_url: str = "") -> str:
-    """The plain-text body of a talk's event."""
+def description(talk: Talk, site: urls.Site, join_url: str = "", attend: str = "") -> str:
+    """The plain-text body of a talk's event; `attend` (the series' "how to
+    join" text) goes where a members' copy has its join link."""
     parts = [f"Join: {join_url}"] if join_url else []
     if talk.cancelled:
         parts.append("This talk is cancelled.")
+    elif attend and not join_url:
+        parts.append(f"{talk.location}. {attend}" if talk.location else attend)
     if talk.speakers:
         parts.append("\n".join(
             f"{s.name}, {s.affiliation}" if s.affiliation else s.name for s in talk.speakers))

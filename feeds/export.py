@@ -2,12 +2,13 @@
 byte for byte, plus the settings static hosts need to send each file with
 the server's headers.
 
-Where each route goes: a route with a file extension keeps its path; an HTML
-route without one gets ``.html`` (``/talks/x`` -> ``talks/x.html``), which
-Netlify, Cloudflare Pages and GitHub Pages serve at ``/talks/x`` (nginx: with
-``try_files $uri $uri.html =404``); ``/`` and any route ending in ``/`` get
-``index.html``. ``talks/x/index.html`` would move the page to ``/talks/x/``:
-most hosts redirect to the slash.
+Where each route goes: pages are folders (``/``, ``/talks/x/``, ``/embed/``)
+and get ``index.html``, which every static host serves without rewrites
+(``python3 -m http.server``, GitHub Pages, Netlify, Cloudflare Pages, S3
+website hosting), and each redirects the folder's name without the slash
+(``/talks/x``, the address in calendars and feeds) to it. A route with a file
+extension keeps its path. The older ``.html`` files (``talks/x.html``,
+``embed.html``) stay, as small pages that send the browser on to the folder.
 
 The site is written into a temporary directory beside OUTDIR and renamed
 into place, so OUTDIR is never a mix of an old and a new site."""
@@ -22,6 +23,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from . import pages
 from .delivery import Resource
 from .files import replace_directory, sibling_directory
 from .snapshot import Snapshot
@@ -37,6 +39,18 @@ Rule = tuple[str, dict[str, str]]
 
 class ExportError(Exception):
     """The site cannot be written where it was asked to go."""
+
+
+def redirect_files(snapshot: Snapshot) -> dict[str, bytes]:
+    """``talks/x.html`` -> ``x/`` for every folder page: the older export's
+    files, where search engines and bookmarks may still have them."""
+    files = {}
+    for route, resource in snapshot.routes.items():
+        if resource.delivery.page and route.endswith("/") and route != "/":
+            folder = route.rstrip("/")
+            files[folder.lstrip("/") + ".html"] = pages.redirect_page(
+                posixpath.basename(folder) + "/", snapshot.site.url(route))
+    return files
 
 
 def file_path(route: str, resource: Resource) -> str:
@@ -123,6 +137,8 @@ def site_files(snapshot: Snapshot, max_age: int) -> dict[str, Resource | bytes]:
         if path in files or path in (HEADERS_FILE, NOJEKYLL, MARKER, NOT_FOUND):
             raise ExportError(f"two routes would be written to {path}")
         files[path] = resource
+    for path, body in redirect_files(snapshot).items():
+        files.setdefault(path, body)
     files[NOT_FOUND] = snapshot.not_found
     files[HEADERS_FILE] = render_rules(header_rules(snapshot, max_age)).encode()
     files[NOJEKYLL] = b""

@@ -60,7 +60,7 @@ def talk_event(talk: Talk, revision: Revision, series: Series, site: urls.Site,
     event.add("dtstart", talk.start)
     event.add("dtend", talk.end)
     event.add("summary", summary(talk))
-    event.add("description", description(talk, site, join_url))
+    event.add("description", description(talk, site, join_url, series.attend))
     event.add("url", site.url(urls.talk_page(talk.id)), parameters={"VALUE": "URI"})
     event.add("location", join_url or talk.location)
     if join_url:  # a list FEATURE, as icalendar.Conference would quote "AUDIO,VIDEO"

@@ -37,7 +37,7 @@ MAX_ZONES = 24
 #: At most this many bytes of data file (about 2.5 times 10 000 seed-sized talks).
 MAX_BYTES = 32 * 1024 * 1024
 SERIES_KEYS = {"title", "description", "url", "contact", "timezone", "time", "duration",
-               "location", "uid_domain", "categories", "nominations"}
+               "location", "uid_domain", "categories", "nominations", "attend"}
 TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", "abstract",
              "links", "recording", "note", "status", "location"}
 SPEAKER_KEYS = {"name", "affiliation", "url"}
@@ -122,6 +122,7 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
         uid_domain=uid_domain,
         categories=categories,
         nominations=reader.text(fields.get("nominations"), "series.nominations", multiline=True),
+        attend=reader.text(fields.get("attend"), "series.attend", multiline=True),
     ), defaults
 
 

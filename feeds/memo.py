@@ -9,6 +9,7 @@ dataclasses and tuples of them."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -49,22 +50,43 @@ class _Key:
 class Kept:
     """A memo that keeps what the latest build used and what the build
     before it used: ``next_generation()`` starts a build, and a result that
-    two builds in a row did not ask for is let go. Memory follows the data,
-    and a rebuild finds everything the previous build rendered."""
+    two builds in a row did not ask for is let go. A result found in the
+    last build brings along the results it was made from (an unchanged talk
+    page keeps its article), so memory follows the data and a rebuild finds
+    everything the previous build rendered."""
 
     def __init__(self) -> None:
-        self._current: dict[_Key, Any] = {}
-        self._previous: dict[_Key, Any] = {}
+        self._current: dict[_Key, _Entry] = {}
+        self._previous: dict[_Key, _Entry] = {}
+        self._calls = threading.local()  # per thread: the calls being made, innermost last
 
     def __call__(self, function: Callable[..., T], /, *args: Any) -> T:
         key = _Key((function, *args))
-        result = self._current.get(key, _MISSING)
-        if result is _MISSING:
-            result = self._previous.get(key, _MISSING)
-            if result is _MISSING:
+        entry = self._current.get(key) or self._promote(key)
+        if entry is None:
+            made_from: list[_Key] = []
+            stack: list[list[_Key]] = self._calls.__dict__.setdefault("stack", [])
+            stack.append(made_from)
+            try:
                 result = function(*args)
-            self._current[key] = result
-        return result
+            finally:
+                stack.pop()
+            entry = _Entry(result, tuple(made_from))
+            self._current[key] = entry
+        callers: list[list[_Key]] | None = self._calls.__dict__.get("stack")
+        if callers:
+            callers[-1].append(key)  # the caller is made from this result
+        return entry.result
+
+    def _promote(self, key: _Key) -> _Entry | None:
+        """Move `key`, and what it was made from, from the last build into this one."""
+        entry = self._previous.pop(key, None)
+        if entry is not None:
+            self._current[key] = entry
+            for part in entry.made_from:
+                if part not in self._current:
+                    self._promote(part)
+        return entry
 
     def next_generation(self) -> None:
         """A build starts: what neither it nor the last build uses goes."""
@@ -77,6 +99,16 @@ class Kept:
 
     def __len__(self) -> int:
         return len(self._current.keys() | self._previous.keys())
+
+
+class _Entry:
+    """A kept result and the kept results it was made from."""
+
+    __slots__ = ("result", "made_from")
+
+    def __init__(self, result: Any, made_from: tuple[_Key, ...]):
+        self.result = result
+        self.made_from = made_from
 
 
 _MISSING = object()

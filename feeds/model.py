@@ -108,6 +108,9 @@ class Series:
     categories: tuple[str, ...] = ()
     #: How to propose a talk, shown on the page.
     nominations: str = ""
+    #: How to attend (e.g. how members get the video link): shown with every
+    #: upcoming talk. The link itself stays in the members' calendar.
+    attend: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,12 +123,20 @@ class Schedule:
     #: The data file it was read from, for messages.
     source: str = ""
     _by_id: dict[str, Talk] = field(default_factory=dict, compare=False, repr=False)
+    _position: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id.update({talk.id: talk for talk in self.talks})
+        self._position.update({talk.id: i for i, talk in enumerate(self.talks)})
 
     def talk(self, talk_id: str) -> Talk | None:
         return self._by_id.get(talk_id)
+
+    def neighbours(self, talk: Talk) -> tuple[Talk | None, Talk | None]:
+        """The talks just before and just after `talk`, cancelled ones included."""
+        index = self._position[talk.id]
+        return (self.talks[index - 1] if index else None,
+                self.talks[index + 1] if index + 1 < len(self.talks) else None)
 
     def upcoming(self, now: datetime) -> list[Talk]:
         """Talks that have not ended yet, soonest first."""

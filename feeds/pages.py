@@ -15,8 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from importlib import resources
+from itertools import groupby
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
@@ -32,8 +34,11 @@ EMBED = Delivery(HTML, page=True, framable=True)  # the one page other sites may
 ASSETS = {".css": Delivery("text/css; charset=utf-8"),
           ".js": Delivery("text/javascript; charset=utf-8")}
 SCRIPT = "embed.js"  # local times and copy buttons here; the schedule on other sites
+STYLE = "style.css"
+EMBED_STYLE = "embed.css"
 SHOW = ("upcoming", "past", "all")
-THEMES = ("light", "dark")
+#: "auto" follows the visitor's prefers-color-scheme, as the host site usually does.
+THEMES = ("auto", "light", "dark")
 MAX_LIMIT = 1000
 SNIPPET_LIMIT = 3  # talks in the embed snippets offered on the series page
 DETAILS_LIMIT = 600  # characters of abstract carried in an "add to calendar" link
@@ -49,7 +54,7 @@ class EmbedOptions:
 
     show: str = "upcoming"
     limit: int | None = None
-    theme: str = "light"
+    theme: str = "auto"
 
     @classmethod
     def from_query(cls, pairs: Iterable[tuple[str, str]]) -> EmbedOptions:
@@ -66,7 +71,7 @@ class EmbedOptions:
             raise ValueError("show must be upcoming, past or all")
         theme = given.get("theme", cls.theme)
         if theme not in THEMES:
-            raise ValueError("theme must be light or dark")
+            raise ValueError("theme must be auto, light or dark")
         raw = given.get("limit")
         if raw is not None and not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_LIMIT):
             raise ValueError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
@@ -130,14 +135,56 @@ def static_files() -> dict[str, bytes]:
             if f.is_file() and PurePosixPath(f.name).suffix in ASSETS}
 
 
-def asset_delivery(name: str) -> Delivery:
-    return ASSETS[PurePosixPath(name).suffix]
-
-
-def asset_url(site: urls.Site, name: str) -> str:
-    """A static file's URL, versioned by its content so caches refresh."""
+@cache
+def fingerprinted(name: str) -> str:
+    """'style.3f2a9c01b2d4.css': a static file's name with its content's
+    digest, so that the file can be cached for a year and never go stale."""
     digest = hashlib.sha256(static_files()[name]).hexdigest()[:12]
-    return f"{site.url(urls.asset(name))}?v={digest}"
+    path = PurePosixPath(name)
+    return f"{path.stem}.{digest}{path.suffix}"
+
+
+def asset_delivery(name: str, immutable: bool = False) -> Delivery:
+    return replace(ASSETS[PurePosixPath(name).suffix], immutable=immutable)
+
+
+def inline_asset(name: str) -> Markup:
+    """A static file's text for a <style> or <script> element (the embed
+    frame inlines its two files, so a host page that also uses embed.js
+    loads each only once)."""
+    text = static_files()[name].decode("utf-8")
+    if "</" in text:
+        raise ValueError(f"{name} contains '</' and cannot be inlined")
+    return Markup(text)
+
+
+# --- recordings ----------------------------------------------------------------
+
+_YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+
+
+def player_url(recording: str) -> str:
+    """The privacy-enhanced player of a YouTube or Vimeo recording
+    (youtube-nocookie.com, Vimeo with dnt=1), or "" for any other address."""
+    parts = urlsplit(recording)
+    host = (parts.hostname or "").lower().removeprefix("www.").removeprefix("m.")
+    segments = [s for s in parts.path.split("/") if s]
+    video = ""
+    if host == "youtu.be" and segments:
+        video = segments[0]
+    elif host in ("youtube.com", "youtube-nocookie.com"):
+        if segments == ["watch"]:
+            video = parse_qs(parts.query).get("v", [""])[0]
+        elif len(segments) >= 2 and segments[0] in ("embed", "live", "shorts", "v"):
+            video = segments[1]
+    if _YOUTUBE_ID.fullmatch(video):
+        return f"https://www.youtube-nocookie.com/embed/{video}?autoplay=1"
+    if host == "vimeo.com" and segments and segments[-1].isdigit():
+        return f"https://player.vimeo.com/video/{segments[-1]}?dnt=1&autoplay=1"
+    if host == "player.vimeo.com" and len(segments) >= 2 and segments[0] == "video" \
+            and segments[1].isdigit():
+        return f"https://player.vimeo.com/video/{segments[1]}?dnt=1&autoplay=1"
+    return ""
 
 
 # --- links and structured data ---------------------------------------------------
@@ -156,11 +203,11 @@ def series_addresses(series: Series, site: urls.Site) -> dict[str, str]:
     }
 
 
-def add_to_calendar(talk: Talk, site: urls.Site) -> list[tuple[str, str]]:
+def add_to_calendar(talk: Talk, series: Series, site: urls.Site) -> list[tuple[str, str]]:
     """(label, URL) of each way to add one copy of `talk` to a calendar."""
     title = event_text.summary(talk)
-    short = replace(talk, abstract=event_text.shorten(talk.abstract, DETAILS_LIMIT))
-    details = event_text.description(short, site)
+    details = event_text.description(replace(talk, abstract=event_text.shorten(talk.abstract, DETAILS_LIMIT)),
+                                     site, attend=series.attend)
     event = (title, talk.start, talk.end)
     return [
         ("Download .ics (Apple Calendar, Outlook desktop, others)", site.url(urls.talk_ics(talk.id))),
@@ -185,7 +232,7 @@ def _person(speaker: Speaker) -> dict[str, Any]:
 
 def event_ld(talk: Talk, series: Series, site: urls.Site) -> dict[str, Any]:
     """The schema.org Event of a talk, for JSON-LD."""
-    page = site.url(urls.talk_page(talk.id))
+    page = site.url(urls.talk_route(talk.id))
     organizer: dict[str, Any] = {"@type": "Organization", "name": series.title,
                                  "url": site.url(urls.HOME)}
     if series.contact:
@@ -210,22 +257,53 @@ def event_ld(talk: Talk, series: Series, site: urls.Site) -> dict[str, Any]:
     return data
 
 
+#: The frame's height: it fits SNIPPET_LIMIT talks of the seed on a 390 px
+#: phone (tests/test_browser.py measures it); the frame's background is clear.
+FRAME_HEIGHT = 720
+#: The space the script snippet reserves before its list arrives, so the host
+#: page does not move (tests/test_browser.py measures the layout shift).
+SCRIPT_RESERVE = "36rem"
 _SNIPPETS = {
     "iframe": '<iframe src="{{ src }}?limit={{ limit }}" title="{{ title }}: upcoming talks" '
-              'width="100%" height="420" style="border:0" loading="lazy"></iframe>',
-    "script": '<script src="{{ script }}" data-limit="{{ limit }}"></script>',
+              'width="100%" height="{{ height }}" style="border:0;max-width:40rem" '
+              'loading="lazy"></iframe>',
+    "script": '<div data-feeds-embed data-limit="{{ limit }}" style="min-height:{{ reserve }}">'
+              '</div><script async src="{{ script }}"></script>',
 }
 
 
 def snippets(series: Series, site: urls.Site) -> dict[str, Any]:
-    """The one-line embeds offered on the series page, as plain text
-    (rendered by Jinja, which escapes the attribute values)."""
+    """The one-line embeds offered to webmasters, as plain text (rendered by
+    Jinja, which escapes the attribute values)."""
     values = {"src": site.url(urls.EMBED), "script": site.url(urls.EMBED_JS),
-              "title": series.title, "limit": SNIPPET_LIMIT}
+              "title": series.title, "limit": SNIPPET_LIMIT, "height": FRAME_HEIGHT,
+              "reserve": SCRIPT_RESERVE}
     result: dict[str, Any] = {name: ENV.from_string(source).render(values)
                               for name, source in _SNIPPETS.items()}
-    result["limit"] = SNIPPET_LIMIT
+    result.update(limit=SNIPPET_LIMIT, height=FRAME_HEIGHT)
     return result
+
+
+# --- talk states ------------------------------------------------------------------
+
+State = Literal["upcoming", "live", "past"]
+
+
+def talk_state(talk: Talk, now: datetime) -> State:
+    """Whether `talk` is still to come, running at `now`, or over."""
+    if talk.end <= now:
+        return "past"
+    return "live" if talk.start <= now and not talk.cancelled else "upcoming"
+
+
+def past_by_year(talks: list[Talk]) -> list[tuple[int, list[Talk]]]:
+    """Past talks (newest first) grouped by the year they took place in."""
+    return [(year, list(group)) for year, group in groupby(talks, key=lambda t: t.start.year)]
+
+
+def next_talk(schedule: Schedule, now: datetime) -> Talk | None:
+    """The talk running now, or else the next one that is not cancelled."""
+    return next((t for t in schedule.upcoming(now) if not t.cancelled), None)
 
 
 # --- rendering --------------------------------------------------------------------
@@ -234,68 +312,111 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("feeds", "templates"), autoescape=select_autoescape(),
                       undefined=StrictUndefined, auto_reload=False, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=timezones.when, utc=timezones.isoformat_utc, zones=other_zones,
-                       paragraphs=paragraphs, linkify=linkify)
-    env.globals.update(urls=urls)
+                       paragraphs=paragraphs, linkify=linkify, day=timezones.day_label)
+    env.globals.update(urls=urls, when_range=timezones.when_range, player_url=player_url)
     return env
 
 
 ENV = _environment()
 
 
-def _article_macro(site: urls.Site) -> Any:
-    """The talk_article macro of templates/_talk.html, bound to `site`."""
-    return vars(ENV.get_template("_talk.html").make_module({"site": site}))["talk_article"]
+def _macros(site: urls.Site) -> dict[str, Any]:
+    """The macros of templates/_talk.html, bound to `site`."""
+    return vars(ENV.get_template("_talk.html").make_module({"site": site}))
 
 
-def talk_article(talk: Talk, site: urls.Site, level: int = 3, own_page: bool = False,
-                 memo: Memo = direct) -> Markup:
-    """One talk's <article> (templates/_talk.html)."""
-    return Markup(memo(_article_macro, site)(talk, level=level, own_page=own_page))
+def talk_article(talk: Talk, series: Series, site: urls.Site, here: str, state: State,
+                 level: int = 3, own_page: bool = False, memo: Memo = direct) -> Markup:
+    """One talk's <article> (templates/_talk.html), linked from the page at `here`."""
+    macro = memo(_macros, site)["talk_article"]
+    return Markup(macro(talk, series, here, state, level=level, own_page=own_page))
 
 
-def _render(template: str, series: Series, site: urls.Site, memo: Memo, **context: Any) -> bytes:
-    """A template with what every page uses: series, site, feeds, asset()
-    and article()."""
+def past_item(talk: Talk, site: urls.Site, here: str, memo: Memo = direct) -> Markup:
+    """One past talk, compact, as on the series page."""
+    return Markup(memo(_macros, site)["past_item"](talk, here))
+
+
+def _render(template: str, series: Series, site: urls.Site, memo: Memo, here: str,
+            absolute: bool = False, **context: Any) -> bytes:
+    """A template with what every page uses: series, site, feeds, here (the
+    page's own route), link() and asset() (relative URLs from here), article()
+    and past_item(); `absolute` links for a page sent at any address."""
     page = ENV.get_template(template).render(
-        series=series, site=site, feeds=memo(series_addresses, series, site),
-        asset=lambda name: memo(asset_url, site, name),
-        article=lambda talk, level=3, own_page=False: memo(
-            talk_article, talk, site, level, own_page, memo),
+        series=series, site=site, feeds=memo(series_addresses, series, site), here=here,
+        link=site.url if absolute else lambda path: urls.relative(here, path),
+        asset=lambda name: urls.relative(here, urls.asset(fingerprinted(name))),
+        inline_asset=inline_asset,
+        article=lambda talk, state, level=3, own_page=False: memo(
+            talk_article, talk, series, site, here, state, level, own_page, memo),
+        past_item=lambda talk: memo(past_item, talk, site, here, memo),
         **context)
     return page.encode("utf-8")
 
 
 def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct) -> bytes:
-    """/: the series, upcoming then past talks, subscribing and embedding."""
+    """/: what's next, one tap to subscribe, the upcoming talks in full, the
+    subscribe panel, then past talks compact by year."""
     series = schedule.series
     meta = {"title": series.title, "url": site.url(urls.HOME),
             "description": event_text.shorten(series.description, 200) or series.title}
-    return _render("home.html", series, site, memo, meta=meta, upcoming=schedule.upcoming(now),
-                   past=schedule.past(now), snippets=snippets(series, site))
+    upcoming = schedule.upcoming(now)
+    nxt = next_talk(schedule, now)
+    return _render("home.html", series, site, memo, urls.HOME, meta=meta,
+                   upcoming=[(t, talk_state(t, now)) for t in upcoming],
+                   next=nxt, next_state=talk_state(nxt, now) if nxt else "upcoming",
+                   past=past_by_year(schedule.past(now)))
 
 
-def talk_page(talk: Talk, series: Series, site: urls.Site, upcoming: bool,
+def talk_page(talk: Talk, series: Series, site: urls.Site, state: State,
+              previous: Talk | None = None, following: Talk | None = None,
               memo: Memo = direct) -> bytes:
-    """/talks/<id>: one talk, with "add to calendar" links while it is
-    upcoming, and JSON-LD."""
-    summary = " · ".join(filter(None, [timezones.when(talk.start), talk.byline()]))
-    meta = {"title": f"{talk.title} – {series.title}", "url": site.url(urls.talk_page(talk.id)),
-            "description": event_text.shorten(f"{summary}. {talk.abstract}", 300)}
-    add = add_to_calendar(talk, site) if upcoming and not talk.cancelled else []
-    return _render("talk.html", series, site, memo, meta=meta, talk=talk, add_links=add,
+    """/talks/<id>/: one talk, what state it is in, "add to calendar" while it
+    is to come, the previous and next talks, a subscribe prompt, JSON-LD and
+    sharing tags."""
+    here = urls.talk_route(talk.id)
+    when = timezones.when_range(talk.start, talk.end)
+    summary = " · ".join(filter(None, [talk.byline(), when]))
+    description = event_text.shorten(f"{summary}. {talk.abstract}" if talk.abstract else summary, 300)
+    if talk.cancelled:
+        description = event_text.shorten(f"Cancelled. {description}", 300)
+    meta = {"title": f"{talk.title} – {series.title}", "url": site.url(here),
+            "description": description, "share_title": talk.title, "type": "article"}
+    add = add_to_calendar(talk, series, site) if state != "past" and not talk.cancelled else []
+    return _render("talk.html", series, site, memo, here, meta=meta, talk=talk, state=state,
+                   add_links=add, previous=previous, following=following,
                    ld=event_ld(talk, series, site))
+
+
+def website(series: Series, site: urls.Site, memo: Memo = direct) -> bytes:
+    """/on-your-website/: the embed snippets for webmasters, ready to copy."""
+    meta = {"title": f"Show the talks on your website – {series.title}",
+            "url": site.url(urls.WEBSITE),
+            "description": f"Two one-line snippets that show the upcoming talks of the "
+                           f"{series.title} on any website."}
+    return _render("website.html", series, site, memo, urls.WEBSITE, meta=meta,
+                   snippets=snippets(series, site), options=EmbedOptions())
 
 
 def embed(schedule: Schedule, site: urls.Site, now: datetime, options: EmbedOptions,
           memo: Memo = direct) -> bytes:
-    """/embed: the compact list for an iframe on another site."""
-    return _render("embed.html", schedule.series, site, memo, options=options,
-                   groups=embed_groups(schedule, now, options))
+    """/embed/: the compact list for an iframe on another site."""
+    return _render("embed.html", schedule.series, site, memo, urls.EMBED_PAGE, options=options,
+                   groups=embed_groups(schedule, now, options), now=now,
+                   state=lambda talk: talk_state(talk, now))
 
 
 def not_found(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> bytes:
-    """The friendly page sent with every 404."""
+    """The friendly page sent with every 404. It is sent at any address, so
+    its links are absolute and its styles inline."""
     series = schedule.series
     meta = {"title": f"Page not found – {series.title}", "url": "",
             "description": "This page does not exist."}
-    return _render("404.html", series, site, memo, meta=meta)
+    return _render("404.html", series, site, memo, urls.HOME, absolute=True, meta=meta)
+
+
+def redirect_page(target: str, canonical: str) -> bytes:
+    """A page that sends the browser on to `target` (relative): an older
+    address of a page, for static hosts, which cannot redirect by themselves."""
+    return ENV.get_template("redirect.html").render(target=target, canonical=canonical) \
+        .encode("utf-8")

@@ -145,12 +145,12 @@ class PublishedBuild:
     def embed(self, options: pages.EmbedOptions) -> Served | Resource:
         """/embed for `options`: the published file for the default ones."""
         if options == pages.EmbedOptions():
-            return self.routes[urls.EMBED]
+            return self.routes[urls.EMBED_PAGE]
         if self._embed is None:
             m = self.model()
             build = Build(m["schedule"], m["revisions"], m["site"], m["now"], m["feed_limit"],
                           m["changed"], KEPT)
-            default = Resource(self.routes[urls.EMBED].body, pages.EMBED, m["changed"])
+            default = Resource(self.routes[urls.EMBED_PAGE].body, pages.EMBED, m["changed"])
             self._embed = EmbedPages(build, default)
         return self._embed(options)
 

@@ -270,9 +270,24 @@ class Publisher:
         self._child: subprocess.Popen[bytes] | None = None
         self._child_started = 0.0
         self.refresh()
+        if mode == "inline":
+            self._first_inline_build()
         if mode == "process":  # look even while no request comes
             self._start_watcher()
             os.register_at_fork(after_in_child=self._start_watcher)
+
+    def _first_inline_build(self, attempts: int = 20) -> None:
+        """Inline (one process: tests, `feeds serve`): wait out a file that
+        was written just now, so that the first requests find a build."""
+        for _ in range(attempts):
+            if self._current is not None or not self.data_file.exists():
+                return
+            with published.build_lock(self.state) as fd:
+                wait = run_build(self.job, self.clock, self._wall) if fd is not None else 0.0
+            self.follow()
+            if not wait:
+                return
+            time.sleep(wait)
 
     def _start_watcher(self) -> None:
         threading.Thread(target=self._watching, name="feeds-watch", daemon=True).start()

@@ -104,6 +104,8 @@ SERIES_FIELDS: dict[str, Schema] = {
                    "pattern": f"^(?:\\s*{loader.DOMAIN.pattern}\\s*)?$"},
     "categories": _list(_text("A category.", required=True), "CATEGORIES of every event."),
     "nominations": _text("How to propose a talk, shown on the page."),
+    "attend": _text("How to join a talk (e.g. how members get the video link), shown with "
+                    "every upcoming talk."),
 }
 SPEAKER_FIELDS: dict[str, Schema] = {
     "name": _text("The speaker's name.", required=True),

@@ -64,18 +64,22 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
     (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.now,
                                                 b.feed_limit, b.memo), syndication.ATOM),
     (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo), pages.PAGE),
-    (urls.EMBED, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(), b.memo),
-     pages.EMBED),
+    (urls.EMBED_PAGE, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(),
+                                            b.memo), pages.EMBED),
+    (urls.WEBSITE, lambda b: b.memo(pages.website, b.schedule.series, b.site, b.memo), pages.PAGE),
     (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo), talks_json.DELIVERY),
     (urls.SCHEMA, lambda b: schema.render(), schema.DELIVERY),
+    (urls.EMBED_JSON, lambda b: talks_json.render_embed(b.schedule, b.site, b.memo),
+     talks_json.DELIVERY),
 )
 #: Routes with one document per talk; the last column says whether the
 #: route is dated by the talk's own last change rather than the schedule's.
 TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery, bool], ...] = (
     (urls.talk_ics, lambda b, t: b.memo(ical.talk_file, t, b.revisions[t.id], b.schedule.series,
                                         b.site, b.memo), ical.TALK_FILE, True),
-    (urls.talk_page, lambda b, t: b.memo(pages.talk_page, t, b.schedule.series, b.site,
-                                         t.end > b.now, b.memo), pages.PAGE, False),
+    (urls.talk_route, lambda b, t: b.memo(pages.talk_page, t, b.schedule.series, b.site,
+                                          pages.talk_state(t, b.now), *b.schedule.neighbours(t),
+                                          b.memo), pages.PAGE, False),
 )
 #: The same file at a second address: the one-line embed script.
 ALIASES = {urls.EMBED_JS: urls.asset(pages.SCRIPT)}
@@ -93,7 +97,7 @@ class Snapshot:
     routes: Mapping[str, Resource]
     #: The data's last change, or a talk's end since.
     last_modified: datetime
-    #: When "upcoming" changes and a rebuild is due.
+    #: When a talk starts or ends next ("live", "upcoming" change) and a rebuild is due.
     valid_until: datetime | None
     #: The friendly page sent with every 404, not a route.
     not_found: Resource
@@ -133,11 +137,17 @@ class EmbedPages:
         return page
 
 
+def turning_points(schedule: Schedule) -> list[datetime]:
+    """When the pages change by themselves: a talk's start ("live now") and
+    its end (from "upcoming" to "past")."""
+    return [moment for t in schedule.talks for moment in (t.start, t.end)]
+
+
 def last_change(schedule: Schedule, revisions: Mapping[str, Revision], now: datetime) -> datetime:
-    """The latest of the talks' last changes and of the talk ends already
-    passed (which move talks from "upcoming" to "past")."""
+    """The latest of the talks' last changes and of the talk starts and ends
+    already passed (which make talks live, then past)."""
     moments = [revisions[t.id].modified for t in schedule.talks]
-    moments += [t.end for t in schedule.talks if t.end <= now]
+    moments += [moment for moment in turning_points(schedule) if moment <= now]
     return to_utc(max(moments, default=EPOCH))
 
 
@@ -159,11 +169,13 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
                                 posixpath.basename(path) if delivery.download else "")
     for name, body in pages.static_files().items():
         routes[urls.asset(name)] = Resource(body, pages.asset_delivery(name), build.changed)
+        routes[urls.asset(pages.fingerprinted(name))] = Resource(
+            body, pages.asset_delivery(name, immutable=True), build.changed)
     for alias, path in ALIASES.items():
         routes[alias] = routes[path]
-    upcoming_ends = [t.end for t in schedule.talks if t.end > now]
+    due = [moment for moment in turning_points(schedule) if moment > now]
     return Snapshot(schedule, build.revisions, site, now, routes, build.changed,
-                    min(upcoming_ends, default=None),
+                    min(due, default=None),
                     not_found=Resource(pages.not_found(schedule, site, memo), pages.PAGE,
                                        build.changed),
-                    embed=EmbedPages(build, routes[urls.EMBED]))
+                    embed=EmbedPages(build, routes[urls.EMBED_PAGE]))

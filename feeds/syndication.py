@@ -79,9 +79,20 @@ def _speakers(talk: Talk) -> Markup:
 
 
 def _when(talk: Talk, series: Series) -> Markup:
-    local = talk.start.astimezone(series.timezone)
-    return Markup("<p>{} ({})</p>").format(timezones.format_when(local),
-                                            timezones.format_when(timezones.to_utc(talk.start)))
+    """'Mon 13 Apr 2026, 17:00–18:00 CEST (Mon 13 Apr 2026, 15:00–16:00 UTC)'."""
+    local, utc = talk.start.astimezone(series.timezone), timezones.to_utc(talk.start)
+    return Markup("<p>{} ({})</p>").format(timezones.when_range(local, talk.end, month="%b"),
+                                            timezones.when_range(utc, talk.end, month="%b"))
+
+
+def _attend(talk: Talk, series: Series) -> Markup:
+    """Where the talk is and, from the data, how to join it."""
+    place = Markup("<p>Where: {}</p>").format(talk.location)
+    if talk.cancelled:
+        return Markup()
+    if series.attend:
+        return place + Markup("<p>How to join: {}</p>").format(series.attend)
+    return place
 
 
 def _paragraphs(text: str) -> Markup:
@@ -98,7 +109,8 @@ def _page_links(talk: Talk, site: urls.Site) -> Markup:
 def talk_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
     """The HTML body of a talk's entry, every piece escaped by markupsafe."""
     parts = [Markup("<p><strong>This talk is cancelled.</strong></p>") if talk.cancelled else "",
-             _speakers(talk), _when(talk, series), _paragraphs(talk.abstract)]
+             _speakers(talk), _when(talk, series), _attend(talk, series),
+             _paragraphs(talk.abstract)]
     if talk.links:
         parts.append(Markup("<ul>{}</ul>").format(Markup().join(
             Markup("<li>{}</li>").format(_link(link.url, link.label)) for link in talk.links)))

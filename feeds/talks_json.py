@@ -39,6 +39,7 @@ def talk_record(talk: Talk, site: urls.Site) -> dict[str, Any]:
         "start_local": timezones.isoformat_local(talk.start),
         "timezone": talk.zone.key,
         "when": timezones.when(talk.start),
+        "when_range": timezones.when_range(talk.start, talk.end),
         "duration_minutes": int(talk.duration.total_seconds() // 60),
         "location": talk.location,
         "speakers": [speaker_record(s) for s in talk.speakers],
@@ -60,6 +61,7 @@ def series_record(series: Series, site: urls.Site) -> dict[str, Any]:
         "url": site.url(urls.HOME),
         "timezone": series.timezone.key,
         "contact": _or_none(series.contact),
+        "attend": _or_none(series.attend),
         "calendar": site.url(urls.CALENDAR),
         "webcal": site.webcal(urls.CALENDAR),
         "rss": site.url(urls.RSS),
@@ -87,3 +89,26 @@ def render(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> bytes:
     talks = ",".join(memo(talk_json, talk, site) for talk in schedule.talks)
     text = f'{{"series":{_dumps(series_record(schedule.series, site))},"talks":[{talks}]}}'
     return (text + "\n").encode("utf-8")
+
+
+# --- /embed.json: what embed.js shows, and nothing more -------------------------
+
+def embed_talk(talk: Talk, site: urls.Site) -> str:
+    """One talk as embed.js shows it, serialized: no abstract, links or notes."""
+    return _dumps({
+        "title": talk.title, "status": talk.status,
+        "start": timezones.isoformat_utc(talk.start), "end": timezones.isoformat_utc(talk.end),
+        "timezone": talk.zone.key, "when": timezones.when_range(talk.start, talk.end),
+        "location": talk.location, "byline": talk.byline(),
+        "url": site.url(urls.talk_route(talk.id)),
+    })
+
+
+def render_embed(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> bytes:
+    """/embed.json: the series' title, page and attend text, and every talk
+    with only the fields the embedded list shows, earliest first."""
+    series = schedule.series
+    head = _dumps({"title": series.title, "url": site.url(urls.HOME),
+                   "attend": _or_none(series.attend)})
+    talks = ",".join(memo(embed_talk, talk, site) for talk in schedule.talks)
+    return f'{{"series":{head},"talks":[{talks}]}}\n'.encode()

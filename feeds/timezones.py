@@ -130,6 +130,28 @@ def display_clocks(moment: datetime) -> list[str]:
     return shown
 
 
+def clock_range(start: datetime, end: datetime) -> str:
+    """'17:00–18:00 CEST' in the zone of `start`; each end keeps its own
+    abbreviation across a switch ('01:30 CET–03:30 CEST') and the end its
+    weekday on another day ('23:30–Tue 00:30 CET')."""
+    end = end.astimezone(start.tzinfo)
+    first, last = abbreviation(start), abbreviation(end)
+    finish = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%a %H:%M}"
+    if first == last:
+        return f"{start:%H:%M}–{finish} {first}"
+    return f"{start:%H:%M} {first}–{finish} {last}"
+
+
+def when_range(start: datetime, end: datetime, month: str = "%B") -> str:
+    """'Mon 13 April 2026, 17:00–18:00 CEST': a talk's time as the site shows it."""
+    return start.strftime(f"%a {start.day} {month} %Y, ") + clock_range(start, end)
+
+
+def day_label(moment: datetime) -> str:
+    """'Mon 13 April 2026': the day alone, in the zone of `moment`."""
+    return f"{moment:%a} {moment.day} {moment:%B %Y}"
+
+
 # --- VTIMEZONE observances -------------------------------------------------
 
 @dataclass(frozen=True)

@@ -12,8 +12,15 @@ RSS = "/rss.xml"
 ATOM = "/atom.xml"
 JSON = "/talks.json"
 SCHEMA = "/talks.schema.json"  # the data file's JSON Schema
+#: The frame's published address (in other sites' snippets); it redirects to EMBED_PAGE.
 EMBED = "/embed"
+#: Where the frame page is: a folder, so that static hosts serve embed/index.html.
+EMBED_PAGE = "/embed/"
 EMBED_JS = "/embed.js"
+#: What embed.js reads: the fields the embedded list shows, for every talk.
+EMBED_JSON = "/embed.json"
+#: The webmasters' page: how to show the schedule on another site.
+WEBSITE = "/on-your-website/"
 HOME = "/"
 HEALTH = "/healthz"
 # The year in tag: URIs (RFC 4151). Fixed forever, so ids never change.
@@ -21,7 +28,34 @@ TAG_DATE = "2026"
 
 
 def talk_page(talk_id: str) -> str:
+    """A talk page's published address, in calendars, feeds and JSON since the
+    start: it redirects to talk_route (static hosts: to the folder)."""
     return f"/talks/{talk_id}"
+
+
+def talk_route(talk_id: str) -> str:
+    """Where a talk page is: a folder, so that any static host serves
+    talks/<id>/index.html there without rewrites."""
+    return f"/talks/{talk_id}/"
+
+
+def folder_route(path: str) -> str | None:
+    """The folder route that an older address of a page stands for:
+    '/talks/x' and '/talks/x.html' -> '/talks/x/'; None for anything else."""
+    if path.endswith(".html"):
+        path = path[: -len(".html")]
+    if path.endswith("/index"):
+        return path[: -len("index")]
+    if not path or path.endswith("/") or path.rsplit("/", 1)[-1].count("."):
+        return None
+    return path + "/"
+
+
+def relative(page: str, path: str) -> str:
+    """`path` (a route, maybe with '?query' or '#fragment') as a link from
+    the page at route `page`, so that it resolves wherever the site is
+    served: any port, any path prefix, a static preview."""
+    return "../" * (page.count("/") - 1) + path.lstrip("/") or "./"
 
 
 def talk_ics(talk_id: str) -> str:

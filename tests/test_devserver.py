@@ -50,7 +50,8 @@ def test_serve_links_point_at_the_address_it_listens_on(data_file):
         page = fetch(address + "/")
         ours = [url for url in addresses_in(absolute_links(page))
                 if urlsplit(url).hostname in ("127.0.0.1", "localhost")]
-        assert {"/calendar.ics", "/rss.xml", "/atom.xml"} <= {urlsplit(url).path for url in ours}
+        # the subscribe buttons are absolute (the page's own links are relative)
+        assert "/calendar.ics" in {urlsplit(url).path for url in ours}
         assert any(url.startswith("webcal://") for url in ours)  # the subscribe buttons
         for url in ours:
             assert re.sub("^webcal://", "http://", url).startswith(address + "/"), url

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import posixpath
 import re
 import stat
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
+import lxml.html
 import pytest
 
 from feeds import cli, export, ical, pages
@@ -26,16 +28,9 @@ SENT = ("Content-Type", "Cache-Control", "Content-Disposition",
         "Access-Control-Allow-Origin", "Content-Security-Policy")
 
 
-class CleanURLs(SimpleHTTPRequestHandler):
-    """Python's plain static server, plus the one rule of Netlify,
-    Cloudflare Pages and GitHub Pages that the export relies on: a
-    request for /x is answered with x.html."""
-
-    def translate_path(self, path: str) -> str:
-        local = super().translate_path(path)
-        if not os.path.exists(local) and os.path.isfile(local + ".html"):
-            return local + ".html"
-        return local
+class PlainStatic(SimpleHTTPRequestHandler):
+    """Python's plain static server (`python3 -m http.server`), no rewrites:
+    the export needs none."""
 
     def log_message(self, *args: object) -> None:
         pass
@@ -62,9 +57,79 @@ def site(app, build, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def static_server(site: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(CleanURLs, directory=str(site)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(PlainStatic, directory=str(site)))
     with serving(server) as url:
         yield url
+
+
+def fetch(url: str) -> tuple[int, str, bytes, str]:
+    """(status, content type, body, final URL) after redirects."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.headers.get_content_type(), response.read(), response.url
+    except urllib.error.HTTPError as error:
+        return error.code, "", b"", url
+
+
+def links_of(page_url: str, body: bytes) -> set[str]:
+    """Every address a page makes the browser load or offers to follow,
+    resolved against the page's address: links, assets, frames, refreshes."""
+    doc = lxml.html.document_fromstring(body)
+    found = {urljoin(page_url, value) for value in
+             doc.xpath("//a/@href | //link/@href | //script/@src | //iframe/@src | //img/@src")}
+    for refresh in doc.xpath('//meta[@http-equiv="refresh"]/@content'):
+        found.add(urljoin(page_url, refresh.split("url=", 1)[1]))
+    return found
+
+
+def test_a_crawl_of_the_export_from_index_html_finds_nothing_broken(static_server, site):
+    """Served by a plain static server, every link and asset of every page
+    leads to a file; absolute links to the configured site address are
+    checked against the same files."""
+    seen: set[str] = set()
+    queue = [static_server + "/index.html"]
+    pages_seen = 0
+    while queue:
+        url = queue.pop()
+        if url in seen:
+            continue
+        seen.add(url)
+        status, kind, body, final = fetch(url)
+        assert status == 200, (url, status)
+        if kind != "text/html":
+            continue
+        pages_seen += 1
+        for link in links_of(final, body):
+            parts = urlsplit(link)
+            if link.startswith(SITE_URL + "/"):  # canonical, feeds' addresses: same tree
+                link = static_server + link[len(SITE_URL):]
+            elif parts.scheme == "webcal":
+                link = static_server + parts.path
+            elif not link.startswith(static_server):
+                continue  # other sites: Google, Outlook, speakers' pages
+            queue.append(urlsplit(link)._replace(fragment="").geturl())
+    # Every page was reached: the series page, every talk page, the embed, the webmasters' page.
+    folders = {"/" + str(p.relative_to(site).parent).replace(".", "").strip("/")
+               for p in site.rglob("index.html")}
+    reached = {urlsplit(url).path.rstrip("/") or "/" for url in seen}
+    assert {f.rstrip("/") or "/" for f in folders} <= reached
+    assert pages_seen >= len(folders)
+
+
+def test_older_addresses_still_lead_to_the_pages_on_a_static_host(static_server, client):
+    talk = "2026-04-13-fischer"
+    page = client.get(f"/talks/{talk}/").data
+    for old in (f"/talks/{talk}", "/embed?limit=3"):  # the host redirects to the folder
+        status, _, body, final = fetch(static_server + old)
+        assert status == 200 and urlsplit(final).path.endswith("/")
+    assert fetch(static_server + f"/talks/{talk}")[2] == page
+    for old, new in ((f"/talks/{talk}.html", f"/talks/{talk}/"), ("/embed.html", "/embed/")):
+        status, _, body, final = fetch(static_server + old)
+        assert status == 200
+        doc = lxml.html.document_fromstring(body)
+        (refresh,) = doc.xpath('//meta[@http-equiv="refresh"]/@content')
+        assert urljoin(final, refresh.split("url=", 1)[1]) == static_server + new
+        assert doc.xpath('string(//link[@rel="canonical"]/@href)') == SITE_URL + new
 
 
 def test_every_route_is_served_with_the_same_bytes_by_a_static_server(app, client, static_server):
@@ -135,9 +200,9 @@ def test_calendars_are_marked_not_to_be_compressed_by_hosts(site):
 
 @pytest.mark.parametrize("route, delivery, expected", [
     ("/", pages.PAGE, "index.html"),
-    ("/talks/2026-04-13-x", pages.PAGE, "talks/2026-04-13-x.html"),
+    ("/talks/2026-04-13-x/", pages.PAGE, "talks/2026-04-13-x/index.html"),
     ("/talks/2026-04-13-x.ics", ical.TALK_FILE, "talks/2026-04-13-x.ics"),
-    ("/embed", pages.EMBED, "embed.html"),
+    ("/embed/", pages.EMBED, "embed/index.html"),
     ("/archive/", pages.PAGE, "archive/index.html"),
     ("/robots", Delivery("text/plain"), "robots"),  # not a page: keeps its name, typed by _headers
 ])

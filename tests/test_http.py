@@ -113,9 +113,12 @@ def test_head_has_the_headers_of_get_and_no_body(app, client):
 
 
 def test_cache_control_defaults_to_an_hour(app, client):
-    for path in routes(app):
+    for path, resource in routes(app).items():
         cache = client.get(path).headers["Cache-Control"]
-        assert cache.startswith("public, max-age=3600"), path
+        if resource.delivery.immutable:  # named by its digest: kept for a year
+            assert cache == "public, max-age=31536000, immutable", path
+        else:
+            assert cache.startswith("public, max-age=3600"), path
 
 
 def test_cache_max_age_is_configurable_and_capped_at_the_refresh_interval(make_app, monkeypatch):

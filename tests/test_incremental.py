@@ -155,7 +155,7 @@ def test_an_edit_renders_one_talk_again():
     revisions = advance({}, schedule, now)
     memo = CountingMemo()
     build_snapshot(schedule, revisions, options, now, memo)
-    per_talk = (ical.event_bytes, pages.talk_page, pages.talk_article)
+    per_talk = (ical.event_bytes, pages.talk_page, pages.talk_article, pages.past_item)
 
     def renders() -> list[int]:
         return [memo.misses.get(function, 0) for function in per_talk]
@@ -165,8 +165,13 @@ def test_an_edit_renders_one_talk_again():
     moved = parse_schedule(text.replace("talks:\n", "talks:\n# moved\n# again\n"))
     build_snapshot(moved, advance(revisions, moved, now), options, now, memo)
     assert renders() == before
-    # One retitled talk: its event (shared by both calendars), its page, and
-    # its article as the series page and its own page show it.
+    # One retitled talk: its event (shared by both calendars), its page and
+    # the pages of its neighbours (which link it by title), and the talk as
+    # the series page and its own page show it.
     edited = parse_schedule(synthetic.data_text(40, edited=7))
+    (changed,) = set(edited.talks) - set(schedule.talks)
+    neighbours = sum(t is not None for t in edited.neighbours(changed))
     build_snapshot(edited, advance(revisions, edited, now), options, now, memo)
-    assert [after - was for after, was in zip(renders(), before, strict=False)] == [1, 1, 2]
+    events, talk_pages, articles, past_items = (
+        after - was for after, was in zip(renders(), before, strict=True))
+    assert (events, talk_pages, articles + past_items) == (1, 1 + neighbours, 2)

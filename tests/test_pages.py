@@ -68,14 +68,21 @@ def expected_clock(start_utc: datetime, zone: str, series_day) -> str:
 
 # --- the series page ------------------------------------------------------------------
 
-def test_home_lists_upcoming_soonest_first_then_past_newest_first(client, seed):
+def test_home_lists_upcoming_in_full_then_past_compact_by_year(client, seed):
     _, doc = page(client, "/")
     upcoming = [a.get("id") for a in doc.xpath('//section[@id="upcoming"]//article')]
-    past = [a.get("id") for a in doc.xpath('//section[@id="past"]//article')]
+    past = [li.get("id") for li in doc.xpath('//section[@id="past"]//li[contains(@class, "past-talk")]')]
     assert upcoming == [t.id for t in seed.upcoming(NOW)]
     assert past == [t.id for t in seed.past(NOW)]
     assert upcoming[0] == TALK and past[0] == "2026-03-30-muennighoff"
     assert set(upcoming) | set(past) == {t.id for t in seed.talks}
+    years = [text(h) for h in doc.xpath('//section[@id="past"]//h3')]
+    assert years == sorted({str(t.start.year) for t in seed.past(NOW)}, reverse=True)
+    # A past talk is a compact line: its day, title, speakers; no abstract, no time row.
+    item = doc.xpath('//li[@id="2026-03-30-muennighoff"]')[0]
+    talk = seed.talk("2026-03-30-muennighoff")
+    assert text(item.xpath('.//p[@class="past-when"]')[0]) == f"Mon {talk.start.day} March 2026"
+    assert not item.xpath(".//details | .//*[@class='yourtime']")
 
 
 def test_home_shows_the_series_contact_and_nominations(client, seed):
@@ -89,13 +96,16 @@ def test_home_shows_the_series_contact_and_nominations(client, seed):
     assert doc.xpath(f'//section[@id="contact"]//a[@href="mailto:{series.contact}"]')
 
 
-def test_each_talk_shows_its_time_speakers_abstract_links_and_note(client, seed):
+def test_each_upcoming_talk_shows_its_time_range_place_and_how_to_join(client, seed):
     _, doc = page(client, "/")
-    for talk in seed.talks:
+    assert seed.series.attend  # the seed says how to join
+    for talk in seed.upcoming(NOW):
         node = article(doc, talk.id)
         time = node.xpath(".//time")[0]
         assert time.get("datetime") == talk.start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        assert time.text == talk.start.strftime(f"%a {talk.start.day} %B %Y, %H:%M ") + talk.start.tzname()
+        end = talk.end.astimezone(talk.zone)
+        assert time.text == (talk.start.strftime(f"%a {talk.start.day} %B %Y, %H:%M–")
+                             + f"{end:%H:%M} {end.tzname()}")
         assert talk.title == text(node.xpath(".//h3")[0])
         for speaker in talk.speakers:
             assert speaker.name in text(node) and speaker.affiliation in text(node)
@@ -103,36 +113,43 @@ def test_each_talk_shows_its_time_speakers_abstract_links_and_note(client, seed)
             assert node.xpath(".//a[@href=$url]", url=link.url)[0].text == link.label
         if talk.abstract:
             assert " ".join(talk.abstract.split()) in text(node)
-    fischer = article(doc, TALK)
-    assert fischer.xpath("string(.//time)") == "Mon 13 April 2026, 17:00 CEST"
-    zhang = article(doc, "2026-02-09-zhang")
-    assert zhang.xpath('.//div[@class="note"]//a/@href') == ["https://arxiv.org/abs/2603.00742"]
+        attend = text(node.xpath('.//div[@class="attend"]')[0])
+        assert f"Where {talk.location}" in attend
+        assert " ".join(seed.series.attend.split()) in attend
+    assert text(article(doc, TALK).xpath(".//time")[0]) == "Mon 13 April 2026, 17:00–18:00 CEST"
+
+
+def test_past_talk_details_are_on_its_page(client, seed):
+    talk = seed.talk("2026-02-09-zhang")
+    _, doc = page(client, f"/talks/{talk.id}/")
+    node = article(doc, talk.id)
+    assert doc.xpath('//div[@class="note"]//a/@href') == ["https://arxiv.org/abs/2603.00742"]
+    for link in talk.links:
+        assert node.xpath(".//a[@href=$url]", url=link.url)[0].text == link.label
+    assert " ".join(talk.abstract.split()) in text(node)
 
 
 @pytest.mark.parametrize("talk_id, new_york", [
-    ("2026-03-02-walter", "11:00 EST"),  # both zones on standard time
-    ("2026-03-09-wen", "12:00 EDT"),  # the US switched on 8 March, the EU not yet
-    ("2026-03-16-jiang-shinnick", "12:00 EDT"),
-    ("2026-03-30-muennighoff", "11:00 EDT"),  # the EU switched on 29 March
     ("2026-04-13-fischer", "11:00 EDT"),
 ])
-def test_new_york_time_is_right_across_the_dst_switches(client, seed, talk_id, new_york):
+def test_new_york_time_on_an_upcoming_talk_page(client, seed, talk_id, new_york):
     talk = seed.talk(talk_id)
     start = talk.start.astimezone(timezone.utc)
     assert new_york == expected_clock(start, "America/New_York", talk.day)  # the table agrees with tzdata
-    _, doc = page(client, "/")
-    assert f"New York {new_york}" in article(doc, talk_id).xpath('string(.//p[@class="zones"])')
+    _, doc = page(client, f"/talks/{talk_id}/")
+    assert f"New York {new_york}" in text(doc.xpath('//details[@class="zones"]')[0])
 
 
-def test_every_display_zone_is_computed_from_the_tz_database(client, seed):
-    _, doc = page(client, "/")
-    for talk in seed.talks:
-        shown = [text(span) for span in article(doc, talk.id).xpath('.//p[@class="zones"]/span')]
+def test_other_zones_are_computed_from_the_tz_database_and_folded_away(client, seed):
+    for talk in seed.upcoming(NOW):
+        _, doc = page(client, f"/talks/{talk.id}/")
+        shown = [text(li) for li in doc.xpath('//details[@class="zones"]//li')]
         start = talk.start.astimezone(timezone.utc)
         expected = [f"{start:%H:%M} UTC"] + [
             f"{label} {expected_clock(start, zone, talk.day)}" for label, zone in DISPLAY.items()]
         assert shown == expected, talk.id
-    assert "EST" not in text(article(doc, "2026-03-16-jiang-shinnick"))
+    _, home = page(client, "/")
+    assert not home.xpath('//*[contains(@class, "zones")]')  # no fixed row of zones on the list
 
 
 def test_without_upcoming_talks_the_page_says_so_and_points_to_the_feeds(make_app, clock):
@@ -142,47 +159,85 @@ def test_without_upcoming_talks_the_page_says_so_and_points_to_the_feeds(make_ap
     assert not section.xpath(".//article")
     assert "the next talk will be announced here" in text(section)
     hrefs = section.xpath(".//a/@href")
-    assert f"{SITE_URL}/rss.xml" in hrefs and f"{SITE_URL}/atom.xml" in hrefs and "#subscribe" in hrefs
+    assert "rss.xml" in hrefs and "atom.xml" in hrefs and "#subscribe" in hrefs
+    assert not doc.xpath('//*[contains(@class, "next-cue")]')
 
 
-def test_subscribe_panel_offers_every_app_and_honest_help(client):
+def test_subscribe_panel_offers_every_app_and_folds_the_help(client):
     _, doc = page(client, "/")
     panel = doc.xpath('//section[@id="subscribe"]')[0]
     hrefs = panel.xpath(".//a/@href")
     webcal = "webcal://talks.example.org/calendar.ics"
     https = f"{SITE_URL}/calendar.ics"
-    assert f"https://calendar.google.com/calendar/r?cid={quote(webcal, safe='')}" in hrefs
-    assert webcal in hrefs
+    google = f"https://calendar.google.com/calendar/r?cid={quote(webcal, safe='')}"
+    assert google in hrefs
+    buttons = {text(a): a.get("href") for a in panel.xpath('.//a[contains(@class, "button")]')}
+    assert buttons["Apple Calendar iPhone, iPad, Mac"] == webcal
+    assert buttons["Outlook desktop Windows, Mac"] == webcal
     for host in ("https://outlook.live.com", "https://outlook.office.com"):
         link = next(h for h in hrefs if h.startswith(f"{host}/calendar/0/addfromweb?"))
         query = parse_qs(urlsplit(link).query)
         assert query == {"url": [https], "name": ["Efficient ML Reading Group"]}
+    android = text(panel.xpath('.//p[contains(., "Android")]')[0])
+    assert "Google Calendar" in android
     assert panel.xpath('.//input[@id="calendar-url"]/@value') == [https]
-    assert panel.xpath('.//button[@data-copy="calendar-url"]')
-    assert f"{SITE_URL}/rss.xml" in hrefs and f"{SITE_URL}/atom.xml" in hrefs
-    help_text = text(panel)
-    assert "every 12 to 24 hours" in help_text
-    assert "never updates" in help_text
+    assert text(panel.xpath('.//button[@data-copy="calendar-url"]')[0]) == "Copy calendar address"
+    assert "rss.xml" in hrefs and "atom.xml" in hrefs
+    trouble = panel.xpath('.//details[@class="trouble"]')[0]
+    assert text(trouble.xpath("summary")[0]) == "Trouble subscribing?"
+    assert "every 12 to 24 hours" in text(trouble) and "never updates" in text(trouble)
+    # One tap to subscribe near the top, before any talk.
+    quick = doc.xpath('//header//p[@class="quick-subscribe"]//a/@href')
+    assert google in quick and webcal in quick
 
 
-def test_home_offers_the_embed_snippets_ready_to_copy(client):
-    _, doc = page(client, "/")
+def test_next_talk_cue_and_live_now(make_app, clock, seed):
+    talk = seed.talk(TALK)
+    _, doc = page(make_app().test_client(), "/")
+    cue = doc.xpath('//header//p[contains(@class, "next-cue")]')[0]
+    assert "Next talk" in text(cue) and talk.title in text(cue)
+    assert cue.xpath('.//a/@href') == [f"talks/{TALK}/"]
+    clock.now = talk.start + timedelta(minutes=10)
+    client = make_app().test_client()
+    _, live = page(client, "/")
+    cue = live.xpath('//header//p[contains(@class, "next-cue")]')[0]
+    assert "Live now" in text(cue)
+    assert "Live now" in text(article(live, TALK).xpath('.//p[contains(@class, "status")]')[0])
+    _, own = page(client, f"/talks/{TALK}/")
+    assert "Live now" in text(own.xpath("//article")[0])
+    _, frame = page(client, "/embed/")
+    assert "Live now" in text(frame.xpath('//li[contains(@class, "fe-live")]')[0])
+
+
+def test_the_snapshot_is_rebuilt_when_a_talk_starts_and_when_it_ends(seed):
+    talk = seed.talk(TALK)
+    assert snapshot_for(seed).valid_until == talk.start
+    assert snapshot_for(seed, now=talk.start).valid_until == talk.end
+
+
+def test_webmaster_page_offers_the_embed_snippets_ready_to_copy(client):
+    _, home = page(client, "/")
+    assert not home.xpath('//pre[@id="snippet-iframe"]')  # not on the series page
+    assert home.xpath('//footer//a[@href="on-your-website/"]')
+    _, doc = page(client, "/on-your-website/")
     iframe = doc.xpath('string(//pre[@id="snippet-iframe"])')
     script = doc.xpath('string(//pre[@id="snippet-script"])')
     frame = lxml.html.fragment_fromstring(iframe)
     assert frame.tag == "iframe" and frame.get("src") == f"{SITE_URL}/embed?limit=3"
-    tag = lxml.html.fragment_fromstring(script)
+    assert int(frame.get("height")) >= 567  # what three talks need on a phone
+    box, tag = lxml.html.fragments_fromstring(script)
+    assert box.tag == "div" and box.get("data-limit") == "3" and "min-height" in box.get("style")
     assert tag.tag == "script" and tag.get("src") == f"{SITE_URL}/embed.js"
-    assert tag.get("data-limit") == "3"
-    assert doc.xpath('//button[@data-copy="snippet-iframe"]')
-    assert doc.xpath('//button[@data-copy="snippet-script"]')
+    assert tag.get("async") is not None
+    assert text(doc.xpath('//button[@data-copy="snippet-iframe"]')[0]) == "Copy frame snippet"
+    assert text(doc.xpath('//button[@data-copy="snippet-script"]')[0]) == "Copy script snippet"
 
 
 # --- talk pages --------------------------------------------------------------------------
 
 def test_talk_page_has_add_to_calendar_links(client, seed):
     talk = seed.talk(TALK)
-    _, doc = page(client, f"/talks/{TALK}")
+    _, doc = page(client, f"/talks/{TALK}/")
     assert text(doc.xpath("//h1")[0]) == talk.title
     hrefs = doc.xpath('//section[@id="add"]//a/@href')
     assert f"{SITE_URL}/talks/{TALK}.ics" in hrefs
@@ -192,6 +247,7 @@ def test_talk_page_has_add_to_calendar_links(client, seed):
     assert google["ctz"] == ["Europe/Berlin"]
     assert google["text"][0].startswith(talk.title)
     assert f"{SITE_URL}/talks/{TALK}" in google["details"][0]
+    assert "To get it, write to" in google["details"][0]  # the attend text goes along
     for host in ("outlook.live.com", "outlook.office.com"):
         link = urlsplit(next(h for h in hrefs if host in h))
         query = parse_qs(link.query)
@@ -203,9 +259,31 @@ def test_talk_page_has_add_to_calendar_links(client, seed):
     assert "never updates" in text(doc.xpath('//section[@id="add"]')[0])
 
 
-def test_talk_page_carries_json_ld_event_and_opengraph(client, seed):
+def test_every_talk_page_links_its_neighbours_and_offers_to_subscribe(client, seed):
+    talks = list(seed.talks)
+    for i, talk in enumerate(talks):
+        _, doc = page(client, f"/talks/{talk.id}/")
+        nav = doc.xpath('//nav[@class="neighbours"]')[0]
+        previous = nav.xpath('.//a[@rel="prev"]/@href')
+        following = nav.xpath('.//a[@rel="next"]/@href')
+        assert previous == ([f"../../talks/{talks[i - 1].id}/"] if i else [])
+        assert following == ([f"../../talks/{talks[i + 1].id}/"] if i + 1 < len(talks) else [])
+        assert "../../" in nav.xpath(".//a/@href")
+        prompt = doc.xpath('//section[contains(@class, "subscribe-prompt")]')[0]
+        assert "webcal://talks.example.org/calendar.ics" in prompt.xpath(".//a/@href")
+
+
+def test_past_talk_page_says_it_took_place(client, seed):
+    talk = seed.talk("2026-03-30-muennighoff")
+    _, doc = page(client, f"/talks/{talk.id}/")
+    status = text(doc.xpath('//p[contains(@class, "status")]')[0])
+    assert status == "This talk took place on Mon 30 March 2026, 17:00–18:00 CEST."
+    assert not doc.xpath('//section[@id="add"]') and not doc.xpath('//*[@class="attend"]')
+
+
+def test_talk_page_carries_json_ld_event_and_sharing_tags(client, seed):
     talk = seed.talk("2026-05-25-iofinova-jovanovic")
-    _, doc = page(client, f"/talks/{talk.id}")
+    _, doc = page(client, f"/talks/{talk.id}/")
     (raw,) = doc.xpath('//script[@type="application/ld+json"]/text()')
     event = json.loads(raw)
     assert event["@context"] == "https://schema.org" and event["@type"] == "Event"
@@ -216,13 +294,19 @@ def test_talk_page_carries_json_ld_event_and_opengraph(client, seed):
     assert event["eventStatus"] == "https://schema.org/EventScheduled"
     assert [p["name"] for p in event["performer"]] == [s.name for s in talk.speakers]
     assert event["performer"][0]["affiliation"]["name"] == talk.speakers[0].affiliation
-    assert event["url"] == f"{SITE_URL}/talks/{talk.id}"
+    assert event["url"] == f"{SITE_URL}/talks/{talk.id}/"
     assert event["location"]["@type"] == "VirtualLocation"
     og = {m.get("property"): m.get("content") for m in doc.xpath("//meta[@property]")}
-    assert og["og:title"].startswith(talk.title)
-    assert og["og:url"] == f"{SITE_URL}/talks/{talk.id}"
-    assert og["og:type"] == "website" and og["og:site_name"] == "Efficient ML Reading Group"
-    assert talk.speakers[0].name in og["og:description"]
+    assert og["og:title"] == talk.title
+    assert og["og:url"] == f"{SITE_URL}/talks/{talk.id}/"
+    assert doc.xpath('string(//link[@rel="canonical"]/@href)') == og["og:url"]
+    assert og["og:type"] == "article" and og["og:site_name"] == "Efficient ML Reading Group"
+    for speaker in talk.speakers:
+        assert speaker.name in og["og:description"]
+    assert "Mon 25 May 2026, 17:00–18:00 CEST" in og["og:description"]  # the series zone
+    twitter = {m.get("name"): m.get("content") for m in doc.xpath("//meta[starts-with(@name, 'twitter:')]")}
+    assert twitter == {"twitter:card": "summary", "twitter:title": talk.title,
+                       "twitter:description": og["og:description"]}
 
 
 def test_cancelled_talk_is_marked_and_offers_no_calendar_copy(make_app, data_file):
@@ -231,73 +315,127 @@ def test_cancelled_talk_is_marked_and_offers_no_calendar_copy(make_app, data_fil
     _, home = page(client, "/")
     node = article(home, "2026-04-20-off")
     assert "is-cancelled" in node.get("class") and "Cancelled" in text(node)
-    _, doc = page(client, "/talks/2026-04-20-off")
+    assert not node.xpath('.//*[@class="attend"]')  # nothing to attend
+    _, doc = page(client, "/talks/2026-04-20-off/")
     assert "Cancelled" in text(doc.xpath("//article")[0])
     assert not doc.xpath('//section[@id="add"]')
     assert json.loads(doc.xpath('//script[@type="application/ld+json"]/text()')[0])["eventStatus"] \
         == "https://schema.org/EventCancelled"
-    _, embed = page(client, "/embed")
+    _, embed = page(client, "/embed/")
     assert "Cancelled" in text(embed.xpath('//li[contains(@class, "fe-cancelled")]')[0])
     record = next(t for t in client.get("/talks.json").get_json()["talks"] if t["id"] == "2026-04-20-off")
     assert record["status"] == "cancelled"
 
 
-def test_recording_is_labelled_once_it_exists(make_app, data_file):
+def test_recording_comes_first_once_it_exists(make_app, data_file):
     add_talk(data_file, id="2026-03-23-recorded", date="2026-03-23", title="Recorded",
-             recording="https://video.example.org/watch?v=1&t=2")
-    _, doc = page(make_app().test_client(), "/")
-    link = article(doc, "2026-03-23-recorded").xpath('.//li[@class="recording"]/a')[0]
+             recording="https://video.example.org/watch?v=1&t=2")  # a made-up address
+    client = make_app().test_client()
+    _, doc = page(client, "/")
+    link = doc.xpath('//li[@id="2026-03-23-recorded"]//p[@class="past-recording"]/a')[0]
     assert link.get("href") == "https://video.example.org/watch?v=1&t=2"
-    assert "Recording" in link.text
-    assert not article(doc, "2026-03-30-muennighoff").xpath('.//li[@class="recording"]')
+    assert "Watch the recording" in text(link)
+    assert not doc.xpath('//li[@id="2026-03-30-muennighoff"]//p[@class="past-recording"]')
+    _, own = page(client, "/talks/2026-03-23-recorded/")
+    first = own.xpath('//article//a[contains(@class, "watch")]')[0]
+    assert text(first) == "▶ Watch the recording"
+    assert not own.xpath('//*[@data-player]')  # not a video site we know: a link only
+
+
+@pytest.mark.parametrize("recording, player", [  # made-up video addresses
+    ("https://www.youtube.com/watch?v=abcdefghijk&t=5", "https://www.youtube-nocookie.com/embed/abcdefghijk?autoplay=1"),
+    ("https://youtu.be/abcdefghijk", "https://www.youtube-nocookie.com/embed/abcdefghijk?autoplay=1"),
+    ("https://vimeo.com/123456", "https://player.vimeo.com/video/123456?dnt=1&autoplay=1"),
+    ("https://example.org/video.mp4", ""),
+    ("https://www.youtube.com/watch?v=bad", ""),
+])
+def test_players_use_the_privacy_enhanced_addresses(recording, player):
+    assert pages.player_url(recording) == player
 
 
 def test_unknown_talk_gets_the_friendly_404_page(client):
-    for path in ("/talks/no-such-talk", "/no/such/page", "/talks/no-such-talk.ics"):
+    for path in ("/talks/no-such-talk", "/talks/no-such-talk/", "/no/such/page",
+                 "/talks/no-such-talk.ics", "/talks/no-such-talk.html"):
         response, doc = page(client, path, status=404)
         assert response.mimetype == "text/html"
         assert "Page not found" in text(doc.xpath("//h1")[0])
-        assert f"{SITE_URL}/" in doc.xpath("//main//a/@href")
+        assert f"{SITE_URL}/" in doc.xpath("//main//a/@href")  # sent at any address: absolute
+        assert doc.xpath("//head/style") and not doc.xpath('//link[@rel="stylesheet"]')
         assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
         assert response.headers["Cache-Control"] == "no-cache"
     snapshot = client.application.extensions["feeds"].snapshot()
     assert "/404" not in snapshot.routes  # not a page of its own
 
 
+@pytest.mark.parametrize("old, new", [
+    (f"/talks/{TALK}", f"/talks/{TALK}/"), (f"/talks/{TALK}.html", f"/talks/{TALK}/"),
+    ("/embed", "/embed/"), ("/embed.html", "/embed/"), ("/embed?limit=2", "/embed/?limit=2"),
+    ("/index.html", "/"),
+])
+def test_older_addresses_redirect_to_the_page(client, old, new):
+    response = client.get(old)
+    assert response.status_code in (301, 308)
+    assert urlsplit(response.headers["Location"])._replace(scheme="", netloc="").geturl() == new
+    assert client.get(old, follow_redirects=True).status_code == 200
+
+
+def test_redirects_stay_within_a_path_prefix(make_app):
+    app = make_app(PROXY_FIX=1)
+    response = app.test_client().get(f"/talks/{TALK}", headers={"X-Forwarded-Prefix": "/group"})
+    assert urlsplit(response.headers["Location"]).path == f"/group/talks/{TALK}/"
+
+
 # --- every page's head, and headers ------------------------------------------------------
 
-@pytest.mark.parametrize("path, status", [("/", 200), (f"/talks/{TALK}", 200), ("/embed", 200),
-                                          ("/embed?show=past&theme=dark", 200), ("/nope", 404)])
-def test_every_page_head_links_the_feeds(client, path, status):
+@pytest.mark.parametrize("path, status, up", [
+    ("/", 200, ""), (f"/talks/{TALK}/", 200, "../../"), ("/embed/", 200, "../"),
+    ("/embed/?show=past&theme=dark", 200, "../"), ("/on-your-website/", 200, "../")])
+def test_every_page_links_the_feeds_and_its_assets_relatively(client, path, status, up):
     _, doc = page(client, path, status)
     alternates = {link.get("type"): link.get("href") for link in doc.xpath('//head/link[@rel="alternate"]')}
-    assert alternates["application/rss+xml"] == f"{SITE_URL}/rss.xml"
-    assert alternates["application/atom+xml"] == f"{SITE_URL}/atom.xml"
-    assert alternates["text/calendar"] == f"{SITE_URL}/calendar.ics"
+    assert alternates["application/rss+xml"] == f"{up}rss.xml"
+    assert alternates["application/atom+xml"] == f"{up}atom.xml"
+    assert alternates["text/calendar"] == f"{up}calendar.ics"
+    for url in doc.xpath('//link[@rel="stylesheet"]/@href | //script/@src'):
+        assert url.startswith(f"{up}static/")
     assert doc.xpath("string(/html/@lang)") == "en"
     assert doc.xpath('//head/meta[@name="viewport"]')
 
 
+def test_the_404_page_links_the_feeds_absolutely(client):
+    _, doc = page(client, "/nope", 404)
+    alternates = {link.get("type"): link.get("href") for link in doc.xpath('//head/link[@rel="alternate"]')}
+    assert alternates["application/rss+xml"] == f"{SITE_URL}/rss.xml"
+
+
 def test_only_the_embed_may_be_framed_and_only_feeds_are_shared(client):
-    for path in ("/", f"/talks/{TALK}"):
+    for path in ("/", f"/talks/{TALK}/", "/on-your-website/"):
         assert client.get(path).headers["Content-Security-Policy"] == "frame-ancestors 'none'"
         assert "Access-Control-Allow-Origin" not in client.get(path).headers
-    for path in ("/embed", "/embed?limit=2&theme=dark"):
+    for path in ("/embed/", "/embed/?limit=2&theme=dark"):
         assert "Content-Security-Policy" not in client.get(path).headers
-    response = client.get("/talks.json")
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
-    assert response.mimetype == "application/json"
+    for path in ("/talks.json", "/embed.json"):
+        response = client.get(path)
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert response.mimetype == "application/json"
 
 
-def test_static_files_and_the_script_are_served(client):
+def test_static_files_are_fingerprinted_and_immutable(client):
     _, doc = page(client, "/")
-    for url in doc.xpath('//link[@rel="stylesheet"]/@href') + doc.xpath("//script/@src"):
-        assert url.startswith(f"{SITE_URL}/static/") and "?v=" in url
-        response = client.get(urlsplit(url).path)
+    assets = doc.xpath('//link[@rel="stylesheet"]/@href') + doc.xpath("//script/@src")
+    assert len(assets) == 2
+    for url in assets:
+        response = client.get("/" + url)
         assert response.status_code == 200 and response.data
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        name = url.rsplit("/", 1)[1]
+        plain = client.get("/static/" + name.split(".")[0] + "." + name.rsplit(".", 1)[1])
+        assert plain.data == response.data  # the same file, under its plain name too
+        assert "immutable" not in plain.headers["Cache-Control"]
     script = client.get("/embed.js")
     assert script.mimetype == "text/javascript"
     assert script.data == client.get("/static/embed.js").data
+    assert "immutable" not in script.headers["Cache-Control"]  # other sites' snippets name it
     assert client.get("/static/style.css").mimetype == "text/css"
 
 
@@ -309,7 +447,7 @@ def test_static_files_and_the_script_are_served(client):
     "limit=99999999999999999999999",
 ])
 def test_embed_rejects_bad_parameters_with_400(client, query):
-    response = client.get(f"/embed?{query}")
+    response = client.get(f"/embed/?{query}")
     assert response.status_code == 400
     assert response.mimetype == "text/plain"
     assert response.data.strip()
@@ -317,8 +455,8 @@ def test_embed_rejects_bad_parameters_with_400(client, query):
 
 def test_embed_shows_upcoming_past_or_all_with_a_limit(client, seed):
     def shown(query: str) -> list[str]:
-        _, doc = page(client, f"/embed?{query}")
-        return [a.get("href").rsplit("/", 1)[1] for a in doc.xpath('//p[@class="fe-title"]/a')]
+        _, doc = page(client, f"/embed/?{query}")
+        return [a.get("href").split("/")[-2] for a in doc.xpath('//p[@class="fe-title"]/a')]
 
     upcoming = [t.id for t in seed.upcoming(NOW)]
     past = [t.id for t in seed.past(NOW)]
@@ -328,19 +466,51 @@ def test_embed_shows_upcoming_past_or_all_with_a_limit(client, seed):
     assert shown("show=past&limit=1") == past[:1]
     assert shown("show=all") == upcoming + past
     assert shown("show=all&limit=7") == (upcoming + past)[:7]
-    _, dark = page(client, "/embed?theme=dark")
+    _, dark = page(client, "/embed/?theme=dark")
     assert dark.xpath('string(//*[@class="feeds-embed"]/@data-theme)') == "dark"
     assert dark.xpath('string(//base/@target)') == "_blank"
+    _, auto = page(client, "/embed/")
+    assert auto.xpath('string(//*[@class="feeds-embed"]/@data-theme)') == "auto"
+
+
+def test_embed_has_a_heading_no_main_and_is_not_indexed(client, seed):
+    _, doc = page(client, "/embed/")
+    assert text(doc.xpath("//h1")[0]) == f"{seed.series.title}: upcoming talks"
+    assert not doc.xpath("//main")
+    assert doc.xpath('string(//meta[@name="robots"]/@content)') == "noindex"
+    assert doc.xpath('string(//meta[@name="description"]/@content)')
+    # Inline: the frame loads nothing more, so a host page that also uses
+    # embed.js loads the script and its styles once.
+    assert not doc.xpath("//script/@src | //link[@rel='stylesheet']")
+    assert doc.xpath("string(//style)") == pages.static_files()["embed.css"].decode()
+    assert doc.xpath("string(//script)") == pages.static_files()["embed.js"].decode()
+    for talk in seed.upcoming(NOW):
+        item = doc.xpath(f'//li[.//a[contains(@href, "{talk.id}")]]')[0]
+        assert "17:00–18:00 CEST" in text(item) and talk.location in text(item)
+        assert " ".join(seed.series.attend.split()) in text(item)
+
+
+def test_embed_json_carries_what_the_script_shows_and_no_more(client, seed):
+    small = client.get("/embed.json")
+    full = client.get("/talks.json")
+    document = small.get_json()
+    assert document["series"] == {"title": seed.series.title, "url": f"{SITE_URL}/",
+                                  "attend": seed.series.attend}
+    assert [t["title"] for t in document["talks"]] == [t.title for t in seed.talks]
+    for record in document["talks"]:
+        assert set(record) == {"title", "status", "start", "end", "timezone", "when", "location",
+                               "byline", "url"}
+    assert len(small.data) * 3 < len(full.data)  # no abstracts
 
 
 def test_embed_variants_are_rendered_once_per_snapshot(client):
     snapshot = client.application.extensions["feeds"].snapshot()
     options = pages.EmbedOptions(show="past", limit=2, theme="dark")
-    first = client.get("/embed?show=past&limit=2&theme=dark")
+    first = client.get("/embed/?show=past&limit=2&theme=dark")
     assert snapshot.embed(options) is snapshot.embed(options)
     assert first.headers["ETag"] == f'"{snapshot.embed(options).etag}"'
-    assert client.get("/embed").data == snapshot.routes["/embed"].body
-    assert snapshot.embed(pages.EmbedOptions()) is snapshot.routes["/embed"]
+    assert client.get("/embed/").data == snapshot.routes["/embed/"].body
+    assert snapshot.embed(pages.EmbedOptions()) is snapshot.routes["/embed/"]
 
 
 def test_pages_render_without_a_request_context(seed):
@@ -354,7 +524,7 @@ def test_pages_render_without_a_request_context(seed):
 def test_hostile_talk_shows_as_text_everywhere(make_app, data_file):
     add_hostile_talk(data_file)
     client = make_app().test_client()
-    for path in ("/", f"/talks/{HOSTILE_ID}", "/embed", "/embed?show=all&theme=dark"):
+    for path in ("/", f"/talks/{HOSTILE_ID}/", "/embed/", "/embed/?show=all&theme=dark"):
         response, doc = page(client, path)
         assert b"<script>alert" not in response.data, path
         assert b"<img src=x" not in response.data and b"<b>bold" not in response.data, path
@@ -364,10 +534,12 @@ def test_hostile_talk_shows_as_text_everywhere(make_app, data_file):
             [text(h) for h in doc.xpath("//h1")]
         assert HOSTILE_TITLE in titles, path
         scripts = doc.xpath("//script[not(@type)]")
-        assert all(s.get("src") and not (s.text or "").strip() for s in scripts), path
+        inline = pages.static_files()["embed.js"].decode()
+        assert all(s.get("src") and not (s.text or "").strip() or s.text == inline
+                   for s in scripts), path
     _, home = page(client, "/")
     assert HOSTILE_ABSTRACT in home.xpath(f'string(//article[@id="{HOSTILE_ID}"]//details)')
-    _, talk = page(client, f"/talks/{HOSTILE_ID}")
+    _, talk = page(client, f"/talks/{HOSTILE_ID}/")
     assert HOSTILE_ABSTRACT in text(talk.xpath('//section[@class="abstract"]')[0])
     assert 'Eve "<i>" & Co' in text(talk.xpath('//ul[@class="speakers"]')[0])
     event = json.loads(talk.xpath('//script[@type="application/ld+json"]/text()')[0])
@@ -388,10 +560,11 @@ def test_json_carries_every_field_of_every_talk(client, seed):
     assert document["series"]["calendar"] == f"{SITE_URL}/calendar.ics"
     assert document["series"]["webcal"] == "webcal://talks.example.org/calendar.ics"
     assert document["series"]["timezone"] == "Europe/Berlin"
+    assert document["series"]["attend"] == seed.series.attend
     assert [t["id"] for t in document["talks"]] == [t.id for t in seed.talks]
     for record, talk in zip(document["talks"], seed.talks, strict=False):
         assert set(record) == {"id", "title", "status", "start", "end", "start_local", "timezone",
-                               "when", "duration_minutes", "location", "speakers", "byline",
+                               "when", "when_range", "duration_minutes", "location", "speakers", "byline",
                                "abstract", "links", "recording", "note", "url", "ics"}
         assert record["title"] == talk.title and record["status"] == talk.status
         assert record["start"].endswith("Z") and record["end"].endswith("Z")
@@ -399,6 +572,8 @@ def test_json_carries_every_field_of_every_talk(client, seed):
         assert datetime.fromisoformat(record["start_local"]) == talk.start
         assert datetime.fromisoformat(record["start_local"]).utcoffset() == talk.start.utcoffset()
         assert record["duration_minutes"] == 60
+        end = talk.end.astimezone(talk.zone)
+        assert record["when_range"].endswith(f"{talk.start:%H:%M}–{end:%H:%M} {end.tzname()}")
         assert [s["name"] for s in record["speakers"]] == [s.name for s in talk.speakers]
         assert record["links"] == [{"label": k.label, "url": k.url} for k in talk.links]
         assert record["abstract"] == (talk.abstract or None)
@@ -435,8 +610,8 @@ def test_json_is_valid_utf8_and_readable_from_any_origin(client):
 def test_talk_pages_follow_the_clock(make_app, clock):
     """Past talks lose their "add to calendar" links once the snapshot moves on."""
     client = make_app().test_client()
-    _, before = page(client, f"/talks/{TALK}")
+    _, before = page(client, f"/talks/{TALK}/")
     assert before.xpath('//section[@id="add"]')
     clock.now = NOW + timedelta(days=30)
-    _, after = page(client, f"/talks/{TALK}")
+    _, after = page(client, f"/talks/{TALK}/")
     assert not after.xpath('//section[@id="add"]')

@@ -27,7 +27,7 @@ from helpers import SITE_URL, gunicorn
 SERIES = "title: Efficient ML Reading Group"
 TITLE = "Finite-Time Lyapunov Exponents of Deep Neural Networks"
 TOKEN = "Kq3v9xY2mN8pR4tW6zB1cD5fG7hJ0kL2"
-PATHS = ("/calendar.ics", "/", "/rss.xml", "/talks.json", "/talks/2026-05-11-mehlig")
+PATHS = ("/calendar.ics", "/", "/rss.xml", "/talks.json", "/talks/2026-05-11-mehlig/")
 SLOW_STEP = """\
 import os, sys, time
 if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder process
@@ -271,7 +271,7 @@ def test_old_builds_are_deleted_but_the_last_few_kept(make_app, data_file):
     for n in range(4):
         data_file.write_text(data_file.read_text().replace(TITLE, f"{TITLE} {n}"))
         os.utime(data_file, (time.time() - 10,) * 2)
-        assert f"{TITLE} {n}".encode() in client.get("/talks/2026-05-11-mehlig").data
+        assert f"{TITLE} {n}".encode() in client.get("/talks/2026-05-11-mehlig/").data
     names = sorted(p.name for p in (state / "builds").iterdir())
     assert len(names) == 5  # none superseded long enough to go
     published.prune(state, 2, wall=time.time() + published.GRACE + 1)

@@ -1,12 +1,17 @@
 /* The one script of the feeds site.
  *
  * On the site's own pages (loaded with data-mode="page") it adds each talk's
- * time in the viewer's own zone ("11:00 EDT your time") and the copy buttons.
+ * time in the viewer's own zone ("Tue 8 Dec, 01:00 GMT+9, your time", and
+ * nothing where the viewer's clock shows the series' time), the countdown
+ * to the next talk, the copy buttons and the click-to-play recordings.
  *
- * On any other site, <script src=".../embed.js" data-limit="3"></script>
- * renders the schedule right after the script tag, from talks.json, inside a
- * shadow root so that neither page's styles reach the other. Options:
- * data-show="upcoming|past|all", data-limit="N", data-theme="light|dark".
+ * On any other site, a box <div data-feeds-embed data-limit="3"> followed by
+ * <script async src=".../embed.js"> gets the schedule, from embed.json, in a
+ * shadow root so that neither page's styles reach the other; the box keeps
+ * its reserved height, so the host page does not move. Without a box, the
+ * list goes right after the script tag (the older snippet). Options, on the
+ * box or on the script: data-show="upcoming|past|all", data-limit="N",
+ * data-theme="auto|light|dark" (auto follows prefers-color-scheme).
  *
  * Everything lives inside this function: no globals are created. Talk data
  * only ever reaches the page as text (textContent), never as markup. */
@@ -14,27 +19,41 @@
   "use strict";
 
   var script = document.currentScript;
-  var DAY = { year: "numeric", month: "2-digit", day: "2-digit" };
+  var ENGLISH = "en-US"; /* the pages are English: one way to write dates and zones */
 
   /* --- the viewer's own time --------------------------------------------- */
 
-  function dayIn(date, zone) {
-    var options = Object.assign({}, DAY, zone ? { timeZone: zone } : {});
-    return new Intl.DateTimeFormat("en-CA", options).format(date);
+  function fields(date, zone) {
+    var options = {
+      weekday: "short", year: "numeric", month: "short", day: "numeric",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short"
+    };
+    if (zone) options.timeZone = zone;
+    var out = {};
+    new Intl.DateTimeFormat(ENGLISH, options).formatToParts(date).forEach(function (part) {
+      out[part.type] = part.value;
+    });
+    return out;
   }
 
-  /* "11:00 EDT your time", led by the weekday ("Tue 00:00 GMT+9 your time")
-     when the viewer's day differs from the day in the talk's own zone. */
+  function sameDay(a, b) {
+    return a.year === b.year && a.month === b.month && a.day === b.day;
+  }
+
+  function sameClock(a, b) {
+    return sameDay(a, b) && a.hour === b.hour && a.minute === b.minute;
+  }
+
+  /* "11:00 EDT, your time"; led by the viewer's date when it differs from
+     the date in the talk's zone ("Tue 8 Dec, 01:00 GMT+9, your time"); ""
+     when the viewer's clock shows the talk's own time. */
   function yourTime(date, zone) {
-    var parts = {};
-    new Intl.DateTimeFormat(undefined, {
-      hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short"
-    }).formatToParts(date).forEach(function (part) { parts[part.type] = part.value; });
-    var text = parts.hour + ":" + parts.minute + " " + parts.timeZoneName;
-    if (dayIn(date) !== dayIn(date, zone)) {
-      text = new Intl.DateTimeFormat("en", { weekday: "short" }).format(date) + " " + text;
-    }
-    return text + " your time";
+    var mine = fields(date);
+    var theirs = fields(date, zone);
+    if (sameClock(mine, theirs)) return "";
+    var clock = mine.hour + ":" + mine.minute + " " + mine.timeZoneName;
+    if (!sameDay(mine, theirs)) clock = mine.weekday + " " + mine.day + " " + mine.month + ", " + clock;
+    return clock + ", your time";
   }
 
   function addLocalTimes(root) {
@@ -48,7 +67,39 @@
     });
   }
 
+  /* --- what's next: "in 6 days", "today at 17:00", "Live now" ------------ */
+
+  function dayNumber(date) {
+    var f = new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit" });
+    return Math.round(Date.parse(f.format(date) + "T00:00:00Z") / 864e5);
+  }
+
+  function countdownText(start, end, now, zone) {
+    if (now >= end) return "";
+    if (now >= start) return "Live now";
+    var mine = fields(start);
+    var clock = mine.hour + ":" + mine.minute;
+    if (zone && !sameClock(mine, fields(start, zone))) clock += " " + mine.timeZoneName;
+    var days = dayNumber(start) - dayNumber(now);
+    if (days === 0) return "today at " + clock;
+    if (days === 1) return "tomorrow at " + clock;
+    return "in " + days + " days";
+  }
+
+  function addCountdowns(root) {
+    root.querySelectorAll(".countdown[data-start][data-end]").forEach(function (node) {
+      var start = new Date(node.getAttribute("data-start"));
+      var end = new Date(node.getAttribute("data-end"));
+      if (isNaN(start) || isNaN(end)) return;
+      try {
+        node.textContent = countdownText(start, end, new Date(), node.getAttribute("data-zone"));
+      } catch (error) { /* keep the server's date only */ }
+    });
+  }
+
   /* --- copy buttons ------------------------------------------------------ */
+
+  var MAC = /Mac|iPhone|iPad|iPod/.test((navigator.platform || "") + " " + (navigator.userAgent || ""));
 
   function textOf(node) {
     return node.tagName === "INPUT" || node.tagName === "TEXTAREA" ? node.value : node.textContent;
@@ -63,6 +114,13 @@
     selection.addRange(range);
   }
 
+  function announce(message) {
+    var region = document.getElementById("announce");
+    if (!region) return;
+    region.textContent = "";
+    setTimeout(function () { region.textContent = message; }, 50);
+  }
+
   function say(button, message) {
     var label = button.getAttribute("data-label") || button.textContent;
     button.setAttribute("data-label", label);
@@ -73,16 +131,43 @@
   function addCopyButtons(root) {
     root.querySelectorAll("button[data-copy]").forEach(function (button) {
       var source = document.getElementById(button.getAttribute("data-copy"));
+      var what = button.getAttribute("data-what") || "text";
       if (!source) return;
       button.hidden = false;
       button.addEventListener("click", function () {
         var done = navigator.clipboard && window.isSecureContext
           ? navigator.clipboard.writeText(textOf(source))
           : Promise.reject(new Error("no clipboard"));
-        done.then(function () { say(button, "Copied"); }, function () {
+        done.then(function () {
+          say(button, "Copied");
+          announce("Copied the " + what + ".");
+        }, function () {
           selectAll(source);
-          say(button, "Press Ctrl+C");
+          var keys = MAC ? "\u2318C" : "Ctrl+C";
+          say(button, "Press " + keys);
+          announce("The " + what + " is selected: press " + keys + " to copy it.");
         });
+      });
+    });
+  }
+
+  /* --- recordings: the player loads only on a click ---------------------- */
+
+  function addPlayers(root) {
+    root.querySelectorAll(".player[data-player]").forEach(function (box) {
+      var button = box.querySelector("button.play");
+      if (!button) return;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var frame = document.createElement("iframe");
+        frame.src = box.getAttribute("data-player");
+        frame.title = box.getAttribute("data-title") || "Recording";
+        frame.allow = "autoplay; encrypted-media; fullscreen; picture-in-picture";
+        frame.allowFullscreen = true;
+        frame.referrerPolicy = "strict-origin-when-cross-origin";
+        box.classList.add("is-playing");
+        box.replaceChildren(frame);
+        frame.focus();
       });
     });
   }
@@ -102,24 +187,24 @@
     return a;
   }
 
-  function choice(name, allowed, fallback) {
-    var value = script.getAttribute("data-" + name);
+  function choice(source, name, allowed, fallback) {
+    var value = source.getAttribute("data-" + name);
     if (value === null) return fallback;
     if (allowed.indexOf(value) >= 0) return value;
     console.warn("feeds embed.js: data-" + name + " must be one of " + allowed.join(", "));
     return fallback;
   }
 
-  function options() {
-    var raw = script.getAttribute("data-limit");
+  function options(source) {
+    var raw = source.getAttribute("data-limit");
     var limit = raw === null ? Infinity : Number(raw);
     if (!(Number.isInteger(limit) && limit > 0) && limit !== Infinity) {
       console.warn("feeds embed.js: data-limit must be a whole number above 0");
       limit = Infinity;
     }
     return {
-      show: choice("show", ["upcoming", "past", "all"], "upcoming"),
-      theme: choice("theme", ["light", "dark"], "light"),
+      show: choice(source, "show", ["upcoming", "past", "all"], "upcoming"),
+      theme: choice(source, "theme", ["auto", "light", "dark"], "auto"),
       limit: limit
     };
   }
@@ -140,30 +225,41 @@
     }).filter(function (group) { return group[1].length > 0; });
   }
 
-  function talkItem(talk) {
-    var item = el("li", "fe-talk" + (talk.status === "cancelled" ? " fe-cancelled" : ""));
+  function talkItem(talk, series, now) {
+    var cancelled = talk.status === "cancelled";
+    var over = Date.parse(talk.end) <= now;
+    var live = !cancelled && !over && Date.parse(talk.start) <= now;
+    var item = el("li", "fe-talk" + (cancelled ? " fe-cancelled" : "") +
+      (live ? " fe-live" : over ? " fe-past" : " fe-upcoming"));
     var when = el("p", "fe-when");
+    if (live) when.append(el("strong", "fe-badge fe-live-badge", "Live now"), " ");
     var time = el("time", "", talk.when);
     time.setAttribute("datetime", talk.start);
     time.setAttribute("data-zone", talk.timezone);
     when.append(time, " ", el("span", "yourtime"));
     var title = el("p", "fe-title");
     title.append(link(talk.url, talk.title));
-    if (talk.status === "cancelled") title.append(" ", el("strong", "fe-badge", "Cancelled"));
+    if (cancelled) title.append(" ", el("strong", "fe-badge", "Cancelled"));
     item.append(when, title);
     if (talk.byline) item.append(el("p", "fe-who", talk.byline));
+    if (!cancelled && !over) {
+      var where = el("p", "fe-where", talk.location);
+      if (series.attend) where.append(" \u00b7 ", el("span", "fe-attend", series.attend));
+      item.append(where);
+    }
     return item;
   }
 
   function render(box, data, opts) {
     var series = data.series;
+    var now = Date.now();
     var title = el("p", "fe-series");
     title.append(link(series.url, series.title));
     var parts = [title];
-    var chosen = groups(data.talks, opts, Date.now());
+    var chosen = groups(data.talks, opts, now);
     chosen.forEach(function (group) {
       var list = el("ol", "fe-talks");
-      group[1].forEach(function (talk) { list.append(talkItem(talk)); });
+      group[1].forEach(function (talk) { list.append(talkItem(talk, series, now)); });
       parts.push(el("p", "fe-group", group[0]), list);
     });
     if (!chosen.length) {
@@ -171,33 +267,58 @@
         : "No talk is scheduled right now: the next talk will be announced here."));
     }
     var more = el("p", "fe-more");
-    more.append(link(series.url, "Full schedule"), " · ", link(series.url + "#subscribe", "Subscribe"));
+    more.append(link(series.url, "Full schedule"), " \u00b7 ", link(series.url + "#subscribe", "Subscribe"));
     parts.push(more);
     box.replaceChildren.apply(box, parts);
     box.querySelectorAll("a").forEach(function (a) { a.target = "_blank"; a.rel = "noopener"; });
     addLocalTimes(box);
   }
 
-  function embed() {
-    var opts = options();
-    var host = el("div", "feeds-embed-host");
-    script.parentNode.insertBefore(host, script.nextSibling);
+  var data = null; /* one fetch of embed.json for every box this script fills */
+
+  function talks() {
+    if (!data) {
+      data = fetch(new URL("embed.json", script.src).href, { credentials: "omit" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        });
+    }
+    return data;
+  }
+
+  function fill(host, source) {
+    var opts = options(source);
+    host.setAttribute("data-feeds-ready", "");
     var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
     var style = el("link");
+    var styled = new Promise(function (resolve) {
+      style.addEventListener("load", resolve);
+      style.addEventListener("error", resolve);
+    });
     style.rel = "stylesheet";
     style.href = new URL("static/embed.css", script.src).href;
-    var box = el("div", "feeds-embed", "Loading talks…");
+    var box = el("div", "feeds-embed", "Loading talks\u2026");
     box.setAttribute("data-theme", opts.theme);
+    box.style.visibility = "hidden"; /* shown once styled: no flash, no shift */
     root.append(style, box);
-    fetch(new URL("talks.json", script.src).href, { credentials: "omit" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      })
-      .then(function (data) { render(box, data, opts); })
+    Promise.all([talks(), styled])
+      .then(function (results) { render(box, results[0], opts); })
       .catch(function (error) {
         box.textContent = "The talks could not be loaded (" + error.message + ").";
-      });
+      })
+      .then(function () { box.style.visibility = ""; });
+  }
+
+  function embed() {
+    var boxes = document.querySelectorAll("[data-feeds-embed]:not([data-feeds-ready])");
+    boxes.forEach(function (box) { fill(box, box); });
+    /* A page with boxes uses the new snippet: never add a list after a script. */
+    if (document.querySelector("[data-feeds-embed]") || script.hasAttribute("data-feeds-ready")) return;
+    script.setAttribute("data-feeds-ready", "");
+    var host = el("div", "feeds-embed-host");
+    script.parentNode.insertBefore(host, script.nextSibling);
+    fill(host, script);
   }
 
   /* --- start ------------------------------------------------------------- */
@@ -209,7 +330,17 @@
 
   if (!script) return;
   if (script.getAttribute("data-mode") === "page") {
-    whenReady(function () { addLocalTimes(document); addCopyButtons(document); });
+    var start = function () {
+      addLocalTimes(document);
+      addCountdowns(document);
+      addCopyButtons(document);
+      addPlayers(document);
+      document.documentElement.setAttribute("data-feeds-ready", "");
+    };
+    /* Inline at the end of the frame page, the list is already there: add
+       the local times before the first paint, so that nothing moves. */
+    if (script.src) whenReady(start);
+    else start();
   } else {
     embed();
   }
