@@ -247,7 +247,7 @@ def test_talk_page_has_add_to_calendar_links(client, seed):
     assert google["ctz"] == ["Europe/Berlin"]
     assert google["text"][0].startswith(talk.title)
     assert f"{SITE_URL}/talks/{TALK}" in google["details"][0]
-    assert "To get it, write to" in google["details"][0]  # the attend text goes along
+    assert "Contact us for questions" in google["details"][0]  # the attend text goes along
     for host in ("outlook.live.com", "outlook.office.com"):
         link = urlsplit(next(h for h in hrefs if host in h))
         query = parse_qs(link.query)

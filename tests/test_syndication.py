@@ -162,7 +162,7 @@ def test_content_holds_the_talk_details_and_links(client):
         text = html.text_content()
         assert "Gatsby Computational Neuroscience Unit" in text
         assert "Mon 9 Feb 2026, 17:00–18:00 CET" in text and "16:00–17:00 UTC" in text
-        assert "Where: Online" in text and "To get it, write to" in text
+        assert "Where: Online" in text and "Contact us for questions" in text
         assert "Muon Yedi" in text  # the note
         hrefs = html.xpath("//a/@href")
         assert "https://arxiv.org/pdf/2512.20607" in hrefs
