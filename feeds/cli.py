@@ -33,12 +33,19 @@ def load_or_report(file: Path) -> Schedule | None:
         return None
 
 
-def record(file: Path, schedule: Schedule, now: datetime) -> dict[str, Revision]:
-    """Record `schedule` in the ledger beside `file`; warn if it cannot be written."""
-    revisions, warning = update_ledger(ledger_path(file), schedule, now)
-    if warning:
+def record(file: Path, schedule: Schedule, now: datetime) -> dict[str, Revision] | None:
+    """Record `schedule` in the ledger beside `file`; None, after saying
+    why, if the change could not be recorded."""
+    update = update_ledger(ledger_path(file), schedule, now)
+    for warning in update.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return revisions
+    for error in update.errors:
+        print(error, file=sys.stderr)
+    if not update.recorded:
+        print(f"the revision ledger {ledger_path(file)} does not record this version of "
+              f"{file}; nothing was published.", file=sys.stderr)
+        return None
+    return update.revisions
 
 
 def _settings(**overrides: Any) -> dict[str, Any]:
@@ -53,7 +60,8 @@ def validate(args: argparse.Namespace) -> int:
     if schedule is None:
         return 1
     now = utc_now()
-    record(file, schedule, now)
+    if record(file, schedule, now) is None:
+        return 1
     upcoming = schedule.upcoming(now)
     nxt = (f"next: {format_when(upcoming[0].start)} — {upcoming[0].title}"
            if upcoming else "no upcoming talk")
@@ -69,8 +77,10 @@ def build(args: argparse.Namespace) -> int:
     if schedule is None:
         return 1
     now = utc_now()
-    snapshot = build_snapshot(schedule, record(data, schedule, now),
-                              BuildOptions.from_settings(config), now)
+    revisions = record(data, schedule, now)
+    if revisions is None:
+        return 1
+    snapshot = build_snapshot(schedule, revisions, BuildOptions.from_settings(config), now)
     try:
         routes = export.write_site(snapshot, args.outdir, config["CACHE_MAX_AGE"])
     except (export.ExportError, OSError) as exc:

@@ -28,6 +28,7 @@ from .snapshot import BuildOptions, Snapshot, build_snapshot
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 SETTLE = 0.25  # seconds a changed file must stay unchanged before it is read
+BOOT_SETTLE_TRIES = 20  # at start, how many times to wait for a file still being written
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class Publisher:
                  clock: Clock = utc_now, check_interval: float = 1.0,
                  settle: float | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time):
+                 wall: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep):
         self.data_file = Path(data_file)
         self.options = options
         self.clock = clock
@@ -73,6 +75,9 @@ class Publisher:
         self._loaded_at: datetime | None = None
         self._errors: tuple[str, ...] = ()
         self._warnings: tuple[str, ...] = ()
+        #: Why changes are not recorded in the ledger, if they are not.
+        self._ledger_errors: tuple[str, ...] = ()
+        self._sleep = sleep
         self.refresh(force=True)
 
     def snapshot(self) -> Snapshot | None:
@@ -101,19 +106,36 @@ class Publisher:
         age = self._wall() - signature[0] / 1e9
         return self.settle - age if 0 <= age < self.settle else 0.0
 
+    def _settle_at_start(self, signature: Signature | None) -> Signature | None:
+        """At start there is nothing else to serve: wait (a few times
+        `settle` at most) until the file has stopped changing."""
+        for _ in range(BOOT_SETTLE_TRIES):
+            wait = self._unsettled(signature)
+            if not wait:
+                break
+            self._sleep(wait)
+            signature = self._watch.signature()
+        return signature
+
     def _reload(self, signature: Signature | None, now: datetime, force: bool) -> None:
-        wait = self._unsettled(signature)
-        if wait and not force:
-            self._watch.retry_in(wait)  # still being written, perhaps
-            return
-        try:
-            schedule: Schedule | None = load_schedule(self.data_file)
-            problems: tuple[str, ...] = ()
-        except InvalidData as exc:
-            schedule, problems = None, tuple(str(p) for p in exc.problems)
-        if self._watch.signature() != signature and not force:
-            self._watch.retry_in(self.settle)  # written to while we read it
-            return
+        for _ in range(BOOT_SETTLE_TRIES if force and self._snapshot is None else 1):
+            if force and self._snapshot is None:  # at start: wait here, nothing else to serve
+                signature = self._settle_at_start(signature)
+            wait = self._unsettled(signature)
+            if wait and not force:
+                self._watch.retry_in(wait)  # still being written, perhaps
+                return
+            try:
+                schedule: Schedule | None = load_schedule(self.data_file)
+                problems: tuple[str, ...] = ()
+            except InvalidData as exc:
+                schedule, problems = None, tuple(str(p) for p in exc.problems)
+            if self._watch.signature() == signature:
+                break
+            if not force:
+                self._watch.retry_in(self.settle)  # written to while we read it
+                return
+            signature = self._watch.signature()
         self._watch.seen = signature
         if schedule is None:
             self._fail(problems, f"{self.data_file} has errors")
@@ -128,17 +150,25 @@ class Publisher:
 
     def _record(self, schedule: Schedule, signature: Signature | None,
                 now: datetime) -> Mapping[str, Revision] | None:
-        """The revisions of `schedule`, recorded in the ledger; None on failure."""
+        """The revisions of `schedule`, recorded in the ledger on top of the
+        ones last published; None if there are none that may be published.
+        While changes are not recorded the file is looked at again on every
+        check, so that recording resumes as soon as it can."""
         mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
+        known = self._snapshot.revisions if self._snapshot else None
         try:
-            revisions, warning = update_ledger(ledger_path(self.data_file), schedule, now,
-                                               fallback_now=mtime.replace(microsecond=0))
+            update = update_ledger(ledger_path(self.data_file), schedule, now,
+                                   fallback_now=mtime.replace(microsecond=0), known=known)
         except OSError as exc:  # e.g. the lock file cannot be locked: try again later
             self._watch.seen = None
             self._fail((f"cannot update the revision ledger: {exc}",), "the ledger failed")
             return None
-        self._warnings = (warning,) if warning else ()
-        return revisions
+        self._warnings, self._ledger_errors = update.warnings, update.errors
+        if update.errors:
+            self._watch.seen = None
+        if update.revisions is None:
+            self._fail(update.errors, "the revision ledger cannot be read")
+        return update.revisions
 
     def _fail(self, problems: tuple[str, ...], why: str) -> None:
         self._errors = problems
@@ -159,11 +189,11 @@ class Publisher:
     def health(self) -> Health:
         snap = self.snapshot()
         return Health(
-            ok=snap is not None and not self._errors,
+            ok=snap is not None and not self._errors and not self._ledger_errors,
             data_file=str(self.data_file),
             talks=len(snap.schedule.talks) if snap else 0,
             loaded_at=self._loaded_at,
-            errors=self._errors,
+            errors=tuple(dict.fromkeys(self._errors + self._ledger_errors)),
             warnings=self._warnings,
             version=snap.version if snap else "",
         )

@@ -19,7 +19,7 @@ from . import ical, pages, syndication, talks_json, urls
 from .delivery import Delivery, Resource
 from .memo import KEPT, Memo
 from .model import Schedule, Talk
-from .revisions import Revision
+from .revisions import Revision, latest_date
 from .timezones import EPOCH, to_utc
 
 
@@ -48,6 +48,9 @@ class Build:
     #: The data's last change, or a talk's end since: every route's Last-Modified.
     changed: datetime
     memo: Memo
+    #: No date in the feeds is later than this: `now`, or the ledger's
+    #: latest date if the clock is behind it (dates never go backwards).
+    dated_until: datetime
 
 
 Render = Callable[[Build], bytes]
@@ -57,9 +60,9 @@ RenderTalk = Callable[[Build, Talk], bytes]
 DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
     (urls.CALENDAR, lambda b: ical.calendar_feed(b.schedule, b.revisions, b.site, memo=b.memo),
      ical.FEED),
-    (urls.RSS, lambda b: syndication.rss_feed(b.schedule, b.revisions, b.site, b.now,
+    (urls.RSS, lambda b: syndication.rss_feed(b.schedule, b.revisions, b.site, b.dated_until,
                                               b.feed_limit, b.memo), syndication.RSS),
-    (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.now,
+    (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.dated_until,
                                                 b.feed_limit, b.memo), syndication.ATOM),
     (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo), pages.PAGE),
     (urls.EMBED, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(), b.memo),
@@ -141,7 +144,8 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     """Render every public route for `schedule` as seen at `now`."""
     site = options.site.for_series(schedule.series.uid_domain)
     build = Build(schedule, dict(revisions), site, now, options.feed_limit,
-                  last_change(schedule, revisions, now), memo)
+                  last_change(schedule, revisions, now), memo,
+                  dated_until=max(to_utc(now), latest_date(revisions)))
     routes = {path: Resource(render(build), delivery, build.changed)
               for path, render, delivery in DOCUMENTS}
     for talk in schedule.talks:

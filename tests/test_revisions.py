@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import icalendar
 
+from feeds import revisions as revisions_module
 from feeds.loader import load_schedule
 from feeds.revisions import ledger_path, read_ledger, update_ledger
 
@@ -68,19 +69,26 @@ def test_deleted_ledger_does_not_stop_serving(make_app, data_file, clock):
 def test_concurrent_writers_agree(data_file):
     schedule = load_schedule(data_file)
     path = ledger_path(data_file)
-    first, _ = update_ledger(path, schedule, NOW)
-    second, _ = update_ledger(path, schedule, NOW + timedelta(hours=1))  # another worker, later
+    first = update_ledger(path, schedule, NOW).revisions
+    second = update_ledger(path, schedule, NOW + timedelta(hours=1)).revisions  # another worker
     assert first == second == read_ledger(path)
 
 
 def test_unwritable_ledger_dates_changes_with_the_data_files_mtime(data_file, monkeypatch):
     schedule = load_schedule(data_file)
     path = ledger_path(data_file)
-    path.mkdir()  # a directory where the ledger should be: every write fails, even as root
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(revisions_module, "write_atomically", refuse)
     mtime = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
-    revisions, warning = update_ledger(path, schedule, NOW, fallback_now=mtime)
-    assert "cannot write the revision ledger" in warning
-    assert {r.modified for r in revisions.values()} == {mtime}
+    update = update_ledger(path, schedule, NOW, fallback_now=mtime)
+    assert not update.recorded
+    assert "cannot write the revision ledger" in update.errors[0]
+    assert update.revisions is not None
+    assert {r.modified for r in update.revisions.values()} == {mtime}
+    assert not path.exists()
 
 
 def test_recording_first_seen_is_kept(data_file):
@@ -88,7 +96,8 @@ def test_recording_first_seen_is_kept(data_file):
     update_ledger(path, load_schedule(data_file), NOW)
     add_to_talk(data_file, "2026-03-09-wen", "recording: https://example.org/rec")
     later = NOW + timedelta(days=1)
-    revisions, _ = update_ledger(path, load_schedule(data_file), later)
+    revisions = update_ledger(path, load_schedule(data_file), later).revisions
+    assert revisions is not None
     assert revisions["2026-03-09-wen"].recording_seen == later
     assert revisions["2026-03-09-wen"].sequence == 1
     assert revisions["2026-03-02-walter"].recording_seen is None
