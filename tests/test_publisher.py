@@ -290,7 +290,7 @@ def test_workers_build_the_same_bytes(data_file, clock):
 
 
 def test_workers_agree_without_a_writable_ledger(data_file, clock, monkeypatch):
-    def refuse(path, text):
+    def refuse(path, text, **kwargs):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(revisions_module, "write_atomically", refuse)
