@@ -76,7 +76,7 @@ STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 CLOCK_SLACK = timedelta(minutes=1)
 ONE_SECOND = timedelta(seconds=1)
 FIX = ("the ledger is left as it is until it is fixed: restore it from git "
-       "(git checkout -- {path}) or correct the line")
+       "(git checkout -- {path}) or correct it by hand")
 
 
 class LedgerError(Exception):
