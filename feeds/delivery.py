@@ -9,6 +9,12 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
+#: What the site's own pages tell a linked site: only the origin, and only
+#: over https. Members' responses and 404 pages (whose address may hold a
+#: token) send nothing at all.
+REFERRER_POLICY = "strict-origin-when-cross-origin"
+NO_REFERRER = "no-referrer"
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -26,6 +32,8 @@ class Delivery:
     no_transform: bool = False
     #: Offered as a download named like the route's last segment.
     download: bool = False
+    #: The Referrer-Policy: what a browser tells the sites this links to.
+    referrer_policy: str = REFERRER_POLICY
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,9 @@ class Resource:
         cache = f"public, max-age={max_age}"
         if self.delivery.no_transform:
             cache += ", no-transform"
-        result = {"Content-Type": self.delivery.media_type, "Cache-Control": cache}
+        result = {"Content-Type": self.delivery.media_type, "Cache-Control": cache,
+                  "X-Content-Type-Options": "nosniff",
+                  "Referrer-Policy": self.delivery.referrer_policy}
         if self.download_name:
             result["Content-Disposition"] = f'attachment; filename="{self.download_name}"'
         if self.delivery.cors:

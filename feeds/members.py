@@ -97,7 +97,9 @@ class Members:
             return
         if self._env_join_url:
             loaded = replace(loaded, join_url=self._env_join_url)
-        self._secrets, self._problems = loaded, ()
+        self._secrets, self._problems = loaded, loaded.warnings
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
         log.info("members' calendar: %d token(s) from %s", len(loaded.tokens), self.secrets_file)
 
     def calendar(self, snapshot: Snapshot, token: str) -> Resource | None:

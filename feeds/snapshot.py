@@ -161,6 +161,6 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     upcoming_ends = [t.end for t in schedule.talks if t.end > now]
     return Snapshot(schedule, build.revisions, site, routes, build.changed,
                     min(upcoming_ends, default=None),
-                    not_found=Resource(pages.not_found(schedule, site, memo), pages.PAGE,
+                    not_found=Resource(pages.not_found(schedule, site, memo), pages.NOT_FOUND,
                                        build.changed),
                     embed=EmbedPages(build, routes[urls.EMBED]))
