@@ -159,6 +159,31 @@ def test_a_half_written_file_is_not_read_until_its_writer_is_done(data_file, clo
     assert pub.health().ok
 
 
+def test_a_file_still_being_written_at_start_is_read_once_it_settles(data_file, clock):
+    """A worker that starts while an editor writes the file in place waits
+    for the writer, as a running server does, instead of reading half a file."""
+    text = data_file.read_text().replace(TITLE, "Lyapunov revisited")
+    half = text[: text.index("Lyapunov exponents. We show")]
+    data_file.write_text(half)
+    wall = Ticker(5000.0)
+    set_mtime(data_file, wall.now - 0.05)  # written 50 ms ago, and the writer goes on
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 1:  # the writer finishes while the worker waits
+            data_file.write_text(text)
+            set_mtime(data_file, wall.now + 0.1)
+        wall.now += seconds
+
+    pub = Publisher(data_file, OPTIONS, clock=clock, check_interval=1.0, settle=0.25,
+                    wall=wall, sleep=sleep)
+    assert len(slept) == 2 and sum(slept) <= 1.0
+    assert "Lyapunov revisited" in calendar(pub)
+    assert len(pub.snapshot().schedule.talks) == 12
+    assert read_ledger(ledger_path(data_file))[TALK].sequence == 0  # only the whole file
+
+
 def test_a_file_written_while_it_is_read_is_read_again(data_file, clock, monkeypatch):
     pub = Publisher(data_file, OPTIONS, clock=clock, check_interval=0)
     good = pub.snapshot()
