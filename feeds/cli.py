@@ -87,7 +87,7 @@ def build(args: argparse.Namespace) -> int:
         print(f"{args.outdir}: {exc}; nothing was published.", file=sys.stderr)
         return 1
     if config["SITE_URL"] == settings.SITE_URL:
-        print(f"warning: links and calendar UIDs point at {settings.SITE_URL}; give "
+        print(f"warning: every link points at {settings.SITE_URL}; give "
               "--site-url or FEEDS_SITE_URL the public address", file=sys.stderr)
     rules = len(export.header_rules(snapshot, config["CACHE_MAX_AGE"]))
     if rules > export.RULE_LIMIT:

@@ -213,7 +213,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def nothing_goes_backwards_and_no_identity_changes(self) -> None:
-        for number, (pub, life) in enumerate(zip(self.workers, self.lives)):
+        for number, (pub, life) in enumerate(zip(self.workers, self.lives, strict=True)):
             shown = published(pub)
             if shown is None:
                 assert self.damaged is not None  # only a worker that cannot read the ledger
