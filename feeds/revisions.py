@@ -75,6 +75,10 @@ STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 #: reported: changes within one second are dated a second apart.
 CLOCK_SLACK = timedelta(minutes=1)
 ONE_SECOND = timedelta(seconds=1)
+#: The fingerprint of a merged revision: no talk's content has it, so
+#: `advance` moves a talk that has one on (a removed talk keeps it until it
+#: comes back).
+CONFLICT = "0" * 20
 FIX = ("the ledger is left as it is until it is fixed: restore it from git "
        "(git checkout -- {path}) or correct it by hand")
 
@@ -189,16 +193,29 @@ def latest_date(entries: Mapping[str, Revision]) -> datetime:
     return max((d for r in entries.values() for d in _dates(r)), default=EPOCH)
 
 
+def _ahead(a: Revision, b: Revision) -> bool:
+    """Whether `a` comes after `b` for every subscriber: a later SEQUENCE, no earlier date."""
+    return a.sequence > b.sequence and a.modified >= b.modified
+
+
 def merge(recorded: Mapping[str, Revision], known: Mapping[str, Revision]) -> dict[str, Revision]:
     """The ledger on disk joined with the revisions a process already
-    published: per talk the higher SEQUENCE wins, and on a tie the one this
-    process published, so that it never shows one SEQUENCE with two contents."""
+    published. Per talk, the revision that is ahead in both SEQUENCE and
+    date wins. Two that are not (two workers that numbered one change
+    differently while it could not be recorded) become one revision that
+    `advance` moves past both: the next SEQUENCE, dated after both, so that
+    neither worker's subscribers see anything go back."""
     result = dict(recorded)
     for talk_id, mine in known.items():
         theirs = result.get(talk_id)
-        if theirs is None or mine.sequence >= theirs.sequence:
-            result[talk_id] = mine if theirs is None or mine.modified >= theirs.modified \
-                else dataclasses.replace(mine, modified=theirs.modified)
+        if theirs is None or mine == theirs or _ahead(mine, theirs):
+            result[talk_id] = mine
+        elif not _ahead(theirs, mine):
+            seen = [d for d in (mine.recording_seen, theirs.recording_seen) if d]
+            result[talk_id] = Revision(CONFLICT, max(mine.sequence, theirs.sequence),
+                                       max(mine.modified, theirs.modified),
+                                       min(mine.first_seen, theirs.first_seen),
+                                       min(seen, default=None))
     return result
 
 

@@ -414,3 +414,26 @@ def test_a_ledger_another_account_cannot_read_is_not_rewritten(shared_data):
     before = ledger.read_bytes()
     assert as_user(ORGANISER, lambda: cli.main(["validate", str(shared_data)])) == 1
     assert ledger.read_bytes() == before and ledger.stat().st_uid == 0
+
+
+def test_two_workers_that_numbered_one_change_differently_both_move_forward(data_file):
+    """Two workers that each kept an unrecorded change in memory, with
+    different dates, meet at the ledger: the result is ahead of both."""
+    path = ledger_path(data_file)
+    recorded = update_ledger(path, load_schedule(data_file), NOW).revisions
+    assert recorded is not None
+    retitle(data_file, "Edited while nothing could be written")
+    schedule = load_schedule(data_file)
+    one = revisions_module.advance(recorded, schedule, NOW + timedelta(hours=1))
+    two = revisions_module.advance(recorded, schedule, NOW + timedelta(hours=2))
+    merged = update_ledger(path, schedule, NOW + timedelta(hours=3), known=one)
+    assert merged.recorded and merged.revisions is not None
+    for other in (two, one):
+        again = update_ledger(path, schedule, NOW + timedelta(hours=4), known=other).revisions
+        assert again is not None
+        for talk_id, mine in other.items():
+            assert again[talk_id].sequence >= mine.sequence
+            assert again[talk_id].modified >= mine.modified
+            if mine != one[talk_id] or mine != two[talk_id]:
+                assert again[talk_id].sequence > mine.sequence
+    assert read_ledger(path) == again  # one ledger, whole and valid, that both agree on
