@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .files import FileWatch, Signature
+from .files import FileWatch, Signature, stat_signature
 from .loader import load_schedule
 from .model import Schedule
 from .reader import InvalidData
@@ -77,6 +77,8 @@ class Publisher:
         self._warnings: tuple[str, ...] = ()
         #: Why changes are not recorded in the ledger, if they are not.
         self._ledger_errors: tuple[str, ...] = ()
+        self._ledger = ledger_path(self.data_file)
+        self._ledger_seen: Signature | None = None
         self._sleep = sleep
         self.refresh(force=True)
 
@@ -94,10 +96,16 @@ class Publisher:
         signature = self._watch.signature()
         now = self.clock()
         current = self._snapshot
-        if force or signature != self._watch.seen:
+        if force or signature != self._watch.seen or self._ledger_changed():
             self._reload(signature, now, force)
         elif current and current.valid_until and now >= current.valid_until:
             self._build(current.schedule, current.revisions, now)
+
+    def _ledger_changed(self) -> bool:
+        """Whether another process wrote the ledger since this one last read
+        it: after a time when changes could not be recorded, workers may
+        have numbered them differently, and the ledger now reconciles them."""
+        return stat_signature(self._ledger) != self._ledger_seen
 
     def _unsettled(self, signature: Signature | None) -> float:
         """Seconds to wait before the file's last write is `settle` seconds old."""
@@ -157,8 +165,9 @@ class Publisher:
         mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
         known = self._snapshot.revisions if self._snapshot else None
         try:
-            update = update_ledger(ledger_path(self.data_file), schedule, now,
+            update = update_ledger(self._ledger, schedule, now,
                                    fallback_now=mtime.replace(microsecond=0), known=known)
+            self._ledger_seen = stat_signature(self._ledger)
         except OSError as exc:  # e.g. the lock file cannot be locked: try again later
             self._watch.seen = None
             self._fail((f"cannot update the revision ledger: {exc}",), "the ledger failed")
