@@ -256,7 +256,7 @@ class LongerHistories(LedgerMachine):
     pass
 
 
-LongerHistories.TestCase.settings = settings(max_examples=150, stateful_step_count=30,
+LongerHistories.TestCase.settings = settings(max_examples=60, stateful_step_count=25,
                                              deadline=None,
                                              suppress_health_check=[HealthCheck.too_slow])
 test_the_revision_contract_holds_over_longer_histories = pytest.mark.slow(LongerHistories.TestCase)
