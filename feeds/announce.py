@@ -357,9 +357,13 @@ def prepare(args: argparse.Namespace, now: datetime) -> Job:
                             + "\n".join(str(p) for p in exc.problems)) from None
     except OSError as exc:
         raise AnnounceError(f"cannot read {data_file}: {exc.strerror or exc}") from None
-    revisions, warning = update_ledger(ledger_path(data_file), schedule, now)
-    if warning:
+    update = update_ledger(ledger_path(data_file), schedule, now)
+    for warning in update.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if update.revisions is None or update.errors:  # an announcement names a SEQUENCE
+        raise AnnounceError("the revision ledger does not record this version of the talks, "
+                            "so nothing is announced:\n" + "\n".join(update.errors))
+    revisions = update.revisions
     site = BuildOptions.from_settings(config).site.for_series(schedule.series.uid_domain)
     if config["SITE_URL"] == settings.SITE_URL:
         print(f"warning: the links point at {settings.SITE_URL}; set FEEDS_SITE_URL to the "

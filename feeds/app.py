@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import get_host
 
 from . import accesslog, settings, urls
-from .delivery import Resource, http_date, quoted_etag
+from .delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from .members import Members
 from .pages import EmbedOptions
 from .published import PublishedBuild, Served, private_dir
@@ -63,6 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.add_url_rule(urls.HEALTH, view_func=health)
     app.add_url_rule(urls.EMBED_PAGE, view_func=embed)  # /embed redirects here (Werkzeug)
     app.register_error_handler(404, not_found)
+    app.after_request(protect)
     app.add_url_rule("/", view_func=serve, defaults={"path": ""})
     app.add_url_rule("/<path:path>", view_func=serve)
     return app
@@ -222,6 +223,18 @@ def members_calendar(token: str) -> Response:
     response.cache_control.public = False
     response.cache_control.private = True  # never kept by a shared cache or CDN
     response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def protect(response: Response) -> Response:
+    """Every response, errors included: no MIME sniffing; and no Referer from
+    a members' address or a 404 page, whose address may hold a token."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    private = request.path.startswith("/members/") or response.status_code == 404
+    if private:
+        response.headers["Referrer-Policy"] = NO_REFERRER
+    else:
+        response.headers.setdefault("Referrer-Policy", REFERRER_POLICY)
     return response
 
 

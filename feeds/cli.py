@@ -61,14 +61,25 @@ def load_or_report(file: Path, output: str = "text") -> Schedule | None:
 
 
 def record(file: Path, schedule: Schedule, now: datetime,
-           output: str = "text") -> dict[str, Revision]:
-    """Record `schedule` in the ledger beside `file`; warn if it cannot be written."""
-    revisions, warning = update_ledger(ledger_path(file), schedule, now)
-    if warning:
+           output: str = "text") -> dict[str, Revision] | None:
+    """Record `schedule` in the ledger beside `file`; None, after saying
+    why, if the change could not be recorded. With `output` "github" each
+    warning and error is also a GitHub annotation on the ledger."""
+    ledger = ledger_path(file)
+    update = update_ledger(ledger, schedule, now)
+    for warning in update.warnings:
         if output == "github":
-            print(github_annotation("warning", warning))
+            print(github_annotation("warning", warning, Problem(str(ledger), 0, 0, warning)))
         print(f"warning: {warning}", file=sys.stderr)
-    return revisions
+    for error in update.errors:
+        if output == "github":
+            print(github_annotation("error", error, Problem(str(ledger), 0, 0, error)))
+        print(error, file=sys.stderr)
+    if not update.recorded:
+        print(f"the revision ledger {ledger} does not record this version of "
+              f"{file}; nothing was published.", file=sys.stderr)
+        return None
+    return update.revisions
 
 
 def _settings(**overrides: Any) -> dict[str, Any]:
@@ -83,7 +94,8 @@ def validate(args: argparse.Namespace) -> int:
     if schedule is None:
         return 1
     now = utc_now()
-    record(file, schedule, now, args.format)
+    if record(file, schedule, now, args.format) is None:
+        return 1
     upcoming = schedule.upcoming(now)
     nxt = (f"next: {format_when(upcoming[0].start)} — {upcoming[0].title}"
            if upcoming else "no upcoming talk")
@@ -99,15 +111,17 @@ def build(args: argparse.Namespace) -> int:
     if schedule is None:
         return 1
     now = utc_now()
-    snapshot = build_snapshot(schedule, record(data, schedule, now),
-                              BuildOptions.from_settings(config), now)
+    revisions = record(data, schedule, now)
+    if revisions is None:
+        return 1
+    snapshot = build_snapshot(schedule, revisions, BuildOptions.from_settings(config), now)
     try:
         routes = export.write_site(snapshot, args.outdir, config["CACHE_MAX_AGE"])
     except (export.ExportError, OSError) as exc:
         print(f"{args.outdir}: {exc}; nothing was published.", file=sys.stderr)
         return 1
     if config["SITE_URL"] == settings.SITE_URL:
-        print(f"warning: links and calendar UIDs point at {settings.SITE_URL}; give "
+        print(f"warning: every link points at {settings.SITE_URL}; give "
               "--site-url or FEEDS_SITE_URL the public address", file=sys.stderr)
     rules = len(export.header_rules(snapshot, config["CACHE_MAX_AGE"]))
     if rules > export.RULE_LIMIT:

@@ -13,6 +13,12 @@ from email.utils import formatdate
 #: How long a fingerprinted file may be kept: a year, the most HTTP caches honour.
 IMMUTABLE_AGE = 31536000
 
+#: What the site's own pages tell a linked site: only the origin, and only
+#: over https. Members' responses and 404 pages (whose address may hold a
+#: token) send nothing at all.
+REFERRER_POLICY = "strict-origin-when-cross-origin"
+NO_REFERRER = "no-referrer"
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -32,6 +38,8 @@ class Delivery:
     download: bool = False
     #: Named by its content's digest: cached for a year, never revalidated.
     immutable: bool = False
+    #: The Referrer-Policy: what a browser tells the sites this links to.
+    referrer_policy: str = REFERRER_POLICY
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,9 @@ class Resource:
             else f"public, max-age={max_age}"
         if self.delivery.no_transform:
             cache += ", no-transform"
-        result = {"Content-Type": self.delivery.media_type, "Cache-Control": cache}
+        result = {"Content-Type": self.delivery.media_type, "Cache-Control": cache,
+                  "X-Content-Type-Options": "nosniff",
+                  "Referrer-Policy": self.delivery.referrer_policy}
         if self.download_name:
             result["Content-Disposition"] = f'attachment; filename="{self.download_name}"'
         if self.delivery.cors:

@@ -365,5 +365,5 @@ def write(path: Path, original: str, new: str, now: datetime) -> tuple[Schedule,
             raise EditError(f"{path} changed while it was being edited; run the command again")
 
     write_atomically(path, new, before_replace=unchanged)
-    _, warning = update_ledger(ledger_path(path), schedule, now)
-    return schedule, warning
+    update = update_ledger(ledger_path(path), schedule, now)
+    return schedule, "; ".join(update.errors + update.warnings)

@@ -64,19 +64,51 @@ class FileWatch:
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock shared by every process that writes `path`."""
+def locked(path: Path) -> Iterator[bool]:
+    """An exclusive lock shared by every process that writes `path`; yields
+    whether it is held. The lock file is opened read-only (enough for
+    ``flock``), so that accounts sharing a directory can all take it
+    whoever created it."""
     try:
-        handle = open(path.with_name(path.name + ".lock"), "a")
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDONLY | os.O_CREAT, 0o666)
     except OSError:
-        yield  # a read-only directory: nothing will be written anyway
+        yield False  # a read-only directory: nothing will be written anyway
         return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files that an interrupted write_atomically of
+    `path` left behind (a kill -9 between writing and renaming). Only call
+    it holding the lock that every writer of `path` takes."""
+    target = Path(os.path.realpath(path))
+    removed = []
+    for candidate in target.parent.glob(_temporary_prefix(target) + "*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
+def directory_file_mode(path: Path) -> int:
+    """The mode for a new file in the directory of `path`: as readable and
+    writable as the directory itself (a group-writable directory gets a
+    group-writable file), never executable."""
+    try:
+        return stat.S_IMODE(os.stat(Path(path).parent).st_mode) & 0o666
+    except OSError:
+        return 0o644
 
 
 def write_atomically(path: Path, text: str, new_mode: int = 0o644,
@@ -91,7 +123,7 @@ def write_atomically(path: Path, text: str, new_mode: int = 0o644,
         mode, group = stat.S_IMODE(st.st_mode), st.st_gid
     except FileNotFoundError:
         mode, group = new_mode, -1
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=_temporary_prefix(target), suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)

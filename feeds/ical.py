@@ -24,7 +24,7 @@ from icalendar import (
 )
 
 from . import timezones, urls
-from .delivery import Delivery
+from .delivery import NO_REFERRER, Delivery
 from .event_text import description, shorten, summary
 from .memo import Memo, direct
 from .model import Schedule, Series, Talk
@@ -35,7 +35,7 @@ MEDIA_TYPE = "text/calendar; charset=utf-8"
 #: /calendar.ics and /archive.ics.
 FEED = Delivery(MEDIA_TYPE, cors=True, no_transform=True)
 #: A member's calendar: private, so no other origin may read it.
-MEMBERS_FEED = Delivery(MEDIA_TYPE, no_transform=True)
+MEMBERS_FEED = Delivery(MEDIA_TYPE, no_transform=True, referrer_policy=NO_REFERRER)
 #: /talks/<id>.ics, a single copy for "add to calendar".
 TALK_FILE = Delivery(MEDIA_TYPE, cors=True, no_transform=True, download=True)
 MEMBERS_SUFFIX = " (members)"

@@ -48,9 +48,13 @@ SERIES_REQUIRED = ("title", "timezone", "contact")
 TALK_REQUIRED = ("id", "date", "title")
 SPEAKER_REQUIRED = ("name",)
 LINK_REQUIRED = ("label", "url")
-# Written so that the same pattern is a valid ECMA-262 regex (the JSON Schema's).
-EMAIL = re.compile(r'[^@\s<>"]+@[^@\s<>"]+\.[^@\s<>"]+')
-DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
+# One plain address (written so that the same pattern is a valid ECMA-262 regex,
+# the JSON Schema's): a dot-atom local part without the characters that would
+# start a mailto: query or fragment, and a domain name.
+_LOCAL = r"[A-Za-z0-9!$'*+=^_`{|}~-]+(?:\.[A-Za-z0-9!$'*+=^_`{|}~-]+)*"
+_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+EMAIL = re.compile(f"{_LOCAL}@{_DOMAIN}")
+DOMAIN = re.compile(_DOMAIN)
 
 
 def parse_schedule(text: str, source: str = "<data>") -> Schedule:
@@ -109,7 +113,8 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
     contact = _contact(reader, fields.get("contact"))
     categories = _categories(reader, fields.get("categories"))
     defaults = _series_defaults(reader, fields)
-    uid_domain = _uid_domain(reader, fields.get("uid_domain"))
+    # Never the serving host: without a pinned value, the contact address.
+    uid_domain = _uid_domain(reader, fields.get("uid_domain")) or contact
     if zone is None:
         return None, defaults
     return Series(
@@ -138,14 +143,21 @@ def _series_defaults(reader: Reader, fields: dict[str, Node]) -> _Defaults:
 def _contact(reader: Reader, node: Node | None) -> str:
     contact = reader.text(node, "series.contact")
     if contact and not EMAIL.fullmatch(contact):
-        reader.error(node, f"series.contact {contact!r} is not an e-mail address")
+        reader.error(node, f"series.contact {contact!r} is not one plain e-mail address; "
+                           "write it as name@example.org, without '?', '&', spaces or a "
+                           "second address")
+        return ""
     return contact
 
 
 def _uid_domain(reader: Reader, node: Node | None) -> str:
+    """The tagging authority (RFC 4151) of UIDs and feed ids: a domain or an
+    e-mail address that the group controls, pinned in the data file."""
     domain = reader.text(node, "series.uid_domain")
-    if domain and not DOMAIN.fullmatch(domain):
-        reader.error(node, "series.uid_domain must be a bare domain such as example.org")
+    if domain and not (DOMAIN.fullmatch(domain) or EMAIL.fullmatch(domain)):
+        reader.error(node, "series.uid_domain must be a domain or an e-mail address that "
+                           "the group controls, such as example.org or group@example.org")
+        return ""
     return domain
 
 

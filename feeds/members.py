@@ -135,7 +135,9 @@ class Members:
             return
         self._keep(loaded)
         self._use(loaded)
-        self._problems = ()
+        self._problems = loaded.warnings
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
         log.info("members' calendar: %d token(s) from %s", len(loaded.tokens), self.secrets_file)
 
     def _use(self, loaded: Secrets) -> None:
@@ -155,7 +157,8 @@ class Members:
             write_atomically(self.kept, text, new_mode=0o600)
             os.chmod(self.kept, 0o600)
             os.utime(self.kept, ns=(mtime, mtime))
-            if load_secrets(self.kept) != loaded:  # the file changed while we copied it
+            copy = replace(load_secrets(self.kept), warnings=loaded.warnings)  # its mode differs
+            if copy != loaded:  # the file changed while we copied it
                 self.kept.unlink()
         except (OSError, InvalidData, UnicodeDecodeError) as exc:
             log.warning("cannot keep a copy of the last good secrets: %s", exc)

@@ -24,13 +24,16 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from . import calendar_links, event_text, timezones, urls
-from .delivery import Delivery
+from .delivery import NO_REFERRER, Delivery
 from .memo import Memo, direct
 from .model import Schedule, Series, Speaker, Talk
 
 HTML = "text/html; charset=utf-8"
 PAGE = Delivery(HTML, page=True)
 EMBED = Delivery(HTML, page=True, framable=True)  # the one page other sites may frame
+#: The page sent with every 404: its address may hold a members' token, so
+#: its stylesheet and script are fetched without a Referer.
+NOT_FOUND = Delivery(HTML, page=True, referrer_policy=NO_REFERRER)
 ASSETS = {".css": Delivery("text/css; charset=utf-8"),
           ".js": Delivery("text/javascript; charset=utf-8")}
 SCRIPT = "embed.js"  # local times and copy buttons here; the schedule on other sites

@@ -149,7 +149,7 @@ class PublishedBuild:
         if self._embed is None:
             m = self.model()
             build = Build(m["schedule"], m["revisions"], m["site"], m["now"], m["feed_limit"],
-                          m["changed"], KEPT)
+                          m["changed"], KEPT, m.get("dated_until", m["now"]))
             default = Resource(self.routes[urls.EMBED_PAGE].body, pages.EMBED, m["changed"])
             self._embed = EmbedPages(build, default)
         return self._embed(options)

@@ -41,7 +41,7 @@ from .loader import load_schedule
 from .model import Schedule
 from .published import PublishedBuild
 from .reader import InvalidData
-from .revisions import Revision, ledger_path, update_ledger
+from .revisions import Revision, latest_date, ledger_path, update_ledger
 from .settings import utc_now
 from .snapshot import BuildOptions, build_snapshot, last_change
 
@@ -89,6 +89,8 @@ class Job:
     keep: int
     timeout: float
     settle: float
+    #: While changes cannot be recorded in the ledger, seconds between tries.
+    ledger_retry: float = 10.0
 
     @property
     def options(self) -> dict[str, Any]:
@@ -104,14 +106,25 @@ class Job:
                                            "FEED_LIMIT": self.feed_limit})
 
 
-def due(job: Job, current: PublishedBuild | None, signature: Signature | None,
-        now: datetime, status: Mapping[str, Any]) -> str:
+def source_of(job: Job) -> list[int] | None:
+    """What a build is made from, as it is now: the data file's signature and
+    the ledger's (another process, e.g. `feeds validate`, may write the
+    ledger; its revisions then win). None while there is no data file."""
+    data = files.stat_signature(Path(job.data_file))
+    if data is None:
+        return None
+    ledger = files.stat_signature(ledger_path(job.data_file))
+    return [*data, *(ledger or (0, 0, 0))]
+
+
+def due(job: Job, current: PublishedBuild | None, source: list[int] | None,
+        now: datetime, status: Mapping[str, Any], wall: float = 0.0) -> str:
     """Why a build is due ("reload", "rebuild"), or "" if none is."""
-    source = list(signature) if signature else None
     changed = current is None or current.source != source or current.options != job.options
     tried = (status.get("source") == source and status.get("options") == job.options
              and not status.get("retry"))
-    if changed and not tried:
+    unrecorded = status.get("retry_at") is not None and wall >= status["retry_at"]
+    if (changed and not tried) or unrecorded:
         return "reload"
     if (current is not None and current.valid_until and now >= current.valid_until
             and status.get("rebuilt_for") != current.name):
@@ -143,8 +156,9 @@ def run_build(job: Job, clock: Clock = utc_now, wall: Callable[[], float] = time
                          "the last good build is still served")
     current = published.open_current(state)
     signature = files.stat_signature(data_file)
+    source = source_of(job)
     now = clock()
-    reason = due(job, current, signature, now, status)
+    reason = due(job, current, source, now, status, wall())
     if not reason:
         return 0.0
     if reason == "reload":
@@ -152,15 +166,15 @@ def run_build(job: Job, clock: Clock = utc_now, wall: Callable[[], float] = time
         if wait:
             return wait  # still being written, perhaps
     attempt = {**status, "state": "building", "started": wall(),
-               "source": list(signature) if signature and reason == "reload" else status.get("source"),
-               "options": job.options, "retry": False}
+               "source": source if reason == "reload" else status.get("source"),
+               "options": job.options, "retry": False, "retry_at": None}
     if reason == "rebuild":
         assert current is not None
         attempt["rebuilt_for"] = current.name
     published.write_status(state, attempt)
     try:
         if reason == "reload":
-            return _reload(job, attempt, signature, now)
+            return _reload(job, attempt, signature, now, current, wall())
         assert current is not None
         model = current.model()
         _publish(job, attempt, model["schedule"], model["revisions"], now,
@@ -172,7 +186,7 @@ def run_build(job: Job, clock: Clock = utc_now, wall: Callable[[], float] = time
 
 
 def _reload(job: Job, attempt: dict[str, Any], signature: Signature | None,
-            now: datetime) -> float:
+            now: datetime, current: PublishedBuild | None, wall: float) -> float:
     data_file = Path(job.data_file)
     try:
         schedule: Schedule | None = load_schedule(data_file)
@@ -187,26 +201,38 @@ def _reload(job: Job, attempt: dict[str, Any], signature: Signature | None,
         return 0.0
     mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
     try:
-        revisions, warning = update_ledger(ledger_path(data_file), schedule, now,
-                                           fallback_now=mtime.replace(microsecond=0))
+        # The revisions last published are the memory that survives restarts:
+        # nothing subscribers saw goes backwards, even while the ledger is
+        # unreadable or cannot be written.
+        update = update_ledger(ledger_path(data_file), schedule, now,
+                               fallback_now=mtime.replace(microsecond=0),
+                               known=current.revisions if current else None)
     except OSError as exc:  # e.g. the lock file cannot be locked: try again later
         _failed(job, {**attempt, "retry": True}, f"cannot update the revision ledger: {exc}",
                 why="the ledger failed")
         return 0.0
-    attempt["warnings"] = [warning] if warning else []
-    _publish(job, attempt, schedule, revisions, now, list(signature) if signature else None, now)
+    attempt["warnings"] = list(update.warnings)
+    if update.revisions is None:
+        _failed(job, {**attempt, "retry_at": wall + job.ledger_retry}, *update.errors,
+                why="the revision ledger cannot be read")
+        return 0.0
+    if update.errors:  # published, but not recorded: degraded, and tried again
+        attempt["retry_at"] = wall + job.ledger_retry
+    _publish(job, attempt, schedule, update.revisions, now, source_of(job), now,
+             errors=update.errors)
     return 0.0
 
 
 def _publish(job: Job, attempt: dict[str, Any], schedule: Schedule,
              revisions: Mapping[str, Revision], now: datetime, source: list[int] | None,
-             loaded_at: datetime) -> None:
+             loaded_at: datetime, errors: tuple[str, ...] = ()) -> None:
     """Render every route, write the build and switch it in; on failure keep the current one."""
     options = job.build_options()
     try:
         snapshot = build_snapshot(schedule, revisions, options, now)
         model = {"schedule": schedule, "revisions": snapshot.revisions, "site": snapshot.site,
                  "now": now, "feed_limit": options.feed_limit,
+                 "dated_until": max(now, latest_date(revisions)),
                  "changed": last_change(schedule, revisions, now)}
         name = published.publish(job.state, snapshot, job.max_age, source=source,
                                  options=job.options, loaded_at=loaded_at, model=model,
@@ -215,7 +241,7 @@ def _publish(job: Job, attempt: dict[str, Any], schedule: Schedule,
         log.exception("keeping the last good version; building %s failed", job.data_file)
         _failed(job, attempt, f"building the site failed: {exc!r}")
         return
-    published.write_status(job.state, {**attempt, "state": "idle", "errors": [],
+    published.write_status(job.state, {**attempt, "state": "idle", "errors": list(errors),
                                        "ok_at": time.time()})
     log.info("published %d talks from %s (build %s)", len(schedule.talks), job.data_file, name)
 
@@ -255,16 +281,19 @@ class Publisher:
                  settle: float | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, *, max_age: int = 3600,
-                 mode: str = "process", timeout: float = 60.0, keep: int = 3):
+                 mode: str = "process", timeout: float = 60.0, keep: int = 3,
+                 sleep: Callable[[float], None] = time.sleep):
         self.data_file = Path(data_file)
         self.state = Path(state_dir)
         self.clock = clock
         self.mode = mode
         self.settle = min(SETTLE, check_interval) if settle is None else settle
         self.job = Job(str(self.data_file), str(self.state), options.site.base,
-                       options.feed_limit, max_age, keep, timeout, self.settle)
+                       options.feed_limit, max_age, keep, timeout, self.settle,
+                       ledger_retry=10 * check_interval)
         self._watch = FileWatch(self.data_file, check_interval, monotonic)
         self._wall = wall
+        self._sleep = sleep
         self._name: str | None = None
         self._current: PublishedBuild | None = None
         self._child: subprocess.Popen[bytes] | None = None
@@ -287,7 +316,7 @@ class Publisher:
             self.follow()
             if not wait:
                 return
-            time.sleep(wait)
+            self._sleep(wait)
 
     def _start_watcher(self) -> None:
         threading.Thread(target=self._watching, name="feeds-watch", daemon=True).start()
@@ -347,7 +376,8 @@ class Publisher:
             status = published.read_status(self.state)
             signature = self._watch.signature()
             if status.get("state") != "building":
-                reason = due(self.job, self.follow(), signature, self.clock(), status)
+                reason = due(self.job, self.follow(), source_of(self.job), self.clock(), status,
+                             self._wall())
                 if not reason:
                     return
                 wait = unsettled(signature, self.settle, self._wall())

@@ -61,10 +61,16 @@ Node = yaml.Node
 class Reader:
     """Walks the YAML node tree, collecting problems instead of stopping."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, echo: bool = True):
         self.source = source
         self.problems: list[Problem] = []
         self.talk_id = ""
+        #: Whether messages may quote what was written; never for a secrets
+        #: file, where a key may be a token or a join link written by mistake.
+        self.echo = echo
+
+    def _key(self, key: str) -> str:
+        return repr(key) if self.echo else "(not repeated here)"
 
     def error(self, node: Node | None, message: str) -> None:
         line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (0, 0)
@@ -79,10 +85,10 @@ class Reader:
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
             if key not in allowed:
-                self.error(key_node, f"unknown key {key!r} in {what}; "
+                self.error(key_node, f"unknown key {self._key(key)} in {what}; "
                                      f"allowed keys are: {', '.join(sorted(allowed))}")
             elif key in result:
-                self.error(key_node, f"key {key!r} appears twice in {what}; keep one")
+                self.error(key_node, f"key {self._key(key)} appears twice in {what}; keep one")
             else:
                 result[key] = value_node
         for key in required:
@@ -167,8 +173,12 @@ def valid_url(raw: str) -> bool:
         return False
 
 
-def node_tree(text: str, source: str) -> Node | None:
-    """The YAML node tree of `text`; InvalidData naming line:column if it is not YAML."""
+_QUOTED = re.compile(r"'[^']{2,}'|\"[^\"]{2,}\"")
+
+
+def node_tree(text: str, source: str, echo: bool = True) -> Node | None:
+    """The YAML node tree of `text`; InvalidData naming line:column if it is
+    not YAML. Without `echo`, the message quotes nothing that was written."""
     try:
         return yaml.compose(text, Loader=YamlLoader)
     except yaml.MarkedYAMLError as exc:
@@ -177,11 +187,14 @@ def node_tree(text: str, source: str) -> Node | None:
         problem = f"{exc.problem or 'invalid YAML'}"
         if exc.context:
             problem = f"{exc.context}, {problem}"
+        if not echo:
+            problem = _QUOTED.sub("'…'", problem)
         raise InvalidData([Problem(source, line, col,
                                    f"this is not valid YAML ({problem}); check the "
                                    "indentation and quote text that contains ': ' or '#'")]) from None
     except yaml.YAMLError as exc:
-        raise InvalidData([Problem(source, 0, 0, f"this is not valid YAML: {exc}")]) from None
+        detail = f": {exc}" if echo else ""
+        raise InvalidData([Problem(source, 0, 0, f"this is not valid YAML{detail}")]) from None
 
 
 def key_value(root: Node | None, key: str) -> Node | None:

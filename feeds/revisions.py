@@ -8,14 +8,15 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .files import locked, write_atomically
-from .model import Schedule, Talk
-from .timezones import isoformat_utc, parse_utc
+from .files import directory_file_mode, locked, remove_stale_temporaries, write_atomically
+from .model import ID_PATTERN, Schedule, Talk
+from .timezones import EPOCH, isoformat_utc, parse_utc
 
 log = logging.getLogger(__name__)
 HEADER = (
@@ -63,37 +64,111 @@ def ledger_path(data_file: str | Path) -> Path:
 
 
 NONE = "-"  # a date not seen yet
+#: iCalendar's SEQUENCE is an INTEGER (RFC 5545 3.3.8): at most 2^31 - 1.
+SEQUENCE_LIMIT = 2**31
+#: Years a ledger date may fall in (as the data file's talks).
+YEARS = range(1970, 3000)
+FINGERPRINT = re.compile(r"[0-9a-f]{20}")
+DIGITS = re.compile(r"[0-9]{1,10}")
+STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+#: How far the clock may be behind the ledger's latest date before it is
+#: reported: changes within one second are dated a second apart.
+CLOCK_SLACK = timedelta(minutes=1)
+ONE_SECOND = timedelta(seconds=1)
+#: The fingerprint of a merged revision: no talk's content has it, so
+#: `advance` moves a talk that has one on (a removed talk keeps it until it
+#: comes back).
+CONFLICT = "0" * 20
+FIX = ("the ledger is left as it is until it is fixed: restore it from git "
+       "(git checkout -- {path}) or correct it by hand")
+
+
+class LedgerError(Exception):
+    """The ledger exists but cannot be read, or has damaged lines; each
+    problem names the file (and line)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(problems))
 
 
 def _stamp(moment: datetime | None) -> str:
     return isoformat_utc(moment) if moment else NONE
 
 
-def _parse_line(line: str) -> tuple[str, Revision]:
-    """One ledger line; ValueError if it is damaged."""
-    talk_id, digest, seq, modified, first, recording = line.split("\t")
-    return talk_id, Revision(digest, int(seq), parse_utc(modified), parse_utc(first),
-                             None if recording == NONE else parse_utc(recording))
+def _date(text: str, what: str, problems: list[str]) -> datetime | None:
+    """A ledger date; appends a problem and returns None if it is not one."""
+    try:
+        moment = parse_utc(text) if STAMP.fullmatch(text) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.year not in YEARS:
+        problems.append(f"{what} {text!r} is not a UTC time such as 2026-04-13T15:00:00Z "
+                        f"between {YEARS.start} and {YEARS.stop - 1}")
+        return None
+    return moment
+
+
+def parse_line(line: str) -> tuple[str, Revision]:
+    """One ledger line, every field checked; ValueError saying what is wrong."""
+    fields = line.split("\t")
+    if len(fields) != 6:
+        raise ValueError(f"the line has {len(fields)} tab-separated fields instead of 6 "
+                         "(id, fingerprint, sequence, last change, first seen, recording)")
+    talk_id, digest, seq, modified, first, recording = fields
+    problems: list[str] = []
+    if not ID_PATTERN.fullmatch(talk_id):
+        problems.append(f"the talk id {talk_id!r} is not one a data file can have")
+    if not FINGERPRINT.fullmatch(digest):
+        problems.append(f"the fingerprint {digest!r} is not 20 hexadecimal digits")
+    if not DIGITS.fullmatch(seq) or int(seq) >= SEQUENCE_LIMIT:
+        problems.append(f"the sequence {seq!r} is not a whole number from 0 to "
+                        f"{SEQUENCE_LIMIT - 1}")
+    changed = _date(modified, "the last change", problems)
+    seen = _date(first, "the first appearance", problems)
+    recorded = None if recording == NONE else _date(recording, "the recording's first appearance",
+                                                     problems)
+    if changed and seen and seen > changed:
+        problems.append("the talk first appeared after its last change")
+    if problems or changed is None or seen is None:
+        raise ValueError("; ".join(problems))
+    return talk_id, Revision(digest, int(seq), changed, seen, recorded)
 
 
 def read_ledger(path: Path) -> dict[str, Revision]:
-    """The ledger's entries; a missing file or a damaged line is skipped."""
-    entries: dict[str, Revision] = {}
+    """The ledger's entries; {} if there is none. LedgerError if it cannot
+    be read or decoded, or if any line is damaged: such a ledger must never
+    be taken for an empty one and rewritten."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return entries
-    except (OSError, UnicodeDecodeError) as exc:
-        log.warning("cannot read the revision ledger %s: %s", path, exc)
-        return entries
+        return {}
+    except UnicodeDecodeError as exc:
+        raise LedgerError([f"{path}: the revision ledger is not UTF-8 text ({exc.reason} at "
+                           f"byte {exc.start}); " + FIX.format(path=path)]) from None
+    except OSError as exc:
+        raise LedgerError([f"{path}: cannot read the revision ledger "
+                           f"({exc.strerror or exc}); it is left as it is until it can be "
+                           "read: check its owner and permissions"]) from None
+    entries: dict[str, Revision] = {}
+    lines: dict[str, int] = {}
+    problems: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         try:
-            talk_id, revision = _parse_line(line)
-            entries[talk_id] = revision
-        except ValueError:
-            log.warning("%s:%d: skipping a damaged ledger line", path, number)
+            talk_id, revision = parse_line(line)
+        except ValueError as exc:
+            problems.append(f"{path}:{number}: a damaged ledger line: {exc}")
+            continue
+        if talk_id in entries:
+            problems.append(f"{path}:{number}: talk {talk_id} is already on line "
+                            f"{lines[talk_id]}; the ledger has one line per talk")
+            continue
+        entries[talk_id], lines[talk_id] = revision, number
+    if problems:
+        problems.append(FIX.format(path=path))
+        raise LedgerError(problems)
     return entries
 
 
@@ -106,42 +181,132 @@ def render_ledger(entries: Mapping[str, Revision]) -> str:
     return "".join(lines)
 
 
+def _dates(revision: Revision) -> Iterator[datetime]:
+    yield revision.modified
+    yield revision.first_seen
+    if revision.recording_seen:
+        yield revision.recording_seen
+
+
+def latest_date(entries: Mapping[str, Revision]) -> datetime:
+    """The latest date the ledger holds: every change is dated after it."""
+    return max((d for r in entries.values() for d in _dates(r)), default=EPOCH)
+
+
+def _ahead(a: Revision, b: Revision) -> bool:
+    """Whether `a` comes after `b` for every subscriber: a later SEQUENCE, no earlier date."""
+    return a.sequence > b.sequence and a.modified >= b.modified
+
+
+def merge(recorded: Mapping[str, Revision], known: Mapping[str, Revision]) -> dict[str, Revision]:
+    """The ledger on disk joined with the revisions a process already
+    published. Per talk, the revision that is ahead in both SEQUENCE and
+    date wins. Two that are not (two workers that numbered one change
+    differently while it could not be recorded) become one revision that
+    `advance` moves past both: the next SEQUENCE, dated after both, so that
+    neither worker's subscribers see anything go back."""
+    result = dict(recorded)
+    for talk_id, mine in known.items():
+        theirs = result.get(talk_id)
+        if theirs is None or mine == theirs or _ahead(mine, theirs):
+            result[talk_id] = mine
+        elif not _ahead(theirs, mine):
+            seen = [d for d in (mine.recording_seen, theirs.recording_seen) if d]
+            result[talk_id] = Revision(CONFLICT, max(mine.sequence, theirs.sequence),
+                                       max(mine.modified, theirs.modified),
+                                       min(mine.first_seen, theirs.first_seen),
+                                       min(seen, default=None))
+    return result
+
+
 def advance(entries: Mapping[str, Revision], schedule: Schedule,
             now: datetime) -> dict[str, Revision]:
     """The ledger after seeing `schedule` at `now`: new talks start at
-    SEQUENCE 0, a changed talk moves by one, an unchanged one keeps all."""
+    SEQUENCE 0, a changed talk moves by one, an unchanged one keeps all.
+
+    A change is dated `now`, or a second after the ledger's latest date if
+    the clock is behind it: dates never go backwards, even with the clock."""
     now = now.astimezone(timezone.utc).replace(microsecond=0)
+    latest = latest_date(entries)
+    stamp = now if now > latest else latest + ONE_SECOND
     result = dict(entries)
     for talk in schedule.talks:
         digest = fingerprint(talk)
         old = entries.get(talk.id)
         if old is None:
-            new = Revision(digest, 0, now, now, now if talk.recording else None)
+            new = Revision(digest, 0, stamp, stamp, stamp if talk.recording else None)
         elif old.fingerprint != digest:
-            new = Revision(digest, old.sequence + 1, now, old.first_seen,
-                           old.recording_seen or (now if talk.recording else None))
+            new = Revision(digest, min(old.sequence + 1, SEQUENCE_LIMIT - 1), stamp,
+                           old.first_seen, old.recording_seen or (stamp if talk.recording else None))
         else:
             continue
         result[talk.id] = new
     return result
 
 
-def update_ledger(path: Path, schedule: Schedule, now: datetime,
-                  fallback_now: datetime | None = None) -> tuple[dict[str, Revision], str]:
-    """Record `schedule` in the ledger at `path` and return every talk's
-    revision, plus a warning when the ledger could not be written.
+@dataclass(frozen=True)
+class LedgerUpdate:
+    """What recording a schedule in the ledger gave."""
 
+    #: Every talk's revision (removed talks included), or None if there are
+    #: none that may be published: the ledger cannot be read, and this
+    #: process has published nothing yet.
+    revisions: dict[str, Revision] | None
+    #: Why changes are not recorded (the ledger is unreadable, damaged or
+    #: cannot be written): the server is degraded, `feeds validate` fails.
+    errors: tuple[str, ...] = ()
+    #: What is odd but recorded, e.g. a clock behind the ledger.
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the ledger on disk holds every revision returned."""
+        return not self.errors
+
+
+def _clock_warnings(path: Path, entries: Mapping[str, Revision], now: datetime) -> tuple[str, ...]:
+    latest = latest_date(entries)
+    if now + CLOCK_SLACK >= latest:
+        return ()
+    warning = (f"the clock says {isoformat_utc(now)}, but {path} already has a change dated "
+               f"{isoformat_utc(latest)}: the clock went backwards (or was ahead then); "
+               "changes are dated after that")
+    log.warning("%s", warning)
+    return (warning,)
+
+
+def update_ledger(path: Path, schedule: Schedule, now: datetime,
+                  fallback_now: datetime | None = None,
+                  known: Mapping[str, Revision] | None = None) -> LedgerUpdate:
+    """Record `schedule` in the ledger at `path`, on top of the revisions
+    `known` that this process already published, if any.
+
+    A ledger that cannot be read is never overwritten: the revisions are
+    then advanced from `known` in memory only (or are None without them).
     When the ledger cannot be written, changes are dated `fallback_now` (the
-    data file's mtime) so that every worker still computes the same bytes."""
-    with locked(path):
-        entries = read_ledger(path)
-        updated = advance(entries, schedule, now)
-        if updated == entries:
-            return updated, ""
+    data file's mtime) so that every worker still computes the same bytes.
+    SEQUENCE and dates never decrease in what is returned."""
+    unrecorded = "; changes are kept in memory and not recorded"
+    with locked(path) as held:
         try:
-            write_atomically(path, render_ledger(updated))
-            return updated, ""
+            recorded = read_ledger(path)
+        except LedgerError as exc:
+            log.error("the revision ledger cannot be used:\n%s", exc)
+            if known is None:
+                return LedgerUpdate(None, exc.problems)
+            return LedgerUpdate(advance(known, schedule, fallback_now or now),
+                                exc.problems + (f"{path} is not rewritten{unrecorded}",))
+        base = merge(recorded, known or {})
+        warnings = _clock_warnings(path, base, now)
+        updated = advance(base, schedule, now)
+        if updated == recorded:
+            return LedgerUpdate(updated, (), warnings)
+        try:
+            if held:  # no other writer is at work: a temporary file left is a dead one's
+                remove_stale_temporaries(path)
+            write_atomically(path, render_ledger(updated), new_mode=directory_file_mode(path))
+            return LedgerUpdate(updated, (), warnings)
         except OSError as exc:
-            warning = f"cannot write the revision ledger {path}: {exc.strerror or exc}"
-            log.warning("%s; serving with revisions kept in memory", warning)
-            return advance(entries, schedule, fallback_now or now), warning
+            error = f"cannot write the revision ledger {path}: {exc.strerror or exc}{unrecorded}"
+            log.warning("%s", error)
+            return LedgerUpdate(advance(base, schedule, fallback_now or now), (error,), warnings)

@@ -99,9 +99,10 @@ SERIES_FIELDS: dict[str, Schema] = {
     "time": _clock("The default start time of a talk, HH:MM in the series' zone."),
     "duration": _minutes("The default length of a talk in minutes."),
     "location": _text(f"The default LOCATION of a talk (default: {model.DEFAULT_LOCATION})."),
-    "uid_domain": {"description": "Fixes the domain of calendar UIDs and feed ids.",
+    "uid_domain": {"description": "Pins calendar UIDs and feed ids: a domain or an e-mail "
+                                  "address the group controls. Set it once, never change it.",
                    "type": ["string", "null"],
-                   "pattern": f"^(?:\\s*{loader.DOMAIN.pattern}\\s*)?$"},
+                   "pattern": f"^(?:\\s*(?:{loader.DOMAIN.pattern}|{loader.EMAIL.pattern})\\s*)?$"},
     "categories": _list(_text("A category.", required=True), "CATEGORIES of every event."),
     "nominations": _text("How to propose a talk, shown on the page."),
     "attend": _text("How to join a talk (e.g. how members get the video link), shown with "

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -56,6 +57,8 @@ class Secrets:
     tokens: tuple[Token, ...] = ()
     #: When the secrets file last changed.
     changed: datetime = EPOCH
+    #: What is wrong with how the file is kept, e.g. readable by everyone.
+    warnings: tuple[str, ...] = ()
 
     def join_urls(self, schedule: Schedule) -> dict[str, str]:
         """Each talk's join link; a cancelled talk gets none."""
@@ -81,8 +84,8 @@ def _digest(text: str) -> bytes:
 
 def parse_secrets(text: str, source: str = "<secrets>") -> Secrets:
     """Validate the secrets file's text."""
-    reader = Reader(source)
-    root = node_tree(text, source)
+    reader = Reader(source, echo=False)  # a key may be a secret written by mistake
+    root = node_tree(text, source, echo=False)
     if root is None:
         return Secrets()
     top = reader.mapping(root, "the secrets file", SECRETS_KEYS)
@@ -119,7 +122,7 @@ def _talk_links(reader: Reader, node: Node | None) -> dict[str, str]:
         if not ID_PATTERN.fullmatch(talk_id):
             reader.error(key, "a key under talks must be a talk id from the data file")
         elif talk_id in talks:
-            reader.error(key, f"talk {talk_id} appears twice under talks; keep one")
+            reader.error(key, "this talk id appears twice under talks; keep one")
         else:
             talks[talk_id] = _join_url(reader, value, f"the join link of {talk_id}")
     return talks
@@ -153,8 +156,18 @@ def load_secrets(path: str | Path) -> Secrets:
     text = read_text(path, missing_ok=True)
     if text is None:
         raise FileNotFoundError(path)
-    changed = datetime.fromtimestamp(path.stat().st_mtime_ns // 10**9, timezone.utc)
-    return replace(parse_secrets(text, str(path)), changed=changed)
+    st = path.stat()
+    changed = datetime.fromtimestamp(st.st_mtime_ns // 10**9, timezone.utc)
+    return replace(parse_secrets(text, str(path)), changed=changed, warnings=mode_warnings(path))
+
+
+def mode_warnings(path: Path) -> tuple[str, ...]:
+    """A warning if every account on the machine may read the secrets file."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & stat.S_IROTH:
+        return ()
+    return (f"the secrets file {path} is readable by every account on this machine "
+            f"(mode {mode:04o}); make it private: chmod o-rwx {path}",)
 
 
 # --- minting ------------------------------------------------------------------

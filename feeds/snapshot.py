@@ -19,7 +19,7 @@ from . import ical, pages, schema, syndication, talks_json, urls
 from .delivery import Delivery, Resource
 from .memo import KEPT, Kept, Memo
 from .model import Schedule, Talk
-from .revisions import Revision
+from .revisions import Revision, latest_date
 from .timezones import EPOCH, to_utc
 
 
@@ -48,6 +48,9 @@ class Build:
     #: The data's last change, or a talk's end since: every route's Last-Modified.
     changed: datetime
     memo: Memo
+    #: No date in the feeds is later than this: `now`, or the ledger's
+    #: latest date if the clock is behind it (dates never go backwards).
+    dated_until: datetime
 
 
 Render = Callable[[Build], bytes]
@@ -59,9 +62,9 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
                                                      memo=b.memo), ical.FEED),
     (urls.ARCHIVE, lambda b: ical.calendar_feed(b.schedule, b.revisions, b.site, memo=b.memo,
                                                 archive=True), ical.FEED),
-    (urls.RSS, lambda b: syndication.rss_feed(b.schedule, b.revisions, b.site, b.now,
+    (urls.RSS, lambda b: syndication.rss_feed(b.schedule, b.revisions, b.site, b.dated_until,
                                               b.feed_limit, b.memo), syndication.RSS),
-    (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.now,
+    (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.dated_until,
                                                 b.feed_limit, b.memo), syndication.ATOM),
     (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo), pages.PAGE),
     (urls.EMBED_PAGE, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(),
@@ -158,7 +161,8 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     memo.next_generation()
     site = options.site.for_series(schedule.series.uid_domain)
     build = Build(schedule, dict(revisions), site, now, options.feed_limit,
-                  last_change(schedule, revisions, now), memo)
+                  last_change(schedule, revisions, now), memo,
+                  dated_until=max(to_utc(now), latest_date(revisions)))
     routes = {path: Resource(render(build), delivery, build.changed)
               for path, render, delivery in DOCUMENTS}
     for talk in schedule.talks:
@@ -176,6 +180,6 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     due = [moment for moment in turning_points(schedule) if moment > now]
     return Snapshot(schedule, build.revisions, site, now, routes, build.changed,
                     min(due, default=None),
-                    not_found=Resource(pages.not_found(schedule, site, memo), pages.PAGE,
+                    not_found=Resource(pages.not_found(schedule, site, memo), pages.NOT_FOUND,
                                        build.changed),
                     embed=EmbedPages(build, routes[urls.EMBED_PAGE]))

@@ -137,8 +137,8 @@ def create(folder: Path, series: NewSeries, now: datetime) -> list[str]:
         target = folder / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(target, text)
-    _, warning = update_ledger(ledger_path(data_file), schedule, now)
-    if warning:
-        raise InitError(warning)
+    update = update_ledger(ledger_path(data_file), schedule, now)
+    if update.errors:
+        raise InitError("\n".join(update.errors))
     return [*written, str(ledger_path(data_file).relative_to(folder))]
 

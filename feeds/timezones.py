@@ -12,7 +12,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cache, lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 UTC = timezone.utc
 #: The earliest moment any date here takes: "never" for sorting and maxima.
@@ -32,10 +32,22 @@ class WallClockError(ValueError):
     """A local time that does not exist or happens twice in its zone."""
 
 
+#: Files in a zone directory that are not zones of the tz database: the
+#: machine's own zone, a POSIX default rule and a placeholder zone.
+NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@cache
+def zone_names() -> frozenset[str]:
+    """Every zone of the tz database."""
+    return frozenset(available_timezones()) - NOT_ZONES
+
+
 @cache
 def get_zone(name: str) -> ZoneInfo:
-    """The IANA zone `name`; raises ZoneInfoNotFoundError for an unknown one."""
-    if not isinstance(name, str) or not name or name != name.strip():
+    """The IANA zone `name`; raises ZoneInfoNotFoundError for a name that is
+    not a zone of the tz database (``localtime`` depends on the machine)."""
+    if not isinstance(name, str) or name not in zone_names():
         raise ZoneInfoNotFoundError(name)
     try:
         return ZoneInfo(name)

@@ -90,7 +90,10 @@ class Site:
 
     @property
     def domain(self) -> str:
-        """The domain that UIDs and tag: URIs are minted in."""
+        """The authority (a domain or an e-mail address) that UIDs and tag:
+        URIs are minted in: the series' pinned one, which never depends on
+        where the site is served (loader.py always sets it). The host is
+        only a last resort for a Series made by hand."""
         return self.uid_domain or self.host
 
     def url(self, path: str) -> str:
@@ -105,5 +108,6 @@ class Site:
         return f"{talk_id}@{self.domain}"
 
     def tag(self, *parts: str) -> str:
-        """A stable tag: URI (RFC 4151), e.g. tag:example.org,2026:talk/x."""
+        """A stable tag: URI (RFC 4151), e.g. tag:example.org,2026:talk/x or
+        tag:group@example.org,2026:talk/x."""
         return f"tag:{self.domain},{TAG_DATE}:" + "/".join(quote(p, safe="-._~") for p in parts)

@@ -25,6 +25,8 @@ from feeds.urls import Site
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DATA = ROOT / "data" / "talks.yaml"
 SITE_URL = "https://talks.example.org"
+# What data/talks.yaml pins as series.uid_domain: its UIDs are <id>@this.
+SEED_UID_DOMAIN = "efficientml@gmail.com"
 # A fixed "now" between the March and April 2026 talks of the seed.
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
 

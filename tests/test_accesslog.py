@@ -16,6 +16,13 @@ TOKEN = "8xJ2n0d1Q3AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
     f'GET /%6Dembers/{TOKEN}/calendar.ics HTTP/1.1',
     f'GET /members/{TOKEN}?x=1 HTTP/1.1',
     f'"https://talks.example.org/members/{TOKEN}/calendar.ics"',
+    f'"GET /members//{TOKEN}/calendar.ics HTTP/1.1" 404',
+    f'"GET /members/./{TOKEN}/calendar.ics HTTP/1.1" 404',
+    f'"GET /members/"{TOKEN} HTTP/1.1" 404',
+    f'"GET /members/\'{TOKEN} HTTP/1.1" 404',
+    f'"GET /members/?{TOKEN} HTTP/1.1" 404',
+    f'"GET /members/#{TOKEN} HTTP/1.1" 404',
+    f'"GET /members/x?t={TOKEN}&u=1 HTTP/1.1" 404',
 ])
 def test_redact_removes_tokens(line):
     safe = accesslog.redact(line)

@@ -27,7 +27,7 @@ from feeds.loader import load_schedule
 from feeds.revisions import ledger_path, update_ledger
 from feeds.urls import Site
 
-from helpers import NOW, ROOT, SITE_URL, FakeClock, add_to_talk, revisions_for
+from helpers import NOW, ROOT, SEED_UID_DOMAIN, SITE_URL, FakeClock, add_to_talk, revisions_for
 from smtp_server import PASSWORD, Inbox, smtp_server
 from test_browser import ARGS, ARTIFACTS, CHROMIUM
 
@@ -144,7 +144,7 @@ def test_the_announcement_carries_the_calendars_uid_sequence_and_instant(
     calendar = icalendar.Calendar.from_ical(ics)
     assert calendar["METHOD"] == "PUBLISH"
     event = event_of(ics)
-    assert event["UID"] == public["UID"] and event["UID"].endswith("@talks.example.org")
+    assert event["UID"] == public["UID"] == f"{TALK}@{SEED_UID_DOMAIN}"
     assert event["SEQUENCE"] == public["SEQUENCE"] == 1
     instant = START.astimezone(timezone.utc)
     assert event.decoded("DTSTART") == public.decoded("DTSTART") == instant

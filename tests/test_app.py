@@ -31,3 +31,30 @@ def test_the_app_serves_its_settings(make_app):
     response = app.test_client().get("/rss.xml")
     assert response.headers["Cache-Control"] == "public, max-age=43200"
     assert response.data.count(b"<item>") == 3
+
+
+def identities(client) -> dict[str, object]:
+    """Every UID and feed id a subscriber's app matches on, read back by real parsers."""
+    import feedparser
+    import icalendar
+
+    cal = icalendar.Calendar.from_ical(client.get("/calendar.ics").data)
+    uids = sorted(str(e["UID"]) for e in cal.walk("VEVENT"))
+    singles = sorted(str(e["UID"]) for path in sorted(client.application.extensions["feeds"]
+                                                      .snapshot().routes)
+                     if path.startswith("/talks/") and path.endswith(".ics")
+                     for e in icalendar.Calendar.from_ical(client.get(path).data).walk("VEVENT"))
+    atom = feedparser.parse(client.get("/atom.xml").data)
+    rss = feedparser.parse(client.get("/rss.xml").data)
+    return {"calendar": uids, "talk files": singles, "atom feed": atom.feed.id,
+            "atom": sorted(e.id for e in atom.entries), "rss": sorted(e.id for e in rss.entries)}
+
+
+def test_uids_and_feed_ids_do_not_depend_on_where_the_site_is_served(make_app):
+    served = [identities(make_app(SITE_URL=url).test_client())
+              for url in ("http://localhost:5000", "https://talks.example.org",
+                          "https://example.net/reading-group")]
+    assert served[0] == served[1] == served[2]
+    assert len(served[0]["calendar"]) == 12 and served[0]["talk files"] == served[0]["calendar"]
+    assert all("localhost" not in uid and "example" not in uid for uid in served[0]["calendar"])
+    assert all(i.startswith("tag:efficientml@gmail.com,2026:") for i in served[0]["atom"])

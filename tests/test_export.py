@@ -25,7 +25,8 @@ from feeds.revisions import ledger_path, read_ledger
 from helpers import NOW, SITE_URL, routes, serving, snapshot_for
 
 SENT = ("Content-Type", "Cache-Control", "Content-Disposition",
-        "Access-Control-Allow-Origin", "Content-Security-Policy")
+        "Access-Control-Allow-Origin", "Content-Security-Policy", "Referrer-Policy",
+        "X-Content-Type-Options")
 
 
 class PlainStatic(SimpleHTTPRequestHandler):
@@ -190,6 +191,13 @@ def test_host_headers_give_every_route_the_server_headers(app, client, site):
 
 def test_hosts_get_the_friendly_404_page(app, site):
     assert (site / "404.html").read_bytes() == app.extensions["feeds"].snapshot().not_found.body
+
+
+def test_hosts_send_nosniff_and_a_referrer_policy_everywhere(site):
+    rules = dict((rule, dict(values)) for rule, values in parse_rules((site / "_headers").read_text()))
+    assert rules["/*"]["X-Content-Type-Options"] == "nosniff"
+    assert rules["/*"]["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert b'<meta name="referrer" content="no-referrer">' in (site / "404.html").read_bytes()
 
 
 def test_calendars_are_marked_not_to_be_compressed_by_hosts(site):

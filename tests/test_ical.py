@@ -16,7 +16,7 @@ from feeds import ical
 from feeds.loader import parse_schedule
 from feeds.urls import Site
 
-from helpers import SITE_URL, revisions_for
+from helpers import SEED_UID_DOMAIN, SITE_URL, revisions_for
 
 UTC = timezone.utc
 EU_SPRING_2026 = date(2026, 3, 29)  # last Sunday of March: CET -> CEST
@@ -31,7 +31,7 @@ def feed_for(schedule, site: str = SITE_URL) -> bytes:
 def schedule_with(talks: list[dict], **series) -> object:
     """A schedule from talk dicts, through the real YAML loader."""
     base = {"title": "Test Series", "contact": "x@example.org", "timezone": "Europe/Berlin",
-            "time": "17:00", "duration": 60}
+            "time": "17:00", "duration": 60, "uid_domain": "talks.example.org"}
     base.update(series)
     text = yaml.safe_dump({"series": base, "talks": talks}, allow_unicode=True, sort_keys=False)
     return parse_schedule(text, "test.yaml")
@@ -83,7 +83,7 @@ def test_every_seed_talk_starts_at_the_right_utc_instant(seed):
         hour = 16 if t.day < EU_SPRING_2026 else 15
         expected = datetime(t.day.year, t.day.month, t.day.day, hour, 0, tzinfo=UTC)
         for instants in readers:
-            assert instants[f"{t.id}@talks.example.org"] == expected, t.id
+            assert instants[f"{t.id}@{SEED_UID_DOMAIN}"] == expected, t.id
 
 
 def test_every_seed_talk_carries_title_speakers_and_links(seed):
@@ -91,7 +91,7 @@ def test_every_seed_talk_carries_title_speakers_and_links(seed):
     events = {e.uid: e for e in strict_events(data)}
     parsed = {str(e["UID"]): e for e in icalendar.Calendar.from_ical(data).walk("VEVENT")}
     for t in seed.talks:
-        uid = f"{t.id}@talks.example.org"
+        uid = f"{t.id}@{SEED_UID_DOMAIN}"
         strict = events[uid]
         assert strict.summary.startswith(t.title)
         for speaker in t.speakers:
@@ -112,9 +112,9 @@ def test_every_seed_talk_carries_title_speakers_and_links(seed):
 
 def test_the_zhang_note_and_panza_speakers_survive(seed):
     text = {e.uid: e for e in strict_events(feed_for(seed))}
-    zhang = text["2026-02-09-zhang@talks.example.org"].description
+    zhang = text[f"2026-02-09-zhang@{SEED_UID_DOMAIN}"].description
     assert "https://arxiv.org/abs/2603.00742" in zhang
-    panza = text["2026-05-25-iofinova-jovanovic@talks.example.org"].summary
+    panza = text[f"2026-05-25-iofinova-jovanovic@{SEED_UID_DOMAIN}"].summary
     assert "Eugenia Iofinova (Institute of Science and Technology Austria)" in panza
     assert "Andrej Jovanovic (University of Cambridge, UK)" in panza
 
@@ -257,22 +257,23 @@ def test_cancelled_talk_stays_in_the_feed_marked_cancelled():
     assert events["on@talks.example.org"]["STATUS"] == "CONFIRMED"
 
 
-def test_uid_domain_follows_the_site_unless_fixed():
-    schedule = schedule_with([talk("a", "2026-05-04")])
-    moved = icalendar.Calendar.from_ical(feed_for(schedule, "https://new.example.net/group"))
-    assert str(moved.walk("VEVENT")[0]["UID"]) == "a@new.example.net"
-    fixed = schedule_with([talk("a", "2026-05-04")], uid_domain="efficientml.example")
-    for site in ("https://one.example", "https://two.example"):
-        cal = icalendar.Calendar.from_ical(feed_for(fixed, site))
-        assert str(cal.walk("VEVENT")[0]["UID"]) == "a@efficientml.example"
+def test_uids_never_follow_the_site():
+    """Pinned by uid_domain (a domain or an address), else the contact address."""
+    for pin, expected in ((None, "a@x@example.org"), ("group.example.org", "a@group.example.org"),
+                          ("group@example.org", "a@group@example.org")):
+        schedule = schedule_with([talk("a", "2026-05-04")], uid_domain=pin)
+        for site in ("http://localhost:5000", "https://one.example", "https://two.example/g"):
+            cal = icalendar.Calendar.from_ical(feed_for(schedule, site))
+            assert str(cal.walk("VEVENT")[0]["UID"]) == expected, (pin, site)
 
 
 def test_per_talk_file_holds_one_event_with_its_zone(seed):
     t = seed.talk("2026-04-13-fischer")
-    data = ical.talk_file(t, revisions_for(seed)[t.id], seed.series, Site(SITE_URL))
+    data = ical.talk_file(t, revisions_for(seed)[t.id], seed.series,
+                          Site(SITE_URL).for_series(seed.series.uid_domain))
     (event,) = strict_events(data)
     assert event.dtstart.astimezone(UTC) == datetime(2026, 4, 13, 15, 0, tzinfo=UTC)
-    assert vobject_instants(data)["2026-04-13-fischer@talks.example.org"] == event.dtstart
+    assert vobject_instants(data)[f"2026-04-13-fischer@{SEED_UID_DOMAIN}"] == event.dtstart
 
 
 @pytest.mark.parametrize("offset", range(0, 80, 3))

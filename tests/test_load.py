@@ -144,7 +144,7 @@ def test_load_while_editing(server):
     assert len(final) == 1 and f"Load version {EDITS}".encode() in final.pop()
 
     log = access_log.read_text()
-    assert "/members/<redacted>/calendar.ics" in log
+    assert "/members/<redacted> HTTP/1.1" in log
     assert TOKEN not in log
 
 

@@ -212,3 +212,49 @@ def test_too_many_talks_are_refused_at_the_talks_line(monkeypatch):
         parse_schedule(text, "talks.yaml")
     (problem,) = caught.value.problems
     assert (problem.line, problem.message) == (7, "4 talks; a file holds at most 3")
+
+
+@pytest.mark.parametrize("name", ["localtime", "posixrules", "Factory", "posix/Europe/Berlin",
+                                  "right/UTC", "Europe/../Europe/Berlin"])
+def test_names_in_the_zone_directory_that_are_not_tz_database_zones_are_refused(name):
+    for text in (SERIES.replace("Europe/Berlin", repr(name)) + talk_block(),
+                 SERIES + talk_block(extra=f"    timezone: {name!r}\n")):
+        (problem,) = problems(text)
+        assert "not a known time zone" in problem.message
+
+
+@pytest.mark.parametrize("name", ["UTC", "Etc/GMT+5", "America/Argentina/Buenos_Aires"])
+def test_tz_database_zones_are_accepted(name):
+    schedule = parse_schedule(SERIES.replace("Europe/Berlin", name) + talk_block())
+    assert schedule.series.timezone.key == name
+
+
+@pytest.mark.parametrize("contact", [
+    "a@b.org?cc=x%40evil.org&subject=hi", "a@b.org,c@d.org", "a b@c.org", "<a@b.org>",
+    "a@b.org#x", "mailto:a@b.org", "a@b", "a%40b@c.org", "a@b.org&x=1", "a@-b.org",
+])
+def test_contact_is_one_plain_address(contact):
+    text = SERIES.replace("x@example.org", repr(contact)) + talk_block()
+    (problem,) = problems(text)
+    assert problem.line == line_of(text, "contact:")
+    assert "one plain e-mail address" in problem.message
+
+
+@pytest.mark.parametrize("contact", ["efficientml@gmail.com", "first.last+talks@uni-x.example.de",
+                                     "o'brien@example.org"])
+def test_plain_addresses_are_accepted(contact):
+    assert parse_schedule(SERIES.replace("x@example.org", repr(contact)) + talk_block()
+                          ).series.contact == contact
+
+
+@pytest.mark.parametrize("pin", ["a b", "http://x.org", "x.org/", "a@b@c.org", "-x.org"])
+def test_uid_domain_is_a_domain_or_an_address(pin):
+    text = SERIES.replace("talks:\n", f"  uid_domain: {pin!r}\ntalks:\n") + talk_block()
+    (problem,) = problems(text)
+    assert "uid_domain must be a domain or an e-mail address" in problem.message
+
+
+def test_the_seed_pins_its_uid_domain():
+    from helpers import SEED_DATA, SEED_UID_DOMAIN
+    assert f"uid_domain: {SEED_UID_DOMAIN}" in SEED_DATA.read_text()
+    assert load_schedule(SEED_DATA).series.uid_domain == SEED_UID_DOMAIN

@@ -371,3 +371,93 @@ def test_an_error_in_the_members_view_is_logged_without_the_token(member_app, ca
     assert response.status_code == 500
     assert b"boom" not in response.data and b"Traceback" not in response.data
     assert "Exception on" in caplog.text and TOKEN not in caplog.text
+
+
+def test_redaction_covers_the_whole_request_target_and_keeps_the_log_line():
+    line = f'1.2.3.4 - - [x] "GET /members/"{TOKEN}/a?b HTTP/1.1" 404 12 "-" "curl/8"'
+    assert accesslog.redact(line) == '1.2.3.4 - - [x] "GET /members/<redacted> HTTP/1.1" 404 12 "-" "curl/8"'
+
+
+# --- no secret as a Referer ---------------------------------------------------------
+
+def test_members_responses_and_404_pages_send_no_referrer(member_client):
+    for path in (f"/members/{TOKEN}/calendar.ics", f"/members/{TOKEN}/other",
+                 "/members/not-a-token/calendar.ics", "/no-such-page"):
+        response = member_client.get(path)
+        assert response.headers["Referrer-Policy"] == "no-referrer", path
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+    page = member_client.get(f"/members/{TOKEN}/other")
+    assert page.status_code == 404
+    assert b'<meta name="referrer" content="no-referrer">' in page.data  # any host, any header
+
+
+def test_every_public_response_has_a_referrer_policy_and_nosniff(member_app):
+    client = member_app.test_client()
+    for path in [*member_app.extensions["feeds"].snapshot().routes, "/healthz", "/embed?limit=x"]:
+        response = client.get(path)
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin", path
+
+
+# --- mistakes in the secrets file never repeat a secret ------------------------------
+
+@pytest.mark.parametrize("text", [
+    f"{JOIN}: the link\n",
+    f"join_url: x\n{JOIN}:\n",
+    f"tokens:\n  - {TOKEN}: Ada\n",
+    f"tokens:\n  - token: {OTHER}\n    label: a\n    {TOKEN}: b\n",
+    f"talks:\n  {TOKEN}: {OVERRIDE}\n  {TOKEN}: {OVERRIDE}\n",
+    f"{TOKEN}: [\n",
+    f"\"{TOKEN}\": {{\n",
+    f"tokens:\n  - token: {TOKEN}\n    label: x\n  - !{TOKEN} x\n",
+], ids=["join link as key", "join link as second key", "token as key", "token as token's key",
+        "token twice under talks", "YAML error", "quoted YAML error", "tag"])
+def test_a_secret_written_as_a_key_is_never_repeated(tmp_path, text, caplog, capsys, make_app):
+    path = tmp_path / "secrets.yaml"
+    path.write_text(text)
+    with pytest.raises(InvalidData) as info:
+        secrets_io.load_secrets(path)
+    assert all(p.line for p in info.value.problems), info.value  # each names its line
+    leaked = [s for s in (*SECRET_MARKERS, TOKEN, OTHER) if s in str(info.value)]
+    assert not leaked, str(info.value)
+    caplog.set_level(logging.INFO)
+    app = make_app(SECRETS_FILE=str(path))  # the server's log and /healthz
+    health = app.test_client().get("/healthz").get_data(as_text=True)
+    assert cli.main(["token", "new", "Ada", "--secrets", str(path)]) == 1
+    out = capsys.readouterr()
+    for where in (caplog.text, health, out.out, out.err):
+        assert not [s for s in (*SECRET_MARKERS, TOKEN, OTHER) if s in where], where
+
+
+# --- how the secrets file is kept ------------------------------------------------------
+
+def test_token_new_writes_through_a_symlink_keeping_mode_and_group(tmp_path, capsys):
+    target = tmp_path / "private" / "secrets.yaml"
+    target.parent.mkdir()
+    target.write_text(f"tokens:\n  - token: {TOKEN}\n    label: Old\n")
+    target.chmod(0o640)
+    group = next((g for g in os.getgroups() if g != os.getegid()), os.getegid())
+    if os.geteuid() == 0:
+        group = 40010  # any group will do for root
+    os.chown(target, -1, group)
+    link = tmp_path / "secrets.yaml"
+    link.symlink_to(target)
+    assert cli.main(["token", "new", "Ada", "--secrets", str(link)]) == 0
+    assert link.is_symlink() and link.resolve() == target
+    assert [t.label for t in secrets_io.load_secrets(target).tokens] == ["Old", "Ada"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert target.stat().st_gid == group
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_world_readable_secrets_file_is_warned_about(make_app, secrets_file, caplog):
+    secrets_file.chmod(0o644)
+    caplog.set_level(logging.WARNING)
+    client = make_app(SECRETS_FILE=str(secrets_file)).test_client()
+    state = client.get("/healthz").get_json()
+    assert any("readable by every account" in w and "0644" in w for w in state["warnings"])
+    assert "readable by every account" in caplog.text
+    assert members_ics(client).status_code == 200  # a warning, not an outage
+    secrets_file.chmod(0o600)
+    os.utime(secrets_file, ns=(secrets_file.stat().st_mtime_ns + 10**9,) * 2)
+    assert not any("readable" in w for w in client.get("/healthz").get_json()["warnings"])
