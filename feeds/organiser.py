@@ -10,14 +10,15 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from . import editing, papers
 from .loader import parse_schedule
-from .model import Link, Schedule
+from .model import Link, Schedule, Talk
 from .reader import InvalidData
+from .settings import utc_now
 
 EXIT_ERROR = 1
 EXIT_CHOOSE = 2  # the organiser has to choose (which author speaks)
@@ -146,20 +147,32 @@ def _no_speaker(paper: papers.Paper | None) -> int:
     return EXIT_CHOOSE
 
 
-def run_recording(args: argparse.Namespace,
-                  now: Callable[[], datetime] | None = None) -> int:
-    """`feeds recording ID URL`."""
+def _edit_talk(args: argparse.Namespace, now: Callable[[], datetime] | None,
+               edit: Callable[[str, str], str], unchanged: str) -> tuple[int | None, Talk | None]:
+    """Apply `edit` (file text, file name -> new text) for the talk `args.id`:
+    (None, the talk as it was) once written, else (an exit status, None)."""
     path = args.data or _data_default()
     try:
         original, schedule = _load(path)
         old = schedule.talk(args.id)
-        new = editing.set_recording(original, str(path), args.id, args.url)
+        new = edit(original, str(path))
         if new == original:
-            print(f"talk {args.id} already has the recording {args.url.strip()}")
-            return 0
+            print(unchanged)
+            return 0, None
         _save(path, original, new, (now or utc_now)())
     except editing.EditError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc)), None
+    return None, old
+
+
+def run_recording(args: argparse.Namespace,
+                  now: Callable[[], datetime] | None = None) -> int:
+    """`feeds recording ID URL`."""
+    status, old = _edit_talk(
+        args, now, lambda text, source: editing.set_recording(text, source, args.id, args.url),
+        f"talk {args.id} already has the recording {args.url.strip()}")
+    if status is not None:
+        return status
     was = f" (was {old.recording})" if old and old.recording else ""
     print(f"talk {args.id}: recording {args.url.strip()}{was}")
     return 0
@@ -167,23 +180,14 @@ def run_recording(args: argparse.Namespace,
 
 def run_cancel(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> int:
     """`feeds cancel ID [--note TEXT]`."""
-    path = args.data or _data_default()
-    try:
-        original, schedule = _load(path)
-        old = schedule.talk(args.id)
-        new = editing.cancel(original, str(path), args.id, args.note)
-        if new == original:
-            print(f"talk {args.id} is already cancelled")
-            return 0
-        _save(path, original, new, (now or utc_now)())
-    except editing.EditError as exc:
-        return _fail(str(exc))
+    status, old = _edit_talk(
+        args, now, lambda text, source: editing.cancel(text, source, args.id, args.note),
+        f"talk {args.id} is already cancelled")
+    if status is not None:
+        return status
     print(f"talk {args.id} is cancelled; calendars will show it as cancelled")
     if old and old.note and args.note.strip() and old.note != args.note.strip():
         print(f"its note was replaced; it was: {old.note}")
     return 0
 
 
-def utc_now() -> datetime:
-    """The real clock (tests replace it)."""
-    return datetime.now(timezone.utc)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from socketserver import BaseServer
+from typing import Any
 
 from feeds.model import Schedule
 from feeds.revisions import Revision, advance
@@ -115,12 +116,7 @@ def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None 
             time.sleep(0.1)
         yield base, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 15)
 
 
 @contextlib.contextmanager
@@ -141,12 +137,17 @@ def running(command: list[str], cwd: Path, env: dict[str, str], ready: str,
             time.sleep(0.05)
         yield match, proc, seen
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 10)
+
+
+def stop(proc: subprocess.Popen[Any], grace: float) -> None:
+    """Terminate `proc`; kill it if it is still there after `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def fetch(url: str) -> bytes:
