@@ -197,6 +197,7 @@ def series_addresses(series: Series, site: urls.Site) -> dict[str, str]:
     calendar, webcal = site.url(urls.CALENDAR), site.webcal(urls.CALENDAR)
     return {
         "home": site.url(urls.HOME), "calendar": calendar, "webcal": webcal,
+        "archive": site.url(urls.ARCHIVE),
         "rss": site.url(urls.RSS), "atom": site.url(urls.ATOM), "json": site.url(urls.JSON),
         "google": calendar_links.google_subscribe(webcal),
         "outlook_live": calendar_links.outlook_subscribe(calendar_links.OUTLOOK_LIVE, calendar,

@@ -118,3 +118,12 @@ def test_a_season_of_upcoming_talks_keeps_every_talk_and_sheds_abstracts_last():
     body = ical.subscription_feed(schedule, advance({}, schedule, now), Site(SITE_URL), now)
     assert len(body) <= ical.SUBSCRIPTION_BYTES
     assert len(uids(body)) == len(schedule.talks)
+
+
+def test_the_subscribe_panel_offers_the_full_archive(client):
+    import lxml.html
+
+    page = lxml.html.fromstring(client.get("/").data)
+    links = page.xpath('//section[@id="subscribe"]//a/@href')
+    assert SITE_URL + "/archive.ics" in links
+    assert client.get("/archive.ics").status_code == 200
