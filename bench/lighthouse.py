@@ -63,7 +63,8 @@ def main() -> int:
         server = make_server("127.0.0.1", 0, None, threaded=True)  # type: ignore[arg-type]
         base = f"http://127.0.0.1:{server.server_port}"
         server.app = create_app({"TALKS_FILE": str(data), "SITE_URL": base,  # type: ignore[attr-defined]
-                                 "CLOCK": lambda: NOW, "CHECK_INTERVAL": 60.0})
+                                 "CLOCK": lambda: NOW, "CHECK_INTERVAL": 60.0,
+                                 "BUILD_MODE": "inline", "STATE_DIR": str(Path(tmp) / "state")})
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         worst = 100
