@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "tests")]
 import throughput  # noqa: E402
 from test_published import slow_clients  # noqa: E402
 
+from feeds.published import PublishedBuild  # noqa: E402
 from feeds.publisher import Job  # noqa: E402
 
 import synthetic  # noqa: E402
@@ -94,7 +95,7 @@ def main() -> int:
                    "FEEDS_SITE_URL": "https://talks.example.org"}
             proc, base = gunicorn("wsgi:app", env, "--workers", "1")
             started = first_answer(base, proc)
-            routes = json.loads((state / "current" / "index.json").read_text())["routes"]
+            routes = PublishedBuild(state / "current").routes
             for route in list(routes)[:3000]:
                 urllib.request.urlopen(base + route, timeout=10).read()
             print(f"| {size} | {built:.1f} | {started:.2f} | {worker_rss(proc):.0f} |")

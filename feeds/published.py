@@ -5,7 +5,8 @@ serves the current one from there.
 The state directory (FEEDS_STATE_DIR, by default the app's instance folder)::
 
     builds/<seq>-<version>/site/         the `feeds build` tree (feeds.export)
-    builds/<seq>-<version>/index.json    route -> file, headers, ETag, Last-Modified
+    builds/<seq>-<version>/index.json    header sets, dates, deliveries, version, ...
+    builds/<seq>-<version>/routes.sqlite route -> file, header set, ETag, date (one row each)
     builds/<seq>-<version>/model.pickle  the data, for /embed?… and the members' calendar
     current -> builds/<seq>-<version>    replaced with one rename: readers see old or new
     status.json                          the last build attempt (errors for /healthz)
@@ -13,8 +14,10 @@ The state directory (FEEDS_STATE_DIR, by default the app's instance folder)::
     private/                             0700: the members' last good secrets
 
 A build directory never changes once `current` names it. Workers read the
-files on demand, so their memory does not grow with the number of talks and
-the page cache shares the bytes between them."""
+files on demand and look a route up in routes.sqlite when it is asked for,
+so their memory does not grow with the number of talks, opening a build
+costs the same at any size, and the page cache shares the bytes between
+them."""
 
 from __future__ import annotations
 
@@ -25,9 +28,11 @@ import json
 import os
 import pickle
 import shutil
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +47,9 @@ from .revisions import Revision
 from .snapshot import Build, EmbedPages, Snapshot
 from .timezones import EPOCH
 
-FORMAT = 1
+FORMAT = 2
+#: Builds whose routes are inside index.json (read, then rebuilt in format 2).
+LEGACY_FORMAT = 1
 BUILDS = "builds"
 CURRENT = "current"
 STATUS = "status.json"
@@ -50,6 +57,7 @@ LOCK = "build.lock"
 PRIVATE = "private"
 SITE = "site"
 INDEX = "index.json"
+ROUTES = "routes.sqlite"
 MODEL = "model.pickle"
 #: A superseded build stays on disk at least this long, for responses under way.
 GRACE = 60.0
@@ -82,14 +90,105 @@ class Served:
         return dict(self.headers)["Content-Type"]
 
 
+def served_from(row: Sequence[Any], site: str, sets: list[Headers],
+                dates: list[tuple[datetime, str]], deliveries: list[Delivery]) -> Served:
+    """One row of a route table (file, header set, ETag, date, delivery,
+    download name; the indexes point into index.json's lists) as `Served`."""
+    file, hset, etag, date, delivery, download = row
+    moment, text = dates[date]
+    return Served(site + file, sets[hset] + (("ETag", quoted_etag(etag)), ("Last-Modified", text)),
+                  etag, moment, deliveries[delivery], download)
+
+
+class RouteTable(Mapping[str, Served]):
+    """A build's routes, looked up one at a time in its SQLite table (opened
+    read-only and immutable: a build never changes), so opening a build costs
+    the same for 20 routes as for 20 000, and a worker keeps only the few it
+    answered lately. Iterates in the order the build wrote them."""
+
+    #: Routes kept as `Served` after a lookup (the feeds and pages most asked for).
+    RECENT = 256
+
+    def __init__(self, database: Path, site: str, sets: list[Headers],
+                 dates: list[tuple[datetime, str]], deliveries: list[Delivery]):
+        self._site, self._sets, self._dates, self._deliveries = site, sets, dates, deliveries
+        self._uri = f"{database.resolve().as_uri()}?mode=ro&immutable=1"
+        self._lock = threading.Lock()
+        self._recent: OrderedDict[str, Served | None] = OrderedDict()
+        # Opened now: a build pruned later still answers from the open file.
+        self._db, self._pid = self._connect(), os.getpid()
+        with self._lock:
+            self._count: int = self._db.execute("SELECT count(*) FROM routes").fetchone()[0]
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+
+    def _query(self, sql: str, *args: str) -> sqlite3.Cursor:
+        """Run `sql` (the caller holds the lock); a forked child opens its own
+        connection, as SQLite asks."""
+        if self._pid != os.getpid():
+            self._db, self._pid = self._connect(), os.getpid()
+        return self._db.execute(sql, args)
+
+    def _served(self, row: Sequence[Any]) -> Served:
+        return served_from(row, self._site, self._sets, self._dates, self._deliveries)
+
+    def get(self, route: str, default: Any = None) -> Any:  # one query per route not seen lately
+        with self._lock:
+            if route in self._recent:
+                self._recent.move_to_end(route)
+                served = self._recent[route]
+            else:
+                row = self._query(_LOOKUP, route).fetchone()
+                served = None if row is None else self._served(row)
+                self._recent[route] = served
+                if len(self._recent) > self.RECENT:
+                    self._recent.popitem(last=False)
+        return default if served is None else served
+
+    def __getitem__(self, route: str) -> Served:
+        served = self.get(route)
+        if served is None:
+            raise KeyError(route)
+        return served
+
+    def __contains__(self, route: object) -> bool:
+        return isinstance(route, str) and self.get(route) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            routes = [route for (route,) in self._query(
+                "SELECT route FROM routes ORDER BY position")]
+        return iter(routes)
+
+    def __len__(self) -> int:
+        return self._count
+
+
+_LOOKUP = "SELECT file, hset, etag, date, delivery, download FROM routes WHERE route = ?"
+
+
+def write_routes(database: Path, routes: Mapping[str, list[Any]]) -> None:
+    """A build's route table: one row per route, in `served_from`'s order."""
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        db.execute("CREATE TABLE routes (position INTEGER PRIMARY KEY, route TEXT NOT NULL "
+                   "UNIQUE, file TEXT NOT NULL, hset INTEGER NOT NULL, etag TEXT NOT NULL, "
+                   "date INTEGER NOT NULL, delivery INTEGER NOT NULL, download TEXT NOT NULL)")
+        db.executemany("INSERT INTO routes (route, file, hset, etag, date, delivery, download) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       ((route, *row) for route, row in routes.items()))
+        db.commit()
+
+
 class PublishedBuild:
-    """One build directory, opened read-only from its index."""
+    """One build directory, opened read-only from its index and route table."""
 
     def __init__(self, directory: Path):
         self.directory = directory
         self.name = directory.name
         index = json.loads((directory / INDEX).read_text(encoding="utf-8"))
-        if index.get("format") != FORMAT:
+        self.format: int = index.get("format")
+        if self.format not in (LEGACY_FORMAT, FORMAT):
             raise ValueError(f"{directory} was written by another version of feeds")
         self.version: str = index["version"]
         self.seq: int = index["seq"]
@@ -100,16 +199,18 @@ class PublishedBuild:
         self.source: list[int] | None = index["source"]
         self.options: dict[str, Any] = index["options"]
         sets: list[Headers] = [tuple((k, v) for k, v in hs) for hs in index["headers"]]
-        dates = [(utc(stamp), http_date(stamp)) for stamp in index["dates"]]
+        dates = [(utc(stamp) or EPOCH, http_date(stamp)) for stamp in index["dates"]]
         deliveries = [Delivery(**fields) for fields in index["deliveries"]]
         site = str(directory / SITE) + "/"
-        self.routes: dict[str, Served] = {}
-        for route, (file, hset, etag, date, delivery, download) in index["routes"].items():
-            moment, text = dates[date]
-            assert moment is not None
-            self.routes[route] = Served(site + file, sets[hset] + (
-                ("ETag", quoted_etag(etag)), ("Last-Modified", text)), etag, moment,
-                deliveries[delivery], download)
+        self.routes: Mapping[str, Served]
+        if self.format == LEGACY_FORMAT:  # routes inside index.json: served until rebuilt
+            self.routes = {route: served_from(row, site, sets, dates, deliveries)
+                           for route, row in index["routes"].items()}
+        else:
+            try:
+                self.routes = RouteTable(directory / ROUTES, site, sets, dates, deliveries)
+            except sqlite3.Error as exc:
+                raise ValueError(f"{directory / ROUTES}: {exc}") from exc
         file, hset, delivery = index["not_found"]
         self.not_found = Served(site + file, sets[hset], "", utc(index["last_modified"]) or EPOCH,
                                 deliveries[delivery])
@@ -228,6 +329,7 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
                  "last_modified": snapshot.last_modified.timestamp(),
                  "valid_until": snapshot.valid_until.timestamp() if snapshot.valid_until else None,
                  "source": source, "options": options, **index_of(snapshot, max_age)}
+        write_routes(tmp / ROUTES, index.pop("routes"))
         (tmp / INDEX).write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
         with open(tmp / MODEL, "wb") as handle:
             pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)

@@ -126,8 +126,10 @@ def due(job: Job, current: PublishedBuild | None, source: list[int] | None,
     unrecorded = status.get("retry_at") is not None and wall >= status["retry_at"]
     if (changed and not tried) or unrecorded:
         return "reload"
-    if (current is not None and current.valid_until and now >= current.valid_until
-            and status.get("rebuilt_for") != current.name):
+    outdated = current is not None and (
+        current.format != published.FORMAT  # an older feeds wrote it: rewrite it from its model
+        or (current.valid_until is not None and now >= current.valid_until))
+    if outdated and current is not None and status.get("rebuilt_for") != current.name:
         return "rebuild"
     return ""
 

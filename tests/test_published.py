@@ -304,3 +304,57 @@ def test_the_builder_process_publishes_a_build(data_file, tmp_path):
     build = published.open_current(tmp_path / "state")
     assert build is not None and build.talks == 12
     assert icalendar.Calendar.from_ical(build.routes["/calendar.ics"].body).walk("VEVENT")
+
+
+def test_routes_are_looked_up_in_the_build_one_at_a_time(app, data_file):
+    """Opening a build reads no per-route data; each route answers with the
+    same bytes as its file, also after the build directory is pruned."""
+    client = app.test_client()
+    build = published.open_current(data_file.parent / "state")
+    assert build is not None
+    index = (build.directory / published.INDEX).read_text(encoding="utf-8")
+    assert "/calendar.ics" not in index  # the routes live in the route table
+    assert len(build.routes) == len(list(build.routes)) > 20
+    assert "/calendar.ics" in build.routes and "/no-such-page" not in build.routes
+    assert build.routes.get("/no-such-page") is None
+    for route in list(build.routes)[:40]:
+        response = client.get(route)
+        assert response.status_code == 200, route
+        assert response.data == build.routes[route].body
+        assert response.headers["ETag"].strip('"') == build.routes[route].etag
+    import shutil
+
+    shutil.rmtree(build.directory / published.SITE)  # files go; the open table stays
+    assert build.routes["/atom.xml"].etag
+
+
+def test_a_build_written_by_the_previous_format_is_served_then_rewritten(make_app, data_file):
+    """After an upgrade, a build whose routes are in index.json is served
+    as it was, then rewritten from its model, with the same bytes and ETags."""
+    import json
+    import sqlite3
+
+    state = data_file.parent / "state"
+    first = make_app().test_client()
+    before = {path: first.get(path) for path in PATHS}
+    build = published.open_current(state)
+    assert build is not None
+    index = json.loads((build.directory / published.INDEX).read_text(encoding="utf-8"))
+    with sqlite3.connect(build.directory / published.ROUTES) as db:
+        rows = db.execute("SELECT route, file, hset, etag, date, delivery, download FROM routes")
+        index["routes"] = {route: list(row) for route, *row in rows}
+    index["format"] = published.LEGACY_FORMAT
+    (build.directory / published.INDEX).write_text(json.dumps(index), encoding="utf-8")
+    (build.directory / published.ROUTES).unlink()
+
+    old = published.open_current(state)
+    assert old is not None and old.format == published.LEGACY_FORMAT
+    assert old.routes["/calendar.ics"].body == before["/calendar.ics"].data
+    client = make_app().test_client()  # opens the old build, then rewrites it
+    for path, response in before.items():
+        again = client.get(path)
+        assert (again.status_code, again.data, again.headers["ETag"]) == \
+            (200, response.data, response.headers["ETag"]), path
+    rewritten = published.open_current(state)
+    assert rewritten is not None and rewritten.format == published.FORMAT
+    assert rewritten.name != old.name
