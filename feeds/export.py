@@ -15,10 +15,10 @@ into place, so OUTDIR is never a mix of an old and a new site."""
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import posixpath
-import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -83,9 +83,18 @@ def host_headers(route: str, resource: Resource, max_age: int) -> dict[str, str]
     return result
 
 
-def _pattern(rule: str) -> re.Pattern[str]:
-    """How Netlify and Cloudflare Pages match a rule: ``*`` matches anything."""
-    return re.compile("^" + ".*".join(re.escape(part) for part in rule.split("*")) + "$")
+def _matching(rule: str, ordered: list[str], position: Mapping[str, int]) -> list[str]:
+    """The routes a one-``*`` rule matches (hosts read ``*`` as anything), in their own
+    order: found by prefix in the `ordered` (sorted) routes rather than by
+    trying every route, so that thousands of folder rules stay cheap."""
+    prefix, _, suffix = rule.partition("*")
+    found = []
+    for route in ordered[bisect.bisect_left(ordered, prefix):]:
+        if not route.startswith(prefix):
+            break
+        if route.endswith(suffix) and len(route) >= len(prefix) + len(suffix):
+            found.append(route)
+    return sorted(found, key=position.__getitem__)
 
 
 def header_rules(snapshot: Snapshot, max_age: int) -> list[Rule]:
@@ -104,8 +113,8 @@ def header_rules(snapshot: Snapshot, max_age: int) -> list[Rule]:
         candidates.add(prefix + "*")
         if "." in name:
             candidates.add(prefix + "*." + name.rsplit(".", 1)[1])
-    matched = {rule: [route for route in wanted if _pattern(rule).match(route)]
-               for rule in candidates}
+    ordered, position = sorted(wanted), {route: n for n, route in enumerate(wanted)}
+    matched = {rule: _matching(rule, ordered, position) for rule in candidates}
     rules: list[Rule] = []
     for rule in sorted(candidates, key=lambda r: (-len(matched[r]), r)):
         routes = matched[rule]
