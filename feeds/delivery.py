@@ -72,7 +72,7 @@ class Resource:
                   "X-Content-Type-Options": "nosniff",
                   "Referrer-Policy": self.delivery.referrer_policy}
         if self.download_name:
-            result["Content-Disposition"] = f'attachment; filename="{self.download_name}"'
+            result["Content-Disposition"] = content_disposition(self.download_name)
         if self.delivery.cors:
             result["Access-Control-Allow-Origin"] = "*"
         if not self.delivery.framable:
@@ -89,3 +89,8 @@ def http_date(moment: datetime | float) -> str:
 def quoted_etag(etag: str) -> str:
     """A strong ETag header value; an etag here is a hex digest."""
     return f'"{etag}"'
+
+
+def content_disposition(download_name: str) -> str:
+    """The Content-Disposition of a download named `download_name`."""
+    return f'attachment; filename="{download_name}"'

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from . import export, pages, urls
-from .delivery import Delivery, Resource, http_date, quoted_etag
+from .delivery import Delivery, Resource, content_disposition, http_date, quoted_etag
 from .files import write_atomically
 from .memo import KEPT
 from .model import Schedule
@@ -48,6 +48,8 @@ from .snapshot import Build, EmbedPages, Snapshot
 from .timezones import EPOCH
 
 FORMAT = 2
+#: Stands for the download's Content-Disposition in a shared header set.
+DOWNLOAD = "<download>"
 #: Builds whose routes are inside index.json (read, then rebuilt in format 2).
 LEGACY_FORMAT = 1
 BUILDS = "builds"
@@ -96,7 +98,11 @@ def served_from(row: Sequence[Any], site: str, sets: list[Headers],
     download name; the indexes point into index.json's lists) as `Served`."""
     file, hset, etag, date, delivery, download = row
     moment, text = dates[date]
-    return Served(site + file, sets[hset] + (("ETag", quoted_etag(etag)), ("Last-Modified", text)),
+    headers = sets[hset]
+    if download:  # the one header that differs per talk file
+        headers = tuple((k, content_disposition(download) if v == DOWNLOAD else v)
+                        for k, v in headers)
+    return Served(site + file, headers + (("ETag", quoted_etag(etag)), ("Last-Modified", text)),
                   etag, moment, deliveries[delivery], download)
 
 
@@ -271,7 +277,15 @@ def index_of(snapshot: Snapshot, max_age: int) -> dict[str, Any]:
     def delivery(resource: Resource) -> int:
         return deliveries.setdefault(resource.delivery, len(deliveries))
 
-    routes = {route: [export.file_path(route, r), header_set(r.headers(max_age)), r.etag,
+    def shared_headers(resource: Resource) -> dict[str, str]:
+        """The route's headers, its download name left out so that every
+        talk file shares one header set (one per route would grow with talks)."""
+        headers = resource.headers(max_age)
+        if resource.download_name:
+            headers["Content-Disposition"] = DOWNLOAD
+        return headers
+
+    routes = {route: [export.file_path(route, r), header_set(shared_headers(r)), r.etag,
                       date(r.last_modified), delivery(r), r.download_name]
               for route, r in snapshot.routes.items()}
     page = snapshot.not_found
