@@ -14,8 +14,10 @@ from ical.calendar_stream import IcsCalendarStream
 
 from feeds import ical
 from feeds.loader import parse_schedule
+from feeds.timezones import parse_utc
 from feeds.urls import Site
 
+import calendar_readers
 from helpers import SEED_UID_DOMAIN, SITE_URL, revisions_for
 
 UTC = timezone.utc
@@ -42,29 +44,18 @@ def talk(talk_id: str, day: str, **extra) -> dict:
             "speakers": [{"name": "Ada Lovelace", "affiliation": "Analytical Engines, UK"}], **extra}
 
 
+def _as_instants(found: dict[str, str]) -> dict[str, datetime]:
+    return {uid: parse_utc(stamp) for uid, stamp in found.items()}
+
+
 def vobject_instants(data: bytes) -> dict[str, datetime]:
     """UID -> UTC start, as vobject computes it from the file's VTIMEZONE."""
-    cal = vobject.readOne(data.decode("utf-8"))
-    zones = {vtz.tzid.value: vtz.gettzinfo() for vtz in cal.contents.get("vtimezone", [])}
-    result = {}
-    for event in cal.vevent_list:
-        start = event.dtstart
-        tzid = start.params["X-VOBJ-ORIGINAL-TZID"][0]
-        naive = start.value.replace(tzinfo=None)
-        result[event.uid.value] = naive.replace(tzinfo=zones[tzid]).astimezone(UTC)
-    return result
+    return _as_instants(calendar_readers.vobject_instants(data))
 
 
 def icalendar_instants(data: bytes) -> dict[str, datetime]:
     """UID -> UTC start, with icalendar building zones from the VTIMEZONEs only."""
-    cal = icalendar.Calendar.from_ical(data)
-    zones = {str(tz["TZID"]): tz.to_tz(lookup_tzid=False) for tz in cal.walk("VTIMEZONE")}
-    result = {}
-    for event in cal.walk("VEVENT"):
-        prop = event["DTSTART"]
-        naive = prop.dt.replace(tzinfo=None)
-        result[str(event["UID"])] = naive.replace(tzinfo=zones[prop.params["TZID"]]).astimezone(UTC)
-    return result
+    return _as_instants(calendar_readers.icalendar_instants(data))
 
 
 def strict_events(data: bytes):
