@@ -8,7 +8,7 @@ import os
 wsgi_app = "wsgi:app"
 bind = ["127.0.0.1:8000"]
 
-# Every worker serves the current published build from disk (feeds.published):
+# Every worker serves the current published build from disk (feeds.publish.builds):
 # nothing is built in a request, so a worker starts in well under a second
 # and needs little memory. gevent workers keep answering while hundreds of
 # clients send their headers or read their responses slowly (a sync worker
@@ -33,7 +33,7 @@ loglevel = "info"
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus'
 # Members' calendar URLs carry secret tokens: this logger writes them as
 # /members/<redacted>/... in the access and error logs.
-logger_class = "feeds.gunicorn_logger.GunicornLogger"
+logger_class = "feeds.server.gunicorn_logger.GunicornLogger"
 
 # gunicorn >= 25.1 opens a control socket in $HOME by default; several
 # instances on one machine would share it, and a service user may have no home.

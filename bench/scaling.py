@@ -39,13 +39,13 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from feeds import app as app_module  # noqa: E402
-from feeds import ical, pages, syndication, talks_json  # noqa: E402
-from feeds.loader import load_schedule  # noqa: E402
-from feeds.memo import Kept  # noqa: E402
-from feeds.reader import YamlLoader  # noqa: E402
-from feeds.revisions import advance  # noqa: E402
-from feeds.snapshot import BuildOptions, build_snapshot  # noqa: E402
+from feeds.data.loader import load_schedule  # noqa: E402
+from feeds.data.revisions import advance  # noqa: E402
+from feeds.data.yaml_reader import YamlLoader  # noqa: E402
+from feeds.formats import ical, pages, syndication, talks_json  # noqa: E402
+from feeds.formats.memo import Kept  # noqa: E402
+from feeds.publish.snapshot import BuildOptions, build_snapshot  # noqa: E402
+from feeds.server import app as app_module  # noqa: E402
 from feeds.urls import Site  # noqa: E402
 
 import synthetic  # noqa: E402

@@ -11,9 +11,10 @@ from datetime import datetime, timezone
 
 import yaml
 
-from feeds import ical, timezones
-from feeds.loader import parse_schedule
-from feeds.revisions import advance
+from feeds import timezones
+from feeds.data.loader import parse_schedule
+from feeds.data.revisions import advance
+from feeds.formats import ical
 from feeds.urls import Site
 
 

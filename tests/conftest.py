@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from feeds import create_app
-from feeds.loader import load_schedule
+from feeds.data.loader import load_schedule
 from feeds.model import Schedule
 
 from helpers import SEED_DATA, SITE_URL, FakeClock

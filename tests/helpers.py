@@ -18,9 +18,9 @@ from pathlib import Path
 from socketserver import BaseServer
 from typing import Any
 
+from feeds.data.revisions import Revision, advance
 from feeds.model import Schedule
-from feeds.revisions import Revision, advance
-from feeds.snapshot import BuildOptions, Snapshot, build_snapshot
+from feeds.publish.snapshot import BuildOptions, Snapshot, build_snapshot
 from feeds.urls import Site
 
 ROOT = Path(__file__).resolve().parent.parent

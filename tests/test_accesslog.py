@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from feeds import accesslog
+from feeds.server import accesslog
 
 TOKEN = "8xJ2n0d1Q3AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 

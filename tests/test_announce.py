@@ -1,4 +1,4 @@
-"""`feeds announce` through `feeds.cli.main`, against a real SMTP server on
+"""`feeds announce` through `feeds.commands.cli.main`, against a real SMTP server on
 loopback (aiosmtpd). Received messages are parsed with the standard `email`
 package, attachments read by icalendar, vobject and the strict `ical`
 package and compared with the app's /calendar.ics; expected times come from
@@ -6,7 +6,6 @@ zoneinfo, not from the code under test."""
 
 from __future__ import annotations
 
-import ast
 import email.utils
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,12 +21,12 @@ import vobject
 from ical.calendar_stream import IcsCalendarStream
 from playwright.sync_api import sync_playwright
 
-from feeds import announce, cli, mailer
-from feeds.loader import load_schedule
-from feeds.revisions import ledger_path, update_ledger
+from feeds.commands import announce, cli, mailer
+from feeds.data.loader import load_schedule
+from feeds.data.revisions import ledger_path, update_ledger
 from feeds.urls import Site
 
-from helpers import NOW, ROOT, SEED_UID_DOMAIN, SITE_URL, FakeClock, add_to_talk, revisions_for
+from helpers import NOW, SEED_UID_DOMAIN, SITE_URL, FakeClock, add_to_talk, revisions_for
 from smtp_server import PASSWORD, Inbox, smtp_server
 from test_browser import ARGS, ARTIFACTS, CHROMIUM
 
@@ -446,15 +445,3 @@ def test_the_html_part_reads_on_a_phone_and_loads_nothing(inbox, environment, se
         finally:
             browser.close()
     assert requests == []
-
-
-# --- layering ----------------------------------------------------------------------
-
-@pytest.mark.parametrize("module", ["ical", "pages", "syndication", "talks_json", "snapshot",
-                                    "app", "export", "members"])
-def test_no_format_nor_the_web_layer_imports_announce(module):
-    tree = ast.parse((ROOT / "feeds" / f"{module}.py").read_text(encoding="utf-8"))
-    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom | ast.Import)
-             for alias in node.names} | {node.module or "" for node in ast.walk(tree)
-                                         if isinstance(node, ast.ImportFrom)}
-    assert not {n.split(".")[-1] for n in names} & {"announce", "mailer"}

@@ -7,7 +7,7 @@ import runpy
 
 from gunicorn.config import Config as GunicornConfig
 
-from feeds.gunicorn_logger import GunicornLogger
+from feeds.server.gunicorn_logger import GunicornLogger
 
 from helpers import ROOT
 

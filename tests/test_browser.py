@@ -20,8 +20,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
-from feeds import create_app, pages
-from feeds.loader import load_schedule
+from feeds import create_app
+from feeds.data.loader import load_schedule
+from feeds.formats import pages
 from feeds.model import Schedule
 from feeds.urls import Site
 

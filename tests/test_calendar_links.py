@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feeds import calendar_links as links
+from feeds.formats import calendar_links as links
 
 UTC = timezone.utc
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from feeds import cli
-from feeds.revisions import ledger_path
+from feeds.commands import cli
+from feeds.data.revisions import ledger_path
 
 
 def test_valid_file_prints_a_summary_and_exits_zero(data_file, capsys, monkeypatch):
@@ -41,7 +41,7 @@ def test_invalid_file_lists_every_error_and_exits_non_zero(data_file, capsys):
 
 
 def test_console_script_is_installed(data_file):
-    result = subprocess.run([sys.executable, "-m", "feeds.cli", "validate", str(data_file)],
+    result = subprocess.run([sys.executable, "-m", "feeds", "validate", str(data_file)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "OK, 12 talks" in result.stdout

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from werkzeug.http import http_date as werkzeug_http_date
 from werkzeug.http import parse_date
 
-from feeds import ical, pages, syndication, talks_json
-from feeds.delivery import Resource, http_date, quoted_etag
+from feeds.formats import ical, pages, syndication, talks_json
+from feeds.formats.delivery import Resource, http_date, quoted_etag
 
 NOW = datetime(2026, 4, 13, 15, 0, tzinfo=timezone.utc)
 

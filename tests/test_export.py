@@ -18,9 +18,11 @@ from urllib.parse import urljoin, urlsplit
 import lxml.html
 import pytest
 
-from feeds import cli, export, ical, pages
-from feeds.delivery import Delivery, Resource
-from feeds.revisions import ledger_path, read_ledger
+from feeds.commands import cli
+from feeds.data.revisions import ledger_path, read_ledger
+from feeds.formats import ical, pages
+from feeds.formats.delivery import Delivery, Resource
+from feeds.publish import export
 
 from helpers import NOW, SITE_URL, routes, serving, snapshot_for
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from feeds import files, revisions
-from feeds.revisions import ledger_path, read_ledger
+from feeds import files
+from feeds.data import revisions
+from feeds.data.revisions import ledger_path, read_ledger
 
 from helpers import NOW, SEED_DATA
 
@@ -259,7 +260,7 @@ def test_a_ledger_replaced_by_a_directory_does_not_stop_serving(served, data_fil
 def test_a_crash_while_writing_the_ledger_leaves_the_old_one(data_file, monkeypatch, tmp_path):
     """An exception of any kind between writing and renaming (a kill, say)
     leaves the previous ledger whole and no temporary file behind."""
-    from feeds.loader import load_schedule
+    from feeds.data.loader import load_schedule
 
     schedule = load_schedule(data_file)
     ledger = ledger_path(data_file)

@@ -38,10 +38,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ical.calendar_stream import IcsCalendarStream
 
-from feeds import create_app, event_text, syndication
-from feeds.loader import InvalidData, parse_schedule
+from feeds import create_app
+from feeds.data.loader import InvalidData, parse_schedule
+from feeds.formats import syndication
+from feeds.formats import text as event_text
 from feeds.model import Schedule
-from feeds.snapshot import Snapshot
+from feeds.publish.snapshot import Snapshot
 from feeds.urls import Site
 
 from helpers import NOW, SITE_URL, FakeClock, snapshot_for

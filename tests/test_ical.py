@@ -12,8 +12,8 @@ import vobject
 import yaml
 from ical.calendar_stream import IcsCalendarStream
 
-from feeds import ical
-from feeds.loader import parse_schedule
+from feeds.data.loader import parse_schedule
+from feeds.formats import ical
 from feeds.timezones import parse_utc
 from feeds.urls import Site
 

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds import ical, pages
-from feeds.loader import parse_schedule
-from feeds.memo import Kept
-from feeds.revisions import advance
-from feeds.snapshot import BuildOptions, build_snapshot
+from feeds.data.loader import parse_schedule
+from feeds.data.revisions import advance
+from feeds.formats import ical, pages
+from feeds.formats.memo import Kept
+from feeds.publish.snapshot import BuildOptions, build_snapshot
 from feeds.urls import Site
 
 from helpers import NOW, ROOT, SITE_URL, revisions_for

@@ -16,7 +16,7 @@ from collections import Counter
 
 import pytest
 
-from feeds import secrets_file as secrets_io
+from feeds.data import secrets_file as secrets_io
 
 from helpers import SEED_DATA, gunicorn
 

@@ -7,7 +7,7 @@ from datetime import datetime, time, timezone
 
 import pytest
 
-from feeds.loader import InvalidData, load_schedule, parse_schedule
+from feeds.data.loader import InvalidData, load_schedule, parse_schedule
 
 SERIES = """\
 series:
@@ -204,7 +204,7 @@ def test_a_file_at_the_limits_is_accepted(tmp_path):
 
 
 def test_too_many_talks_are_refused_at_the_talks_line(monkeypatch):
-    from feeds import loader
+    from feeds.data import loader
 
     monkeypatch.setattr(loader, "MAX_TALKS", 3)
     text = pathological(4, (2026, 2026))

@@ -8,7 +8,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from feeds import mailer, settings
+from feeds import settings
+from feeds.commands import mailer
 
 from helpers import free_port
 from smtp_server import PASSWORD, USER, make_certificates, smtp_server

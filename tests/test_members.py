@@ -14,9 +14,10 @@ import pytest
 import vobject
 from ical.calendar_stream import IcsCalendarStream
 
-from feeds import accesslog, cli, members
-from feeds import secrets_file as secrets_io
-from feeds.loader import InvalidData, load_schedule
+from feeds.commands import cli
+from feeds.data import secrets_file as secrets_io
+from feeds.data.loader import InvalidData, load_schedule
+from feeds.server import accesslog, members
 
 from helpers import SEED_DATA
 
@@ -308,7 +309,7 @@ def test_no_public_route_contains_the_join_link_or_a_token(member_app, member_cl
 
 def test_the_static_export_and_the_published_builds_contain_no_secret(member_app, data_file,
                                                                      tmp_path):
-    from feeds import cli
+    from feeds.commands import cli
 
     member_client = member_app.test_client()
     assert member_client.get(f"/members/{TOKEN}/calendar.ics").status_code == 200

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feeds.memo import Kept, direct
+from feeds.formats.memo import Kept, direct
 
 
 def counting():

@@ -1,4 +1,4 @@
-"""`feeds add`, `feeds recording`, `feeds cancel` through `feeds.cli.main`,
+"""`feeds add`, `feeds recording`, `feeds cancel` through `feeds.commands.cli.main`,
 with paper look-ups served by a local stand-in for the APIs."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from feeds import cli, organiser
-from feeds.loader import load_schedule, parse_schedule
-from feeds.revisions import ledger_path, read_ledger
+from feeds.commands import cli, organiser
+from feeds.data.loader import load_schedule, parse_schedule
+from feeds.data.revisions import ledger_path, read_ledger
 
 from helpers import NOW
 from paper_api import closed_port_env, paper_api

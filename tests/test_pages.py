@@ -13,7 +13,7 @@ import lxml.html
 import pytest
 from icalendar import Calendar
 
-from feeds import pages
+from feeds.formats import pages
 
 from helpers import NOW, SITE_URL, snapshot_for
 

@@ -7,8 +7,8 @@ import urllib.parse
 
 import pytest
 
-from feeds import papers
-from feeds.papers import PaperError, fetch_paper, parse_reference
+from feeds.commands import papers
+from feeds.commands.papers import PaperError, fetch_paper, parse_reference
 
 from paper_api import closed_port_env, paper_api
 

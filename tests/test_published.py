@@ -20,7 +20,8 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from feeds import cli, published
+from feeds.commands import cli
+from feeds.publish import builds
 
 from helpers import SITE_URL, gunicorn
 
@@ -31,7 +32,7 @@ PATHS = ("/calendar.ics", "/", "/rss.xml", "/talks.json", "/talks/2026-05-11-meh
 SLOW_STEP = """\
 import os, sys, time
 if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder process
-    from feeds import publisher
+    from feeds.server import publisher
     real = publisher.build_snapshot
     def step(*args, **kwargs):
         what = open(os.environ["STEP_FILE"]).read().strip()
@@ -255,7 +256,7 @@ def test_the_published_site_is_what_feeds_build_writes(app, data_file, tmp_path,
     outdir = tmp_path / "site"
     assert cli.main(["build", str(outdir), "--data", str(data_file), "--site-url", SITE_URL]) == 0
     build = app.extensions["feeds"].snapshot()
-    site = build.directory / published.SITE
+    site = build.directory / builds.SITE
 
     def tree(root: Path) -> dict[str, tuple[bytes, int]]:
         return {str(p.relative_to(root)): (p.read_bytes(), int(p.stat().st_mtime))
@@ -274,14 +275,14 @@ def test_old_builds_are_deleted_but_the_last_few_kept(make_app, data_file):
         assert f"{TITLE} {n}".encode() in client.get("/talks/2026-05-11-mehlig/").data
     names = sorted(p.name for p in (state / "builds").iterdir())
     assert len(names) == 5  # none superseded long enough to go
-    published.prune(state, 2, wall=time.time() + published.GRACE + 1)
+    builds.prune(state, 2, wall=time.time() + builds.GRACE + 1)
     kept = sorted(p.name for p in (state / "builds").iterdir())
-    assert kept == names[-2:] and published.current_name(state) == names[-1]
+    assert kept == names[-2:] and builds.current_name(state) == names[-1]
 
 
 def test_a_worker_started_over_a_published_build_reads_no_data(make_app, data_file, monkeypatch):
     good = make_app().test_client().get("/calendar.ics")
-    from feeds import publisher
+    from feeds.server import publisher
 
     monkeypatch.setattr(publisher, "load_schedule", lambda path: pytest.fail("read the YAML"))
     monkeypatch.setattr(publisher, "build_snapshot", lambda *a: pytest.fail("built"))
@@ -293,15 +294,15 @@ def test_the_builder_process_publishes_a_build(data_file, tmp_path):
     """The background builder, run as the server runs it."""
     from dataclasses import asdict
 
-    from feeds.publisher import Job
+    from feeds.server.publisher import Job
 
     job = Job(str(data_file), str(tmp_path / "state"), SITE_URL, 100, 3600, 3, 30.0, 0.0)
     import json
 
-    done = subprocess.run([sys.executable, "-c", "from feeds.publisher import main; main()",
+    done = subprocess.run([sys.executable, "-c", "from feeds.server.publisher import main; main()",
                            json.dumps(asdict(job))], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    build = published.open_current(tmp_path / "state")
+    build = builds.open_current(tmp_path / "state")
     assert build is not None and build.talks == 12
     assert icalendar.Calendar.from_ical(build.routes["/calendar.ics"].body).walk("VEVENT")
 
@@ -310,9 +311,9 @@ def test_routes_are_looked_up_in_the_build_one_at_a_time(app, data_file):
     """Opening a build reads no per-route data; each route answers with the
     same bytes as its file, also after the build directory is pruned."""
     client = app.test_client()
-    build = published.open_current(data_file.parent / "state")
+    build = builds.open_current(data_file.parent / "state")
     assert build is not None
-    index = (build.directory / published.INDEX).read_text(encoding="utf-8")
+    index = (build.directory / builds.INDEX).read_text(encoding="utf-8")
     assert "/calendar.ics" not in index  # the routes live in the route table
     assert len(build.routes) == len(list(build.routes)) > 20
     assert "/calendar.ics" in build.routes and "/no-such-page" not in build.routes
@@ -324,7 +325,7 @@ def test_routes_are_looked_up_in_the_build_one_at_a_time(app, data_file):
         assert response.headers["ETag"].strip('"') == build.routes[route].etag
     import shutil
 
-    shutil.rmtree(build.directory / published.SITE)  # files go; the open table stays
+    shutil.rmtree(build.directory / builds.SITE)  # files go; the open table stays
     assert build.routes["/atom.xml"].etag
 
 
@@ -337,24 +338,24 @@ def test_a_build_written_by_the_previous_format_is_served_then_rewritten(make_ap
     state = data_file.parent / "state"
     first = make_app().test_client()
     before = {path: first.get(path) for path in PATHS}
-    build = published.open_current(state)
+    build = builds.open_current(state)
     assert build is not None
-    index = json.loads((build.directory / published.INDEX).read_text(encoding="utf-8"))
-    with sqlite3.connect(build.directory / published.ROUTES) as db:
+    index = json.loads((build.directory / builds.INDEX).read_text(encoding="utf-8"))
+    with sqlite3.connect(build.directory / builds.ROUTES) as db:
         rows = db.execute("SELECT route, file, hset, etag, date, delivery, download FROM routes")
         index["routes"] = {route: list(row) for route, *row in rows}
-    index["format"] = published.LEGACY_FORMAT
-    (build.directory / published.INDEX).write_text(json.dumps(index), encoding="utf-8")
-    (build.directory / published.ROUTES).unlink()
+    index["format"] = builds.LEGACY_FORMAT
+    (build.directory / builds.INDEX).write_text(json.dumps(index), encoding="utf-8")
+    (build.directory / builds.ROUTES).unlink()
 
-    old = published.open_current(state)
-    assert old is not None and old.format == published.LEGACY_FORMAT
+    old = builds.open_current(state)
+    assert old is not None and old.format == builds.LEGACY_FORMAT
     assert old.routes["/calendar.ics"].body == before["/calendar.ics"].data
     client = make_app().test_client()  # opens the old build, then rewrites it
     for path, response in before.items():
         again = client.get(path)
         assert (again.status_code, again.data, again.headers["ETag"]) == \
             (200, response.data, response.headers["ETag"]), path
-    rewritten = published.open_current(state)
-    assert rewritten is not None and rewritten.format == published.FORMAT
+    rewritten = builds.open_current(state)
+    assert rewritten is not None and rewritten.format == builds.FORMAT
     assert rewritten.name != old.name

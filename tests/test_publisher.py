@@ -18,11 +18,11 @@ import icalendar
 import pytest
 
 from feeds import files
-from feeds import publisher as publisher_module
-from feeds import revisions as revisions_module
-from feeds.publisher import Publisher
-from feeds.revisions import ledger_path, read_ledger
-from feeds.snapshot import BuildOptions
+from feeds.data import revisions as revisions_module
+from feeds.data.revisions import ledger_path, read_ledger
+from feeds.publish.snapshot import BuildOptions
+from feeds.server import publisher as publisher_module
+from feeds.server.publisher import Publisher
 from feeds.urls import Site
 
 from helpers import NOW, SITE_URL
@@ -117,7 +117,7 @@ def test_invalid_data_keeps_the_last_good_version(data_file, clock, caplog):
     good = pub.snapshot()
     text = data_file.read_text()
     data_file.write_text(text.replace("timezone: Europe/Berlin", "timezone: Mars/Olympus"))
-    with caplog.at_level(logging.ERROR, logger="feeds.publisher"):
+    with caplog.at_level(logging.ERROR, logger="feeds.server.publisher"):
         assert pub.snapshot() is good
     assert "Mars/Olympus" in caplog.text and "keeping the last good version" in caplog.text
     health = pub.health()
@@ -211,7 +211,7 @@ def test_a_failing_build_keeps_the_last_good_version(data_file, clock, monkeypat
 
     monkeypatch.setattr(publisher_module, "build_snapshot", broken)
     retitle(data_file, "Triggers the bug")
-    with caplog.at_level(logging.ERROR, logger="feeds.publisher"):
+    with caplog.at_level(logging.ERROR, logger="feeds.server.publisher"):
         assert pub.snapshot() is good
     assert "a bug in a renderer" in caplog.text
     assert not pub.health().ok and "a bug in a renderer" in pub.health().errors[0]

@@ -14,10 +14,10 @@ import feedparser
 import icalendar
 import pytest
 
-from feeds import cli
-from feeds import revisions as revisions_module
-from feeds.loader import load_schedule
-from feeds.revisions import LedgerError, ledger_path, read_ledger, update_ledger
+from feeds.commands import cli
+from feeds.data import revisions as revisions_module
+from feeds.data.loader import load_schedule
+from feeds.data.revisions import LedgerError, ledger_path, read_ledger, update_ledger
 
 from helpers import NOW, SEED_DATA, add_to_talk
 

@@ -34,11 +34,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from lxml import etree
 
-from feeds import revisions as revisions_module
-from feeds.loader import load_schedule
-from feeds.publisher import Publisher
-from feeds.revisions import LedgerError, ledger_path, read_ledger
-from feeds.snapshot import BuildOptions
+from feeds.data import revisions as revisions_module
+from feeds.data.loader import load_schedule
+from feeds.data.revisions import LedgerError, ledger_path, read_ledger
+from feeds.publish.snapshot import BuildOptions
+from feeds.server.publisher import Publisher
 from feeds.urls import Site
 
 from helpers import NOW, SEED_DATA, SEED_UID_DOMAIN, SITE_URL, FakeClock

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from feeds import cli, loader
-from feeds.loader import InvalidData, load_schedule
+from feeds.commands import cli
+from feeds.data import loader
+from feeds.data.loader import InvalidData, load_schedule
 
 from helpers import ROOT, SEED_DATA
 
@@ -25,7 +26,7 @@ LOADER_ONLY = sorted((FIXTURES / "loader_only").glob("*.yaml"))  # only feeds va
 @pytest.fixture(scope="module")
 def schema_file(tmp_path_factory) -> Path:
     """What `feeds schema` prints, in a file."""
-    result = subprocess.run([sys.executable, "-m", "feeds.cli", "schema"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "feeds", "schema"], capture_output=True,
                             text=True, check=True)
     path = tmp_path_factory.mktemp("schema") / "talks.schema.json"
     path.write_text(result.stdout, encoding="utf-8")
@@ -121,7 +122,7 @@ def test_validate_prints_github_annotations(data_file, capsys):
 
 
 def test_github_annotations_escape_what_github_would_misread():
-    from feeds.reader import Problem
+    from feeds.data.yaml_reader import Problem
     problem = Problem("a,b:c.yaml", 3, 4, "50% done\nnext line", "t1")
     assert cli.github_annotation("error", "", problem) == \
         "::error file=a%2Cb%3Ac.yaml,line=3,col=4::talk t1: 50%25 done%0Anext line"

@@ -10,7 +10,7 @@ import re
 from flask import Config
 
 from feeds import settings
-from feeds.snapshot import BuildOptions
+from feeds.publish.snapshot import BuildOptions
 
 from helpers import SITE_URL
 
@@ -53,7 +53,7 @@ def test_cache_lifetime_never_exceeds_the_refresh_interval(caplog):
 
 
 def test_the_calendar_asks_clients_to_refresh_as_often_as_caches_may_keep_it(seed):
-    from feeds import ical
+    from feeds.formats import ical
     from feeds.urls import Site
 
     from helpers import revisions_for

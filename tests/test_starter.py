@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from feeds import cli, starter
-from feeds.loader import load_schedule
+from feeds.commands import cli, starter
+from feeds.data.loader import load_schedule
 
 from helpers import NOW, ROOT, clean_environment, fetch, running
 
@@ -103,9 +103,9 @@ def test_a_bad_option_is_named_and_nothing_is_written(tmp_path, capsys):
 def test_serve_shows_the_new_series_at_once(tmp_path):
     folder = tmp_path / "new-series"
     env = clean_environment()
-    subprocess.run([sys.executable, "-m", "feeds.cli", "init", str(folder), "--title", "Brand New Talks"],
+    subprocess.run([sys.executable, "-m", "feeds", "init", str(folder), "--title", "Brand New Talks"],
                    check=True, capture_output=True, env=env, timeout=60)
-    with running([sys.executable, "-m", "feeds.cli", "serve", "--port", "0"], folder, env,
+    with running([sys.executable, "-m", "feeds", "serve", "--port", "0"], folder, env,
                  r"Serving .* at (http://\S+?)/ ") as (match, _proc, _output):
         page = fetch(match.group(1) + "/").decode()
     assert "Brand New Talks" in page

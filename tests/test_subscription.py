@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 import icalendar
 import pytest
 
-from feeds import ical
-from feeds.loader import parse_schedule
-from feeds.memo import Kept
-from feeds.revisions import advance
-from feeds.snapshot import BuildOptions, build_snapshot
+from feeds.data.loader import parse_schedule
+from feeds.data.revisions import advance
+from feeds.formats import ical
+from feeds.formats.memo import Kept
+from feeds.publish.snapshot import BuildOptions, build_snapshot
 from feeds.urls import Site
 
 from calendar_readers import READERS

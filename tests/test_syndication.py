@@ -22,7 +22,7 @@ import pytest
 from lxml import etree
 from werkzeug.serving import make_server
 
-from feeds.syndication import atom_feed, rss_feed
+from feeds.formats.syndication import atom_feed, rss_feed
 from feeds.urls import Site
 
 from helpers import NOW, SEED_UID_DOMAIN, SITE_URL, add_to_talk, revisions_for, serving

@@ -9,8 +9,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds import talks_json
-from feeds.memo import Kept
+from feeds.formats import talks_json
+from feeds.formats.memo import Kept
 from feeds.urls import Site
 
 from helpers import SITE_URL

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from feeds import cli, starter
+from feeds.commands import cli, starter
 
 from helpers import NOW, ROOT, clean_environment
 
@@ -103,7 +103,7 @@ def series(tmp_path, monkeypatch) -> tuple[Path, dict[str, str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "feeds"
-    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m feeds.cli "$@"\n')
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m feeds.commands.cli "$@"\n')
     shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
     env = clean_environment(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                             PYTHONPATH=str(ROOT), FEEDS_TALKS_FILE="data/talks.yaml",

@@ -24,8 +24,8 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 import yaml
 
-from feeds import ical
-from feeds.loader import MAX_ZONES, parse_schedule
+from feeds.data.loader import MAX_ZONES, parse_schedule
+from feeds.formats import ical
 from feeds.urls import Site
 
 from calendar_readers import READERS

@@ -23,10 +23,10 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import pages
-from .delivery import Resource
-from .files import replace_directory, sibling_directory
-from .snapshot import Snapshot
+from feeds.files import replace_directory, sibling_directory
+from feeds.formats import pages
+from feeds.formats.delivery import Resource
+from feeds.publish.snapshot import Snapshot
 
 HEADERS_FILE = "_headers"  # read by Netlify and Cloudflare Pages, not served
 NOT_FOUND = "404.html"  # sent by Netlify, Cloudflare Pages and GitHub Pages for a missing page

@@ -9,16 +9,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import announce, export, organiser, schema, settings, starter, urls
-from .loader import load_schedule
-from .members import subscribe_links
-from .model import Schedule
-from .reader import InvalidData, Problem
-from .revisions import Revision, ledger_path, update_ledger
-from .secrets_file import add_token
-from .settings import utc_now
-from .snapshot import BuildOptions, build_snapshot
-from .timezones import format_when
+from feeds import settings, urls
+from feeds.commands import announce, organiser, starter
+from feeds.data.loader import load_schedule
+from feeds.data.revisions import Revision, ledger_path, update_ledger
+from feeds.data.secrets_file import add_token
+from feeds.data.yaml_reader import InvalidData, Problem
+from feeds.formats import schema
+from feeds.formats.calendar_links import subscribe_links
+from feeds.model import Schedule
+from feeds.publish import export
+from feeds.publish.snapshot import BuildOptions, build_snapshot
+from feeds.settings import utc_now
+from feeds.timezones import format_when
 
 #: How `feeds validate --format` prints problems.
 FORMATS = ("text", "github")
@@ -191,7 +194,7 @@ def print_schema(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """`feeds serve`: the web layer is loaded for this command only."""
-    from .devserver import serve as run_server
+    from feeds.server.devserver import serve as run_server
 
     return run_server(args.data, args.host, args.port)
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
-from .files import stat_signature, write_atomically
-from .loader import parse_schedule
-from .model import CANCELLED, ID_PATTERN, Link, Schedule, Speaker
-from .reader import TIME_PATTERN, InvalidData, node_tree, valid_url
-from .revisions import ledger_path, update_ledger
+from feeds.data.loader import parse_schedule
+from feeds.data.revisions import ledger_path, update_ledger
+from feeds.data.yaml_reader import TIME_PATTERN, InvalidData, node_tree, valid_url
+from feeds.files import stat_signature, write_atomically
+from feeds.model import CANCELLED, ID_PATTERN, Link, Schedule, Speaker
 
 # The order of a talk's keys in README.md; a key that is added goes before the
 # first later key the talk has, or after the talk's last line.

@@ -1,7 +1,7 @@
 """/talks.json: the series and every talk, for scripts and other sites.
 Every field is documented in README.md ("Embedding and JSON").
 
-Each talk is serialized on its own (through `memo`, feeds.memo) and the
+Each talk is serialized on its own (through `memo`, feeds.formats.memo) and the
 document is made of serialized values, as json.dumps would write it whole."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import timezones, urls
-from .delivery import Delivery
-from .memo import Memo, direct
-from .model import Schedule, Series, Speaker, Talk
+from feeds import timezones, urls
+from feeds.formats.delivery import Delivery
+from feeds.formats.memo import Memo, direct
+from feeds.model import Schedule, Series, Speaker, Talk
 
 MEDIA_TYPE = "application/json"
 DELIVERY = Delivery(MEDIA_TYPE, cors=True)

@@ -1,146 +1,55 @@
 """`feeds announce`: a talk's announcement, or its short day-of reminder, as
 one e-mail (text, an HTML alternative and the talk's .ics), written to a
-file or sent through SMTP (feeds.mailer); `--due` sends what a daily job
+file or sent through SMTP (feeds.commands.mailer); `--due` sends what a daily job
 should send.
 
 Every message sent is recorded in a ledger beside the data file
 (`talks.announced.tsv`: talk, kind, SEQUENCE, when, to whom), so that
 nothing goes out twice. The attachment is the talk's own calendar entry
-(feeds.ical), with the UID and SEQUENCE of /calendar.ics: a calendar that
+(feeds.formats.ical), with the UID and SEQUENCE of /calendar.ics: a calendar that
 already has the talk updates it. The join link appears only with
 `--members`."""
 
 from __future__ import annotations
 
 import argparse
-import email.policy
 import sys
-import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses, make_msgid
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-from . import ical, mailer, pages, settings, timezones, urls
-from .event_text import CANCELLED_PREFIX
-from .files import locked, write_atomically
-from .loader import load_schedule
-from .model import Schedule, Series, Talk
-from .reader import InvalidData, valid_url
-from .revisions import Revision, ledger_path, update_ledger
-from .secrets_file import Secrets, load_secrets
-from .settings import utc_now
-from .snapshot import BuildOptions
-
-ANNOUNCEMENT = "announcement"
-REMINDER = "reminder"
-KINDS = (ANNOUNCEMENT, REMINDER)
-#: CRLF line ends and nothing but ASCII on the wire (non-ASCII text is
-#: quoted-printable or base64, headers RFC 2047), so any server takes it.
-POLICY = email.policy.SMTP.clone(cte_type="7bit")
-WRAP = 72  # columns of the plain-text part
-EXIT_ERROR = 1
-SENT_HEADER = (
-    "# Announcements sent by `feeds announce`. Commit it with the data file; never\n"
-    "# edit it by hand. Columns: talk id, kind, SEQUENCE, sent at (UTC), recipients.\n"
+from feeds import settings, timezones, urls
+from feeds.commands import mailer
+from feeds.data.announced import (
+    ANNOUNCEMENT,
+    REMINDER,
+    AnnounceError,
+    Sent,
+    already_sent,
+    due_messages,
+    last_sent,
+    read_sent,
+    render_sent,
+    sent_path,
 )
+from feeds.data.loader import load_schedule
+from feeds.data.revisions import Revision, ledger_path, update_ledger
+from feeds.data.secrets_file import Secrets, load_secrets
+from feeds.data.yaml_reader import InvalidData, valid_url
+from feeds.files import locked, write_atomically
+from feeds.formats.announcement import compose, subject
+from feeds.formats.text import one_line
+from feeds.model import Schedule, Talk
+from feeds.publish.snapshot import BuildOptions
+from feeds.settings import utc_now
 
-
-class AnnounceError(Exception):
-    """Something the organiser has to fix; the message says what."""
-
-
-# --- the sent ledger ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Sent:
-    """One message that went out."""
-
-    talk_id: str
-    kind: str
-    #: The talk's SEQUENCE in the message's attachment.
-    sequence: int
-    sent_at: datetime
-    #: The recipients' addresses, lower-case, sorted, comma-separated.
-    to: str
-
-
-def sent_path(data_file: str | Path) -> Path:
-    """`talks.announced.tsv` beside `talks.yaml` (and its revision ledger)."""
-    data_file = Path(data_file)
-    return data_file.with_name(data_file.stem + ".announced.tsv")
-
-
-def read_sent(path: Path) -> list[Sent]:
-    """The ledger's entries, oldest first; none if there is no ledger yet. A
-    damaged line stops everything: sending on without it could send twice."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnnounceError(f"cannot read {path}: {exc}") from None
-    entries = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        try:
-            talk_id, kind, sequence, sent_at, to = line.split("\t")
-            if kind not in KINDS:
-                raise ValueError(kind)
-            entries.append(Sent(talk_id, kind, int(sequence), timezones.parse_utc(sent_at), to))
-        except ValueError:
-            raise AnnounceError(f"{path}:{number}: a damaged line; restore the file from git "
-                                "(it records what was sent) before announcing") from None
-    return entries
-
-
-def render_sent(entries: Iterable[Sent]) -> str:
-    return SENT_HEADER + "".join(
-        "\t".join((e.talk_id, e.kind, str(e.sequence), timezones.isoformat_utc(e.sent_at), e.to))
-        + "\n" for e in entries)
-
-
-def last_sent(entries: Iterable[Sent], talk_id: str, to: str) -> Sent | None:
-    """The latest message about `talk_id` that went to `to`."""
-    found = [e for e in entries if e.talk_id == talk_id and e.to == to]
-    return max(found, key=lambda e: e.sent_at, default=None)
-
-
-def already_sent(entries: Iterable[Sent], talk_id: str, kind: str, sequence: int,
-                 to: str) -> Sent | None:
-    """The same message (talk, kind, SEQUENCE, recipients), if it went out."""
-    return next((e for e in entries if (e.talk_id, e.kind, e.sequence, e.to)
-                 == (talk_id, kind, sequence, to)), None)
-
-
-def due(schedule: Schedule, entries: Iterable[Sent], now: datetime, days: int,
-        to: str) -> list[tuple[Talk, str]]:
-    """What a daily run at `now` sends: the announcement of each upcoming
-    talk from `days` days before its day, the reminder on its day (before it
-    starts), each once per recipient list. Cancelled talks get neither."""
-    done = {(e.talk_id, e.kind) for e in entries if e.to == to}
-    found = []
-    for talk in schedule.talks:
-        if talk.cancelled or talk.start <= now:
-            continue
-        today = now.astimezone(talk.zone).date()
-        if today == talk.day:
-            kind = REMINDER
-        elif talk.day - timedelta(days=days) <= today:
-            kind = ANNOUNCEMENT
-        else:
-            continue
-        if (talk.id, kind) not in done:
-            found.append((talk, kind))
-    return found
+EXIT_ERROR = 1
 
 
 # --- addresses ---------------------------------------------------------------------
@@ -163,102 +72,6 @@ def parse_addresses(text: str, what: str) -> tuple[Address, ...]:
 def recipients_key(to: Iterable[Address]) -> str:
     """How the ledger names a list of recipients."""
     return ",".join(sorted({a.addr_spec.lower() for a in to}))
-
-
-# --- the message -------------------------------------------------------------------
-
-def _wrap(text: str, indent: str = "") -> str:
-    """Plain text wrapped for mail, paragraphs kept, addresses never broken."""
-    paragraphs = [" ".join(p.split()) for p in text.replace("\r", "").split("\n\n")]
-    return "\n\n".join(textwrap.fill(p, WRAP, initial_indent=indent, subsequent_indent=indent,
-                                     break_long_words=False, break_on_hyphens=False)
-                       for p in paragraphs if p)
-
-
-def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("feeds", "templates"),
-                      autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
-                      auto_reload=False, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
-    env.filters.update(paragraphs=pages.paragraphs, wrap=_wrap)
-    return env
-
-
-ENV = _environment()
-
-
-def one_line(text: str) -> str:
-    """`text` with every run of whitespace, line breaks included, as one space."""
-    return " ".join(text.split())
-
-
-def reminder_word(talk: Talk, now: datetime) -> str:
-    """'Today', 'Tomorrow' or 'Reminder': how a reminder sent at `now` leads."""
-    days = (talk.day - now.astimezone(talk.zone).date()).days
-    return {0: "Today", 1: "Tomorrow"}.get(days, "Reminder")
-
-
-def subject(talk: Talk, series: Series, kind: str, update: bool, now: datetime) -> str:
-    """'[Series] Title — Mon 13 Apr 2026, 17:00 CEST' (time in the series' zone),
-    the title led by 'CANCELLED: ', 'Updated: ' or a reminder's 'Today: '."""
-    lead = CANCELLED_PREFIX if talk.cancelled else "Updated: " if update else ""
-    if kind == REMINDER and not talk.cancelled:
-        lead += reminder_word(talk, now) + ": "
-    moment = timezones.format_when(talk.start.astimezone(series.timezone))
-    return one_line(f"[{series.title}] {lead}{talk.title} — {moment}")
-
-
-def attachment(talk: Talk, revision: Revision, series: Series, site: urls.Site,
-               join_url: str = "") -> bytes:
-    """The talk's calendar file: METHOD:PUBLISH, its VTIMEZONE and its VEVENT
-    with the UID and SEQUENCE of /calendar.ics (and the join link for members)."""
-    return ical.talk_file(talk, revision, series, site, join_url=join_url)
-
-
-def _day(moment: datetime) -> str:
-    """'Mon 6 April 2026'."""
-    return moment.strftime(f"%a {moment.day} %B %Y")
-
-
-def view(talk: Talk, series: Series, site: urls.Site, kind: str, join_url: str,
-         update: Sent | None, now: datetime) -> dict[str, Any]:
-    """What both parts of the message say."""
-    start = talk.start.astimezone(series.timezone)
-    word = reminder_word(talk, now)
-    return {
-        "series": series, "talk": talk, "reminder": kind == REMINDER, "join_url": join_url,
-        "heading": "talk announcement" if kind == ANNOUNCEMENT else (
-            f"{word.lower()}'s talk" if word != "Reminder" else "reminder"),
-        "update": _day(update.sent_at.astimezone(series.timezone)) if update else "",
-        "update_kind": update.kind if update else "",
-        "when": timezones.when(start), "zone": series.timezone.key,
-        "own_when": timezones.when(talk.start) if talk.zone.key != series.timezone.key else "",
-        "own_zone": talk.zone.key, "clocks": timezones.display_clocks(start),
-        "page": site.url(urls.talk_page(talk.id)),
-        "feeds": pages.series_addresses(series, site),
-        "subscribe": site.url(urls.HOME) + "#subscribe",
-    }
-
-
-def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kind: str, *,
-            sender: Address, to: tuple[Address, ...], now: datetime, join_url: str = "",
-            update: Sent | None = None) -> EmailMessage:
-    """One message: text/plain with a text/html alternative, and the .ics."""
-    context = view(talk, series, site, kind, join_url, update, now)
-    context["subject"] = subject(talk, series, kind, update is not None, now)
-    message = EmailMessage(policy=POLICY)
-    message["Subject"] = context["subject"]
-    message["From"] = sender
-    if to:
-        message["To"] = to
-    message["Date"] = format_datetime(now.astimezone(timezone.utc))
-    message["Message-ID"] = make_msgid(domain=site.domain)
-    message.set_content(ENV.get_template("announce.txt").render(context))
-    message.add_alternative(ENV.get_template("announce.html").render(context), subtype="html")
-    message.add_attachment(attachment(talk, revision, series, site, join_url), maintype="text",
-                           subtype="calendar", filename=f"{talk.id}.ics",
-                           params={"method": "PUBLISH", "charset": "utf-8"})
-    return message
 
 
 # --- the command -------------------------------------------------------------------
@@ -324,7 +137,7 @@ def _usage(args: argparse.Namespace) -> str:
 
 
 def _join_urls(config: Mapping[str, Any], schedule: Schedule) -> dict[str, str]:
-    """The join links, as the members' calendar has them (feeds.members)."""
+    """The join links, as the members' calendar has them (feeds.server.members)."""
     env_link = str(config["JOIN_URL"])
     if env_link and not valid_url(env_link):
         raise AnnounceError("FEEDS_JOIN_URL is not a web address")
@@ -430,7 +243,7 @@ def run_due(job: Job, smtp: mailer.SmtpSettings | None) -> int:
     days = int(job.config["ANNOUNCE_DAYS"])
     if days < 0:
         raise AnnounceError(f"FEEDS_ANNOUNCE_DAYS={days}: give a number of days, 0 or more")
-    pending = due(job.schedule, read_sent(ledger), job.now, days, to)
+    pending = due_messages(job.schedule, read_sent(ledger), job.now, days, to)
     if not pending:
         print(f"nothing is due (announcements go out {days} days ahead, reminders on the day)")
     for talk, kind in pending:

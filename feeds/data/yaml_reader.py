@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from . import timezones
+from feeds import timezones
 
 try:  # the C loader is several times faster
     from yaml import CSafeLoader as YamlLoader

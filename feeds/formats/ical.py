@@ -1,7 +1,7 @@
 """The iCalendar feed and the per-talk files, built with icalendar.
 
 Pure functions: the per-talk and per-zone parts are called through `memo`
-(feeds.memo), so that a rebuild serializes only the talks that changed."""
+(feeds.formats.memo), so that a rebuild serializes only the talks that changed."""
 
 from __future__ import annotations
 
@@ -23,13 +23,13 @@ from icalendar import (
     vUri,
 )
 
-from . import timezones, urls
-from .delivery import NO_REFERRER, Delivery
-from .event_text import description, shorten, summary
-from .memo import Memo, direct
-from .model import Schedule, Series, Talk
-from .revisions import Revision
-from .settings import CALENDAR_REFRESH
+from feeds import timezones, urls
+from feeds.data.revisions import Revision
+from feeds.formats.delivery import NO_REFERRER, Delivery
+from feeds.formats.memo import Memo, direct
+from feeds.formats.text import description, shorten, summary
+from feeds.model import Schedule, Series, Talk
+from feeds.settings import CALENDAR_REFRESH
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 #: /calendar.ics and /archive.ics.

@@ -1,5 +1,5 @@
 """Load and validate the data file into the immutable model. Every problem
-names file:line:column, the talk and what to write instead (feeds.reader)."""
+names file:line:column, the talk and what to write instead (feeds.data.yaml_reader)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from . import timezones
-from .model import (
+from feeds import timezones
+from feeds.data.yaml_reader import InvalidData, Node, Problem, Reader, node_tree, read_text
+from feeds.model import (
     DEFAULT_DURATION,
     DEFAULT_LOCATION,
     ID_PATTERN,
@@ -25,7 +26,6 @@ from .model import (
     Status,
     Talk,
 )
-from .reader import InvalidData, Node, Problem, Reader, node_tree, read_text
 
 # The limits of what a talk series can hold; they also bound the cost of a
 # build (README, "Limits"). Years a talk may fall in: the archive of a series
@@ -43,7 +43,7 @@ TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", 
 SPEAKER_KEYS = {"name", "affiliation", "url"}
 LINK_KEYS = {"label", "url"}
 TOP_KEYS = ("series", "talks")  # both required
-# The keys each mapping must have (feeds.schema derives the JSON Schema from these sets).
+# The keys each mapping must have (feeds.formats.schema derives the JSON Schema from these sets).
 SERIES_REQUIRED = ("title", "timezone", "contact")
 TALK_REQUIRED = ("id", "date", "title")
 SPEAKER_REQUIRED = ("name",)

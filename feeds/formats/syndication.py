@@ -1,6 +1,6 @@
 """The RSS 2.0 and Atom 1.0 feeds, built with feedgen from one list of
 entries: one per talk, and one more per talk whose recording is out.
-Per-talk parts are called through `memo` (feeds.memo)."""
+Per-talk parts are called through `memo` (feeds.formats.memo)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from functools import partial
 from feedgen.feed import FeedGenerator
 from markupsafe import Markup
 
-from . import timezones, urls
-from .delivery import Delivery
-from .event_text import CANCELLED_PREFIX
-from .memo import Memo, direct
-from .model import Schedule, Series, Talk
-from .revisions import Revision
-from .timezones import EPOCH
+from feeds import timezones, urls
+from feeds.data.revisions import Revision
+from feeds.formats.delivery import Delivery
+from feeds.formats.memo import Memo, direct
+from feeds.formats.text import CANCELLED_PREFIX
+from feeds.model import Schedule, Series, Talk
+from feeds.timezones import EPOCH
 
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"

@@ -11,7 +11,9 @@ import string
 from datetime import datetime
 from urllib.parse import quote
 
-from .timezones import basic_utc, isoformat_utc
+from feeds import urls
+from feeds.model import Series
+from feeds.timezones import basic_utc, isoformat_utc
 
 GOOGLE = "https://calendar.google.com/calendar"
 OUTLOOK_LIVE = "https://outlook.live.com"  # personal accounts (Outlook.com)
@@ -61,3 +63,29 @@ def outlook_event(host: str, title: str, start: datetime, end: datetime,
         "startdt": isoformat_utc(start), "enddt": isoformat_utc(end),
         "body": details, "location": location,
     })
+
+
+def series_addresses(series: Series, site: urls.Site) -> dict[str, str]:
+    """The series' own addresses and the one-click subscribe links."""
+    calendar, webcal = site.url(urls.CALENDAR), site.webcal(urls.CALENDAR)
+    return {
+        "home": site.url(urls.HOME), "calendar": calendar, "webcal": webcal,
+        "archive": site.url(urls.ARCHIVE),
+        "rss": site.url(urls.RSS), "atom": site.url(urls.ATOM), "json": site.url(urls.JSON),
+        "google": google_subscribe(webcal),
+        "outlook_live": outlook_subscribe(OUTLOOK_LIVE, calendar,
+                                                         series.title),
+        "outlook_office": outlook_subscribe(OUTLOOK_OFFICE,
+                                                           calendar, series.title),
+    }
+
+
+def subscribe_links(site: urls.Site, token: str) -> dict[str, str]:
+    """A member's subscribe links: https, webcal and Google Calendar."""
+    path = urls.members_calendar(token)
+    webcal = site.webcal(path)
+    return {
+        "https": site.url(path),
+        "webcal": webcal,
+        "google": google_subscribe(webcal),
+    }

@@ -1,7 +1,7 @@
 """The members' calendar: the public calendar plus each talk's join link,
 served at a secret address per member.
 
-The secrets (feeds.secrets_file) never reach a build's routes, so neither
+The secrets (feeds.data.secrets_file) never reach a build's routes, so neither
 the published builds, the static export nor any public page can contain
 them. The calendar is rendered once per build and secrets version.
 
@@ -23,31 +23,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from . import calendar_links, ical, urls
-from .delivery import Resource
-from .files import FileWatch, write_atomically
-from .memo import KEPT
-from .model import Schedule
-from .publisher import Health
-from .reader import InvalidData, valid_url
-from .revisions import Revision
-from .secrets_file import Secrets, load_secrets
-from .timezones import EPOCH
+from feeds import urls
+from feeds.data.revisions import Revision
+from feeds.data.secrets_file import Secrets, load_secrets
+from feeds.data.yaml_reader import InvalidData, valid_url
+from feeds.files import FileWatch, write_atomically
+from feeds.formats import ical
+from feeds.formats.delivery import Resource
+from feeds.formats.memo import KEPT
+from feeds.model import Schedule
+from feeds.server.publisher import Health
+from feeds.timezones import EPOCH
 
 KEPT_COPY = "secrets.yaml"  # the last good secrets, in the private directory
 
 log = logging.getLogger(__name__)
-
-
-def subscribe_links(site: urls.Site, token: str) -> dict[str, str]:
-    """A member's subscribe links: https, webcal and Google Calendar."""
-    path = urls.members_calendar(token)
-    webcal = site.webcal(path)
-    return {
-        "https": site.url(path),
-        "webcal": webcal,
-        "google": calendar_links.google_subscribe(webcal),
-    }
 
 
 class Published(Protocol):

@@ -2,7 +2,7 @@
 errors as organisers type (`feeds schema`, ``/talks.schema.json``, and the
 ``# yaml-language-server: $schema=…`` line at the top of the data file).
 
-It says what feeds.loader checks that a schema can express: the keys of
+It says what feeds.data.loader checks that a schema can express: the keys of
 every mapping (taken from the loader's own key sets, so the two cannot
 drift), the required ones, the types, and the patterns of ids, times, dates,
 URLs and e-mail addresses. What it cannot say (an id used twice, a time that
@@ -16,8 +16,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import loader, model, reader
-from .delivery import Delivery
+from feeds import model
+from feeds.data import loader, yaml_reader
+from feeds.formats.delivery import Delivery
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: The schema document: served with CORS so that editors and other sites may fetch it.
@@ -27,7 +28,7 @@ MODELINE = "# yaml-language-server: $schema={}"
 
 Schema = dict[str, Any]
 
-# Characters reader.FORBIDDEN refuses in text (a carriage return is read as
+# Characters yaml_reader.FORBIDDEN refuses in text (a carriage return is read as
 # a line break first), written for ECMA-262, the patterns' dialect.
 _ALLOWED_TEXT = r"[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ufeff\ufffe\uffff]"
 # Plain values the loader reads as text: YAML 1.2 editors see numbers and
@@ -48,14 +49,14 @@ def _text(description: str, required: bool = False) -> Schema:
 
 
 def _url(description: str) -> Schema:
-    """An absolute http(s) URL without spaces (reader.valid_url)."""
+    """An absolute http(s) URL without spaces (yaml_reader.valid_url)."""
     return {"description": description, "type": ["string", "null"], "format": "uri",
             "pattern": r"^(?:$|[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+(?:[/?#]\S*)?)$"}
 
 
 def _clock(description: str) -> Schema:
     return {"description": description, "type": "string",
-            "pattern": r"^\s*" + _anchored(reader.TIME_PATTERN.pattern)[1:-1] + r"\s*$",
+            "pattern": r"^\s*" + _anchored(yaml_reader.TIME_PATTERN.pattern)[1:-1] + r"\s*$",
             "examples": ["17:00"]}
 
 

@@ -1,5 +1,5 @@
 """The members' secrets file: the private join links and the tokens that
-unlock them. Parsing and minting; serving is feeds.members.
+unlock them. Parsing and minting; serving is feeds.server.members.
 
 The file (or FEEDS_JOIN_URL for the join link) lives outside the data file.
 Error messages about it never repeat a secret value."""
@@ -18,10 +18,20 @@ from pathlib import Path
 
 import yaml
 
-from .files import locked, write_atomically
-from .model import ID_PATTERN, Schedule
-from .reader import InvalidData, Node, Problem, Reader, is_null, key_value, node_tree, read_text, valid_url
-from .timezones import EPOCH
+from feeds.data.yaml_reader import (
+    InvalidData,
+    Node,
+    Problem,
+    Reader,
+    is_null,
+    key_value,
+    node_tree,
+    read_text,
+    valid_url,
+)
+from feeds.files import locked, write_atomically
+from feeds.model import ID_PATTERN, Schedule
+from feeds.timezones import EPOCH
 
 SECRETS_KEYS = {"join_url", "talks", "tokens"}
 TOKEN_KEYS = {"token", "label"}

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import ical, pages, schema, syndication, talks_json, urls
-from .delivery import Delivery, Resource
-from .memo import KEPT, Kept, Memo
-from .model import Schedule, Talk
-from .revisions import Revision, latest_date
-from .timezones import EPOCH, to_utc
+from feeds import urls
+from feeds.data.revisions import Revision, latest_date
+from feeds.formats import ical, pages, schema, syndication, talks_json
+from feeds.formats.delivery import Delivery, Resource
+from feeds.formats.memo import KEPT, Kept, Memo
+from feeds.model import Schedule, Talk
+from feeds.timezones import EPOCH, to_utc
 
 
 @dataclass(frozen=True)

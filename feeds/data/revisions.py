@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .files import directory_file_mode, locked, remove_stale_temporaries, write_atomically
-from .model import ID_PATTERN, Schedule, Talk
-from .timezones import EPOCH, isoformat_utc, parse_utc
+from feeds.files import directory_file_mode, locked, remove_stale_temporaries, write_atomically
+from feeds.model import ID_PATTERN, Schedule, Talk
+from feeds.timezones import EPOCH, isoformat_utc, parse_utc
 
 log = logging.getLogger(__name__)
 HEADER = (

@@ -4,7 +4,7 @@ serves the current one from there.
 
 The state directory (FEEDS_STATE_DIR, by default the app's instance folder)::
 
-    builds/<seq>-<version>/site/         the `feeds build` tree (feeds.export)
+    builds/<seq>-<version>/site/         the `feeds build` tree (feeds.publish.export)
     builds/<seq>-<version>/index.json    header sets, dates, deliveries, version, ...
     builds/<seq>-<version>/routes.sqlite route -> file, header set, ETag, date (one row each)
     builds/<seq>-<version>/model.pickle  the data, for /embed?… and the members' calendar
@@ -38,14 +38,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import export, pages, urls
-from .delivery import Delivery, Resource, content_disposition, http_date, quoted_etag
-from .files import write_atomically
-from .memo import KEPT
-from .model import Schedule
-from .revisions import Revision
-from .snapshot import Build, EmbedPages, Snapshot
-from .timezones import EPOCH
+from feeds import urls
+from feeds.data.revisions import Revision
+from feeds.files import write_atomically
+from feeds.formats import pages
+from feeds.formats.delivery import Delivery, Resource, content_disposition, http_date, quoted_etag
+from feeds.formats.memo import KEPT
+from feeds.model import Schedule
+from feeds.publish import export
+from feeds.publish.snapshot import Build, EmbedPages, Snapshot
+from feeds.timezones import EPOCH
 
 FORMAT = 2
 #: Stands for the download's Content-Disposition in a shared header set.

@@ -1,6 +1,6 @@
 """`feeds serve`: the site on a local address while editing the data file.
 
-The same application as in production (feeds.app), served by Werkzeug's
+The same application as in production (feeds.server.app), served by Werkzeug's
 development server: it picks up every valid edit of the data file within a
 second, and keeps the last good version while an edit is invalid. Unless
 FEEDS_SITE_URL is set, every absolute link (feeds, calendar, subscribe
@@ -19,10 +19,10 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, get_sockaddr, make_server, select_address_family
 
-from . import settings
-from .app import create_app
-from .loader import load_schedule
-from .reader import InvalidData
+from feeds import settings
+from feeds.data.loader import load_schedule
+from feeds.data.yaml_reader import InvalidData
+from feeds.server.app import create_app
 
 HOST = settings.SERVE_HOST
 PORT = settings.SERVE_PORT

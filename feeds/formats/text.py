@@ -4,12 +4,18 @@ titles share them."""
 
 from __future__ import annotations
 
-from . import urls
-from .model import Talk
+import re
+
+from markupsafe import Markup, escape
+
+from feeds import urls
+from feeds.model import Talk
 
 SUMMARY_LIMIT = 254
 #: Leads the title of a cancelled talk wherever a title stands alone.
 CANCELLED_PREFIX = "CANCELLED: "
+_URL = re.compile(r"https?://[^\s<>\"']+")
+_TRAILING = ".,;:!?)]}"
 
 
 def summary(talk: Talk, limit: int = SUMMARY_LIMIT) -> str:
@@ -57,3 +63,28 @@ def shorten(text: str, width: int) -> str:
     if len(text) <= width:
         return text
     return text[: width - 1].rsplit(" ", 1)[0].rstrip() + " …"
+
+
+def one_line(text: str) -> str:
+    """`text` with every run of whitespace, line breaks included, as one space."""
+    return " ".join(text.split())
+
+
+def linkify(text: str) -> Markup:
+    """`text` escaped, with its http(s) addresses turned into links."""
+    out, last = [], 0
+    for match in _URL.finditer(text):
+        url = match.group().rstrip(_TRAILING)
+        out.append(escape(text[last:match.start()]))
+        out.append(Markup('<a href="{0}">{0}</a>').format(url))
+        last = match.start() + len(url)
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
+def paragraphs(text: str) -> Markup:
+    """Blank-line separated text as <p> elements, addresses linked."""
+    parts = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return Markup("\n").join(
+        Markup("<p>{}</p>").format(Markup("<br>\n").join(linkify(line) for line in p.splitlines()))
+        for p in parts)

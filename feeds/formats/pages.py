@@ -3,7 +3,7 @@ and the 404 page) and the static files they use.
 
 Pure functions from the model to bytes: they need no Flask request, so the
 server and the static export publish the same bytes. Per-talk parts are
-called through `memo` (feeds.memo). Jinja autoescapes every value; the only
+called through `memo` (feeds.formats.memo). Jinja autoescapes every value; the only
 markup made here is built from escaped pieces."""
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from . import calendar_links, event_text, timezones, urls
-from .delivery import NO_REFERRER, Delivery
-from .memo import Memo, direct
-from .model import Schedule, Series, Speaker, Talk
+from feeds import timezones, urls
+from feeds.formats import calendar_links, text
+from feeds.formats.delivery import NO_REFERRER, Delivery
+from feeds.formats.memo import Memo, direct
+from feeds.model import Schedule, Series, Speaker, Talk
 
 HTML = "text/html; charset=utf-8"
 PAGE = Delivery(HTML, page=True)
@@ -45,8 +46,6 @@ THEMES = ("auto", "light", "dark")
 MAX_LIMIT = 1000
 SNIPPET_LIMIT = 3  # talks in the embed snippets offered on the series page
 DETAILS_LIMIT = 600  # characters of abstract carried in an "add to calendar" link
-_URL = re.compile(r"https?://[^\s<>\"']+")
-_TRAILING = ".,;:!?)]}"
 
 
 # --- embed options -------------------------------------------------------------
@@ -100,28 +99,6 @@ def embed_groups(schedule: Schedule, now: datetime,
     return result
 
 
-# --- text helpers and filters -------------------------------------------------
-
-def linkify(text: str) -> Markup:
-    """`text` escaped, with its http(s) addresses turned into links."""
-    out, last = [], 0
-    for match in _URL.finditer(text):
-        url = match.group().rstrip(_TRAILING)
-        out.append(escape(text[last:match.start()]))
-        out.append(Markup('<a href="{0}">{0}</a>').format(url))
-        last = match.start() + len(url)
-    out.append(escape(text[last:]))
-    return Markup("").join(out)
-
-
-def paragraphs(text: str) -> Markup:
-    """Blank-line separated text as <p> elements, addresses linked."""
-    parts = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-    return Markup("\n").join(
-        Markup("<p>{}</p>").format(Markup("<br>\n").join(linkify(line) for line in p.splitlines()))
-        for p in parts)
-
-
 def other_zones(talk: Talk) -> list[str]:
     """'New York 11:00 EDT' for each display zone ('15:00 UTC' where the
     name is the abbreviation), the weekday added where the day differs."""
@@ -155,10 +132,10 @@ def inline_asset(name: str) -> Markup:
     """A static file's text for a <style> or <script> element (the embed
     frame inlines its two files, so a host page that also uses embed.js
     loads each only once)."""
-    text = static_files()[name].decode("utf-8")
-    if "</" in text:
+    source = static_files()[name].decode("utf-8")
+    if "</" in source:
         raise ValueError(f"{name} contains '</' and cannot be inlined")
-    return Markup(text)
+    return Markup(source)
 
 
 # --- recordings ----------------------------------------------------------------
@@ -192,25 +169,10 @@ def player_url(recording: str) -> str:
 
 # --- links and structured data ---------------------------------------------------
 
-def series_addresses(series: Series, site: urls.Site) -> dict[str, str]:
-    """The series' own addresses and the one-click subscribe links."""
-    calendar, webcal = site.url(urls.CALENDAR), site.webcal(urls.CALENDAR)
-    return {
-        "home": site.url(urls.HOME), "calendar": calendar, "webcal": webcal,
-        "archive": site.url(urls.ARCHIVE),
-        "rss": site.url(urls.RSS), "atom": site.url(urls.ATOM), "json": site.url(urls.JSON),
-        "google": calendar_links.google_subscribe(webcal),
-        "outlook_live": calendar_links.outlook_subscribe(calendar_links.OUTLOOK_LIVE, calendar,
-                                                         series.title),
-        "outlook_office": calendar_links.outlook_subscribe(calendar_links.OUTLOOK_OFFICE,
-                                                           calendar, series.title),
-    }
-
-
 def add_to_calendar(talk: Talk, series: Series, site: urls.Site) -> list[tuple[str, str]]:
     """(label, URL) of each way to add one copy of `talk` to a calendar."""
-    title = event_text.summary(talk)
-    details = event_text.description(replace(talk, abstract=event_text.shorten(talk.abstract, DETAILS_LIMIT)),
+    title = text.summary(talk)
+    details = text.description(replace(talk, abstract=text.shorten(talk.abstract, DETAILS_LIMIT)),
                                      site, attend=series.attend)
     event = (title, talk.start, talk.end)
     return [
@@ -316,7 +278,7 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("feeds", "templates"), autoescape=select_autoescape(),
                       undefined=StrictUndefined, auto_reload=False, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=timezones.when, utc=timezones.isoformat_utc, zones=other_zones,
-                       paragraphs=paragraphs, linkify=linkify, day=timezones.day_label)
+                       paragraphs=text.paragraphs, linkify=text.linkify, day=timezones.day_label)
     env.globals.update(urls=urls, when_range=timezones.when_range, player_url=player_url)
     return env
 
@@ -347,7 +309,7 @@ def _render(template: str, series: Series, site: urls.Site, memo: Memo, here: st
     page's own route), link() and asset() (relative URLs from here), article()
     and past_item(); `absolute` links for a page sent at any address."""
     page = ENV.get_template(template).render(
-        series=series, site=site, feeds=memo(series_addresses, series, site), here=here,
+        series=series, site=site, feeds=memo(calendar_links.series_addresses, series, site), here=here,
         link=site.url if absolute else lambda path: urls.relative(here, path),
         asset=lambda name: urls.relative(here, urls.asset(fingerprinted(name))),
         inline_asset=inline_asset,
@@ -363,7 +325,7 @@ def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct
     subscribe panel, then past talks compact by year."""
     series = schedule.series
     meta = {"title": series.title, "url": site.url(urls.HOME),
-            "description": event_text.shorten(series.description, 200) or series.title}
+            "description": text.shorten(series.description, 200) or series.title}
     upcoming = schedule.upcoming(now)
     nxt = next_talk(schedule, now)
     return _render("home.html", series, site, memo, urls.HOME, meta=meta,
@@ -381,9 +343,9 @@ def talk_page(talk: Talk, series: Series, site: urls.Site, state: State,
     here = urls.talk_route(talk.id)
     when = timezones.when_range(talk.start, talk.end)
     summary = " · ".join(filter(None, [talk.byline(), when]))
-    description = event_text.shorten(f"{summary}. {talk.abstract}" if talk.abstract else summary, 300)
+    description = text.shorten(f"{summary}. {talk.abstract}" if talk.abstract else summary, 300)
     if talk.cancelled:
-        description = event_text.shorten(f"Cancelled. {description}", 300)
+        description = text.shorten(f"Cancelled. {description}", 300)
     meta = {"title": f"{talk.title} – {series.title}", "url": site.url(here),
             "description": description, "share_title": talk.title, "type": "article"}
     add = add_to_calendar(talk, series, site) if state != "past" and not talk.cancelled else []

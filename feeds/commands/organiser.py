@@ -1,6 +1,6 @@
 """The organisers' commands: `feeds add`, `feeds recording`, `feeds cancel`.
 
-Each reads the data file, makes one form-keeping edit (feeds.editing),
+Each reads the data file, makes one form-keeping edit (feeds.data.editing),
 validates the result and only then writes it and records it in the ledger.
 Any error prints a message, exits non-zero and writes nothing."""
 
@@ -14,11 +14,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from . import editing, papers
-from .loader import parse_schedule
-from .model import Link, Schedule, Talk
-from .reader import InvalidData
-from .settings import utc_now
+from feeds.commands import papers
+from feeds.data import editing
+from feeds.data.loader import parse_schedule
+from feeds.data.yaml_reader import InvalidData
+from feeds.model import Link, Schedule, Talk
+from feeds.settings import utc_now
 
 EXIT_ERROR = 1
 EXIT_CHOOSE = 2  # the organiser has to choose (which author speaks)

@@ -1,6 +1,6 @@
 """Keep members' tokens out of every log: `/members/<token>/...` is written
 as `/members/<redacted>` by gunicorn's access and error logs (through
-feeds.gunicorn_logger), by the Werkzeug development server and by the
+feeds.server.gunicorn_logger), by the Werkzeug development server and by the
 application's own logger."""
 
 from __future__ import annotations

@@ -21,13 +21,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import get_host
 
-from . import accesslog, settings, urls
-from .delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
-from .members import Members
-from .pages import EmbedOptions
-from .published import PublishedBuild, Served, private_dir
-from .publisher import Publisher, state_dir
-from .snapshot import BuildOptions
+from feeds import settings, urls
+from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
+from feeds.formats.pages import EmbedOptions
+from feeds.publish.builds import PublishedBuild, Served, private_dir
+from feeds.publish.snapshot import BuildOptions
+from feeds.server import accesslog
+from feeds.server.members import Members
+from feeds.server.publisher import Publisher, state_dir
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Serves the current published build (feeds.published) and keeps it current:
+"""Serves the current published build (feeds.publish.builds) and keeps it current:
 one process at a time builds a changed data file, never inside a request.
 
 Every request follows the ``current`` link (one readlink), so a worker
@@ -35,15 +35,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import files, published
-from .files import FileWatch, Signature
-from .loader import load_schedule
-from .model import Schedule
-from .published import PublishedBuild
-from .reader import InvalidData
-from .revisions import Revision, latest_date, ledger_path, update_ledger
-from .settings import utc_now
-from .snapshot import BuildOptions, build_snapshot, last_change
+from feeds import files
+from feeds.data.loader import load_schedule
+from feeds.data.revisions import Revision, latest_date, ledger_path, update_ledger
+from feeds.data.yaml_reader import InvalidData
+from feeds.files import FileWatch, Signature
+from feeds.model import Schedule
+from feeds.publish import builds
+from feeds.publish.builds import PublishedBuild
+from feeds.publish.snapshot import BuildOptions, build_snapshot, last_change
+from feeds.settings import utc_now
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -127,7 +128,7 @@ def due(job: Job, current: PublishedBuild | None, source: list[int] | None,
     if (changed and not tried) or unrecorded:
         return "reload"
     outdated = current is not None and (
-        current.format != published.FORMAT  # an older feeds wrote it: rewrite it from its model
+        current.format != builds.FORMAT  # an older feeds wrote it: rewrite it from its model
         or (current.valid_until is not None and now >= current.valid_until))
     if outdated and current is not None and status.get("rebuilt_for") != current.name:
         return "rebuild"
@@ -151,12 +152,12 @@ def run_build(job: Job, clock: Clock = utc_now, wall: Callable[[], float] = time
     """Build and publish if a build is due; the caller holds the build lock.
     Returns seconds after which to look again (0: as usual)."""
     state, data_file = job.state, Path(job.data_file)
-    status = published.read_status(state)
+    status = builds.read_status(state)
     if status.get("state") == "building":  # the builder before us died
         status = _failed(job, status, f"building {data_file} stopped before it finished "
                          f"(killed, or past FEEDS_BUILD_TIMEOUT={job.timeout:g} s); "
                          "the last good build is still served")
-    current = published.open_current(state)
+    current = builds.open_current(state)
     signature = files.stat_signature(data_file)
     source = source_of(job)
     now = clock()
@@ -173,7 +174,7 @@ def run_build(job: Job, clock: Clock = utc_now, wall: Callable[[], float] = time
     if reason == "rebuild":
         assert current is not None
         attempt["rebuilt_for"] = current.name
-    published.write_status(state, attempt)
+    builds.write_status(state, attempt)
     try:
         if reason == "reload":
             return _reload(job, attempt, signature, now, current, wall())
@@ -196,7 +197,7 @@ def _reload(job: Job, attempt: dict[str, Any], signature: Signature | None,
     except InvalidData as exc:
         schedule, problems = None, tuple(str(p) for p in exc.problems)
     if files.stat_signature(data_file) != signature:  # written to while we read it
-        published.write_status(job.state, {**attempt, "state": "idle", "retry": True})
+        builds.write_status(job.state, {**attempt, "state": "idle", "retry": True})
         return job.settle
     if schedule is None:
         _failed(job, attempt, *problems, why=f"{data_file} has errors")
@@ -236,14 +237,14 @@ def _publish(job: Job, attempt: dict[str, Any], schedule: Schedule,
                  "now": now, "feed_limit": options.feed_limit,
                  "dated_until": max(now, latest_date(revisions)),
                  "changed": last_change(schedule, revisions, now)}
-        name = published.publish(job.state, snapshot, job.max_age, source=source,
+        name = builds.publish(job.state, snapshot, job.max_age, source=source,
                                  options=job.options, loaded_at=loaded_at, model=model,
                                  keep=job.keep)
     except Exception as exc:  # a bug must not take the last good version down
         log.exception("keeping the last good version; building %s failed", job.data_file)
         _failed(job, attempt, f"building the site failed: {exc!r}")
         return
-    published.write_status(job.state, {**attempt, "state": "idle", "errors": list(errors),
+    builds.write_status(job.state, {**attempt, "state": "idle", "errors": list(errors),
                                        "ok_at": time.time()})
     log.info("published %d talks from %s (build %s)", len(schedule.talks), job.data_file, name)
 
@@ -252,7 +253,7 @@ def _failed(job: Job, attempt: Mapping[str, Any], *problems: str,
             why: str = "") -> dict[str, Any]:
     log.error("keeping the last good version; %s:\n%s", why or problems[0], "\n".join(problems))
     status = {**attempt, "state": "idle", "errors": list(problems), "failed_at": time.time()}
-    published.write_status(job.state, status)
+    builds.write_status(job.state, status)
     return status
 
 
@@ -261,7 +262,7 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """A builder process: `python -c 'from feeds.publisher import main; main()' JOB LOCK_FD`.
+    """A builder process: `python -c 'from feeds.server.publisher import main; main()' JOB LOCK_FD`.
     It holds the build lock it inherited until it exits."""
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="[builder %(process)d] %(levelname)s %(message)s")
@@ -313,7 +314,7 @@ class Publisher:
         for _ in range(attempts):
             if self._current is not None or not self.data_file.exists():
                 return
-            with published.build_lock(self.state) as fd:
+            with builds.build_lock(self.state) as fd:
                 wait = run_build(self.job, self.clock, self._wall) if fd is not None else 0.0
             self.follow()
             if not wait:
@@ -339,10 +340,10 @@ class Publisher:
 
     def follow(self) -> PublishedBuild | None:
         """Switch to the build that ``current`` names, if it moved."""
-        name = published.current_name(self.state)
+        name = builds.current_name(self.state)
         if name != self._name and name is not None:
             try:
-                build = PublishedBuild(published.builds_dir(self.state) / name)
+                build = PublishedBuild(builds.builds_dir(self.state) / name)
             except (OSError, ValueError) as exc:
                 log.error("cannot open the published build %s: %s", name, exc)
             else:
@@ -355,7 +356,7 @@ class Publisher:
 
     def _look(self) -> None:
         if self.mode == "inline":
-            with published.build_lock(self.state) as fd:
+            with builds.build_lock(self.state) as fd:
                 if fd is not None:
                     wait = run_build(self.job, self.clock, self._wall)
                     if wait:
@@ -372,10 +373,10 @@ class Publisher:
                     self._child.kill()  # it ignored its alarm; the next look records it
                 return
             self._child = None
-        with published.build_lock(self.state) as fd:
+        with builds.build_lock(self.state) as fd:
             if fd is None:
                 return  # another process builds
-            status = published.read_status(self.state)
+            status = builds.read_status(self.state)
             signature = self._watch.signature()
             if status.get("state") != "building":
                 reason = due(self.job, self.follow(), source_of(self.job), self.clock(), status,
@@ -387,13 +388,13 @@ class Publisher:
                     self._watch.retry_in(wait)
                     return
             self._child = subprocess.Popen(
-                [sys.executable, "-c", "from feeds.publisher import main; main()",
+                [sys.executable, "-c", "from feeds.server.publisher import main; main()",
                  json.dumps(asdict(self.job))], pass_fds=(fd,), stdin=subprocess.DEVNULL)
             self._child_started = time.monotonic()
 
     def health(self) -> Health:
         build = self.snapshot()
-        status = published.read_status(self.state)
+        status = builds.read_status(self.state)
         errors = tuple(status.get("errors", ()))
         if build is None and not errors:
             errors = (f"nothing is published yet; building {self.data_file} …",)

@@ -17,11 +17,12 @@ from pathlib import Path
 from string import Template
 from zoneinfo import ZoneInfoNotFoundError
 
-from . import schema, settings
-from .files import write_atomically
-from .loader import parse_schedule
-from .revisions import ledger_path, update_ledger
-from .timezones import get_zone
+from feeds import settings
+from feeds.data.loader import parse_schedule
+from feeds.data.revisions import ledger_path, update_ledger
+from feeds.files import write_atomically
+from feeds.formats import schema
+from feeds.timezones import get_zone
 
 #: Files that may already be in the folder (``git init`` first is fine).
 ALLOWED = {".git"}

@@ -1,12 +1,12 @@
-"""gunicorn's logger with members' tokens redacted (feeds.accesslog).
-gunicorn.conf.py sets ``logger_class = "feeds.gunicorn_logger.GunicornLogger"``;
+"""gunicorn's logger with members' tokens redacted (feeds.server.accesslog).
+gunicorn.conf.py sets ``logger_class = "feeds.server.gunicorn_logger.GunicornLogger"``;
 only gunicorn imports this module."""
 
 from __future__ import annotations
 
 from gunicorn.glogging import Logger
 
-from .accesslog import install
+from feeds.server.accesslog import install
 
 
 class GunicornLogger(Logger):

@@ -1,0 +1,111 @@
+"""A talk's announcement, or its short day-of reminder, as one e-mail: a
+text/plain part, a text/html alternative and the talk's .ics (the UID and
+SEQUENCE of /calendar.ics, so a calendar that has the talk updates it)."""
+
+from __future__ import annotations
+
+import email.policy
+import textwrap
+from datetime import datetime, timezone
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from feeds import timezones, urls
+from feeds.data.announced import ANNOUNCEMENT, REMINDER, Sent
+from feeds.data.revisions import Revision
+from feeds.formats import calendar_links, ical, text
+from feeds.formats.text import CANCELLED_PREFIX
+from feeds.model import Series, Talk
+
+#: CRLF line ends and nothing but ASCII on the wire (non-ASCII text is
+#: quoted-printable or base64, headers RFC 2047), so any server takes it.
+POLICY = email.policy.SMTP.clone(cte_type="7bit")
+WRAP = 72  # columns of the plain-text part
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    """Plain text wrapped for mail, paragraphs kept, addresses never broken."""
+    paragraphs = [" ".join(p.split()) for p in text.replace("\r", "").split("\n\n")]
+    return "\n\n".join(textwrap.fill(p, WRAP, initial_indent=indent, subsequent_indent=indent,
+                                     break_long_words=False, break_on_hyphens=False)
+                       for p in paragraphs if p)
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("feeds", "templates"),
+                      autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
+                      auto_reload=False, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
+    env.filters.update(paragraphs=text.paragraphs, wrap=_wrap)
+    return env
+
+
+ENV = _environment()
+
+
+def reminder_word(talk: Talk, now: datetime) -> str:
+    """'Today', 'Tomorrow' or 'Reminder': how a reminder sent at `now` leads."""
+    days = (talk.day - now.astimezone(talk.zone).date()).days
+    return {0: "Today", 1: "Tomorrow"}.get(days, "Reminder")
+
+
+def subject(talk: Talk, series: Series, kind: str, update: bool, now: datetime) -> str:
+    """'[Series] Title — Mon 13 Apr 2026, 17:00 CEST' (time in the series' zone),
+    the title led by 'CANCELLED: ', 'Updated: ' or a reminder's 'Today: '."""
+    lead = CANCELLED_PREFIX if talk.cancelled else "Updated: " if update else ""
+    if kind == REMINDER and not talk.cancelled:
+        lead += reminder_word(talk, now) + ": "
+    moment = timezones.format_when(talk.start.astimezone(series.timezone))
+    return text.one_line(f"[{series.title}] {lead}{talk.title} — {moment}")
+
+
+def attachment(talk: Talk, revision: Revision, series: Series, site: urls.Site,
+               join_url: str = "") -> bytes:
+    """The talk's calendar file: METHOD:PUBLISH, its VTIMEZONE and its VEVENT
+    with the UID and SEQUENCE of /calendar.ics (and the join link for members)."""
+    return ical.talk_file(talk, revision, series, site, join_url=join_url)
+
+
+def view(talk: Talk, series: Series, site: urls.Site, kind: str, join_url: str,
+         update: Sent | None, now: datetime) -> dict[str, Any]:
+    """What both parts of the message say."""
+    start = talk.start.astimezone(series.timezone)
+    word = reminder_word(talk, now)
+    return {
+        "series": series, "talk": talk, "reminder": kind == REMINDER, "join_url": join_url,
+        "heading": "talk announcement" if kind == ANNOUNCEMENT else (
+            f"{word.lower()}'s talk" if word != "Reminder" else "reminder"),
+        "update": timezones.day_label(update.sent_at.astimezone(series.timezone)) if update else "",
+        "update_kind": update.kind if update else "",
+        "when": timezones.when(start), "zone": series.timezone.key,
+        "own_when": timezones.when(talk.start) if talk.zone.key != series.timezone.key else "",
+        "own_zone": talk.zone.key, "clocks": timezones.display_clocks(start),
+        "page": site.url(urls.talk_page(talk.id)),
+        "feeds": calendar_links.series_addresses(series, site),
+        "subscribe": site.url(urls.HOME) + "#subscribe",
+    }
+
+
+def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kind: str, *,
+            sender: Address, to: tuple[Address, ...], now: datetime, join_url: str = "",
+            update: Sent | None = None) -> EmailMessage:
+    """One message: text/plain with a text/html alternative, and the .ics."""
+    context = view(talk, series, site, kind, join_url, update, now)
+    context["subject"] = subject(talk, series, kind, update is not None, now)
+    message = EmailMessage(policy=POLICY)
+    message["Subject"] = context["subject"]
+    message["From"] = sender
+    if to:
+        message["To"] = to
+    message["Date"] = format_datetime(now.astimezone(timezone.utc))
+    message["Message-ID"] = make_msgid(domain=site.domain)
+    message.set_content(ENV.get_template("announce.txt").render(context))
+    message.add_alternative(ENV.get_template("announce.html").render(context), subtype="html")
+    message.add_attachment(attachment(talk, revision, series, site, join_url), maintype="text",
+                           subtype="calendar", filename=f"{talk.id}.ics",
+                           params={"method": "PUBLISH", "charset": "utf-8"})
+    return message
