@@ -27,8 +27,8 @@ sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "tests")]
 import throughput  # noqa: E402
 from test_published import slow_clients  # noqa: E402
 
+from feeds.publish.builder import BUILDER_COMMAND, BuildJob  # noqa: E402
 from feeds.publish.builds import PublishedBuild  # noqa: E402
-from feeds.server.publisher import Job  # noqa: E402
 
 import synthetic  # noqa: E402
 from helpers import free_port  # noqa: E402
@@ -40,9 +40,9 @@ def data_file(folder: Path, size: int) -> Path:
 
 
 def build(data: Path, state: Path) -> float:
-    job = Job(str(data), str(state), "https://talks.example.org", 100, 3600, 3, 600.0, 0.0)
+    job = BuildJob(str(data), str(state), "https://talks.example.org", 100, 3600, 3, 600.0, 0.0)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from feeds.server.publisher import main; main()",
+    subprocess.run([*BUILDER_COMMAND,
                     json.dumps(asdict(job))], check=True, capture_output=True)
     return time.perf_counter() - start
 

@@ -11,10 +11,9 @@ from datetime import datetime, timezone
 
 import yaml
 
-from feeds import timezones
 from feeds.data.loader import parse_schedule
 from feeds.data.revisions import advance
-from feeds.formats import ical
+from feeds.formats import ical, vtimezone
 from feeds.urls import Site
 
 
@@ -37,7 +36,7 @@ def main() -> None:
     schedule = parse_schedule(text, "zones.yaml")
     revisions = advance({}, schedule, datetime(2026, 1, 1, tzinfo=timezone.utc))
     zones = len({t.zone.key for t in schedule.talks})
-    for cached in (timezones.observances, ical.vtimezone_bytes, ical.event_bytes):
+    for cached in (vtimezone.observances, ical.vtimezone_bytes, ical.event_bytes):
         cached.cache_clear()
     started = time.perf_counter()
     feed = ical.calendar_feed(schedule, revisions, Site("https://talks.example.org"))

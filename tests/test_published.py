@@ -12,7 +12,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -32,8 +31,8 @@ PATHS = ("/calendar.ics", "/", "/rss.xml", "/talks.json", "/talks/2026-05-11-meh
 SLOW_STEP = """\
 import os, sys, time
 if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder process
-    from feeds.server import publisher
-    real = publisher.build_snapshot
+    from feeds.publish import builder
+    real = builder.build_snapshot
     def step(*args, **kwargs):
         what = open(os.environ["STEP_FILE"]).read().strip()
         if what == "fail":
@@ -41,7 +40,7 @@ if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder 
         if what:
             time.sleep(float(what))
         return real(*args, **kwargs)
-    publisher.build_snapshot = step
+    builder.build_snapshot = step
 """
 
 
@@ -282,10 +281,10 @@ def test_old_builds_are_deleted_but_the_last_few_kept(make_app, data_file):
 
 def test_a_worker_started_over_a_published_build_reads_no_data(make_app, data_file, monkeypatch):
     good = make_app().test_client().get("/calendar.ics")
-    from feeds.server import publisher
+    from feeds.publish import builder
 
-    monkeypatch.setattr(publisher, "load_schedule", lambda path: pytest.fail("read the YAML"))
-    monkeypatch.setattr(publisher, "build_snapshot", lambda *a: pytest.fail("built"))
+    monkeypatch.setattr(builder, "load_schedule", lambda path: pytest.fail("read the YAML"))
+    monkeypatch.setattr(builder, "build_snapshot", lambda *a: pytest.fail("built"))
     again = make_app().test_client().get("/calendar.ics")
     assert (again.data, again.headers["ETag"]) == (good.data, good.headers["ETag"])
 
@@ -294,12 +293,12 @@ def test_the_builder_process_publishes_a_build(data_file, tmp_path):
     """The background builder, run as the server runs it."""
     from dataclasses import asdict
 
-    from feeds.server.publisher import Job
+    from feeds.publish.builder import BUILDER_COMMAND, BuildJob
 
-    job = Job(str(data_file), str(tmp_path / "state"), SITE_URL, 100, 3600, 3, 30.0, 0.0)
+    job = BuildJob(str(data_file), str(tmp_path / "state"), SITE_URL, 100, 3600, 3, 30.0, 0.0)
     import json
 
-    done = subprocess.run([sys.executable, "-c", "from feeds.server.publisher import main; main()",
+    done = subprocess.run([*BUILDER_COMMAND,
                            json.dumps(asdict(job))], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
     build = builds.open_current(tmp_path / "state")

@@ -20,6 +20,7 @@ import pytest
 from feeds import files
 from feeds.data import revisions as revisions_module
 from feeds.data.revisions import ledger_path, read_ledger
+from feeds.publish import builder
 from feeds.publish.snapshot import BuildOptions
 from feeds.server import publisher as publisher_module
 from feeds.server.publisher import Publisher
@@ -117,7 +118,7 @@ def test_invalid_data_keeps_the_last_good_version(data_file, clock, caplog):
     good = pub.snapshot()
     text = data_file.read_text()
     data_file.write_text(text.replace("timezone: Europe/Berlin", "timezone: Mars/Olympus"))
-    with caplog.at_level(logging.ERROR, logger="feeds.server.publisher"):
+    with caplog.at_level(logging.ERROR, logger="feeds.publish.builder"):
         assert pub.snapshot() is good
     assert "Mars/Olympus" in caplog.text and "keeping the last good version" in caplog.text
     health = pub.health()
@@ -184,7 +185,7 @@ def test_a_file_still_being_written_at_start_is_read_once_it_settles(data_file, 
 def test_a_file_written_while_it_is_read_is_read_again(data_file, clock, monkeypatch):
     pub = inline(data_file, clock=clock, check_interval=0)
     good = pub.snapshot()
-    real = publisher_module.load_schedule
+    real = builder.load_schedule
     reads = []
 
     def racing(path):
@@ -194,7 +195,7 @@ def test_a_file_written_while_it_is_read_is_read_again(data_file, clock, monkeyp
         reads.append(schedule)
         return schedule
 
-    monkeypatch.setattr(publisher_module, "load_schedule", racing)
+    monkeypatch.setattr(builder, "load_schedule", racing)
     retitle(data_file, "First write")
     assert pub.snapshot() is good
     assert "Second write" in calendar(pub)
@@ -209,9 +210,9 @@ def test_a_failing_build_keeps_the_last_good_version(data_file, clock, monkeypat
     def broken(*args):
         raise RuntimeError("a bug in a renderer")
 
-    monkeypatch.setattr(publisher_module, "build_snapshot", broken)
+    monkeypatch.setattr(builder, "build_snapshot", broken)
     retitle(data_file, "Triggers the bug")
-    with caplog.at_level(logging.ERROR, logger="feeds.server.publisher"):
+    with caplog.at_level(logging.ERROR, logger="feeds.publish.builder"):
         assert pub.snapshot() is good
     assert "a bug in a renderer" in caplog.text
     assert not pub.health().ok and "a bug in a renderer" in pub.health().errors[0]
@@ -222,7 +223,7 @@ def test_a_ledger_that_cannot_be_locked_is_tried_again(data_file, clock, monkeyp
     pub = inline(data_file, clock=clock, check_interval=1.0, settle=0,
                     monotonic=ticks)
     good = pub.snapshot()
-    real = publisher_module.update_ledger
+    real = builder.update_ledger
     failures = [OSError(37, "No locks available")]
 
     def flaky(*args, **kwargs):
@@ -230,7 +231,7 @@ def test_a_ledger_that_cannot_be_locked_is_tried_again(data_file, clock, monkeyp
             raise failures.pop()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(publisher_module, "update_ledger", flaky)
+    monkeypatch.setattr(builder, "update_ledger", flaky)
     retitle(data_file, "Locked out")
     ticks.now += 1.0
     assert pub.snapshot() is good

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 
 from feeds import timezones
+from feeds.formats import vtimezone
 
 UTC = timezone.utc
 
@@ -46,7 +47,7 @@ def test_observances_reproduce_every_offset_of_the_span(zone):
     tz = timezones.get_zone(zone)
     first, last = date(2022, 1, 1), date(2026, 12, 31)
     onsets: list[tuple[datetime, timedelta]] = []
-    for obs in timezones.observances(tz, first, last):
+    for obs in vtimezone.observances(tz, first, last):
         if obs.byday:
             rule = f"FREQ=YEARLY;BYMONTH={obs.month};BYDAY={obs.byday}"
             until = (obs.until or datetime(2030, 1, 1, tzinfo=UTC))
@@ -79,8 +80,8 @@ def test_file_transitions_are_the_searched_ones(zone):
     changes that asking zoneinfo every 12 hours and bisecting finds."""
     tz = timezones.get_zone(zone)
     first, last = date(2005, 1, 1), date(2045, 1, 1)
-    fast = timezones._file_transitions(tz, timezones.tzif_bytes(zone), first, last)
-    assert fast is not None and fast == timezones._search_transitions(tz, first, last)
+    fast = vtimezone._file_transitions(tz, vtimezone.tzif_bytes(zone), first, last)
+    assert fast is not None and fast == vtimezone._search_transitions(tz, first, last)
 
 
 def both_tzif_files(key: str) -> list[bytes]:
@@ -107,7 +108,7 @@ def test_every_zone_file_agrees_with_zoneinfo_from_1970_to_3000():
     for key in sorted(zoneinfo.available_timezones()):
         for data in both_tzif_files(key):
             tz = zoneinfo.ZoneInfo.from_file(io.BytesIO(data), key=key)
-            found = timezones._file_transitions(tz, data, date(1969, 1, 1), date(3001, 1, 1))
+            found = vtimezone._file_transitions(tz, data, date(1969, 1, 1), date(3001, 1, 1))
             assert found is not None, key
             for tr in found:
                 assert (tr.at - timedelta(seconds=1)).astimezone(tz).utcoffset() == tr.offset_from
@@ -117,12 +118,12 @@ def test_every_zone_file_agrees_with_zoneinfo_from_1970_to_3000():
 def test_a_file_that_disagrees_with_the_zone_is_not_trusted():
     """Berlin's file read for New York: New York's changes fall between the
     candidates, so the reading gives up (and _transitions searches)."""
-    berlin_file = timezones.tzif_bytes("Europe/Berlin")
+    berlin_file = vtimezone.tzif_bytes("Europe/Berlin")
     assert berlin_file is not None
-    assert timezones._file_transitions(timezones.get_zone("America/New_York"), berlin_file,
+    assert vtimezone._file_transitions(timezones.get_zone("America/New_York"), berlin_file,
                                        date(2020, 1, 1), date(2022, 1, 1)) is None
-    with pytest.raises(timezones.TZifError):
-        timezones._tzif_table(b"not a tzif file" * 4)
+    with pytest.raises(vtimezone.TZifError):
+        vtimezone._tzif_table(b"not a tzif file" * 4)
 
 
 def tzif_of_footer(footer: str) -> bytes:
@@ -171,7 +172,7 @@ def test_posix_footer_rules_switch_where_zoneinfo_does(footer, year):
     tz = zoneinfo.ZoneInfo.from_file(io.BytesIO(tzif_of_footer(footer)), key="Test/Footer")
     expected = zoneinfo_changes(tz, year)
     got = [datetime.fromtimestamp(t, UTC)
-           for t in timezones._posix_transitions(footer, year - 1, year + 1)]
+           for t in vtimezone._posix_transitions(footer, year - 1, year + 1)]
     changes = [moment for moment in got if moment.year == year
                and moment.astimezone(tz).utcoffset()
                != (moment - timedelta(seconds=1)).astimezone(tz).utcoffset()]
@@ -196,7 +197,7 @@ def instants_covered(observances) -> datetime:
 ])
 def test_an_observance_starts_before_the_first_day(zone, first, last):
     tz = timezones.get_zone(zone)
-    found = timezones.observances(tz, first, last)
+    found = vtimezone.observances(tz, first, last)
     earliest = min(found, key=lambda o: o.start)
     assert instants_covered(found) < datetime.combine(first, time(), UTC) - timedelta(hours=14)
     # ... and says what zoneinfo says for that instant
@@ -206,7 +207,7 @@ def test_an_observance_starts_before_the_first_day(zone, first, last):
 
 def test_almaty_gets_its_offset_before_the_change():
     tz = timezones.get_zone("Asia/Almaty")
-    found = timezones.observances(tz, date(2024, 1, 1), date(2024, 1, 1))
+    found = vtimezone.observances(tz, date(2024, 1, 1), date(2024, 1, 1))
     talk = datetime(2024, 1, 15, 17, 0, tzinfo=tz)
     in_force = max((o for o in found if (o.start - o.offset_from).replace(tzinfo=UTC) <= talk),
                    key=lambda o: o.start)
@@ -222,7 +223,7 @@ def test_until_lies_a_day_after_the_last_onset_and_before_the_next(zone):
     from dateutil.rrule import rrulestr
 
     tz = timezones.get_zone(zone)
-    found = timezones.observances(tz, date(2005, 1, 1), date(2028, 1, 1))
+    found = vtimezone.observances(tz, date(2005, 1, 1), date(2028, 1, 1))
     ended = [o for o in found if o.until is not None]
     assert ended, zone
     for obs in ended:
@@ -247,8 +248,8 @@ def test_ninety_zones_over_a_thousand_years_build_quickly():
     import zoneinfo
     keys = sorted(k for k in zoneinfo.available_timezones() if "/" in k and not k.startswith("Etc/"))
     keys = keys[:: len(keys) // 90][:90]
-    timezones.observances.cache_clear()
+    vtimezone.observances.cache_clear()
     started = clock.perf_counter()
     for key in keys:
-        timezones.observances(timezones.get_zone(key), date(1970, 1, 1), date(2999, 1, 1))
+        vtimezone.observances(timezones.get_zone(key), date(1970, 1, 1), date(2999, 1, 1))
     assert clock.perf_counter() - started < 10

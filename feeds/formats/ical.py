@@ -28,6 +28,7 @@ from feeds.data.revisions import Revision
 from feeds.formats.delivery import NO_REFERRER, Delivery
 from feeds.formats.memo import Memo, direct
 from feeds.formats.text import description, shorten, summary
+from feeds.formats.vtimezone import observances
 from feeds.model import Schedule, Series, Talk
 from feeds.settings import CALENDAR_REFRESH
 
@@ -81,7 +82,7 @@ def vtimezone(zone_key: str, first: date, last: date) -> Timezone:
     """A VTIMEZONE in RRULE form, right for every day from `first` to `last`."""
     tz = Timezone()
     tz.add("tzid", zone_key)
-    for obs in timezones.observances(timezones.get_zone(zone_key), first, last):
+    for obs in observances(timezones.get_zone(zone_key), first, last):
         block = TimezoneDaylight() if obs.daylight else TimezoneStandard()
         block.add("dtstart", obs.start)
         block.add("tzoffsetfrom", obs.offset_from)
@@ -138,7 +139,7 @@ def serialize(component: Component) -> bytes:
 
 def vtimezone_bytes(zone_key: str, first_year: int, last_year: int) -> bytes:
     """vtimezone(...).to_ical() for days from `first_year` to `last_year`:
-    timezones.observances() looks at whole years (from the year before the
+    observances() looks at whole years (from the year before the
     first day to the year after the last), so every day of a year has the
     same VTIMEZONE."""
     return vtimezone(zone_key, date(first_year, 1, 1), date(last_year, 1, 1)).to_ical()

@@ -43,7 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config = app.config
     config.from_mapping(settings.load(test_config))
     logging.basicConfig(level=logging.INFO)
-    state = state_dir(config["STATE_DIR"], app.instance_path)
+    state = state_dir(config["STATE_DIR"], app.instance_path, config["TALKS_FILE"])
     published = Publisher(config["TALKS_FILE"], BuildOptions.from_settings(config), state,
                           clock=config["CLOCK"], check_interval=config["CHECK_INTERVAL"],
                           max_age=config["CACHE_MAX_AGE"], mode=config["BUILD_MODE"],
