@@ -9,10 +9,13 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-Status = Literal["scheduled", "cancelled"]
+Status = Literal["scheduled", "cancelled", "postponed"]
 SCHEDULED: Status = "scheduled"
 CANCELLED: Status = "cancelled"
-STATUSES: tuple[Status, ...] = (SCHEDULED, CANCELLED)
+#: The talk will happen, but its new date is not known yet: it keeps its old
+#: slot (and UID) until it is simply moved to the new date.
+POSTPONED: Status = "postponed"
+STATUSES: tuple[Status, ...] = (SCHEDULED, CANCELLED, POSTPONED)
 #: Where a talk takes place when neither it nor the series says.
 DEFAULT_LOCATION = "Online"
 #: How long a talk lasts when neither it nor the series says.
@@ -77,6 +80,10 @@ class Talk:
     @property
     def cancelled(self) -> bool:
         return self.status == CANCELLED
+
+    @property
+    def postponed(self) -> bool:
+        return self.status == POSTPONED
 
     @property
     def day(self) -> date:

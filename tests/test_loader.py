@@ -86,7 +86,7 @@ def test_yes_and_no_stay_text():
     ("url with space", "    recording: https://example.org/a b\n", "without spaces"),
     ("javascript url", "    links:\n      - label: x\n        url: javascript:alert(1)\n", "http:// or https://"),
     ("unknown zone", "    timezone: Europe/Berlinn\n", "not a known time zone"),
-    ("bad status", "    status: postponed\n", "status 'postponed' is unknown"),
+    ("bad status", "    status: delayed\n", "status 'delayed' is unknown"),
     ("bad duration", "    duration: long\n", "whole number of minutes"),
     ("bad time", "    time: 25:00\n", "time of day"),
 ])
