@@ -146,9 +146,10 @@ class Schedule:
                 self.talks[index + 1] if index + 1 < len(self.talks) else None)
 
     def upcoming(self, now: datetime) -> list[Talk]:
-        """Talks that have not ended yet, soonest first."""
-        return [t for t in self.talks if t.end > now]
+        """Talks that have not ended yet (postponed ones, still to come at
+        some date, included), soonest first."""
+        return [t for t in self.talks if t.end > now or t.postponed]
 
     def past(self, now: datetime) -> list[Talk]:
         """Talks that have ended, newest first."""
-        return [t for t in reversed(self.talks) if t.end <= now]
+        return [t for t in reversed(self.talks) if t.end <= now and not t.postponed]

@@ -3,10 +3,16 @@ declared in the data file) and told by every output."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime, timedelta
+import calendar
+import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import feedparser
+import icalendar
+import lxml.html
+import vobject
 
 from feeds.data.loader import load_schedule
 from feeds.data.revisions import (
@@ -17,8 +23,8 @@ from feeds.data.revisions import (
     render_ledger,
     update_ledger,
 )
-from feeds.model import Schedule, Talk
 
+from calendar_readers import READERS
 from helpers import NOW
 
 MEHLIG = "2026-05-11-mehlig"
@@ -40,11 +46,6 @@ def record(data_file: Path, now: datetime) -> dict[str, Revision]:
     update = update_ledger(ledger_path(data_file), load_schedule(data_file), now)
     assert update.recorded and update.revisions is not None
     return update.revisions
-
-
-def with_talk(schedule: Schedule, talk: Talk) -> Schedule:
-    return replace(schedule, talks=tuple(talk if t.id == talk.id else t for t in schedule.talks),
-                   _by_id={}, _position={})
 
 
 # --- the ledger ------------------------------------------------------------------
@@ -140,3 +141,153 @@ def test_a_ledger_line_round_trips_with_its_changes(data_file):
         "2026-05-12T17:00:00+02:00[Europe/Berlin]", "cancelled",
         "cancelled,1,2026-04-01T13:00:00Z,2026-05-11T17:00:00+02:00[Europe/Berlin]"]
     assert parse_line(line) == (MEHLIG, entries[MEHLIG])
+
+
+# --- every output, through the running app ---------------------------------------
+
+PINSON = "2026-04-27-pinson"
+FISCHER = "2026-04-13-fischer"
+MEHLIG_TITLE = "Finite-Time Lyapunov Exponents of Deep Neural Networks"
+FEEDS = {"/rss.xml": "application/rss+xml", "/atom.xml": "application/atom+xml"}
+
+
+def calendar_events(body: bytes) -> dict[str, icalendar.Event]:
+    """Events by talk id (the UID's form is not relied on: the URL is)."""
+    cal = icalendar.Calendar.from_ical(body)
+    return {str(e["URL"]).rstrip("/").rsplit("/", 1)[-1]: e for e in cal.walk("VEVENT")}
+
+
+def feed_entries(client, path: str) -> list[feedparser.FeedParserDict]:
+    response = client.get(path)
+    assert response.status_code == 200
+    parsed = feedparser.parse(response.data, response_headers={"content-type": FEEDS[path]})
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return list(parsed.entries)
+
+
+def json_ld(page: bytes) -> dict:
+    doc = lxml.html.fromstring(page)
+    [script] = doc.xpath('//script[@type="application/ld+json"]')
+    return json.loads(script.text)
+
+
+def notice(page: bytes) -> str:
+    doc = lxml.html.fromstring(page)
+    [article] = doc.xpath("//main//article")
+    status = article.xpath('.//p[contains(@class, "status")]')
+    return " ".join(status[0].text_content().split()) if status else ""
+
+
+def test_a_move_a_cancellation_and_a_postponement_are_told_by_every_output(make_app, data_file,
+                                                                           clock):
+    client = make_app().test_client()
+    before = calendar_events(client.get("/archive.ics").data)
+    old_entries = {path: {e.id: e for e in feed_entries(client, path)} for path in FEEDS}
+    uids = {tid: str(e["UID"]) for tid, e in before.items()}
+
+    clock.now = NOW + timedelta(hours=2)
+    edit(data_file, MEHLIG, "date: 2026-05-11", 'date: 2026-05-12\n    time: "18:00"')
+    edit(data_file, FISCHER, "date: 2026-04-13", "date: 2026-04-13\n    status: cancelled\n"
+                                                 "    note: The speaker is ill.")
+    edit(data_file, PINSON, "date: 2026-04-27", "date: 2026-04-27\n    status: postponed")
+    archive = client.get("/archive.ics").data  # the same app: no restart
+    after = calendar_events(archive)
+
+    # calendars: the same UIDs, a higher SEQUENCE, the new instant or status
+    for tid in (MEHLIG, FISCHER, PINSON):
+        assert str(after[tid]["UID"]) == uids[tid]
+        assert after[tid]["SEQUENCE"] == before[tid]["SEQUENCE"] + 1
+    for name, read in READERS.items():
+        instants = read(archive)
+        assert instants[uids[MEHLIG]] == "2026-05-12T16:00:00Z", name
+        assert instants[uids[PINSON]] == "2026-04-27T15:00:00Z", name  # its old slot
+        assert instants[uids[FISCHER]] == "2026-04-13T15:00:00Z", name
+    assert str(after[MEHLIG]["DESCRIPTION"]).startswith("Moved from Mon 11 May, 17:00 CEST")
+    assert str(after[MEHLIG]["STATUS"]) == "CONFIRMED"
+    assert str(after[FISCHER]["SUMMARY"]).startswith("CANCELLED: ")
+    assert str(after[FISCHER]["STATUS"]) == "CANCELLED"
+    assert str(after[PINSON]["SUMMARY"]).startswith("Postponed: ")
+    assert str(after[PINSON]["STATUS"]) == "TENTATIVE"
+    vobject_cal = vobject.readOne(archive.decode())
+    statuses = {e.uid.value: e.status.value for e in vobject_cal.vevent_list}
+    assert statuses[uids[PINSON]] == "TENTATIVE" and statuses[uids[FISCHER]] == "CANCELLED"
+
+    # RSS and Atom: one new entry per change, each talk's own entry keeps its id
+    for path in FEEDS:
+        entries = {e.id: e for e in feed_entries(client, path)}
+        new = {i: e for i, e in entries.items() if i not in old_entries[path]}
+        assert set(old_entries[path]) <= set(entries)
+        assert sorted(e.title for e in new.values()) == sorted([
+            "Cancelled: Sustainable Development and Energy Efficiency in Deep Learning",
+            f"Moved: {MEHLIG_TITLE} — now Tue 12 May 2026, 18:00 CEST",
+            "Postponed: It's not a Lottery, it's a Race: Understanding How Gradient Descent "
+            "Adapts the Network's Capacity to the Task"])
+        for entry_id, entry in new.items():
+            assert entry_id.endswith("/revision/1")
+            assert entry.link.startswith("https://talks.example.org/talks/")
+            assert calendar_from(entry.published_parsed) == clock.now
+        moved = next(e for e in new.values() if e.title.startswith("Moved: "))
+        assert MEHLIG in moved.id and moved.link.rstrip("/").endswith(f"/talks/{MEHLIG}")
+        talk_entry = next(e for i, e in entries.items() if i in old_entries[path]
+                          and MEHLIG in i and "revision" not in i)
+        assert "Tue 12 May 2026, 18:00 CEST" in talk_entry.title
+
+    # the pages: a notice at the top, and the JSON-LD
+    page = client.get(f"/talks/{MEHLIG}/").data
+    assert notice(page) == "Moved: This talk moved from Mon 11 May to Tue 12 May, 18:00 CEST."
+    ld = json_ld(page)
+    assert ld["eventStatus"] == "https://schema.org/EventRescheduled"
+    assert ld["previousStartDate"] == ["2026-05-11T17:00:00+02:00"]
+    assert ld["startDate"] == "2026-05-12T18:00:00+02:00"
+    page = client.get(f"/talks/{FISCHER}/").data
+    assert json_ld(page)["eventStatus"] == "https://schema.org/EventCancelled"
+    assert "will not take place" in notice(page)
+    assert "The speaker is ill." in lxml.html.fromstring(page).xpath(
+        '//article//div[@class="status-note"]')[0].text_content()
+    page = client.get(f"/talks/{PINSON}/").data
+    assert json_ld(page)["eventStatus"] == "https://schema.org/EventPostponed"
+    assert notice(page) == ("Postponed: This talk is postponed; the new date will be "
+                            "announced here.")
+
+    # JSON
+    talks = {t["id"]: t for t in client.get("/talks.json").get_json()["talks"]}
+    assert talks[MEHLIG]["previous_starts"] == ["2026-05-11T15:00:00Z"]
+    assert talks[MEHLIG]["start"] == "2026-05-12T16:00:00Z"
+    assert (talks[MEHLIG]["status"], talks[FISCHER]["status"], talks[PINSON]["status"]) == (
+        "scheduled", "cancelled", "postponed")
+    assert talks[FISCHER]["previous_starts"] == []
+    embedded = {t["url"].rstrip("/").rsplit("/", 1)[-1]: t
+                for t in client.get("/embed.json").get_json()["talks"]}
+    assert embedded[MEHLIG]["previous_starts"] == ["2026-05-11T15:00:00Z"]
+    assert embedded[PINSON]["status"] == "postponed"
+
+    # a restart adds nothing: the same entries, the same bytes
+    again = make_app().test_client()
+    for path in FEEDS:
+        assert again.get(path).data == client.get(path).data
+    assert again.get("/archive.ics").data == archive
+
+
+def calendar_from(parsed) -> datetime:
+    return datetime.fromtimestamp(calendar.timegm(parsed), timezone.utc)
+
+
+def test_a_postponed_talk_stays_listed_after_its_old_slot(make_app, data_file, clock):
+    client = make_app().test_client()
+    edit(data_file, PINSON, "date: 2026-04-27", "date: 2026-04-27\n    status: postponed")
+    clock.now = datetime(2026, 5, 1, tzinfo=timezone.utc)  # after the old slot
+    home = lxml.html.fromstring(client.get("/").data)
+    [article] = home.xpath(f'//section[@id="upcoming"]//article[@id="{PINSON}"]')
+    assert "the new date will be announced here" in article.text_content()
+    embed = lxml.html.fromstring(client.get("/embed/").data)
+    [item] = [li for li in embed.xpath('//li[contains(@class, "fe-talk")]')
+              if PINSON in li.xpath(".//a/@href")[0]]
+    assert "the new date will be announced here" in item.text_content()
+    assert "fe-upcoming" in item.get("class")
+    # once a date is set, it is simply moved: no longer postponed, the old slot its previous start
+    clock.now += timedelta(hours=1)
+    edit(data_file, PINSON, "date: 2026-04-27\n    status: postponed", "date: 2026-06-15")
+    talk = next(t for t in client.get("/talks.json").get_json()["talks"] if t["id"] == PINSON)
+    assert talk["status"] == "scheduled"
+    assert talk["previous_starts"] == ["2026-04-27T15:00:00Z"]
+    assert "This talk moved from Mon 27 April to Mon 15 June, 17:00 CEST." in talk["notice"]

@@ -49,6 +49,29 @@ def moved_from(previous: datetime, talk: Talk) -> str:
     return f"Moved from {timezones.short_when(previous.astimezone(talk.zone))}"
 
 
+POSTPONED_NOTICE = "This talk is postponed; the new date will be announced here."
+CANCELLED_NOTICE = "This talk was cancelled."
+
+
+def change_notice(talk: Talk, moved_from: datetime | None = None) -> str:
+    """What a page or an embed says first of a talk that changed: 'This talk
+    moved from Mon 14 December to Tue 15 December, 18:00 CET.' (the old time
+    too when only the time changed), that it is postponed or cancelled; ""
+    for a talk that is as first announced."""
+    if talk.cancelled:
+        return CANCELLED_NOTICE
+    if talk.postponed:
+        return POSTPONED_NOTICE
+    if moved_from is None:
+        return ""
+    before = moved_from.astimezone(talk.zone)
+    old = timezones.day_month(before)
+    if before.date() == talk.start.date():
+        old += f", {timezones.format_clock(before)}"
+    return (f"This talk moved from {old} to {timezones.day_month(talk.start)}, "
+            f"{timezones.format_clock(talk.start)}.")
+
+
 def description(talk: Talk, site: urls.Site, join_url: str = "", attend: str = "",
                 previous: datetime | None = None) -> str:
     """The plain-text body of a talk's event; `attend` (the series' "how to

@@ -67,13 +67,14 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
                                               b.feed_limit, b.memo), syndication.RSS),
     (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.dated_until,
                                                 b.feed_limit, b.memo), syndication.ATOM),
-    (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo), pages.PAGE),
+    (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo, b.revisions), pages.PAGE),
     (urls.EMBED_PAGE, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(),
-                                            b.memo), pages.EMBED),
+                                            b.memo, b.revisions), pages.EMBED),
     (urls.WEBSITE, lambda b: b.memo(pages.website, b.schedule.series, b.site, b.memo), pages.PAGE),
-    (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo), talks_json.DELIVERY),
+    (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo, b.revisions),
+     talks_json.DELIVERY),
     (urls.SCHEMA, lambda b: schema.render(), schema.DELIVERY),
-    (urls.EMBED_JSON, lambda b: talks_json.render_embed(b.schedule, b.site, b.memo),
+    (urls.EMBED_JSON, lambda b: talks_json.render_embed(b.schedule, b.site, b.memo, b.revisions),
      talks_json.DELIVERY),
 )
 #: Routes with one document per talk; the last column says whether the
@@ -83,7 +84,7 @@ TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery, bool], ...]
                                         b.site, b.memo), ical.TALK_FILE, True),
     (urls.talk_route, lambda b, t: b.memo(pages.talk_page, t, b.schedule.series, b.site,
                                           pages.talk_state(t, b.now), *b.schedule.neighbours(t),
-                                          b.memo), pages.PAGE, False),
+                                          b.memo, b.revisions[t.id]), pages.PAGE, False),
 )
 #: The same file at a second address: the one-line embed script.
 ALIASES = {urls.EMBED_JS: urls.asset(pages.SCRIPT)}
@@ -133,8 +134,8 @@ class EmbedPages:
         page = self._pages.get(options)
         if page is None:
             b = self._build
-            page = Resource(pages.embed(b.schedule, b.site, b.now, options, b.memo), pages.EMBED,
-                            b.changed)
+            page = Resource(pages.embed(b.schedule, b.site, b.now, options, b.memo, b.revisions),
+                            pages.EMBED, b.changed)
             with self._lock:
                 if len(self._pages) < self.LIMIT:
                     self._pages[options] = page
