@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo
 import feedparser
 import icalendar
 import lxml.html
+import pytest
 import vobject
 
+from feeds.commands import cli, organiser
 from feeds.data.loader import load_schedule
 from feeds.data.revisions import (
     Revision,
@@ -25,7 +27,7 @@ from feeds.data.revisions import (
 )
 
 from calendar_readers import READERS
-from helpers import NOW
+from helpers import NOW, FakeClock
 
 MEHLIG = "2026-05-11-mehlig"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -291,3 +293,88 @@ def test_a_postponed_talk_stays_listed_after_its_old_slot(make_app, data_file, c
     assert talk["status"] == "scheduled"
     assert talk["previous_starts"] == ["2026-04-27T15:00:00Z"]
     assert "This talk moved from Mon 27 April to Mon 15 June, 17:00 CEST." in talk["notice"]
+
+
+# --- the organisers' commands ------------------------------------------------------
+
+def file_state(path: Path) -> tuple[bytes, bytes | None]:
+    ledger = ledger_path(path)
+    return path.read_bytes(), ledger.read_bytes() if ledger.exists() else None
+
+
+@pytest.fixture
+def organiser_clock(monkeypatch) -> FakeClock:
+    clock = FakeClock()
+    monkeypatch.setattr(organiser, "utc_now", clock)
+    return clock
+
+
+def test_feeds_move_edits_one_talk_and_the_ledger_remembers_where_it_was(
+        data_file, organiser_clock, capsys):
+    record(data_file, NOW)
+    original = data_file.read_text()
+    organiser_clock.now = NOW + timedelta(hours=1)
+    assert cli.main(["move", MEHLIG, "--date", "2026-05-12", "--time", "18:00",
+                     "--data", str(data_file)]) == 0
+    out = capsys.readouterr().out
+    assert "Mon 11 May 2026, 17:00 CEST" in out and "Tue 12 May 2026, 18:00 CEST" in out
+    text = data_file.read_text()
+    # byte-identical outside the talk
+    start, end = original.index(f"- id: {MEHLIG}"), original.index("- id: 2026-04-27-pinson")
+    assert text[:start] == original[:start]
+    assert text.endswith(original[end:])
+    talk = load_schedule(data_file).talk(MEHLIG)
+    assert talk is not None and talk.start == datetime(2026, 5, 12, 18, 0, tzinfo=BERLIN)
+    revision = read_ledger(ledger_path(data_file))[MEHLIG]
+    assert revision.previous_starts == (datetime(2026, 5, 11, 17, 0, tzinfo=BERLIN),)
+    assert revision.changes[0].at == organiser_clock.now
+    # without --time the talk keeps its time of day
+    assert cli.main(["move", MEHLIG, "--date", "2026-05-19", "--data", str(data_file)]) == 0
+    talk = load_schedule(data_file).talk(MEHLIG)
+    assert talk is not None and talk.start == datetime(2026, 5, 19, 18, 0, tzinfo=BERLIN)
+    assert read_ledger(ledger_path(data_file))[MEHLIG].previous_starts == (
+        datetime(2026, 5, 11, 17, 0, tzinfo=BERLIN), datetime(2026, 5, 12, 18, 0, tzinfo=BERLIN))
+
+
+def test_feeds_postpone_then_move_and_cancel_with_a_note(data_file, organiser_clock, capsys):
+    record(data_file, NOW)
+    assert cli.main(["postpone", MEHLIG, "--note", "The speaker's visa is late.",
+                     "--data", str(data_file)]) == 0
+    talk = load_schedule(data_file).talk(MEHLIG)
+    assert talk is not None and talk.postponed and talk.note == "The speaker's visa is late."
+    assert talk.start == datetime(2026, 5, 11, 17, 0, tzinfo=BERLIN)  # its old slot
+    assert cli.main(["postpone", MEHLIG, "--data", str(data_file)]) == 0
+    assert "already postponed" in capsys.readouterr().out
+    assert cli.main(["move", MEHLIG, "--date", "2026-06-22", "--data", str(data_file)]) == 0
+    talk = load_schedule(data_file).talk(MEHLIG)
+    assert talk is not None and talk.status == "scheduled"
+    assert cli.main(["cancel", MEHLIG, "--note", "Sadly off.", "--data", str(data_file)]) == 0
+    talk = load_schedule(data_file).talk(MEHLIG)
+    assert talk is not None and talk.cancelled and talk.note == "Sadly off."
+    kinds = [c.kind for c in read_ledger(ledger_path(data_file))[MEHLIG].changes]
+    assert kinds == ["postponed", "moved", "cancelled"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("move", "no-such-talk", "--date", "2026-05-12"), "no talk with the id"),
+    (("move", MEHLIG, "--date", "2026-03-30"), "in the past"),
+    (("move", MEHLIG, "--date", "2026-04-01", "--time", "13:59"), "in the past"),
+    (("move", MEHLIG, "--date", "2026-10-25", "--time", "02:30"), "happens twice"),
+    (("move", MEHLIG, "--date", "2027-03-28", "--time", "02:30"), "does not exist"),
+    (("move", MEHLIG, "--date", "12 May"), "not a date"),
+    (("move", MEHLIG, "--date", "2026-05-12", "--time", "6pm"), "not a time of day"),
+    (("move", "2026-02-09-zhang", "--date", "2026-05-12"), "is cancelled"),
+    (("postpone", "no-such-talk"), "no talk with the id"),
+    (("postpone", "2026-02-09-zhang"), "is cancelled"),
+])
+def test_bad_moves_and_postponements_say_why_and_write_nothing(data_file, organiser_clock,
+                                                                 capsys, argv, message):
+    record(data_file, NOW)
+    cancel = cli.main(["cancel", "2026-02-09-zhang", "--data", str(data_file)])
+    assert cancel == 0
+    before = file_state(data_file)
+    capsys.readouterr()
+    assert cli.main([*argv, "--data", str(data_file)]) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Nothing was written." in err
+    assert file_state(data_file) == before
