@@ -138,8 +138,9 @@ TALK_FIELDS: dict[str, Schema] = {
                             "A link: the paper, slides or code."), "Papers, slides, code."),
     "recording": _url("The recording, once it is published. Never guess an address."),
     "note": _text("An organisers' note, e.g. a follow-up paper."),
-    "status": {"description": "scheduled (the default) or cancelled: keep a cancelled talk "
-                              "in the file so that calendars show it as cancelled.",
+    "status": {"description": "scheduled (the default), cancelled, or postponed (it will take "
+                              "place, its new date is not known: it keeps its slot until it is "
+                              "moved). Keep such a talk in the file so that calendars show it.",
                "enum": [*model.STATUSES, None]},
 }
 TOP_FIELDS: dict[str, Schema] = {

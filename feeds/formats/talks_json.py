@@ -116,11 +116,12 @@ def render(schedule: Schedule, site: urls.Site, memo: Memo = direct,
 
 def embed_talk(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
                notice: str = "") -> str:
-    """One talk as embed.js shows it, serialized: no abstract, links or notes."""
+    """One talk as embed.js shows it, serialized: no abstract, links or notes;
+    a changed talk's notice only where it has one (the list stays small)."""
     return _dumps({
         "title": talk.title, "status": talk.status,
         "previous_starts": [timezones.isoformat_utc(s) for s in previous_starts],
-        "notice": _or_none(notice),
+        **({"notice": notice} if notice else {}),
         "start": timezones.isoformat_utc(talk.start), "end": timezones.isoformat_utc(talk.end),
         "timezone": talk.zone.key, "when": timezones.when_range(talk.start, talk.end),
         "location": talk.location, "byline": talk.byline(),
