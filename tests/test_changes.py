@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,7 +16,8 @@ import lxml.html
 import pytest
 import vobject
 
-from feeds.commands import cli, organiser
+from feeds.commands import announce, cli, organiser
+from feeds.data.announced import read_sent, sent_path
 from feeds.data.loader import load_schedule
 from feeds.data.revisions import (
     Revision,
@@ -28,6 +30,7 @@ from feeds.data.revisions import (
 
 from calendar_readers import READERS
 from helpers import NOW, FakeClock
+from smtp_server import Inbox, smtp_server
 
 MEHLIG = "2026-05-11-mehlig"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -378,3 +381,83 @@ def test_bad_moves_and_postponements_say_why_and_write_nothing(data_file, organi
     err = capsys.readouterr().err
     assert message in err and "Nothing was written." in err
     assert file_state(data_file) == before
+
+
+# --- the mailing list: one update per change of an announced talk ------------------
+
+LIST = "list@example.org"
+SUBJECT = "[Efficient ML Reading Group] "
+FISCHER_TITLE = "Sustainable Development and Energy Efficiency in Deep Learning"
+
+
+@pytest.fixture
+def list_server(monkeypatch, data_file) -> Iterator[tuple[FakeClock, Inbox]]:
+    """The data, the site, the list and a local SMTP server; the announce clock."""
+    import os
+    for name in [n for n in os.environ if n.startswith("FEEDS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FEEDS_TALKS_FILE", str(data_file))
+    monkeypatch.setenv("FEEDS_SITE_URL", "https://talks.example.org")
+    monkeypatch.setenv("FEEDS_ANNOUNCE_TO", f"Reading group <{LIST}>")
+    clock = FakeClock(NOW)
+    monkeypatch.setattr(announce, "utc_now", clock)
+    with smtp_server("none") as (env, received):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield clock, received
+
+
+def attached_event(message) -> icalendar.Event:
+    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+    [event] = icalendar.Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")
+    return event
+
+
+def test_announce_due_sends_one_update_per_change_of_an_announced_talk_over_a_week(
+        list_server, data_file, capsys):
+    clock, inbox = list_server
+    edits = {  # what the organisers do, at 09:00 UTC that day
+        datetime(2026, 4, 7, tzinfo=timezone.utc): (FISCHER, "date: 2026-04-13",
+                                                      'date: 2026-04-14\n    time: "18:00"'),
+        datetime(2026, 4, 8, tzinfo=timezone.utc): (FISCHER, "date: 2026-04-14",
+                                                      "date: 2026-04-14\n    status: postponed"),
+        datetime(2026, 4, 9, tzinfo=timezone.utc): (PINSON, "date: 2026-04-27",  # not announced
+                                                     "date: 2026-04-27\n    status: cancelled"),
+        datetime(2026, 4, 10, tzinfo=timezone.utc): (FISCHER, "status: postponed",
+                                                       "status: cancelled"),
+    }
+    messages = []
+    day = datetime(2026, 4, 6, tzinfo=timezone.utc)
+    while day < datetime(2026, 4, 13, tzinfo=timezone.utc):
+        for hour in (5, 10, 21):  # a daily job, and twice more by hand
+            clock.now = day + timedelta(hours=hour)
+            if hour == 10 and day in edits:
+                edit(data_file, *edits[day])
+            before = len(inbox.messages)
+            assert cli.main(["announce", "--due", "--send"]) == 0, capsys.readouterr().err
+            messages += [(clock.now, r.message) for r in inbox.messages[before:]]
+        day += timedelta(days=1)
+
+    assert [(at, m["Subject"]) for at, m in messages] == [
+        (datetime(2026, 4, 6, 5, tzinfo=timezone.utc),
+         f"{SUBJECT}{FISCHER_TITLE} — Mon 13 Apr 2026, 17:00 CEST"),
+        (datetime(2026, 4, 7, 10, tzinfo=timezone.utc),
+         f"{SUBJECT}Updated: {FISCHER_TITLE} — Tue 14 Apr 2026, 18:00 CEST"),
+        (datetime(2026, 4, 8, 10, tzinfo=timezone.utc),
+         f"{SUBJECT}Postponed: {FISCHER_TITLE} — Tue 14 Apr 2026, 18:00 CEST"),
+        (datetime(2026, 4, 10, 10, tzinfo=timezone.utc),
+         f"{SUBJECT}CANCELLED: {FISCHER_TITLE} — Tue 14 Apr 2026, 18:00 CEST"),
+    ]
+    events = [attached_event(m) for _, m in messages]
+    assert len({str(e["UID"]) for e in events}) == 1  # the same UID throughout
+    assert [int(e["SEQUENCE"]) for e in events] == [0, 1, 2, 3]
+    assert events[1]["DTSTART"].dt == datetime(2026, 4, 14, 18, 0, tzinfo=BERLIN)
+    assert [str(e["STATUS"]) for e in events] == ["CONFIRMED", "CONFIRMED", "TENTATIVE",
+                                                  "CANCELLED"]
+    plain = messages[1][1].get_body(("plain",)).get_content()
+    assert "This talk moved from Mon 13 April to Tue 14 April, 18:00 CEST." in " ".join(
+        plain.split())
+    sent = read_sent(sent_path(data_file))
+    assert [(e.talk_id, e.kind, e.sequence) for e in sent] == [
+        (FISCHER, "announcement", 0), (FISCHER, "update", 1), (FISCHER, "update", 2),
+        (FISCHER, "update", 3)]

@@ -29,10 +29,12 @@ from feeds.commands import mailer
 from feeds.data.announced import (
     ANNOUNCEMENT,
     REMINDER,
+    UPDATE,
     AnnounceError,
     Sent,
     already_sent,
     due_messages,
+    due_updates,
     last_sent,
     read_sent,
     render_sent,
@@ -243,14 +245,16 @@ def run_due(job: Job, smtp: mailer.SmtpSettings | None) -> int:
     days = int(job.config["ANNOUNCE_DAYS"])
     if days < 0:
         raise AnnounceError(f"FEEDS_ANNOUNCE_DAYS={days}: give a number of days, 0 or more")
-    pending = due_messages(job.schedule, read_sent(ledger), job.now, days, to)
+    entries = read_sent(ledger)
+    pending = due_updates(job.schedule, job.revisions, entries, to) \
+        + due_messages(job.schedule, entries, job.now, days, to)
     if not pending:
         print(f"nothing is due (announcements go out {days} days ahead, reminders on the day)")
     for talk, kind in pending:
         if smtp is None:
             print(f"would send the {kind} of {talk.id} to {to or '(no recipient set)'}: "
                   f"{subject(talk, job.schedule.series, kind, False, job.now)}")
-        elif not _send(job, ledger, talk, kind, smtp, force=False, once=True):
+        elif not _send(job, ledger, talk, kind, smtp, force=False, once=kind != UPDATE):
             return EXIT_ERROR
     return 0
 
