@@ -310,6 +310,26 @@ def test_no_recipient_is_an_error(inbox, environment, capsys):
     assert code == 1 and "FEEDS_ANNOUNCE_TO" in err and inbox.messages == []
 
 
+def test_output_and_due_need_no_recipient(inbox, environment, clock, tmp_path, capsys):
+    """Writing a message to a file, or listing what is due, sends nothing and
+    needs no list; on Pythons whose getaddresses reads "" as one blank
+    address (Debian 12's python3, which the tests' venv is made from) too."""
+    environment.setenv("FEEDS_ANNOUNCE_TO", "")
+    target = tmp_path / "look-first.eml"
+    code, out, err = run(capsys, TALK, "--output", str(target))
+    assert code == 0, err
+    parsed = email.message_from_bytes(target.read_bytes().replace(b"\r\n", b"\n"),
+                                      policy=email.policy.default)
+    assert parsed["To"] is None and "Sustainable Development" in parsed["Subject"]
+    environment.delenv("FEEDS_ANNOUNCE_TO")
+    clock.now = datetime(2026, 4, 6, 5, 0, tzinfo=timezone.utc)  # a week before the talk
+    code, out, err = run(capsys, "--due")
+    assert code == 0, err
+    assert f"would send the announcement of {TALK} to (no recipient set)" in out
+    code, out, err = run(capsys, TALK, "--send")
+    assert code == 1 and "no recipient" in err and inbox.messages == []
+
+
 def test_a_failed_login_exits_non_zero_without_the_password(environment, clock, data_file, capsys):
     with smtp_server("none", login=True) as (env, received):
         for key, value in env.items():
