@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from feeds import timezones, urls
-from feeds.data.announced import ANNOUNCEMENT, REMINDER, Sent
+from feeds.data.announced import ANNOUNCEMENT, REMINDER, AnnounceError, Sent
 from feeds.data.revisions import Revision
 from feeds.formats import calendar_links, ical, text
 from feeds.formats.text import CANCELLED_PREFIX
@@ -90,6 +90,23 @@ def view(talk: Talk, series: Series, site: urls.Site, kind: str, join_url: str,
     }
 
 
+def _set_header(message: EmailMessage, name: str, value: str | Address | tuple[Address, ...]) -> None:
+    """Set the header `name`, refusing a value that would read back as other
+    text: an encoded word (RFC 2047) in it is decoded, into a line break
+    and further headers on Pythons before 3.11.10 / 3.12.5 (CVE-2024-6923)."""
+    message[name] = value
+    header = message[name]
+    if isinstance(value, str):
+        same = str(header) == value
+    else:
+        same = tuple(header.addresses) == (value if isinstance(value, tuple) else (value,))
+    if not same:
+        del message[name]
+        raise AnnounceError(f"the {name} {str(value)!r} would read as other text in the "
+                            "message's header (an encoded word, =?…?=, is decoded); nothing "
+                            "was written or sent")
+
+
 def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kind: str, *,
             sender: Address, to: tuple[Address, ...], now: datetime, join_url: str = "",
             update: Sent | None = None) -> EmailMessage:
@@ -97,10 +114,10 @@ def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kin
     context = view(talk, series, site, kind, join_url, update, now)
     context["subject"] = subject(talk, series, kind, update is not None, now)
     message = EmailMessage(policy=POLICY)
-    message["Subject"] = context["subject"]
-    message["From"] = sender
+    _set_header(message, "Subject", context["subject"])
+    _set_header(message, "From", sender)
     if to:
-        message["To"] = to
+        _set_header(message, "To", to)
     message["Date"] = format_datetime(now.astimezone(timezone.utc))
     message["Message-ID"] = make_msgid(domain=site.domain)
     message.set_content(ENV.get_template("announce.txt").render(context))
