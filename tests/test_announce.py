@@ -247,6 +247,22 @@ def test_a_second_send_refuses_and_force_sends_again(inbox, data_file, capsys):
     assert ledger.exists() and ledger.read_text(encoding="utf-8").count(TALK) == 4
 
 
+def test_a_message_the_server_accepted_is_sent_once_whatever_quit_answers(
+        environment, clock, data_file, capsys):
+    clock.now = datetime(2026, 4, 6, 5, 0, tzinfo=timezone.utc)  # the announcement is due
+    with smtp_server("none", quit_reply="500 5.5.1 QUIT failed") as (env, received):
+        for key, value in env.items():
+            environment.setenv(key, value)
+        code, out, err = run(capsys, TALK, "--send")
+        assert code == 0 and "sent the announcement" in out, err
+        code, _, err = run(capsys, TALK, "--send")  # a retry by hand
+        assert code == 1 and "was sent" in err
+        assert run(capsys, "--due", "--send")[0] == 0  # the daily job
+    assert len(received.messages) == 1
+    lines = data_file.with_name("talks.announced.tsv").read_text(encoding="utf-8").splitlines()
+    assert [line.split("\t")[:2] for line in lines if TALK in line] == [[TALK, "announcement"]]
+
+
 def test_a_changed_talk_is_announced_again_as_an_update(inbox, data_file, clock, make_app,
                                                         capsys):
     assert run(capsys, TALK, "--send")[0] == 0
