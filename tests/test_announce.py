@@ -478,6 +478,22 @@ def test_a_title_with_an_encoded_word_is_refused_at_its_line(inbox, data_file, t
     assert f"{data_file}:{number}:" in capsys.readouterr().err
 
 
+def test_a_sender_or_list_name_with_an_encoded_word_is_refused(inbox, environment, tmp_path,
+                                                               capsys):
+    """FEEDS_MAIL_FROM and FEEDS_ANNOUNCE_TO never pass the loader: the
+    From and To headers are checked as they are written."""
+    target = tmp_path / "a.eml"
+    hostile = "=?utf-8?q?Group=0D=0ABcc=3A_victim=40example.org?="
+    for name, value in (("FEEDS_MAIL_FROM", f"{hostile} <series@example.org>"),
+                        ("FEEDS_ANNOUNCE_TO", f"{hostile} <{LIST}>")):
+        environment.setenv(name, value)
+        code, _, err = run(capsys, TALK, "--output", str(target))
+        assert code == 1 and "encoded word" in err and not target.exists()
+        assert run(capsys, TALK, "--send")[0] == 1
+        environment.delenv(name)
+    assert inbox.messages == []
+
+
 # What compose makes of titles and series titles that never passed the
 # loader (one process per Python): refused, or headers that read as written.
 PROBE = """
@@ -531,7 +547,9 @@ def test_no_title_becomes_a_header_on_any_python(python, data_file):
                (f"Group {ENCODED_CRLF}", "A title")]
     plain = [('ML "Reading" Group (Dortmund), Inc.', 'Quotes "x" (parens) <a@b.c>, semi; colon:'),
              ("Ünïcödé Group", "Ünïcödé 東京 — ✓ a=?b, c?=d"),
-             ("Efficient ML Reading Group", "A long title, folded " * 8)]
+             ("Efficient ML Reading Group", "A long title, folded " * 8),
+             ("Lesegruppe für effizientes maschinelles Lernen — Dortmund, Bonn & Köln",
+              "Ein Vortrag über Größe; Übersicht: (1) Modelle <schnell>")]
     paths = sysconfig.get_paths()
     env = clean_environment(PYTHONPATH=os.pathsep.join([str(ROOT), paths["purelib"],
                                                         paths["platlib"]]))
@@ -553,7 +571,8 @@ def test_no_title_becomes_a_header_on_any_python(python, data_file):
         # The same text; CPython's folding may drop a space between two
         # encoded words ("— ✓" reads "—✓"), a quirk of its own, not of the data.
         assert subject.replace(" ", "") == written.replace(" ", ""), report["version"]
-        assert answer["from"] == [[series_title, "series@example.org"]]
+        assert [[name.replace(" ", ""), address] for name, address in answer["from"]] == [
+            [series_title.replace(" ", ""), "series@example.org"]]
     assert all("refused" in answer for answer in report["answers"][:len(hostile)])
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import email.policy
 import textwrap
 from datetime import datetime, timezone
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
@@ -90,21 +92,41 @@ def view(talk: Talk, series: Series, site: urls.Site, kind: str, join_url: str,
     }
 
 
-def _set_header(message: EmailMessage, name: str, value: str | Address | tuple[Address, ...]) -> None:
+def _squeezed(text: str) -> str:
+    """`text` without whitespace: CPython's folding may drop a space between
+    two encoded words ("— ✓" reads "—✓"), which changes no word."""
+    return "".join(text.split())
+
+
+def _reads_back(message: EmailMessage, name: str, value: str | tuple[Address, ...]) -> bool:
+    """Whether the header `name` holds `value`, as set and as a mail program
+    reads it off the wire: one header, with the same text or addresses."""
+    header = message[name]
+    try:
+        parsed = BytesHeaderParser(policy=email.policy.default).parsebytes(
+            message.policy.fold_binary(name, header))
+        (got_name, got), = parsed.items()
+        if isinstance(value, str):
+            return (str(header) == value and got_name.lower() == name.lower()
+                    and _squeezed(str(got)) == _squeezed(value))
+        wanted = [(_squeezed(a.display_name), a.addr_spec) for a in value]
+        return (tuple(header.addresses) == value and got_name.lower() == name.lower()
+                and [(_squeezed(a.display_name), a.addr_spec) for a in got.addresses] == wanted)
+    except (ValueError, HeaderParseError):  # e.g. a CR or LF decoded into an address
+        return False
+
+
+def _set_header(message: EmailMessage, name: str, value: str | tuple[Address, ...]) -> None:
     """Set the header `name`, refusing a value that would read back as other
     text: an encoded word (RFC 2047) in it is decoded, into a line break
     and further headers on Pythons before 3.11.10 / 3.12.5 (CVE-2024-6923)."""
     message[name] = value
-    header = message[name]
-    if isinstance(value, str):
-        same = str(header) == value
-    else:
-        same = tuple(header.addresses) == (value if isinstance(value, tuple) else (value,))
-    if not same:
+    if not _reads_back(message, name, value):
         del message[name]
-        raise AnnounceError(f"the {name} {str(value)!r} would read as other text in the "
-                            "message's header (an encoded word, =?…?=, is decoded); nothing "
-                            "was written or sent")
+        shown = value if isinstance(value, str) else ", ".join(map(str, value))
+        raise AnnounceError(f"the {name} {shown!r} would read as other text in the message's "
+                            "header (an encoded word, =?…?=, is decoded); nothing was "
+                            "written or sent")
 
 
 def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kind: str, *,
@@ -115,7 +137,7 @@ def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kin
     context["subject"] = subject(talk, series, kind, update is not None, now)
     message = EmailMessage(policy=POLICY)
     _set_header(message, "Subject", context["subject"])
-    _set_header(message, "From", sender)
+    _set_header(message, "From", (sender,))
     if to:
         _set_header(message, "To", to)
     message["Date"] = format_datetime(now.astimezone(timezone.utc))
