@@ -55,6 +55,10 @@ _LOCAL = r"[A-Za-z0-9!$'*+=^_`{|}~-]+(?:\.[A-Za-z0-9!$'*+=^_`{|}~-]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 EMAIL = re.compile(f"{_LOCAL}@{_DOMAIN}")
 DOMAIN = re.compile(_DOMAIN)
+#: An RFC 2047 encoded word (=?charset?q?text?=), in the widest form any
+#: Python's e-mail package decodes: in an announcement's Subject or From it
+#: would be read as other text, on older Pythons even as more headers.
+ENCODED_WORD = re.compile(r"=\?[^?]*\?[^?]*\?[^?]*\?=")
 
 
 def parse_schedule(text: str, source: str = "<data>") -> Schedule:
@@ -118,7 +122,8 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
     if zone is None:
         return None, defaults
     return Series(
-        title=reader.text(fields.get("title"), "series.title", required=True),
+        title=_mail_text(reader, fields.get("title"), "series.title",
+                         reader.text(fields.get("title"), "series.title", required=True)),
         description=reader.text(fields.get("description"), "series.description", multiline=True),
         contact=contact,
         timezone=zone,
@@ -138,6 +143,18 @@ def _series_defaults(reader: Reader, fields: dict[str, Node]) -> _Defaults:
         duration=duration or DEFAULT_DURATION,
         location=reader.text(fields.get("location"), "series.location") or DEFAULT_LOCATION,
     )
+
+
+def _mail_text(reader: Reader, node: Node | None, what: str, value: str) -> str:
+    """`value` if it reads the same in a mail header (titles, speakers' names
+    and notes go into announcements); else a problem, and ""."""
+    word = ENCODED_WORD.search(value)
+    if word:
+        reader.error(node, f"{what} contains {word.group()!r}, which e-mail programs read as "
+                           "an encoded word (RFC 2047) and show as other text; write the text "
+                           "it stands for")
+        return ""
+    return value
 
 
 def _contact(reader: Reader, node: Node | None) -> str:
@@ -207,7 +224,8 @@ def _talk_fields(reader: Reader, node: Node, fields: dict[str, Node], series: Se
     speakers = _speakers(reader, fields.get("speakers"))
     links = _links(reader, fields.get("links"))
     status = _status(reader, fields.get("status"))
-    title = reader.text(fields.get("title"), "title", required="title" in fields)
+    title = _mail_text(reader, fields.get("title"), "title",
+                       reader.text(fields.get("title"), "title", required="title" in fields))
     if start is None or duration is None:
         return None
     return Talk(
@@ -215,7 +233,8 @@ def _talk_fields(reader: Reader, node: Node, fields: dict[str, Node], series: Se
         speakers=speakers, links=links,
         abstract=reader.text(fields.get("abstract"), "abstract", multiline=True),
         recording=reader.url(fields.get("recording"), "recording"),
-        note=reader.text(fields.get("note"), "note", multiline=True),
+        note=_mail_text(reader, fields.get("note"), "note",
+                        reader.text(fields.get("note"), "note", multiline=True)),
         status=status,
         location=reader.text(fields.get("location"), "location") or defaults.location,
         line=node.start_mark.line + 1,
@@ -228,7 +247,9 @@ def _speakers(reader: Reader, node: Node | None) -> tuple[Speaker, ...]:
         fields = reader.mapping(item, "a speaker", SPEAKER_KEYS, SPEAKER_REQUIRED)
         if fields is not None:
             speakers.append(Speaker(
-                name=reader.text(fields.get("name"), "speaker name", required="name" in fields),
+                name=_mail_text(reader, fields.get("name"), "speaker name",
+                                reader.text(fields.get("name"), "speaker name",
+                                            required="name" in fields)),
                 affiliation=reader.text(fields.get("affiliation"), "speaker affiliation"),
                 url=reader.url(fields.get("url"), "speaker url"),
             ))
