@@ -12,7 +12,15 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from feeds import timezones
-from feeds.data.yaml_reader import InvalidData, Node, Problem, Reader, node_tree, read_text
+from feeds.data.yaml_reader import (
+    InvalidData,
+    Node,
+    Problem,
+    Reader,
+    node_tree,
+    read_text,
+    size_text,
+)
 from feeds.model import (
     DEFAULT_DURATION,
     DEFAULT_LOCATION,
@@ -36,6 +44,7 @@ MAX_TALKS = 20_000
 MAX_ZONES = 24
 #: At most this many bytes of data file (about 2.5 times 10 000 seed-sized talks).
 MAX_BYTES = 32 * 1024 * 1024
+TOO_LARGE = ", more than a talk series can hold; split off the archive"
 SERIES_KEYS = {"title", "description", "url", "contact", "timezone", "time", "duration",
                "location", "uid_domain", "categories", "nominations", "attend"}
 TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", "abstract",
@@ -61,8 +70,8 @@ def parse_schedule(text: str, source: str = "<data>") -> Schedule:
     """Validate `text` (the data file's content) into a Schedule."""
     reader = Reader(source)
     if len(text) > MAX_BYTES:
-        raise InvalidData([Problem(source, 1, 1, f"the file is larger than {MAX_BYTES // 2**20} MB, "
-                                   "more than a talk series can hold; split off the archive")])
+        raise InvalidData([Problem(source, 1, 1, f"the file is larger than {size_text(MAX_BYTES)}"
+                                   + TOO_LARGE)])
     root = node_tree(text, source)
     if root is None:
         raise InvalidData([Problem(source, 0, 0, "the file is empty; it needs 'series:' and 'talks:'")])
@@ -305,6 +314,7 @@ def _in_range(reader: Reader, node: Node, raw: str, year: int) -> bool:
 
 
 def load_schedule(path: str | Path) -> Schedule:
-    """Read and validate the data file at `path`."""
+    """Read and validate the data file at `path`: a regular file of at most
+    MAX_BYTES (a larger one, a pipe or a device is refused before reading)."""
     path = Path(path)
-    return parse_schedule(read_text(path), str(path))
+    return parse_schedule(read_text(path, limit=MAX_BYTES, too_large=TOO_LARGE), str(path))

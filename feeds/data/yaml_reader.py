@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from feeds import timezones
+from feeds.files import FileTooLarge, NotARegularFile, read_bounded
 
 try:  # the C loader is several times faster
     from yaml import CSafeLoader as YamlLoader
@@ -206,21 +207,35 @@ def key_value(root: Node | None, key: str) -> Node | None:
     return None
 
 
-@overload
-def read_text(path: Path) -> str: ...
-@overload
-def read_text(path: Path, missing_ok: Literal[True]) -> str | None: ...
+def size_text(limit: int) -> str:
+    """A byte limit for a message: '32 MB', '1 MB', '64 KB'."""
+    return f"{limit // 2**20} MB" if limit >= 2**20 else f"{limit // 2**10} KB"
 
 
-def read_text(path: Path, missing_ok: bool = False) -> str | None:
-    """The file's text; decoding and OS errors become one Problem. A missing
-    file is None where `missing_ok`, else a Problem too."""
+@overload
+def read_text(path: Path, *, limit: int, too_large: str = "") -> str: ...
+@overload
+def read_text(path: Path, missing_ok: Literal[True], *, limit: int,
+              too_large: str = "") -> str | None: ...
+
+
+def read_text(path: Path, missing_ok: bool = False, *, limit: int,
+              too_large: str = "") -> str | None:
+    """The file's text, read only if it is a regular file of at most `limit`
+    bytes (never more is read; a pipe or device is refused without waiting).
+    Size, decoding and OS errors become one Problem; `too_large` is added to
+    the size message. A missing file is None where `missing_ok`, else a
+    Problem too."""
     try:
-        return path.read_text(encoding="utf-8")
+        return read_bounded(path, limit).decode("utf-8")
     except FileNotFoundError as exc:
         if missing_ok:
             return None
         problem = f"cannot read the file: {exc.strerror or exc}"
+    except FileTooLarge:
+        problem = f"the file is larger than {size_text(limit)}{too_large}"
+    except NotARegularFile as exc:
+        problem = f"cannot read the file: {exc.strerror}; give the path of the file itself"
     except UnicodeDecodeError as exc:
         problem = f"the file is not UTF-8 text ({exc.reason}); save it as UTF-8"
     except OSError as exc:
