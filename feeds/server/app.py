@@ -9,6 +9,7 @@ other methods) goes through Flask."""
 from __future__ import annotations
 
 import logging
+import math
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,7 +26,7 @@ from feeds import settings, urls
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
 from feeds.publish.builds import PublishedBuild, Served, private_dir
-from feeds.publish.snapshot import BuildOptions
+from feeds.publish.snapshot import BuildOptions, EmbedBusy
 from feeds.server import accesslog
 from feeds.server.members import Members
 from feeds.server.publisher import Publisher, state_dir
@@ -206,14 +207,21 @@ def moved(snapshot: PublishedBuild, route: str) -> WerkzeugResponse:
 
 
 def embed() -> WerkzeugResponse:
-    """/embed with query options: checked, then rendered once per build."""
+    """/embed with query options: checked, then rendered once per build
+    (feeds.publish.snapshot.EmbedPages bounds what that may cost)."""
     if request.path != urls.EMBED_PAGE:  # /embed, the address in other sites' snippets
         return moved(current_snapshot(), request.path)
     try:
         options = EmbedOptions.from_query(request.args.items(multi=True))
     except ValueError as exc:
         return Response(f"{exc}\n", 400, content_type="text/plain; charset=utf-8")
-    return send(current_snapshot().embed(options))
+    try:
+        return send(current_snapshot().embed(options))
+    except EmbedBusy as busy:  # too many new option sets lately: the site comes first
+        return Response("this list is busy; try again in a moment\n", 503,
+                        content_type="text/plain; charset=utf-8",
+                        headers={"Retry-After": str(math.ceil(busy.retry_after)),
+                                 "Cache-Control": "no-store"})
 
 
 def not_found(error: HTTPException) -> Response | HTTPException:
