@@ -194,3 +194,18 @@ def test_a_regular_file_within_the_limit_still_loads(tmp_path):
     link.symlink_to(copy)
     for path in (copy, link):
         assert run_reader(LOAD, str(path)).stdout.startswith("loaded")
+
+
+def test_an_abstract_file_is_read_up_to_the_limit_only(tmp_path, zero):
+    data = tmp_path / "data.yaml"
+    shutil.copy(SEED_DATA, data)
+    add = """
+import sys
+from feeds.commands.cli import main
+sys.exit(main(["add", "--title", "T", "--speaker", "A B", "--date", "2026-12-14",
+               "--abstract-file", sys.argv[1], "--data", sys.argv[2]]))
+"""
+    before = data.read_bytes()
+    result = run_reader(add, str(zero), str(data))
+    assert result.returncode == 1 and "is larger than 32 MB" in result.stderr, result.stderr
+    assert data.read_bytes() == before
