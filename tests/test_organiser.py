@@ -17,7 +17,7 @@ from feeds.data.loader import load_schedule, parse_schedule
 from feeds.data.revisions import ledger_path, read_ledger
 
 from helpers import NOW
-from paper_api import closed_port_env, paper_api
+from paper_api import closed_port_env, crossref_work, hostile_api, paper_api, send
 
 
 @pytest.fixture(autouse=True)
@@ -251,3 +251,17 @@ def test_a_ledger_that_cannot_be_written_stops_the_edit(data_file, monkeypatch, 
         err = capsys.readouterr().err
         assert "No space left on device" in err and "Nothing was written." in err
         assert state(data_file) == before
+
+
+def test_a_paper_answer_of_the_wrong_shape_writes_nothing(data_file, monkeypatch, capsys):
+    """A title given as an object is refused, never written as "{'x': 1}" (attack run D27)."""
+    before = state(data_file)
+    body = crossref_work(title={"x": 1}, author=[{"given": "Ada", "family": "Lovelace"}])
+    with hostile_api(lambda handler: send(handler, 200, body)) as (env, _):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        code = run("add", "--paper", "10.5555/12345678", "--speaker", "Ada Lovelace",
+                   "--date", "2026-12-14", "--data", str(data_file))
+    assert code != 0 and state(data_file) == before
+    error = capsys.readouterr().err
+    assert "wrong shape: its title is an object" in error and "{'x'" not in error

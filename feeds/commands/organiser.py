@@ -18,7 +18,7 @@ from typing import Any
 
 from feeds.commands import papers
 from feeds.data import editing
-from feeds.data.loader import parse_schedule
+from feeds.data.loader import MAX_BYTES, parse_schedule
 from feeds.data.yaml_reader import InvalidData
 from feeds.model import Link, Schedule, Talk
 from feeds.settings import utc_now
@@ -83,9 +83,14 @@ def _save(path: Path, original: str, new: str, now: datetime) -> Schedule:
 
 
 def _abstract(args: argparse.Namespace) -> str | None:
-    if args.abstract_file is not None:
+    if args.abstract_file is not None:  # a pipe (/dev/stdin) is fine: read at most the limit
         try:
-            return args.abstract_file.read_text(encoding="utf-8")
+            with open(args.abstract_file, "rb") as handle:
+                raw = handle.read(MAX_BYTES + 1)
+            if len(raw) > MAX_BYTES:
+                raise editing.EditError(f"{args.abstract_file} is larger than "
+                                        f"{MAX_BYTES // 2**20} MB; that is no abstract")
+            return raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise editing.EditError(f"cannot read {args.abstract_file}: {exc}") from None
     return args.abstract

@@ -21,10 +21,10 @@ from typing import Any
 
 import yaml
 
-from feeds.data.loader import parse_schedule
+from feeds.data.loader import MAX_BYTES, TOO_LARGE, parse_schedule
 from feeds.data.revisions import ledger_path, update_ledger
-from feeds.data.yaml_reader import TIME_PATTERN, InvalidData, node_tree, valid_url
-from feeds.files import locked, stat_signature, write_atomically
+from feeds.data.yaml_reader import TIME_PATTERN, InvalidData, node_tree, size_text, valid_url
+from feeds.files import FileTooLarge, locked, read_bounded, stat_signature, write_atomically
 from feeds.model import CANCELLED, ID_PATTERN, Link, Schedule, Speaker
 
 # The order of a talk's keys in README.md; a key that is added goes before the
@@ -345,11 +345,14 @@ def lock(path: Path) -> Iterator[None]:
 
 
 def read_text(path: Path) -> str:
-    """The file's exact text (no newline translation)."""
+    """The file's exact text (no newline translation); a file larger than
+    the loader's limit, a pipe or a device is refused before reading."""
     try:
-        return path.read_bytes().decode("utf-8")
+        return read_bounded(path, MAX_BYTES).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise EditError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except FileTooLarge:
+        raise EditError(f"{path} is larger than {size_text(MAX_BYTES)}{TOO_LARGE}") from None
     except OSError as exc:
         raise EditError(f"cannot read {path}: {exc.strerror or exc}") from None
 
