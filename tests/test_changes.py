@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +16,8 @@ import icalendar
 import lxml.html
 import pytest
 import vobject
+from test_syndication import newsboat
+from werkzeug.serving import make_server
 
 from feeds.commands import announce, cli, organiser
 from feeds.data.announced import read_sent, sent_path
@@ -29,7 +32,7 @@ from feeds.data.revisions import (
 )
 
 from calendar_readers import READERS
-from helpers import NOW, FakeClock
+from helpers import NOW, FakeClock, serving
 from smtp_server import Inbox, smtp_server
 
 MEHLIG = "2026-05-11-mehlig"
@@ -461,3 +464,57 @@ def test_announce_due_sends_one_update_per_change_of_an_announced_talk_over_a_we
     assert [(e.talk_id, e.kind, e.sequence) for e in sent] == [
         (FISCHER, "announcement", 0), (FISCHER, "update", 1), (FISCHER, "update", 2),
         (FISCHER, "update", 3)]
+
+
+# --- the static export, and a feed reader --------------------------------------------
+
+def export(data_file: Path, outdir: Path, now: datetime, monkeypatch) -> Path:
+    monkeypatch.setattr(cli, "utc_now", lambda: now)
+    assert cli.main(["build", str(outdir), "--data", str(data_file),
+                     "--site-url", "https://talks.example.org"]) == 0
+    return outdir
+
+
+def test_the_export_tells_a_move_once_and_a_rebuild_adds_nothing(data_file, tmp_path,
+                                                                  monkeypatch, capsys):
+    first = export(data_file, tmp_path / "one", NOW, monkeypatch)
+    before = calendar_events((first / "archive.ics").read_bytes())
+    later = NOW + timedelta(hours=3)
+    edit(data_file, MEHLIG, "date: 2026-05-11", "date: 2026-05-13")
+    edit(data_file, PINSON, "date: 2026-04-27", "date: 2026-04-27\n    status: postponed")
+    second = export(data_file, tmp_path / "two", later, monkeypatch)
+    archive = (second / "archive.ics").read_bytes()
+    after = calendar_events(archive)
+    assert str(after[MEHLIG]["UID"]) == str(before[MEHLIG]["UID"])
+    assert after[MEHLIG]["SEQUENCE"] > before[MEHLIG]["SEQUENCE"]
+    for name, read in READERS.items():
+        assert read(archive)[str(after[MEHLIG]["UID"])] == "2026-05-13T15:00:00Z", name
+    rss = feedparser.parse((second / "rss.xml").read_bytes())
+    assert not rss.bozo
+    moves = [e for e in rss.entries if e.title.startswith("Moved: ")]
+    assert [e.title for e in moves] == [f"Moved: {MEHLIG_TITLE} — now Wed 13 May 2026, 17:00 CEST"]
+    assert calendar_from(moves[0].published_parsed) == later
+    # a rebuild, later still, with nothing changed: the same entries, the same bytes
+    third = export(data_file, tmp_path / "three", later + timedelta(days=1), monkeypatch)
+    for name in ("rss.xml", "atom.xml", "archive.ics", "talks.json"):
+        assert (third / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_newsboat_shows_one_new_item_per_change_and_keeps_the_talks_own(
+        make_app, data_file, clock, tmp_path):
+    assert shutil.which("newsboat"), "newsboat is missing: apt-get install newsboat"
+    with serving(make_server("127.0.0.1", 0, make_app(), threaded=True)) as base:
+        home = tmp_path / "newsboat"
+        shown = newsboat(base + "/atom.xml", home)
+        clock.now = NOW + timedelta(hours=1)
+        edit(data_file, MEHLIG, "date: 2026-05-11", "date: 2026-05-12")
+        edit(data_file, FISCHER, "date: 2026-04-13", "date: 2026-04-13\n    status: cancelled")
+        after = newsboat(base + "/atom.xml", home)
+        again = newsboat(base + "/atom.xml", home)  # a reload with nothing new
+    guids = {row[0] for row in shown}
+    new = [row for row in after if row[0] not in guids]
+    assert sorted(row[1] for row in new) == [
+        f"Cancelled: {FISCHER_TITLE}",
+        f"Moved: {MEHLIG_TITLE} — now Tue 12 May 2026, 17:00 CEST"]
+    assert guids <= {row[0] for row in after}  # every talk keeps its item
+    assert len(after) == len(shown) + 2 == len(again)
