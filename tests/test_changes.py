@@ -23,6 +23,7 @@ from feeds.commands import announce, cli, organiser
 from feeds.data.announced import read_sent, sent_path
 from feeds.data.loader import load_schedule
 from feeds.data.revisions import (
+    LedgerError,
     Revision,
     ledger_path,
     parse_line,
@@ -150,6 +151,27 @@ def test_a_ledger_line_round_trips_with_its_changes(data_file):
         "cancelled,1,2026-04-01T13:00:00Z,2026-05-11T17:00:00+02:00[Europe/Berlin]"]
     assert parse_line(line) == (MEHLIG, entries[MEHLIG])
 
+
+
+@pytest.mark.parametrize("start, status, changes, complaint", [
+    ("2026-05-11T17:00:00+02:00[Mars/Olympus]", "scheduled", "-", "names no zone"),
+    ("2026-05-11 17:00", "scheduled", "-", "the start '2026-05-11 17:00'"),
+    ("-", "delayed", "-", "the status 'delayed'"),
+    ("-", "scheduled", "moved,x,2026-04-01T12:00:00Z", "the change 'moved,x,"),
+    ("-", "scheduled", "gone,1,2026-04-01T12:00:00Z", "the change 'gone,1,"),
+], ids=["zone", "start", "status", "sequence", "kind"])
+def test_a_damaged_start_status_or_change_is_reported_with_its_line(data_file, start, status,
+                                                                    changes, complaint):
+    record(data_file, NOW)
+    path = ledger_path(data_file)
+    lines = path.read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith(MEHLIG))
+    lines[index] = "\t".join(lines[index].split("\t")[:6] + [start, status, changes])
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(LedgerError) as caught:
+        read_ledger(path)
+    assert f"{path}:{index + 1}: a damaged ledger line" in str(caught.value)
+    assert complaint in str(caught.value)
 
 # --- every output, through the running app ---------------------------------------
 

@@ -81,10 +81,6 @@ class Revision:
         last = self.changes[-1] if self.changes else None
         return last.previous if last is not None and talk.status == SCHEDULED else None
 
-    def change(self, sequence: int) -> Change | None:
-        """The change made by the revision `sequence`, if it made one."""
-        return next((c for c in self.changes if c.sequence == sequence), None)
-
     def published(self, talk: Talk) -> datetime:
         """First publication for feeds: a talk back-filled after it took
         place counts as published at its start."""
