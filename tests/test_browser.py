@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from feeds import create_app
 from feeds.data.loader import load_schedule
+from feeds.data.revisions import ledger_path, update_ledger
 from feeds.formats import pages
 from feeds.model import Schedule
 from feeds.urls import Site
@@ -321,6 +322,46 @@ def test_past_cancelled_and_live_talks_look_different(browser, tmp_path):
         assert past.locator(".yourtime").count() == 0
         page.goto(f"{site}/talks/2026-03-30-muennighoff/")
         assert page.locator(".status").inner_text().startswith("This talk took place on")
+        assert problems == []
+        page.context.close()
+
+
+def test_a_moved_and_a_postponed_talk_say_so_in_words_and_pass_axe(browser, tmp_path):
+    data = tmp_path / "talks.yaml"
+    shutil.copy(SEED_DATA, data)
+    update_ledger(ledger_path(data), load_schedule(data), NOW)  # what subscribers saw
+    text = data.read_text()
+    text = text.replace("  - id: 2026-05-11-mehlig\n    date: 2026-05-11\n",
+                        '  - id: 2026-05-11-mehlig\n    date: 2026-05-12\n    time: "18:00"\n')
+    text = text.replace("  - id: 2026-04-27-pinson\n    date: 2026-04-27\n",
+                        "  - id: 2026-04-27-pinson\n    date: 2026-04-27\n    status: postponed\n"
+                        "    note: The speaker's flight was cancelled.\n")
+    data.write_text(text)
+    later = NOW + timedelta(hours=1)
+    for site in served_app(data, later):
+        page, problems = open_page(browser, f"{site}/talks/2026-05-11-mehlig/", now=later)
+        ready(page)
+        notice = page.locator("main article .status").first
+        assert notice.is_visible()
+        assert notice.inner_text() == ("Moved: This talk moved from Mon 11 May to Tue 12 May, "
+                                       "18:00 CEST.")
+        assert axe_violations(page) == []
+        page.goto(f"{site}/talks/2026-04-27-pinson/")
+        ready(page)
+        assert page.locator("main article .status").first.inner_text() == (
+            "Postponed: This talk is postponed; the new date will be announced here.")
+        assert page.locator("main article .status-note").inner_text() == (
+            "The speaker's flight was cancelled.")
+        assert page.locator("#add").count() == 0  # no copy of an old slot to add
+        assert axe_violations(page) == []
+        page.goto(f"{site}/")
+        ready(page)
+        for talk_id in ("2026-05-11-mehlig", "2026-04-27-pinson"):
+            assert page.locator(f'#upcoming article[id="{talk_id}"] .status').first.is_visible()
+        assert axe_violations(page) == []
+        page.goto(f"{site}/embed/")
+        assert "the new date will be announced here" in page.locator(".fe-notice").first.inner_text()
+        assert axe_violations(page, framed=True) == []
         assert problems == []
         page.context.close()
 
