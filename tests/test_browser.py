@@ -326,6 +326,16 @@ def test_past_cancelled_and_live_talks_look_different(browser, tmp_path):
         page.context.close()
 
 
+def static_page(body: bytes) -> Callable[..., Any]:
+    """A WSGI app that answers every request with the HTML `body`."""
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [body]
+
+    return app
+
+
 def test_a_moved_and_a_postponed_talk_say_so_in_words_and_pass_axe(browser, tmp_path):
     data = tmp_path / "talks.yaml"
     shutil.copy(SEED_DATA, data)
@@ -364,6 +374,24 @@ def test_a_moved_and_a_postponed_talk_say_so_in_words_and_pass_axe(browser, tmp_
         assert axe_violations(page, framed=True) == []
         assert problems == []
         page.context.close()
+        # the script embed on another site, long after the postponed talk's old slot
+        host = Server()
+        host.app = static_page(host_page(site))
+        months_later = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+        try:
+            page, problems = open_page(browser, host.url + "/", now=months_later)
+            scripted = page.locator("[data-feeds-embed]")
+            scripted.locator(".fe-title").first.wait_for()
+            first = scripted.locator(".fe-talk").first
+            assert "Postponed" not in first.inner_text()  # not the talk's title
+            items = scripted.locator(".fe-talk").all_inner_texts()
+            postponed = [t for t in items if "the new date will be announced here" in t]
+            assert len(postponed) == 1 and "fe-upcoming" in scripted.locator(
+                ".fe-talk", has_text="the new date will be announced here").get_attribute("class")
+            assert problems == []
+            page.context.close()
+        finally:
+            host.close()
 
 
 # --- embedding on another origin -------------------------------------------------------------------
