@@ -126,7 +126,7 @@ def request_times(size: int, path: Path, now, repeat: int) -> dict[str, float]: 
     app = app_module.create_app({"TALKS_FILE": str(path), "SITE_URL": SITE_URL,
                                  "CHECK_INTERVAL": 3600.0, "CLOCK": lambda: now,
                                  "BUILD_MODE": "inline", "STATE_DIR": str(path.parent / "state")})
-    snap = app.extensions["feeds"].snapshot()
+    snap = app.extensions["feeds"].current()
     schedule, revisions = snap.schedule, snap.revisions
     site = Site(SITE_URL).for_series(schedule.series.uid_domain)
     app.add_url_rule("/naive/calendar.ics", "naive_calendar",

@@ -47,7 +47,7 @@ from feeds.formats.announcement import compose, subject
 from feeds.formats.text import one_line
 from feeds.model import Schedule, Talk
 from feeds.publish.snapshot import BuildOptions
-from feeds.settings import utc_now
+from feeds.settings import Settings, utc_now
 
 EXIT_ERROR = 1
 
@@ -104,7 +104,7 @@ def register(commands: Any) -> None:
 class Job:
     """Everything one run works with."""
 
-    config: Mapping[str, Any]
+    settings: Settings
     data_file: Path
     schedule: Schedule
     revisions: Mapping[str, Revision]
@@ -136,17 +136,17 @@ def _usage(args: argparse.Namespace) -> str:
     return ""
 
 
-def _join_urls(config: Mapping[str, Any], schedule: Schedule) -> dict[str, str]:
+def _join_urls(config: Settings, schedule: Schedule) -> dict[str, str]:
     """The join links, as the members' calendar has them (feeds.server.members)."""
-    env_link = str(config["JOIN_URL"])
+    env_link = config.join_url
     if env_link and not valid_url(env_link):
         raise AnnounceError("FEEDS_JOIN_URL is not a web address")
     secrets = Secrets(env_link)
-    if config["SECRETS_FILE"]:
+    if config.secrets_file:
         try:
-            secrets = load_secrets(config["SECRETS_FILE"])
+            secrets = load_secrets(config.secrets_file)
         except FileNotFoundError:
-            raise AnnounceError(f"the secrets file {config['SECRETS_FILE']} is missing") from None
+            raise AnnounceError(f"the secrets file {config.secrets_file} is missing") from None
         except InvalidData as exc:
             raise AnnounceError("the secrets file has problems:\n" + "\n".join(
                 str(p) for p in exc.problems)) from None
@@ -161,8 +161,8 @@ def _join_urls(config: Mapping[str, Any], schedule: Schedule) -> dict[str, str]:
 
 def prepare(args: argparse.Namespace, now: datetime) -> Job:
     """Read the settings, the data, the ledger and (for --members) the secrets."""
-    config = settings.load({"TALKS_FILE": args.data} if args.data else {})
-    data_file = Path(config["TALKS_FILE"])
+    config = Settings.load({"talks_file": args.data} if args.data else {})
+    data_file = Path(config.talks_file)
     try:
         schedule = load_schedule(data_file)
     except InvalidData as exc:
@@ -178,17 +178,17 @@ def prepare(args: argparse.Namespace, now: datetime) -> Job:
                             "so nothing is announced:\n" + "\n".join(update.errors))
     revisions = update.revisions
     site = BuildOptions.from_settings(config).site.for_series(schedule.series.uid_domain)
-    if config["SITE_URL"] == settings.SITE_URL:
+    if config.site_url == settings.SITE_URL:
         print(f"warning: the links point at {settings.SITE_URL}; set FEEDS_SITE_URL to the "
               "public address", file=sys.stderr)
     series = schedule.series
-    senders = (parse_addresses(str(config["MAIL_FROM"]), "FEEDS_MAIL_FROM") if config["MAIL_FROM"]
+    senders = (parse_addresses(config.mail_from, "FEEDS_MAIL_FROM") if config.mail_from
                else parse_addresses(series.contact, "the series' contact"))
-    if not config["MAIL_FROM"]:
+    if not config.mail_from:
         senders = tuple(Address(one_line(series.title), addr_spec=a.addr_spec) for a in senders)
     if len(senders) != 1:
         raise AnnounceError("FEEDS_MAIL_FROM must be one address")
-    to = parse_addresses(args.to if args.to is not None else str(config["ANNOUNCE_TO"]),
+    to = parse_addresses(args.to if args.to is not None else config.announce_to,
                          "--to" if args.to is not None else "FEEDS_ANNOUNCE_TO")
     if args.send and not to:
         raise AnnounceError("no recipient: give --to ADDRESS or set FEEDS_ANNOUNCE_TO")
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> 
         return _fail(problem)
     try:
         job = prepare(args, (now or utc_now)())
-        smtp = mailer.SmtpSettings.from_settings(job.config) if args.send else None
+        smtp = mailer.SmtpSettings.from_settings(job.settings) if args.send else None
         if args.due:
             return run_due(job, smtp)
         return run_one(job, args, smtp)
@@ -240,7 +240,7 @@ def run_due(job: Job, smtp: mailer.SmtpSettings | None) -> int:
     """Everything due now, each once; without SMTP settings, only the list."""
     ledger = sent_path(job.data_file)
     to = recipients_key(job.to)
-    days = int(job.config["ANNOUNCE_DAYS"])
+    days = job.settings.announce_days
     if days < 0:
         raise AnnounceError(f"FEEDS_ANNOUNCE_DAYS={days}: give a number of days, 0 or more")
     pending = due_messages(job.schedule, read_sent(ledger), job.now, days, to)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import os
 import re
 import urllib.error
 import urllib.parse
@@ -23,9 +22,8 @@ from typing import Any
 
 import feedparser  # type: ignore[import-untyped]
 
-ARXIV_API = "https://export.arxiv.org/api/query"
-OPENREVIEW_API = "https://api2.openreview.net"
-CROSSREF_API = "https://api.crossref.org"
+from feeds.settings import Settings
+
 TIMEOUT = 20.0  # seconds for one request
 USER_AGENT = "feeds/0.1 (talk-series publisher{contact})"
 
@@ -164,13 +162,12 @@ def fetch_paper(reference: str | PaperRef, contact: str = "",
     """Look the paper up at its source; API bases come from FEEDS_ARXIV_API,
     FEEDS_OPENREVIEW_API and FEEDS_CROSSREF_API."""
     ref = parse_reference(reference) if isinstance(reference, str) else reference
-    env = os.environ if env is None else env
+    apis = Settings.load(environ=env)
     if ref.source == ARXIV:
-        return _arxiv(ref, env.get("FEEDS_ARXIV_API") or ARXIV_API, contact, timeout)
+        return _arxiv(ref, apis.arxiv_api, contact, timeout)
     if ref.source == OPENREVIEW:
-        return _openreview(ref, env.get("FEEDS_OPENREVIEW_API") or OPENREVIEW_API,
-                           contact, timeout)
-    return _crossref(ref, env.get("FEEDS_CROSSREF_API") or CROSSREF_API, contact, timeout)
+        return _openreview(ref, apis.openreview_api, contact, timeout)
+    return _crossref(ref, apis.crossref_api, contact, timeout)
 
 
 def _paper(ref: PaperRef, title: str, abstract: str, authors: list[str], what: str,

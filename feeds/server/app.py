@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,10 +25,10 @@ from feeds import settings, urls
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
 from feeds.publish.builds import PublishedBuild, Served, private_dir
-from feeds.publish.snapshot import BuildOptions
 from feeds.server import accesslog
 from feeds.server.members import Members
 from feeds.server.publisher import Publisher, state_dir
+from feeds.settings import Settings, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +37,32 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create the app; settings come from feeds.settings (FEEDS_* variables)."""
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the app; settings come from feeds.settings (FEEDS_* variables).
+    `test_config` overrides settings by name (``{"SITE_URL": …}``), sets
+    Flask's own configuration (``TESTING``) and may inject a ``CLOCK``.
+    A bad setting raises SettingsError, whose message is one line."""
     app = Flask(__name__, static_folder=None)  # feeds/static is served from the build
-    config = app.config
-    config.from_mapping(settings.load(test_config))
+    overrides = dict(test_config or {})
+    clock = overrides.pop("CLOCK", utc_now)
+    flask_config = {key: overrides.pop(key) for key in list(overrides)
+                    if key in app.config and key.lower() not in settings.FIELDS}
+    config = Settings.load(overrides)
+    app.config.from_mapping(config.as_flask_config(), CLOCK=clock, **flask_config)
+    app.extensions["feeds.settings"] = config
     logging.basicConfig(level=logging.INFO)
-    state = state_dir(config["STATE_DIR"], app.instance_path, config["TALKS_FILE"])
-    published = Publisher(config["TALKS_FILE"], BuildOptions.from_settings(config), state,
-                          clock=config["CLOCK"], check_interval=config["CHECK_INTERVAL"],
-                          max_age=config["CACHE_MAX_AGE"], mode=config["BUILD_MODE"],
-                          timeout=config["BUILD_TIMEOUT"], keep=config["KEEP_BUILDS"])
+    state = state_dir(config.state_dir, app.instance_path, config.talks_file)
+    published = Publisher(config, state, clock=clock)
     app.extensions["feeds"] = published
-    app.extensions["feeds.members"] = Members(config["SECRETS_FILE"], config["JOIN_URL"],
-                                              config["CHECK_INTERVAL"],
-                                              private=private_dir(state))
+    app.extensions["feeds.members"] = Members(config.secrets_file, config.join_url,
+                                              config.check_interval, private=private_dir(state))
     app.wsgi_app = PublishedRoutes(app.wsgi_app, published)  # type: ignore[method-assign]
-    if config["PROXY_FIX"]:  # trust X-Forwarded-* from this many proxies
-        hops = config["PROXY_FIX"]
+    if config.proxy_fix:  # trust X-Forwarded-* from this many proxies
+        hops = config.proxy_fix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,  # type: ignore[method-assign]
                                 x_prefix=hops)
     accesslog.install(app.logger)
-    if app.config["SITE_URL"] == settings.SITE_URL:  # not configured: a local run
+    if config.site_url == settings.SITE_URL:  # not configured: a local run
         app.wsgi_app = WarnIfServedElsewhere(app.wsgi_app)  # type: ignore[method-assign]
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
@@ -106,9 +110,14 @@ def publisher() -> Publisher:
     return current_app.extensions["feeds"]
 
 
-def current_snapshot() -> PublishedBuild:
+def settings_of(app: Flask) -> Settings:
+    """The settings `app` was created with."""
+    return app.extensions["feeds.settings"]
+
+
+def current_build() -> PublishedBuild:
     """The build this request is served from; 503 before any build is published."""
-    build = publisher().snapshot()
+    build = publisher().current()
     if build is None:
         abort(503)
     return build
@@ -126,7 +135,7 @@ class PublishedRoutes:
         method = environ["REQUEST_METHOD"]
         if (method == "GET" or method == "HEAD") and "HTTP_IF_MATCH" not in environ:
             path = environ.get("PATH_INFO") or "/"
-            build = self.publisher.snapshot()
+            build = self.publisher.current()
             served = build.routes.get(path) if build is not None else None
             if served is not None and not (path == urls.EMBED_PAGE and environ.get("QUERY_STRING")):
                 try:
@@ -165,7 +174,7 @@ def send(resource: Resource | Served) -> Response:
     """A response for `resource`, answering conditional requests with 304.
     Nothing is compressed here; a proxy in front must not gzip calendars."""
     headers = (resource.headers if isinstance(resource, Served)
-               else response_headers(resource, current_app.config["CACHE_MAX_AGE"]))
+               else response_headers(resource, settings_of(current_app).cache_max_age))
     response = Response(resource.body, headers=headers)
     environ = request.environ
     if "HTTP_IF_MATCH" in environ:
@@ -178,22 +187,22 @@ def send(resource: Resource | Served) -> Response:
 
 
 def serve(path: str) -> WerkzeugResponse:
-    snapshot = current_snapshot()
-    resource = snapshot.routes.get("/" + path)
+    build = current_build()
+    resource = build.routes.get("/" + path)
     if resource is None:
-        return moved(snapshot, "/" + path)
+        return moved(build, "/" + path)
     return send(resource)
 
 
-def moved(snapshot: PublishedBuild, route: str) -> WerkzeugResponse:
+def moved(build: PublishedBuild, route: str) -> WerkzeugResponse:
     """An older address of a page (`/talks/x`, `/talks/x.html`) redirects,
     within any path prefix, to the folder the page is in; anything else is 404."""
     target = urls.folder_route(route)
-    if target is None or target not in snapshot.routes:
+    if target is None or target not in build.routes:
         abort(404)
     query = request.query_string.decode("latin-1")
     response = redirect(request.script_root + target + (f"?{query}" if query else ""), 301)
-    response.headers["Cache-Control"] = f"public, max-age={current_app.config['CACHE_MAX_AGE']}"
+    response.headers["Cache-Control"] = f"public, max-age={settings_of(current_app).cache_max_age}"
     return response
 
 
@@ -203,12 +212,12 @@ def embed() -> Response:
         options = EmbedOptions.from_query(request.args.items(multi=True))
     except ValueError as exc:
         return Response(f"{exc}\n", 400, content_type="text/plain; charset=utf-8")
-    return send(current_snapshot().embed(options))
+    return send(current_build().embed(options))
 
 
 def not_found(error: HTTPException) -> Response | HTTPException:
     """Every 404 gets the build's friendly page, never kept by caches."""
-    build = publisher().snapshot()
+    build = publisher().current()
     if build is None:
         return error
     page = build.not_found
@@ -217,7 +226,7 @@ def not_found(error: HTTPException) -> Response | HTTPException:
 
 def members_calendar(token: str) -> Response:
     """A member's calendar; an unknown token gets the same 404 as any unknown page."""
-    resource = current_app.extensions["feeds.members"].calendar(current_snapshot(), token)
+    resource = current_app.extensions["feeds.members"].calendar(current_build(), token)
     if resource is None:
         abort(404)
     response = send(resource)
