@@ -132,7 +132,7 @@ def request_times(size: int, path: Path, now, repeat: int) -> dict[str, float]: 
     app.add_url_rule("/naive/calendar.ics", "naive_calendar",
                      lambda: naive_calendar(schedule, revisions, site))
     app.add_url_rule("/naive/rss.xml", "naive_rss", lambda: syndication.rss_feed(
-        schedule, revisions, site, now, app.config["FEED_LIMIT"]))
+        schedule, revisions, site, now, app_module.settings_of(app).feed_limit))
     client = app.test_client()
     assert client.get("/naive/calendar.ics").data == client.get("/calendar.ics").data
     assert client.get("/naive/rss.xml").data == client.get("/rss.xml").data

@@ -19,7 +19,7 @@ from feeds.publish.snapshot import BuildOptions
 from feeds.server.app import settings_of
 from feeds.settings import Settings, SettingsError
 
-from helpers import ROOT, SITE_URL
+from helpers import ROOT, SITE_URL, clean_environment
 
 
 def test_settings_come_from_defaults_then_environment_then_overrides():
@@ -167,11 +167,6 @@ def test_create_app_fails_with_the_one_line(make_app):
         make_app(FEED_LIMT=3)  # a typo is not taken for Flask configuration
 
 
-def environment(**variables: str) -> dict[str, str]:
-    """os.environ without FEEDS_* variables, plus `variables`."""
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}, **variables}
-
-
 @pytest.mark.parametrize("command, name, value, expected", [
     (["build", "site"], *BAD_VALUES[0]),
     (["validate"], *BAD_VALUES[3]),
@@ -181,7 +176,7 @@ def environment(**variables: str) -> dict[str, str]:
 def test_every_command_stops_at_a_bad_setting_with_one_line(command, name, value, expected,
                                                             data_file, tmp_path):
     done = subprocess.run([sys.executable, "-m", "feeds", *command], cwd=tmp_path,
-                          env=environment(FEEDS_TALKS_FILE=str(data_file), **{name: value}),
+                          env=clean_environment(FEEDS_TALKS_FILE=str(data_file), **{name: value}),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [done.stderr.strip()]  # one line, no traceback
@@ -192,7 +187,7 @@ def test_every_command_stops_at_a_bad_setting_with_one_line(command, name, value
 def test_gunicorn_stops_at_a_bad_setting_with_one_line(data_file):
     done = subprocess.run([sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0",
                            "wsgi:app"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env=environment(FEEDS_TALKS_FILE=str(data_file),
+                          env=clean_environment(FEEDS_TALKS_FILE=str(data_file),
                                           FEEDS_BUILD_MODE="nope"))
     assert done.returncode != 0
     assert done.stderr.strip() == ("error: FEEDS_BUILD_MODE must be one of process, inline, "
@@ -203,7 +198,7 @@ def test_the_wsgi_module_fails_with_the_exception_that_names_the_variable(data_f
     """`flask --app wsgi run` and other WSGI servers import wsgi.py."""
     done = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60,
-                          env=environment(FEEDS_TALKS_FILE=str(data_file),
+                          env=clean_environment(FEEDS_TALKS_FILE=str(data_file),
                                           FEEDS_FEED_LIMIT="abc"))
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == (

@@ -179,9 +179,9 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
             body, pages.asset_delivery(name, immutable=True), build.changed)
     for alias, path in ALIASES.items():
         routes[alias] = routes[path]
-    due = [moment for moment in turning_points(schedule) if moment > now]
+    ahead = [moment for moment in turning_points(schedule) if moment > now]
     return Snapshot(schedule, build.revisions, site, now, routes, build.changed,
-                    min(due, default=None),
+                    min(ahead, default=None),
                     not_found=Resource(pages.not_found(schedule, site, memo),
                                        pages.NOT_FOUND_DELIVERY, build.changed),
                     embed=EmbedPages(build, routes[urls.EMBED_PAGE]))

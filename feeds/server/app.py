@@ -21,14 +21,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import get_host
 
-from feeds import settings, urls
+from feeds import urls
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
 from feeds.publish.builds import PublishedBuild, Served, private_dir
 from feeds.server import accesslog
 from feeds.server.members import Members
 from feeds.server.publisher import Publisher, state_dir
-from feeds.settings import Settings, utc_now
+from feeds.settings import FIELDS, Settings, utc_now
+from feeds.settings import SITE_URL as DEFAULT_SITE_URL
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +47,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     overrides = dict(test_config or {})
     clock = overrides.pop("CLOCK", utc_now)
     flask_config = {key: overrides.pop(key) for key in list(overrides)
-                    if key in app.config and key.lower() not in settings.FIELDS}
-    config = Settings.load(overrides)
-    app.config.from_mapping(config.as_flask_config(), CLOCK=clock, **flask_config)
-    app.extensions["feeds.settings"] = config
+                    if key in app.config and key.lower() not in FIELDS}
+    settings = Settings.load(overrides)
+    app.config.from_mapping(settings.as_flask_config(), CLOCK=clock, **flask_config)
+    app.extensions["feeds.settings"] = settings
     logging.basicConfig(level=logging.INFO)
-    state = state_dir(config.state_dir, app.instance_path, config.talks_file)
-    published = Publisher(config, state, clock=clock)
+    state = state_dir(settings.state_dir, app.instance_path, settings.talks_file)
+    published = Publisher(settings, state, clock=clock)
     app.extensions["feeds"] = published
-    app.extensions["feeds.members"] = Members(config.secrets_file, config.join_url,
-                                              config.check_interval, private=private_dir(state))
+    app.extensions["feeds.members"] = Members(settings.secrets_file, settings.join_url,
+                                              settings.check_interval, private=private_dir(state))
     app.wsgi_app = PublishedRoutes(app.wsgi_app, published)  # type: ignore[method-assign]
-    if config.proxy_fix:  # trust X-Forwarded-* from this many proxies
-        hops = config.proxy_fix
+    if settings.proxy_fix:  # trust X-Forwarded-* from this many proxies
+        hops = settings.proxy_fix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,  # type: ignore[method-assign]
                                 x_prefix=hops)
     accesslog.install(app.logger)
-    if config.site_url == settings.SITE_URL:  # not configured: a local run
+    if settings.site_url == DEFAULT_SITE_URL:  # not configured: a local run
         app.wsgi_app = WarnIfServedElsewhere(app.wsgi_app)  # type: ignore[method-assign]
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
@@ -97,12 +98,12 @@ class WarnIfServedElsewhere:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not self.warned:
             here = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}"
-            if _origin(here) != _origin(settings.SITE_URL):
+            if _origin(here) != _origin(DEFAULT_SITE_URL):
                 self.warned = True
                 log.warning("this server answers at %s, but FEEDS_SITE_URL is not set, so the "
                             "feeds, the calendar and the subscribe buttons point at %s; set "
                             "FEEDS_SITE_URL=%s, or run `feeds serve --port %s`, which sets it "
-                            "for you", here, settings.SITE_URL, here, _origin(here)[2])
+                            "for you", here, DEFAULT_SITE_URL, here, _origin(here)[2])
         return self.app(environ, start_response)
 
 

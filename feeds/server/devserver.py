@@ -80,10 +80,10 @@ def serve(data: Path | None, host: str = HOST, port: int = PORT,
               file=sys.stderr)
         return 1
     address = listening_url(host, server.socket.getsockname()[1])
-    configured = variable("site_url") in environ
+    configured = bool(environ.get(variable("site_url")))  # empty counts as unset
     if not configured:
         overrides["SITE_URL"] = address
-    if variable("build_mode") not in environ:
+    if not environ.get(variable("build_mode")):
         overrides["BUILD_MODE"] = "inline"  # one process: each save is built at once
     try:
         load_schedule(data_file)
