@@ -127,7 +127,7 @@ class Settings:
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
             cast = _CASTS[item.name]
-            if type(value) is not cast:  # noqa: E721 (bool is not an int here)
+            if type(value) is not cast:  # exactly: True is an int, but becomes 1
                 object.__setattr__(self, item.name, _cast(item, value, repr(value)))
             choices = item.metadata["choices"]
             if choices and getattr(self, item.name) not in choices:
@@ -152,9 +152,11 @@ class Settings:
                 raw = environ[PREFIX + name]
                 if item is None:
                     log.warning("%s%s is not a setting of feeds; it is ignored", PREFIX, name)
-                elif raw != "":
-                    values[item.name] = _cast(item, raw if item.metadata["verbatim"] else value,
-                                              raw)
+                    continue
+                if item.metadata["verbatim"]:
+                    value = raw
+                if value != "":
+                    values[item.name] = _cast(item, value, raw)
             for key, value in (overrides or {}).items():
                 item = FIELDS.get(key.lower())
                 if item is None:

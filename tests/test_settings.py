@@ -172,13 +172,14 @@ def test_create_app_fails_with_the_one_line(make_app):
     (["validate"], *BAD_VALUES[3]),
     (["validate", "--format", "github"], *BAD_VALUES[4]),
     (["announce", "--due"], *BAD_VALUES[5]),
+    (["cancel", "2026-05-11-mehlig"], *BAD_VALUES[1]),
 ])
 def test_every_command_stops_at_a_bad_setting_with_one_line(command, name, value, expected,
                                                             data_file, tmp_path):
     done = subprocess.run([sys.executable, "-m", "feeds", *command], cwd=tmp_path,
                           env=clean_environment(FEEDS_TALKS_FILE=str(data_file), **{name: value}),
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert done.stderr.splitlines() == [done.stderr.strip()]  # one line, no traceback
     assert done.stderr.startswith(f"error: {name}") and expected in done.stderr
     assert not (tmp_path / "site").exists() and done.stdout == ""

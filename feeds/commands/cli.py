@@ -23,8 +23,9 @@ from feeds.publish.snapshot import BuildOptions, build_snapshot
 from feeds.settings import Settings, SettingsError, utc_now
 from feeds.timezones import format_when
 
-#: The exit status after a bad setting (argparse exits with 2 after a bad option).
-EXIT_SETTINGS = 2
+#: The exit status after a bad setting (2 is taken: argparse's bad option,
+#: `feeds add`'s "choose a speaker").
+EXIT_SETTINGS = 1
 #: How `feeds validate --format` prints problems.
 FORMATS = ("text", "github")
 
