@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except SettingsError as exc:  # a bad FEEDS_* variable: one line, like a bad option
+    except SettingsError as exc:  # a bad FEEDS_* variable: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
 
