@@ -53,7 +53,7 @@ def snapshot_for(schedule: Schedule, now: datetime = NOW, site: str = SITE_URL) 
 
 def routes(app) -> dict[str, object]:
     """The public routes of the app's current snapshot."""
-    return app.extensions["feeds"].snapshot().routes
+    return app.extensions["feeds"].current().routes
 
 
 def add_to_talk(data_file: Path, talk_id: str, line: str) -> None:

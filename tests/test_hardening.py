@@ -317,7 +317,7 @@ def check_served(text: str) -> None:
                           "CLOCK": FakeClock(NOW), "CHECK_INTERVAL": 3600.0,
                           "BUILD_MODE": "inline", "STATE_DIR": str(Path(tmp) / "state")})
         client = app.test_client()
-        snapshot = app.extensions["feeds"].snapshot()
+        snapshot = app.extensions["feeds"].current()
         paths = list(snapshot.routes) if snapshot else ["/", "/calendar.ics"]
         for p in paths + ["/healthz", "/talks/%00.ics", "/talks/..%2f.ics"]:
             response = client.get(p)
@@ -546,7 +546,7 @@ FORGED = {"Host": "evil.example", "X-Forwarded-Host": "evil.example",
 def test_a_forged_host_changes_no_absolute_url(make_app, proxy_fix):
     app = make_app(TESTING=False, PROXY_FIX=proxy_fix)
     client = app.test_client()
-    snapshot = app.extensions["feeds"].snapshot()
+    snapshot = app.extensions["feeds"].current()
     for path in [*snapshot.routes, "/healthz", "/no-such-page"]:
         honest = client.get(path)
         forged = client.get(path, headers=FORGED)

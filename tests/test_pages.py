@@ -363,7 +363,7 @@ def test_unknown_talk_gets_the_friendly_404_page(client):
         assert doc.xpath("//head/style") and not doc.xpath('//link[@rel="stylesheet"]')
         assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
         assert response.headers["Cache-Control"] == "no-cache"
-    snapshot = client.application.extensions["feeds"].snapshot()
+    snapshot = client.application.extensions["feeds"].current()
     assert "/404" not in snapshot.routes  # not a page of its own
 
 
@@ -506,7 +506,7 @@ def test_embed_json_carries_what_the_script_shows_and_no_more(client, seed):
 
 
 def test_embed_variants_are_rendered_once_per_snapshot(client):
-    snapshot = client.application.extensions["feeds"].snapshot()
+    snapshot = client.application.extensions["feeds"].current()
     options = pages.EmbedOptions(show="past", limit=2, theme="dark")
     first = client.get("/embed/?show=past&limit=2&theme=dark")
     assert snapshot.embed(options) is snapshot.embed(options)

@@ -37,13 +37,11 @@ from lxml import etree
 from feeds.data import revisions as revisions_module
 from feeds.data.loader import load_schedule
 from feeds.data.revisions import LedgerError, ledger_path, read_ledger
-from feeds.publish.snapshot import BuildOptions
 from feeds.server.publisher import Publisher
-from feeds.urls import Site
+from feeds.settings import Settings
 
 from helpers import NOW, SEED_DATA, SEED_UID_DOMAIN, SITE_URL, FakeClock
 
-OPTIONS = BuildOptions(Site(SITE_URL))
 SEED_TALKS = [t.id for t in load_schedule(SEED_DATA).talks][-3:]  # few, so that edits meet
 SEED_TITLES = {t.id: t.title for t in load_schedule(SEED_DATA).talks}
 EXTRA = ["extra-a", "extra-b"]
@@ -54,7 +52,7 @@ Published = dict[str, tuple[str, int, datetime, bytes]]  # talk id -> (UID, SEQU
 
 def published(pub: Publisher) -> tuple[Published, list[str]] | None:
     """What a worker serves now: every event, and the Atom feed's ids."""
-    snapshot = pub.snapshot()
+    snapshot = pub.current()
     if snapshot is None:
         return None
     events: Published = {}
@@ -128,12 +126,13 @@ class LedgerMachine(RuleBasedStateMachine):
         os.utime(self.data, (self.mtime, self.mtime))
 
     def _unrecorded(self) -> bool:
-        return any(not pub.health().ok for pub in self.workers if pub.snapshot() is not None)
+        return any(not pub.health().ok for pub in self.workers if pub.current() is not None)
 
     def _start_worker(self) -> None:
-        self.workers.append(Publisher(self.data, OPTIONS, self.data.parent / "state",
-                                      clock=self.clock, check_interval=0, settle=0,
-                                      mode="inline"))
+        settings = Settings(talks_file=str(self.data), site_url=SITE_URL, build_mode="inline",
+                            check_interval=0)
+        self.workers.append(Publisher(settings, self.data.parent / "state", clock=self.clock,
+                                      settle=0))
         self.lives.append(History())
 
     # --- the rules --------------------------------------------------------------------

@@ -20,9 +20,12 @@ from feeds.formats.calendar_links import subscribe_links
 from feeds.model import Schedule
 from feeds.publish import export
 from feeds.publish.snapshot import BuildOptions, build_snapshot
-from feeds.settings import utc_now
+from feeds.settings import Settings, SettingsError, utc_now
 from feeds.timezones import format_when
 
+#: The exit status after a bad setting (2 is taken: argparse's bad option,
+#: `feeds add`'s "choose a speaker").
+EXIT_SETTINGS = 1
 #: How `feeds validate --format` prints problems.
 FORMATS = ("text", "github")
 
@@ -85,14 +88,14 @@ def record(file: Path, schedule: Schedule, now: datetime,
     return update.revisions
 
 
-def _settings(**overrides: Any) -> dict[str, Any]:
+def _settings(**overrides: Any) -> Settings:
     """The settings, with the options given on the command line."""
-    return settings.load({key: value for key, value in overrides.items() if value})
+    return Settings.load({key: value for key, value in overrides.items() if value})
 
 
 def validate(args: argparse.Namespace) -> int:
     """Print every problem and fail, or print a one-line summary."""
-    file = Path(_settings(TALKS_FILE=args.file)["TALKS_FILE"])
+    file = Path(_settings(talks_file=args.file).talks_file)
     schedule = load_or_report(file, args.format)
     if schedule is None:
         return 1
@@ -108,8 +111,8 @@ def validate(args: argparse.Namespace) -> int:
 
 def build(args: argparse.Namespace) -> int:
     """Write every route into OUTDIR for a static host (see feeds/export.py)."""
-    config = _settings(TALKS_FILE=args.data, SITE_URL=args.site_url)
-    data = Path(config["TALKS_FILE"])
+    config = _settings(talks_file=args.data, site_url=args.site_url)
+    data = Path(config.talks_file)
     schedule = load_or_report(data)
     if schedule is None:
         return 1
@@ -119,26 +122,26 @@ def build(args: argparse.Namespace) -> int:
         return 1
     snapshot = build_snapshot(schedule, revisions, BuildOptions.from_settings(config), now)
     try:
-        routes = export.write_site(snapshot, args.outdir, config["CACHE_MAX_AGE"])
+        routes = export.write_site(snapshot, args.outdir, config.cache_max_age)
     except (export.ExportError, OSError) as exc:
         print(f"{args.outdir}: {exc}; nothing was published.", file=sys.stderr)
         return 1
-    if config["SITE_URL"] == settings.SITE_URL:
+    if config.site_url == settings.SITE_URL:
         print(f"warning: every link points at {settings.SITE_URL}; give "
               "--site-url or FEEDS_SITE_URL the public address", file=sys.stderr)
-    rules = len(export.header_rules(snapshot, config["CACHE_MAX_AGE"]))
+    rules = len(export.header_rules(snapshot, config.cache_max_age))
     if rules > export.RULE_LIMIT:
         print(f"warning: {rules} header rules; Cloudflare Pages reads only "
               f"{export.RULE_LIMIT}", file=sys.stderr)
     print(f"{args.outdir}: {routes} routes for {len(schedule.talks)} talks from {data}, "
-          f"for {config['SITE_URL']}")
+          f"for {config.site_url}")
     return 0
 
 
 def token_new(args: argparse.Namespace) -> int:
     """`feeds token new LABEL`: mint a token, record it, print the member's links."""
-    config = _settings(SECRETS_FILE=args.secrets, SITE_URL=args.site)
-    secrets_file = Path(config["SECRETS_FILE"] or "secrets.yaml")
+    config = _settings(secrets_file=args.secrets, site_url=args.site)
+    secrets_file = Path(config.secrets_file or "secrets.yaml")
     try:
         token = add_token(secrets_file, args.label)
     except InvalidData as exc:
@@ -150,12 +153,12 @@ def token_new(args: argparse.Namespace) -> int:
         print(f"cannot write {secrets_file}: {exc.strerror or exc}; no token was added",
               file=sys.stderr)
         return 1
-    if config["SITE_URL"] == settings.SITE_URL:
+    if config.site_url == settings.SITE_URL:
         print(f"warning: the links point at {settings.SITE_URL}; give --site or "
               "FEEDS_SITE_URL the public address", file=sys.stderr)
     print(f"Added a token for {args.label!r} to {secrets_file} (keep that file private).")
     print("Send the member these links to subscribe; whoever has them can read the join link:")
-    for name, link in subscribe_links(urls.Site(config["SITE_URL"]), token).items():
+    for name, link in subscribe_links(urls.Site(config.site_url), token).items():
         print(f"  {name:7} {link}")
     return 0
 
@@ -253,7 +256,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except SettingsError as exc:  # a bad FEEDS_* variable: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
 
 
 if __name__ == "__main__":

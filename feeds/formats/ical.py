@@ -34,11 +34,11 @@ from feeds.settings import CALENDAR_REFRESH
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 #: /calendar.ics and /archive.ics.
-FEED = Delivery(MEDIA_TYPE, cors=True, no_transform=True)
+FEED_DELIVERY = Delivery(MEDIA_TYPE, cors=True, no_transform=True)
 #: A member's calendar: private, so no other origin may read it.
-MEMBERS_FEED = Delivery(MEDIA_TYPE, no_transform=True, referrer_policy=NO_REFERRER)
+MEMBERS_FEED_DELIVERY = Delivery(MEDIA_TYPE, no_transform=True, referrer_policy=NO_REFERRER)
 #: /talks/<id>.ics, a single copy for "add to calendar".
-TALK_FILE = Delivery(MEDIA_TYPE, cors=True, no_transform=True, download=True)
+TALK_FILE_DELIVERY = Delivery(MEDIA_TYPE, cors=True, no_transform=True, download=True)
 MEMBERS_SUFFIX = " (members)"
 ARCHIVE_SUFFIX = " (archive)"
 #: The subscription's size bound: Google Calendar stops reading a subscribed

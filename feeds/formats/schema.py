@@ -22,7 +22,7 @@ from feeds.formats.delivery import Delivery
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: The schema document: served with CORS so that editors and other sites may fetch it.
-DELIVERY = Delivery("application/schema+json", cors=True)
+SCHEMA_DELIVERY = Delivery("application/schema+json", cors=True)
 #: The line an editor's YAML extension reads, at the top of a data file.
 MODELINE = "# yaml-language-server: $schema={}"
 

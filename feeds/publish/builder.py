@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from feeds import files
+from feeds import files, urls
 from feeds.data.loader import load_schedule
 from feeds.data.revisions import Revision, latest_date, ledger_path, update_ledger
 from feeds.data.yaml_reader import InvalidData
@@ -67,8 +67,7 @@ class BuildJob:
         return Path(self.state_dir)
 
     def build_options(self) -> BuildOptions:
-        return BuildOptions.from_settings({"SITE_URL": self.site_url,
-                                           "FEED_LIMIT": self.feed_limit})
+        return BuildOptions(urls.Site(self.site_url), self.feed_limit)
 
 
 def source_of(job: BuildJob) -> list[int] | None:
