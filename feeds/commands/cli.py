@@ -50,9 +50,11 @@ def github_annotation(level: str, message: str, problem: Problem | None = None) 
 
 def load_or_report(file: Path, output: str = "text") -> Schedule | None:
     """The schedule in `file`, or None after printing every problem (as
-    GitHub annotations on stdout where `output` is "github")."""
+    GitHub annotations on stdout where `output` is "github"); warnings
+    (a deprecated key) are printed either way."""
+    warnings: list[Problem] = []
     try:
-        return load_schedule(file)
+        return load_schedule(file, warnings)
     except InvalidData as exc:
         summary = f"{len(exc.problems)} problem(s) in {file}; nothing was published."
         for problem in exc.problems:
@@ -61,6 +63,11 @@ def load_or_report(file: Path, output: str = "text") -> Schedule | None:
             print(problem, file=sys.stderr)
         print(summary, file=sys.stderr)
         return None
+    finally:
+        for warning in warnings:
+            if output == "github":
+                print(github_annotation("warning", "", warning))
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def record(file: Path, schedule: Schedule, now: datetime,

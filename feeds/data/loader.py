@@ -37,7 +37,9 @@ MAX_ZONES = 24
 #: At most this many bytes of data file (about 2.5 times 10 000 seed-sized talks).
 MAX_BYTES = 32 * 1024 * 1024
 SERIES_KEYS = {"title", "description", "url", "contact", "timezone", "time", "duration",
-               "location", "uid_domain", "categories", "nominations", "attend"}
+               "location", "id_authority", "uid_domain", "categories", "nominations", "attend"}
+#: A series key's old name -> its name since 1.0; the old one still works, with a warning.
+RENAMED_SERIES_KEYS = {"uid_domain": "id_authority"}
 TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", "abstract",
              "links", "recording", "note", "status", "location"}
 SPEAKER_KEYS = {"name", "affiliation", "url"}
@@ -57,9 +59,13 @@ EMAIL = re.compile(f"{_LOCAL}@{_DOMAIN}")
 DOMAIN = re.compile(_DOMAIN)
 
 
-def parse_schedule(text: str, source: str = "<data>") -> Schedule:
-    """Validate `text` (the data file's content) into a Schedule."""
+def parse_schedule(text: str, source: str = "<data>",
+                   warnings: list[Problem] | None = None) -> Schedule:
+    """Validate `text` (the data file's content) into a Schedule. What works
+    but should change (a deprecated key) is added to `warnings`, if given."""
     reader = Reader(source)
+    if warnings is not None:
+        reader.warnings = warnings
     if len(text) > MAX_BYTES:
         raise InvalidData([Problem(source, 1, 1, f"the file is larger than {MAX_BYTES // 2**20} MB, "
                                    "more than a talk series can hold; split off the archive")])
@@ -114,7 +120,7 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
     categories = _categories(reader, fields.get("categories"))
     defaults = _series_defaults(reader, fields)
     # Never the serving host: without a pinned value, the contact address.
-    uid_domain = _uid_domain(reader, fields.get("uid_domain")) or contact
+    id_authority = _id_authority(reader, fields) or contact
     if zone is None:
         return None, defaults
     return Series(
@@ -124,7 +130,7 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
         timezone=zone,
         location=defaults.location,
         url=reader.url(fields.get("url"), "series.url"),
-        uid_domain=uid_domain,
+        id_authority=id_authority,
         categories=categories,
         nominations=reader.text(fields.get("nominations"), "series.nominations", multiline=True),
         attend=reader.text(fields.get("attend"), "series.attend", multiline=True),
@@ -150,15 +156,29 @@ def _contact(reader: Reader, node: Node | None) -> str:
     return contact
 
 
-def _uid_domain(reader: Reader, node: Node | None) -> str:
-    """The tagging authority (RFC 4151) of UIDs and feed ids: a domain or an
-    e-mail address that the group controls, pinned in the data file."""
-    domain = reader.text(node, "series.uid_domain")
-    if domain and not (DOMAIN.fullmatch(domain) or EMAIL.fullmatch(domain)):
-        reader.error(node, "series.uid_domain must be a domain or an e-mail address that "
+def _id_authority(reader: Reader, fields: dict[str, Node]) -> str:
+    """The tagging authority (RFC 4151) of the feeds' tag: ids, and so of the
+    UIDs made from them: a domain or an e-mail address that the group
+    controls, pinned in the data file (as id_authority, or under its old name)."""
+    key = "id_authority"
+    for old, new in RENAMED_SERIES_KEYS.items():
+        if old not in fields:
+            continue
+        if new in fields:
+            reader.error(fields[old], f"series has both {new} and its old name {old}; "
+                                      f"keep only {new}")
+            return ""
+        reader.warn(fields[old], f"series.{old} is the old name of series.{new} (deprecated "
+                                 f"since feeds 1.0): rename the key to {new}; keep the value, "
+                                 "and every id stays the same")
+        key = old
+    node = fields.get(key)
+    authority = reader.text(node, f"series.{key}")
+    if authority and not (DOMAIN.fullmatch(authority) or EMAIL.fullmatch(authority)):
+        reader.error(node, f"series.{key} must be a domain or an e-mail address that "
                            "the group controls, such as example.org or group@example.org")
         return ""
-    return domain
+    return authority
 
 
 def _categories(reader: Reader, node: Node | None) -> tuple[str, ...]:
@@ -304,7 +324,7 @@ def _in_range(reader: Reader, node: Node, raw: str, year: int) -> bool:
     return year in YEARS
 
 
-def load_schedule(path: str | Path) -> Schedule:
-    """Read and validate the data file at `path`."""
+def load_schedule(path: str | Path, warnings: list[Problem] | None = None) -> Schedule:
+    """Read and validate the data file at `path` (warnings: see parse_schedule)."""
     path = Path(path)
-    return parse_schedule(read_text(path), str(path))
+    return parse_schedule(read_text(path), str(path), warnings)

@@ -64,6 +64,8 @@ class Reader:
     def __init__(self, source: str, echo: bool = True):
         self.source = source
         self.problems: list[Problem] = []
+        #: What still works but should change (e.g. a renamed key): never stops a build.
+        self.warnings: list[Problem] = []
         self.talk_id = ""
         #: Whether messages may quote what was written; never for a secrets
         #: file, where a key may be a token or a join link written by mistake.
@@ -75,6 +77,10 @@ class Reader:
     def error(self, node: Node | None, message: str) -> None:
         line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (0, 0)
         self.problems.append(Problem(self.source, line, col, message, self.talk_id))
+
+    def warn(self, node: Node | None, message: str) -> None:
+        line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (0, 0)
+        self.warnings.append(Problem(self.source, line, col, message, self.talk_id))
 
     def mapping(self, node: Node, what: str, allowed: set[str],
                 required: tuple[str, ...] = ()) -> dict[str, Node] | None:
