@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +188,7 @@ def init(args: argparse.Namespace) -> int:
   edit {settings.DATA_FILE}: the description{', the contact' if args.contact ==
                                                starter.PLACEHOLDER_CONTACT else ''} and the example talk
   feeds validate     # then commit data/ and push to GitHub (see README.md there)""")
-    if "local folder" in (args.folder / starter.REQUIREMENTS).read_text(encoding="utf-8"):
+    if starter.LOCAL_COPY in (args.folder / starter.REQUIREMENTS).read_text(encoding="utf-8"):
         print(f"warning: edit {starter.REQUIREMENTS}: this feeds was installed from a local "
               "folder, so CI does not know where to install it from", file=sys.stderr)
     return 0
@@ -206,8 +207,17 @@ def serve(args: argparse.Namespace) -> int:
     return run_server(args.data, args.host, args.port)
 
 
+def installed_version() -> str:
+    """This copy's version, from its installed metadata (pyproject.toml's)."""
+    try:
+        return metadata.version("feeds")
+    except metadata.PackageNotFoundError:  # a checkout that was never installed
+        return "(not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="feeds", description=__doc__)
+    top.add_argument("--version", action="version", version=f"feeds {installed_version()}")
     commands = top.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate", help="check the data file and record revisions")
     check.add_argument("file", nargs="?", type=Path,
