@@ -42,7 +42,7 @@ class Build:
 
     schedule: Schedule
     revisions: Mapping[str, Revision]
-    #: The site, minting UIDs in the series' own domain where it pins one.
+    #: The site, minting ids under the series' own id_authority.
     site: urls.Site
     now: datetime
     feed_limit: int
