@@ -52,6 +52,16 @@ def folder_route(path: str) -> str | None:
     return path + "/"
 
 
+def relative_redirect(route: str, target: str) -> str:
+    """`target` as a Location relative to `route`, the address asked for
+    (`/talks/x` -> `./x/`, `/talks/x/index.html` -> `./`). It starts with
+    './', so it never reads as a scheme or as another host."""
+    folder = route[: route.rindex("/") + 1]
+    if not target.startswith(folder):
+        raise ValueError(f"{target} is not inside {folder}")
+    return "./" + target[len(folder):]
+
+
 def relative(page: str, path: str) -> str:
     """`path` (a route, maybe with '?query' or '#fragment') as a link from
     the page at route `page`, so that it resolves wherever the site is

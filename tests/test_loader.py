@@ -99,6 +99,39 @@ def test_each_mistake_names_its_line_talk_and_fix(case, marker, expected):
     assert str(problem).startswith(f"talks.yaml:{problem.line}:")
 
 
+ENCODED_CRLF = "=?utf-8?q?=0D=0AReply-To:_attacker=40evil.example?="
+
+
+@pytest.mark.parametrize("marker", [
+    f'    title: "Scaling laws {ENCODED_CRLF} für Transformer"\n',
+    "    title: =?UTF-8?B?QmNjOiB2aWN0aW1AZXhhbXBsZS5vcmc=?=\n",
+    f'    note: "Moved. {ENCODED_CRLF}"\n',
+    f'      - name: "Eve {ENCODED_CRLF}"\n',
+])
+def test_text_that_mail_would_decode_is_refused_at_its_line(marker):
+    """An encoded word (RFC 2047) in a title, a note or a speaker's name would
+    be decoded in an announcement's headers, on older Pythons into more headers."""
+    text = SERIES + talk_block("my-talk", extra=marker).replace("    title: A talk\n", "") + (
+        "" if "title:" in marker else "    title: A talk\n")
+    (problem,) = problems(text)
+    assert problem.line == line_of(text, marker.strip())
+    assert problem.talk_id == "my-talk" and "encoded word (RFC 2047)" in problem.message
+    assert str(problem).startswith(f"talks.yaml:{problem.line}:")
+
+
+def test_an_encoded_word_in_the_series_title_is_refused():
+    text = SERIES.replace("title: Test Series", "title: =?utf-8?q?Test=0D=0ABcc:_x=40y.org?=")
+    (problem,) = problems(text + talk_block())
+    assert problem.line == 2 and "series.title" in problem.message
+
+
+def test_text_that_only_looks_like_mail_syntax_stays():
+    for title in ("Why =? is not an operator", "a=?b, c?=d", "Q&A: what? why? = how?",
+                  "<Bcc: x@example.org>", "E = mc²?"):
+        text = SERIES + talk_block().replace("title: A talk", f"title: {title!r}")
+        assert parse_schedule(text).talks[0].title == title
+
+
 def test_missing_required_key_and_empty_title():
     text = SERIES + "  - id: no-title\n    date: 2026-05-04\n" + talk_block("empty").replace(
         "title: A talk", 'title: ""')

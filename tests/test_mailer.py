@@ -65,6 +65,15 @@ def test_a_wrong_password_is_refused_and_never_shown(trusted):
     assert inbox.messages == [] and inbox.logins and not any(ok for _, ok in inbox.logins)
 
 
+def test_an_error_after_the_message_was_accepted_is_no_failure():
+    """The server took the message (250 after DATA); its answer to QUIT
+    cannot unsend it."""
+    with smtp_server("none", quit_reply="500 5.5.1 QUIT failed") as (env, inbox):
+        assert mailer.send(message(), smtp_settings(env)) == {}
+    [received] = inbox.messages
+    assert received.rcpt_tos == ["list@example.org"]
+
+
 def test_an_untrusted_certificate_stops_before_the_login(certificates):
     with smtp_server("ssl", certificates, login=True) as (env, inbox):
         with pytest.raises(mailer.MailError, match="certificate is not trusted"):

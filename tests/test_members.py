@@ -270,6 +270,18 @@ def test_token_new_creates_the_file(tmp_path, capsys):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # readable by its owner only
 
 
+def test_token_new_warns_when_its_links_say_localhost(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("FEEDS_SITE_URL", raising=False)
+    path = tmp_path / "secrets.yaml"
+    assert cli.main(["token", "new", "Ada", "--secrets", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "http://localhost:5000/members/" in out
+    assert "warning: the links point at http://localhost:5000" in err and "FEEDS_SITE_URL" in err
+    assert cli.main(["token", "new", "Bob", "--secrets", str(path),
+                     "--site", "https://talks.example.org"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_token_new_refuses_a_file_it_cannot_extend(tmp_path, capsys):
     path = tmp_path / "secrets.yaml"
     path.write_text("tokens: []\n")

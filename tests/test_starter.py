@@ -79,6 +79,8 @@ def test_git_keeps_the_sources_and_ignores_the_rest(tmp_path, fixed_now):
                      "--site-url", "https://talks.example.org"]) == 0
     (folder / ".venv").mkdir()
     (folder / ".venv" / "x").write_text("")
+    data = folder / "data/talks.yaml"  # an organiser's edit takes the data file's lock
+    assert cli.main(["cancel", load_schedule(data).talks[0].id, "--data", str(data)]) == 0
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=folder,
                             capture_output=True, text=True, check=True).stdout
     listed = sorted(line[3:] for line in status.splitlines())

@@ -55,7 +55,12 @@ EXIT_ERROR = 1
 # --- addresses ---------------------------------------------------------------------
 
 def parse_addresses(text: str, what: str) -> tuple[Address, ...]:
-    """The addresses in `text` ("Name <a@b>, c@d"); AnnounceError names `what`."""
+    """The addresses in `text` ("Name <a@b>, c@d"), none for blank text;
+    AnnounceError names `what`."""
+    if not text.strip():
+        # Never asked of getaddresses: Pythons with the CVE-2023-27043 fix
+        # (Debian 12's 3.11.2, 3.13) read "" as one blank address.
+        return ()
     found = []
     for name, addr in getaddresses([" ".join(text.split())]):
         try:

@@ -158,6 +158,9 @@ def token_new(args: argparse.Namespace) -> int:
         print(f"cannot write {secrets_file}: {exc.strerror or exc}; no token was added",
               file=sys.stderr)
         return 1
+    if config["SITE_URL"] == settings.SITE_URL:
+        print(f"warning: the links point at {settings.SITE_URL}; give --site or "
+              "FEEDS_SITE_URL the public address", file=sys.stderr)
     print(f"Added a token for {args.label!r} to {secrets_file} (keep that file private).")
     print("Send the member these links to subscribe; whoever has them can read the join link:")
     for name, link in subscribe_links(urls.Site(config["SITE_URL"]), token).items():

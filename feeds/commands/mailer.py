@@ -87,12 +87,25 @@ def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
     return client
 
 
+def _quit(client: smtplib.SMTP) -> None:
+    """Say QUIT and close, whatever the server answers: once it has accepted
+    the message (or refused it), its reply to QUIT changes nothing."""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
+
+
 def send(message: EmailMessage, smtp: SmtpSettings) -> dict[str, str]:
     """Send `message` to the addresses in its To, Cc and Bcc headers; returns
-    the recipients the server refused (the others got it)."""
+    the recipients the server refused (the others got it). A message the
+    server accepted counts as sent, even if QUIT then fails."""
     where = smtp.address
     try:
-        with _connect(smtp) as client:
+        client = _connect(smtp)
+        try:
             if smtp.user:
                 try:
                     client.login(smtp.user, smtp.password)
@@ -101,6 +114,8 @@ def send(message: EmailMessage, smtp: SmtpSettings) -> dict[str, str]:
                                     f"{_reply(exc)}; check FEEDS_SMTP_USER and "
                                     "FEEDS_SMTP_PASSWORD") from None
             refused = client.send_message(message)
+        finally:
+            _quit(client)
     except MailError as exc:
         raise MailError(_hide(str(exc), smtp.password)) from None
     except smtplib.SMTPNotSupportedError as exc:

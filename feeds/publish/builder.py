@@ -159,13 +159,16 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
     try:
         schedule: Schedule | None = load_schedule(data_file, deprecated)
         problems: tuple[str, ...] = ()
+        details = ""
     except InvalidData as exc:
-        schedule, problems = None, tuple(str(p) for p in exc.problems)
+        # /healthz is public and the file may be a link to a private one:
+        # the status names line and kind only; the log has the details.
+        schedule, problems, details = None, tuple(p.public for p in exc.problems), str(exc)
     if files.stat_signature(data_file) != signature:  # written to while we read it
         builds.write_status(job.state, {**attempt, "state": "idle", "retry": True})
         return job.settle
     if schedule is None:
-        _failed(job, attempt, *problems, why=f"{data_file} has errors")
+        _failed(job, attempt, *problems, why=f"{data_file} has errors", details=details)
         return 0.0
     mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
     try:
@@ -179,7 +182,7 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
         _failed(job, {**attempt, "retry": True}, f"cannot update the revision ledger: {exc}",
                 why="the ledger failed")
         return 0.0
-    attempt["warnings"] = [*map(str, deprecated), *update.warnings]
+    attempt["warnings"] = [*(p.public for p in deprecated), *update.warnings]
     if update.revisions is None:
         _failed(job, {**attempt, "retry_at": wall + job.ledger_retry}, *update.errors,
                 why="the revision ledger cannot be read")
@@ -215,8 +218,11 @@ def _publish(job: BuildJob, attempt: dict[str, Any], schedule: Schedule,
 
 
 def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str,
-            why: str = "") -> dict[str, Any]:
-    log.error("keeping the last good version; %s:\n%s", why or problems[0], "\n".join(problems))
+            why: str = "", details: str = "") -> dict[str, Any]:
+    """Record a failed attempt: `problems` in the status (public), `details`
+    (default: the problems) in the log."""
+    log.error("keeping the last good version; %s:\n%s", why or problems[0],
+              details or "\n".join(problems))
     status = {**attempt, "state": "idle", "errors": list(problems), "failed_at": time.time()}
     builds.write_status(job.state, status)
     return status

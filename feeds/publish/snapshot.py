@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -118,26 +120,107 @@ class Snapshot:
         object.__setattr__(self, "version", digest.hexdigest()[:16])
 
 
+class EmbedBusy(Exception):
+    """Too much /embed rendering lately; try again in `retry_after` seconds."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"try again in {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
+class RenderBudget:
+    """A token bucket of rendering time: at most `capacity` seconds at once,
+    refilled at `rate` seconds per second. It bounds what a stream of new
+    /embed option sets can cost a worker (the rest of the site shares its CPU)."""
+
+    def __init__(self, capacity: float, rate: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.capacity, self.rate, self.clock = capacity, rate, clock
+        self._left, self._at = capacity, clock()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self._left = min(self.capacity, self._left + (now - self._at) * self.rate)
+        self._at = now
+
+    def wait(self) -> float:
+        """0 if a render may start now, else the seconds until one may."""
+        with self._lock:
+            self._refill()
+            return 0.0 if self._left > 0 else -self._left / self.rate + 0.01
+
+    def spend(self, seconds: float) -> None:
+        with self._lock:
+            self._refill()
+            self._left -= seconds
+
+
+#: Per process: 2 s of /embed rendering at once, then a fifth of one CPU.
+EMBED_BUDGET = RenderBudget(capacity=2.0, rate=0.2)
+
+
 class EmbedPages:
-    """/embed for each query's options, rendered on first request and kept
-    for the snapshot's lifetime (at most LIMIT of them)."""
+    """/embed for each query's options, rendered on first request.
+
+    The cost of a render grows with the talks shown. Each option set is
+    first made canonical (a limit at or above the talks shown is no limit),
+    so the expensive pages, those without a limit, are at most one per
+    show and theme: they are kept for the snapshot's lifetime. Pages with a
+    limit are kept while among the LIMIT used most recently. Every render
+    draws on a render budget; while it is spent, a new option set is
+    refused (EmbedBusy, sent as 503 with Retry-After) instead of rendered,
+    and the published /embed/ and every kept page are still served."""
 
     LIMIT = 64
 
-    def __init__(self, build: Build, default: Resource):
+    def __init__(self, build: Build, default: Resource, budget: RenderBudget | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
         self._build = build
-        self._pages: dict[pages.EmbedOptions, Resource] = {pages.EmbedOptions(): default}
+        self._budget = EMBED_BUDGET if budget is None else budget
+        self._clock = clock
+        self._whole: dict[pages.EmbedOptions, Resource] = {pages.EmbedOptions(): default}
+        self._recent: OrderedDict[pages.EmbedOptions, Resource] = OrderedDict()
+        self._shown: dict[str, int] | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, options: pages.EmbedOptions) -> Resource:
-        page = self._pages.get(options)
-        if page is None:
+    def canonical(self, options: pages.EmbedOptions) -> pages.EmbedOptions:
+        """`options`, without a limit that cuts nothing (the same page)."""
+        if options.limit is None:
+            return options
+        if self._shown is None:
             b = self._build
+            upcoming, past = len(b.schedule.upcoming(b.now)), len(b.schedule.past(b.now))
+            self._shown = {"upcoming": upcoming, "past": past, "all": upcoming + past}
+        if options.limit >= self._shown[options.show]:
+            return replace(options, limit=None)
+        return options
+
+    def __call__(self, options: pages.EmbedOptions) -> Resource:
+        options = self.canonical(options)
+        with self._lock:
+            page = self._whole.get(options) or self._recent.get(options)
+            if page is not None and options in self._recent:
+                self._recent.move_to_end(options)
+        if page is not None:
+            return page
+        wait = self._budget.wait()
+        if wait:
+            raise EmbedBusy(wait)
+        b = self._build
+        started = self._clock()
+        try:
             page = Resource(pages.embed(b.schedule, b.site, b.now, options, b.memo), pages.EMBED,
                             b.changed)
-            with self._lock:
-                if len(self._pages) < self.LIMIT:
-                    self._pages[options] = page
+        finally:
+            self._budget.spend(self._clock() - started)
+        with self._lock:
+            if options.limit is None:
+                self._whole[options] = page
+            else:
+                self._recent[options] = page
+                while len(self._recent) > self.LIMIT:
+                    self._recent.popitem(last=False)
         return page
 
 

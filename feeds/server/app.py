@@ -9,6 +9,7 @@ other methods) goes through Flask."""
 from __future__ import annotations
 
 import logging
+import math
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,7 +26,7 @@ from feeds import settings, urls
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
 from feeds.publish.builds import PublishedBuild, Served, private_dir
-from feeds.publish.snapshot import BuildOptions
+from feeds.publish.snapshot import BuildOptions, EmbedBusy
 from feeds.server import accesslog
 from feeds.server.members import Members
 from feeds.server.publisher import Publisher, state_dir
@@ -40,6 +41,10 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app; settings come from feeds.settings (FEEDS_* variables)."""
     app = Flask(__name__, static_folder=None)  # feeds/static is served from the build
+    # Werkzeug's own redirects (a missing slash, doubled slashes) build an
+    # absolute URL from Host: the app sends every redirect itself (`moved`).
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
     config = app.config
     config.from_mapping(settings.load(test_config))
     logging.basicConfig(level=logging.INFO)
@@ -62,7 +67,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = WarnIfServedElsewhere(app.wsgi_app)  # type: ignore[method-assign]
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
-    app.add_url_rule(urls.EMBED_PAGE, view_func=embed)  # /embed redirects here (Werkzeug)
+    app.add_url_rule(urls.EMBED_PAGE, view_func=embed)  # /embed too: it redirects here
     app.register_error_handler(404, not_found)
     app.after_request(protect)
     app.add_url_rule("/", view_func=serve, defaults={"path": ""})
@@ -186,24 +191,37 @@ def serve(path: str) -> WerkzeugResponse:
 
 
 def moved(snapshot: PublishedBuild, route: str) -> WerkzeugResponse:
-    """An older address of a page (`/talks/x`, `/talks/x.html`) redirects,
-    within any path prefix, to the folder the page is in; anything else is 404."""
+    """An older address of a page (`/talks/x`, `/talks/x.html`) redirects to
+    the folder the page is in; anything else is 404. The target is relative
+    to the address asked for, so it holds under any path prefix without
+    trusting Host, X-Forwarded-Host or X-Forwarded-Prefix, and a shared cache
+    may keep it."""
     target = urls.folder_route(route)
     if target is None or target not in snapshot.routes:
         abort(404)
     query = request.query_string.decode("latin-1")
-    response = redirect(request.script_root + target + (f"?{query}" if query else ""), 301)
+    response = redirect(urls.relative_redirect(route, target) + (f"?{query}" if query else ""), 301)
+    response.autocorrect_location_header = False
     response.headers["Cache-Control"] = f"public, max-age={current_app.config['CACHE_MAX_AGE']}"
     return response
 
 
-def embed() -> Response:
-    """/embed with query options: checked, then rendered once per build."""
+def embed() -> WerkzeugResponse:
+    """/embed with query options: checked, then rendered once per build
+    (feeds.publish.snapshot.EmbedPages bounds what that may cost)."""
+    if request.path != urls.EMBED_PAGE:  # /embed, the address in other sites' snippets
+        return moved(current_snapshot(), request.path)
     try:
         options = EmbedOptions.from_query(request.args.items(multi=True))
     except ValueError as exc:
         return Response(f"{exc}\n", 400, content_type="text/plain; charset=utf-8")
-    return send(current_snapshot().embed(options))
+    try:
+        return send(current_snapshot().embed(options))
+    except EmbedBusy as busy:  # too many new option sets lately: the site comes first
+        return Response("this list is busy; try again in a moment\n", 503,
+                        content_type="text/plain; charset=utf-8",
+                        headers={"Retry-After": str(math.ceil(busy.retry_after)),
+                                 "Cache-Control": "no-store"})
 
 
 def not_found(error: HTTPException) -> Response | HTTPException:
