@@ -102,7 +102,7 @@ SERIES_FIELDS: dict[str, Schema] = {
     "duration": _minutes("The default length of a talk in minutes."),
     "location": _text(f"The default LOCATION of a talk (default: {model.DEFAULT_LOCATION})."),
     "id_authority": {"description": "A domain or e-mail address the group controls (default: "
-                                    "series.contact), used only in the feeds' tag: ids "
+                                    "series.contact) that the feeds' tag: ids are minted under "
                                     "(tag:<id_authority>,2026:talk/<id>); every calendar UID is "
                                     "a UUID made from its talk's tag: id. Set it once, never "
                                     "change it.",
