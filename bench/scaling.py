@@ -128,7 +128,7 @@ def request_times(size: int, path: Path, now, repeat: int) -> dict[str, float]: 
                                  "BUILD_MODE": "inline", "STATE_DIR": str(path.parent / "state")})
     snap = app.extensions["feeds"].current()
     schedule, revisions = snap.schedule, snap.revisions
-    site = Site(SITE_URL).for_series(schedule.series.uid_domain)
+    site = Site(SITE_URL).for_series(schedule.series.id_authority)
     app.add_url_rule("/naive/calendar.ics", "naive_calendar",
                      lambda: naive_calendar(schedule, revisions, site))
     app.add_url_rule("/naive/rss.xml", "naive_rss", lambda: syndication.rss_feed(

@@ -19,7 +19,7 @@ from feeds.data import secrets_file as secrets_io
 from feeds.data.loader import InvalidData, load_schedule
 from feeds.server import accesslog, members
 
-from helpers import SEED_DATA
+from helpers import SEED_DATA, talk_id_of
 
 JOIN = "https://meet.example.org/j/SECRETJOIN123?pwd=ZZtopSECRET"
 OVERRIDE = "https://other.example.net/room/OVERRIDESECRET456"
@@ -76,7 +76,7 @@ def test_member_calendar_carries_join_link_in_location_description_and_conferenc
     cal = icalendar.Calendar.from_ical(response.data)
     assert str(cal["X-WR-CALNAME"]).endswith("(members)")
     assert "SOURCE" not in cal  # never points clients back at the public calendar
-    events = {str(e["UID"]).split("@")[0]: e for e in cal.walk("VEVENT")}
+    events = {talk_id_of(e): e for e in cal.walk("VEVENT")}
     assert events
     for talk_id, event in events.items():
         if talk_id == cancelled_id:

@@ -191,8 +191,8 @@ def test_a_file_written_while_it_is_read_is_read_again(data_file, clock, monkeyp
     real = builder.load_schedule
     reads = []
 
-    def racing(path):
-        schedule = real(path)
+    def racing(path, warnings=None):
+        schedule = real(path, warnings)
         if not reads:  # a writer appends while the first read is under way
             retitle(data_file, "Second write", old="First write")
         reads.append(schedule)

@@ -183,7 +183,7 @@ def prepare(args: argparse.Namespace, now: datetime) -> Mailing:
         raise AnnounceError("the revision ledger does not record this version of the talks, "
                             "so nothing is announced:\n" + "\n".join(update.errors))
     revisions = update.revisions
-    site = BuildOptions.from_settings(config).site.for_series(schedule.series.uid_domain)
+    site = BuildOptions.from_settings(config).site.for_series(schedule.series.id_authority)
     if config.site_url == settings.SITE_URL:
         print(f"warning: the links point at {settings.SITE_URL}; set FEEDS_SITE_URL to the "
               "public address", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,11 @@ def github_annotation(level: str, message: str, problem: Problem | None = None) 
 
 def load_or_report(file: Path, output: str = "text") -> Schedule | None:
     """The schedule in `file`, or None after printing every problem (as
-    GitHub annotations on stdout where `output` is "github")."""
+    GitHub annotations on stdout where `output` is "github"); warnings
+    (a deprecated key) are printed either way."""
+    warnings: list[Problem] = []
     try:
-        return load_schedule(file)
+        return load_schedule(file, warnings)
     except InvalidData as exc:
         summary = f"{len(exc.problems)} problem(s) in {file}; nothing was published."
         for problem in exc.problems:
@@ -64,6 +67,11 @@ def load_or_report(file: Path, output: str = "text") -> Schedule | None:
             print(problem, file=sys.stderr)
         print(summary, file=sys.stderr)
         return None
+    finally:
+        for warning in warnings:
+            if output == "github":
+                print(github_annotation("warning", "", warning))
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def record(file: Path, schedule: Schedule, now: datetime,
@@ -186,7 +194,7 @@ def init(args: argparse.Namespace) -> int:
   edit {settings.DATA_FILE}: the description{', the contact' if args.contact ==
                                                starter.PLACEHOLDER_CONTACT else ''} and the example talk
   feeds validate     # then commit data/ and push to GitHub (see README.md there)""")
-    if "local folder" in (args.folder / starter.REQUIREMENTS).read_text(encoding="utf-8"):
+    if starter.LOCAL_COPY in (args.folder / starter.REQUIREMENTS).read_text(encoding="utf-8"):
         print(f"warning: edit {starter.REQUIREMENTS}: this feeds was installed from a local "
               "folder, so CI does not know where to install it from", file=sys.stderr)
     return 0
@@ -205,8 +213,17 @@ def serve(args: argparse.Namespace) -> int:
     return run_server(args.data, args.host, args.port)
 
 
+def installed_version() -> str:
+    """This copy's version, from its installed metadata (pyproject.toml's)."""
+    try:
+        return metadata.version("feeds")
+    except metadata.PackageNotFoundError:  # a checkout that was never installed
+        return "(not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="feeds", description=__doc__)
+    top.add_argument("--version", action="version", version=f"feeds {installed_version()}")
     commands = top.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate", help="check the data file and record revisions")
     check.add_argument("file", nargs="?", type=Path,

@@ -161,7 +161,7 @@ def _timezones(talks: Iterable[Talk], memo: Memo) -> list[bytes]:
 
 def _calendar(site: urls.Site) -> Calendar:
     cal = Calendar()
-    cal.add("prodid", f"-//feeds//{site.domain}//EN")
+    cal.add("prodid", f"-//feeds//{site.authority}//EN")  # stable: never the host
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")

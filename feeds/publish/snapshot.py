@@ -44,7 +44,7 @@ class Build:
 
     schedule: Schedule
     revisions: Mapping[str, Revision]
-    #: The site, minting UIDs in the series' own domain where it pins one.
+    #: The site, minting ids under the series' own id_authority.
     site: urls.Site
     now: datetime
     feed_limit: int
@@ -244,7 +244,7 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     """Render every public route for `schedule` as seen at `now`; `memo`
     keeps what this build renders for the next one."""
     memo.next_generation()
-    site = options.site.for_series(schedule.series.uid_domain)
+    site = options.site.for_series(schedule.series.id_authority)
     build = Build(schedule, dict(revisions), site, now, options.feed_limit,
                   last_change(schedule, revisions, now), memo,
                   dated_until=max(to_utc(now), latest_date(revisions)))
