@@ -6,9 +6,11 @@ zoneinfo, not from the code under test."""
 
 from __future__ import annotations
 
+import email.policy
 import email.utils
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -34,12 +36,13 @@ from feeds.urls import Site
 from helpers import (
     NOW,
     ROOT,
-    SEED_UID_DOMAIN,
     SITE_URL,
     FakeClock,
     add_to_talk,
     clean_environment,
     revisions_for,
+    talk_id_of,
+    talk_uid,
 )
 from smtp_server import PASSWORD, Inbox, smtp_server
 from test_browser import ARGS, ARTIFACTS, CHROMIUM
@@ -120,7 +123,7 @@ def texts(message: EmailMessage) -> tuple[str, str]:
 
 def event_of(ics: bytes, talk_id: str = TALK) -> icalendar.Event:
     events = [e for e in icalendar.Calendar.from_ical(ics).walk("VEVENT")
-              if str(e["UID"]).startswith(f"{talk_id}@")]
+              if talk_id_of(e) == talk_id]
     assert len(events) == 1
     return events[0]
 
@@ -157,7 +160,7 @@ def test_the_announcement_carries_the_calendars_uid_sequence_and_instant(
     calendar = icalendar.Calendar.from_ical(ics)
     assert calendar["METHOD"] == "PUBLISH"
     event = event_of(ics)
-    assert event["UID"] == public["UID"] == f"{TALK}@{SEED_UID_DOMAIN}"
+    assert event["UID"] == public["UID"] == talk_uid(TALK)
     assert event["SEQUENCE"] == public["SEQUENCE"] == 1
     instant = START.astimezone(timezone.utc)
     assert event.decoded("DTSTART") == public.decoded("DTSTART") == instant
@@ -172,6 +175,9 @@ def test_the_announcement_carries_the_calendars_uid_sequence_and_instant(
         f"Learning — {when(START, '%b')}")
     assert message["To"].addresses[0].addr_spec == LIST
     assert message["From"].addresses[0].addr_spec == "efficientml@gmail.com"
+    # A random id under the site's public host (SITE_URL's): one @, a dotted domain.
+    left, right = str(message["Message-ID"]).strip("<>").split("@")
+    assert left and right == "talks.example.org"
     assert email.utils.parsedate_to_datetime(message["Date"]) == NOW
     plain, html = texts(message)
     for text in (plain, html):
@@ -297,7 +303,7 @@ def test_the_reminder_is_the_short_day_of_version(inbox, data_file, clock, tmp_p
     assert talk.title in plain and when(START) in plain and clock_in("UTC") in plain
     assert talk.abstract[:40] not in plain and talk.abstract[:40] not in html
     assert "Reminder: " in message["Subject"]  # sent 12 days early, by hand
-    assert event_of(calendar_part(message).get_payload(decode=True))["UID"].startswith(TALK)
+    assert event_of(calendar_part(message).get_payload(decode=True))["UID"] == talk_uid(TALK)
     clock.now = datetime(2026, 4, 12, 20, 0, tzinfo=timezone.utc)
     target = tmp_path / "tomorrow.eml"
     assert run(capsys, TALK, "--output", str(target), "--reminder")[0] == 0
@@ -399,7 +405,7 @@ def test_due_over_a_simulated_fortnight_sends_exactly_what_is_due_once(
             for received in inbox.messages[before:]:
                 message = received.message
                 uid = event_of(calendar_part(message).get_payload(decode=True))["UID"]
-                assert uid.startswith(TALK)
+                assert uid == talk_uid(TALK)
                 sent.append((email.utils.parsedate_to_datetime(message["Date"]), TALK,
                              message["Subject"].startswith("[Efficient ML Reading Group] Today")))
         day += timedelta(days=1)
@@ -456,6 +462,29 @@ def test_no_title_can_inject_a_header(title, seed):
     assert "victim" not in str(parsed["To"]) and parsed["Bcc"] is None
     assert parsed["Subject"] == (f"[{' '.join(series.title.split())}] {' '.join(title.split())}"
                                  f" — {when(START, '%b')}")
+
+
+@pytest.mark.parametrize(("site_url", "domain"), [
+    ("https://talks.example.org/reading-group", "talks.example.org"),
+    # No public host while trying things out: the sender's domain instead.
+    ("http://localhost:5000", "x.org"), ("http://127.0.0.1:8000", "x.org"),
+    ("http://[::1]:5000", "x.org"),
+])
+def test_the_message_id_is_random_under_the_sites_host(seed, site_url, domain):
+    ids = []
+    for _ in range(2):
+        message = announce.compose(seed.talk(TALK), revisions_for(seed)[TALK], seed.series,
+                                   Site(site_url).for_series(seed.series.id_authority),
+                                   announce.ANNOUNCEMENT, sender=Address("S", addr_spec="s@x.org"),
+                                   to=(Address("List", addr_spec=LIST),), now=NOW)
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        header = parsed["Message-ID"]
+        assert not header.defects, header.defects
+        assert re.fullmatch(r"<[^<>@\s]+@[^<>@\s]+>", str(header)), str(header)
+        right = str(header)[1:-1].split("@")[1]
+        assert right == domain and "." in right
+        ids.append(str(header))
+    assert ids[0] != ids[1]
 
 
 ENCODED_CRLF = "=?utf-8?q?=0D=0AReply-To:_attacker=40evil.example?="

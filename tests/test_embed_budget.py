@@ -62,7 +62,7 @@ def test_new_option_sets_wait_while_the_budget_is_spent(budget, client):
 
 def test_pages_without_a_limit_stay_while_limited_ones_come_and_go(client, monkeypatch):
     monkeypatch.setattr(EmbedPages, "LIMIT", 4)
-    pages = client.application.extensions["feeds"].snapshot()
+    pages = client.application.extensions["feeds"].current()
     whole = {theme: pages.embed(pages_options(show="all", theme=theme))
              for theme in ("auto", "light", "dark")}
     first = pages.embed(pages_options(show="all", limit=1))

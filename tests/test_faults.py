@@ -51,7 +51,7 @@ def served(make_app, data_file):
     """(client, every public route's good bytes) of a freshly started app."""
     app = make_app()
     client = app.test_client()
-    routes = sorted(app.extensions["feeds"].snapshot().routes)
+    routes = sorted(app.extensions["feeds"].current().routes)
     good = {path: client.get(path).data for path in routes}
     assert client.get("/healthz").status_code == 200
     return client, good

@@ -280,14 +280,41 @@ def test_plain_addresses_are_accepted(contact):
                           ).series.contact == contact
 
 
+@pytest.mark.parametrize("key", ["id_authority", "uid_domain"])
 @pytest.mark.parametrize("pin", ["a b", "http://x.org", "x.org/", "a@b@c.org", "-x.org"])
-def test_uid_domain_is_a_domain_or_an_address(pin):
-    text = SERIES.replace("talks:\n", f"  uid_domain: {pin!r}\ntalks:\n") + talk_block()
+def test_the_id_authority_is_a_domain_or_an_address(pin, key):
+    text = SERIES.replace("talks:\n", f"  {key}: {pin!r}\ntalks:\n") + talk_block()
     (problem,) = problems(text)
-    assert "uid_domain must be a domain or an e-mail address" in problem.message
+    assert f"{key} must be a domain or an e-mail address" in problem.message
 
 
-def test_the_seed_pins_its_uid_domain():
-    from helpers import SEED_DATA, SEED_UID_DOMAIN
-    assert f"uid_domain: {SEED_UID_DOMAIN}" in SEED_DATA.read_text()
-    assert load_schedule(SEED_DATA).series.uid_domain == SEED_UID_DOMAIN
+def test_the_seed_pins_its_id_authority():
+    from helpers import SEED_DATA, SEED_ID_AUTHORITY
+    assert f"id_authority: {SEED_ID_AUTHORITY}" in SEED_DATA.read_text()
+    assert load_schedule(SEED_DATA).series.id_authority == SEED_ID_AUTHORITY
+
+
+def test_without_a_pin_the_contact_is_the_id_authority():
+    assert parse_schedule(SERIES + talk_block()).series.id_authority == "x@example.org"
+
+
+def test_the_old_key_uid_domain_works_with_a_warning_at_its_line():
+    text = SERIES.replace("talks:\n", "  uid_domain: group.example.org\ntalks:\n") + talk_block()
+    warnings: list = []
+    schedule = parse_schedule(text, "old.yaml", warnings)
+    assert schedule.series.id_authority == "group.example.org"
+    (warning,) = warnings
+    assert (warning.source, warning.line) == ("old.yaml", line_of(text, "uid_domain"))
+    assert str(warning).startswith(f"old.yaml:{line_of(text, 'uid_domain')}:")
+    assert "rename the key to id_authority" in warning.message
+    renamed = text.replace("uid_domain:", "id_authority:")
+    after: list = []
+    assert parse_schedule(renamed, "old.yaml", after) == schedule and after == []
+
+
+def test_both_names_of_the_id_authority_at_once_are_an_error():
+    text = SERIES.replace("talks:\n", "  id_authority: a.example.org\n"
+                                        "  uid_domain: a.example.org\ntalks:\n") + talk_block()
+    (problem,) = problems(text)
+    assert problem.line == line_of(text, "uid_domain")
+    assert "both id_authority and its old name uid_domain" in problem.message

@@ -8,8 +8,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from feeds import settings
 from feeds.commands import mailer
+from feeds.settings import Settings
 
 from helpers import free_port
 from smtp_server import PASSWORD, USER, make_certificates, smtp_server
@@ -38,7 +38,7 @@ def message(to: str = "list@example.org") -> EmailMessage:
 
 def smtp_settings(env: dict[str, str], **changes: str) -> mailer.SmtpSettings:
     environ = {**env, **{f"FEEDS_SMTP_{k.upper()}": v for k, v in changes.items()}}
-    return mailer.SmtpSettings.from_settings(settings.load(environ=environ))
+    return mailer.SmtpSettings.from_settings(Settings.load(environ=environ))
 
 
 @pytest.mark.parametrize("security", ["none", "starttls", "ssl"])
@@ -97,7 +97,7 @@ def test_an_unreachable_server_is_named():
 
 def test_settings_say_what_is_missing():
     with pytest.raises(mailer.MailError, match="FEEDS_SMTP_HOST"):
-        mailer.SmtpSettings.from_settings(settings.load(environ={}))
+        mailer.SmtpSettings.from_settings(Settings.load(environ={}))
     with pytest.raises(mailer.MailError, match="starttls, ssl, none"):
         smtp_settings({"FEEDS_SMTP_HOST": "mail.example.org"}, security="tls")
     with pytest.raises(mailer.MailError, match="both"):

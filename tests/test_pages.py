@@ -15,7 +15,7 @@ from icalendar import Calendar
 
 from feeds.formats import pages
 
-from helpers import NOW, SITE_URL, snapshot_for
+from helpers import NOW, SITE_URL, snapshot_for, talk_id_of
 
 TALK = "2026-04-13-fischer"
 HOSTILE_TITLE = '<script>alert(1)</script> "Quoted" & <b>bold</b>'
@@ -363,7 +363,7 @@ def test_unknown_talk_gets_the_friendly_404_page(client):
         assert doc.xpath("//head/style") and not doc.xpath('//link[@rel="stylesheet"]')
         assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
         assert response.headers["Cache-Control"] == "no-cache"
-    snapshot = client.application.extensions["feeds"].snapshot()
+    snapshot = client.application.extensions["feeds"].current()
     assert "/404" not in snapshot.routes  # not a page of its own
 
 
@@ -506,7 +506,7 @@ def test_embed_json_carries_what_the_script_shows_and_no_more(client, seed):
 
 
 def test_embed_variants_are_rendered_once_per_snapshot(client):
-    snapshot = client.application.extensions["feeds"].snapshot()
+    snapshot = client.application.extensions["feeds"].current()
     options = pages.EmbedOptions(show="past", limit=2, theme="dark")
     first = client.get("/embed/?show=past&limit=2&theme=dark")
     assert snapshot.embed(options) is snapshot.embed(options)
@@ -590,7 +590,7 @@ def test_json_instants_equal_the_calendar_feed(make_app, data_file):
     add_hostile_talk(data_file)
     client = make_app().test_client()
     calendar = Calendar.from_ical(client.get("/calendar.ics").data)
-    feed = {str(event["UID"]).split("@")[0]: (event.decoded("DTSTART"), event.decoded("DTEND"))
+    feed = {talk_id_of(event): (event.decoded("DTSTART"), event.decoded("DTEND"))
             for event in calendar.walk("VEVENT")}
     records = client.get("/talks.json").get_json()["talks"]
     assert {r["id"] for r in records} == set(feed)

@@ -22,7 +22,7 @@ import pytest
 
 from feeds.data.loader import load_schedule
 
-from helpers import ROOT, SEED_DATA, clean_environment, fetch, free_port, running
+from helpers import ROOT, SEED_DATA, clean_environment, fetch, free_port, running, talk_id_of, talk_uid
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
@@ -132,8 +132,9 @@ def test_the_production_deploy_runs_from_a_plain_install(tmp_path):
         page = lxml.html.fromstring(fetch_when_ready(base + "/"))
         assert seed.series.title in page.findtext(".//title")
         calendar = icalendar.Calendar.from_ical(fetch_when_ready(base + "/calendar.ics"))
-        uids = {str(event["UID"]).split("@", 1)[0] for event in calendar.walk("VEVENT")}
-        assert uids == {talk.id for talk in seed.talks}
+        events = calendar.walk("VEVENT")
+        assert {talk_id_of(event): str(event["UID"]) for event in events} == {
+            talk.id: talk_uid(talk.id) for talk in seed.talks}
         assert proc.poll() is None, output[-20:]
     assert any("gevent" in line for line in output), output[-20:]  # gunicorn.conf.py's worker
     feeds = str(venv / "bin/feeds")

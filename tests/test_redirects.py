@@ -44,7 +44,7 @@ def served(request, make_app):
 
 def redirecting_addresses(client) -> dict[str, str]:
     """Each address that should redirect, with the page it stands for."""
-    snapshot = client.application.extensions["feeds"].snapshot()
+    snapshot = client.application.extensions["feeds"].current()
     folders = [route for route in snapshot.routes if route.endswith("/")]
     assert {"/", "/embed/", "/on-your-website/", "/talks/2026-04-13-fischer/"} <= set(folders)
     found = {old: folder for folder in folders for old in older_addresses(folder)}

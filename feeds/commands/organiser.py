@@ -10,7 +10,6 @@ writes nothing."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -23,19 +22,19 @@ from feeds.data import editing
 from feeds.data.loader import MAX_BYTES, parse_schedule
 from feeds.data.yaml_reader import InvalidData
 from feeds.model import Link, Schedule, Talk
-from feeds.settings import utc_now
+from feeds.settings import DATA_FILE, Settings, utc_now
 
 EXIT_ERROR = 1
 EXIT_CHOOSE = 2  # the organiser has to choose (which author speaks)
 
 
 def _data_default() -> Path:
-    return Path(os.environ.get("FEEDS_TALKS_FILE") or "data/talks.yaml")
+    return Path(Settings.load().talks_file)
 
 
 def register(commands: Any) -> None:
     """Add the organisers' subcommands to the `feeds` parser's subparsers."""
-    data_help = "the data file (default: FEEDS_TALKS_FILE or data/talks.yaml)"
+    data_help = f"the data file (default: FEEDS_TALKS_FILE or {DATA_FILE})"
     add = commands.add_parser("add", help="add a talk, from a paper's arXiv, OpenReview "
                                           "or DOI metadata or by hand")
     add.add_argument("--paper", help="an arXiv id or URL, an OpenReview URL, or a DOI")

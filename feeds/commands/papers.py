@@ -14,7 +14,6 @@ import html
 import http.client
 import io
 import json
-import os
 import re
 import socket
 import threading
@@ -28,9 +27,8 @@ from typing import Any
 
 import feedparser  # type: ignore[import-untyped]
 
-ARXIV_API = "https://export.arxiv.org/api/query"
-OPENREVIEW_API = "https://api2.openreview.net"
-CROSSREF_API = "https://api.crossref.org"
+from feeds.settings import Settings
+
 TIMEOUT = 20.0  # seconds for a whole lookup, redirects included
 #: The most bytes an answer may have: a record with a long abstract and
 #: thousands of authors stays well below it.
@@ -335,15 +333,14 @@ def fetch_paper(reference: str | PaperRef, contact: str = "",
     FEEDS_OPENREVIEW_API and FEEDS_CROSSREF_API. `timeout` bounds the whole
     lookup; an answer is at most MAX_ANSWER bytes."""
     ref = parse_reference(reference) if isinstance(reference, str) else reference
-    env = os.environ if env is None else env
+    apis = Settings.load(environ=env)
     deadline = Deadline(timeout)  # for the whole lookup
     try:
         if ref.source == ARXIV:
-            return _arxiv(ref, env.get("FEEDS_ARXIV_API") or ARXIV_API, contact, deadline)
+            return _arxiv(ref, apis.arxiv_api, contact, deadline)
         if ref.source == OPENREVIEW:
-            return _openreview(ref, env.get("FEEDS_OPENREVIEW_API") or OPENREVIEW_API,
-                               contact, deadline)
-        return _crossref(ref, env.get("FEEDS_CROSSREF_API") or CROSSREF_API, contact, deadline)
+            return _openreview(ref, apis.openreview_api, contact, deadline)
+        return _crossref(ref, apis.crossref_api, contact, deadline)
     finally:
         deadline.cancel()
 

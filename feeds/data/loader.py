@@ -46,7 +46,9 @@ MAX_ZONES = 24
 MAX_BYTES = 32 * 1024 * 1024
 TOO_LARGE = ", more than a talk series can hold; split off the archive"
 SERIES_KEYS = {"title", "description", "url", "contact", "timezone", "time", "duration",
-               "location", "uid_domain", "categories", "nominations", "attend"}
+               "location", "id_authority", "uid_domain", "categories", "nominations", "attend"}
+#: A series key's old name -> its name since 1.0; the old one still works, with a warning.
+RENAMED_SERIES_KEYS = {"uid_domain": "id_authority"}
 TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", "abstract",
              "links", "recording", "note", "status", "location"}
 SPEAKER_KEYS = {"name", "affiliation", "url"}
@@ -70,9 +72,13 @@ DOMAIN = re.compile(_DOMAIN)
 ENCODED_WORD = re.compile(r"=\?[^?]*\?[^?]*\?[^?]*\?=")
 
 
-def parse_schedule(text: str, source: str = "<data>") -> Schedule:
-    """Validate `text` (the data file's content) into a Schedule."""
+def parse_schedule(text: str, source: str = "<data>",
+                   warnings: list[Problem] | None = None) -> Schedule:
+    """Validate `text` (the data file's content) into a Schedule. What works
+    but should change (a deprecated key) is added to `warnings`, if given."""
     reader = Reader(source)
+    if warnings is not None:
+        reader.warnings = warnings
     if len(text) > MAX_BYTES:
         too_large = f"the file is larger than {size_text(MAX_BYTES)}"
         raise InvalidData([Problem(source, 1, 1, too_large + TOO_LARGE, kind=too_large)])
@@ -130,7 +136,7 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
     categories = _categories(reader, fields.get("categories"))
     defaults = _series_defaults(reader, fields)
     # Never the serving host: without a pinned value, the contact address.
-    uid_domain = _uid_domain(reader, fields.get("uid_domain")) or contact
+    id_authority = _id_authority(reader, fields) or contact
     if zone is None:
         return None, defaults
     return Series(
@@ -141,7 +147,7 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
         timezone=zone,
         location=defaults.location,
         url=reader.url(fields.get("url"), "series.url"),
-        uid_domain=uid_domain,
+        id_authority=id_authority,
         categories=categories,
         nominations=reader.text(fields.get("nominations"), "series.nominations", multiline=True),
         attend=reader.text(fields.get("attend"), "series.attend", multiline=True),
@@ -179,16 +185,30 @@ def _contact(reader: Reader, node: Node | None) -> str:
     return contact
 
 
-def _uid_domain(reader: Reader, node: Node | None) -> str:
-    """The tagging authority (RFC 4151) of UIDs and feed ids: a domain or an
-    e-mail address that the group controls, pinned in the data file."""
-    domain = reader.text(node, "series.uid_domain")
-    if domain and not (DOMAIN.fullmatch(domain) or EMAIL.fullmatch(domain)):
-        reader.error(node, "series.uid_domain must be a domain or an e-mail address that "
+def _id_authority(reader: Reader, fields: dict[str, Node]) -> str:
+    """The tagging authority (RFC 4151) of the feeds' tag: ids, and so of the
+    UIDs made from them: a domain or an e-mail address that the group
+    controls, pinned in the data file (as id_authority, or under its old name)."""
+    key = "id_authority"
+    for old, new in RENAMED_SERIES_KEYS.items():
+        if old not in fields:
+            continue
+        if new in fields:
+            reader.error(fields[old], f"series has both {new} and its old name {old}; "
+                                      f"keep only {new}", f"series.{old} beside series.{new}")
+            return ""
+        reader.warn(fields[old], f"series.{old} is the old name of series.{new} (deprecated "
+                                 f"since feeds 1.0): rename the key to {new}; keep the value, "
+                                 "and every id stays the same", f"series.{old} is deprecated")
+        key = old
+    node = fields.get(key)
+    authority = reader.text(node, f"series.{key}")
+    if authority and not (DOMAIN.fullmatch(authority) or EMAIL.fullmatch(authority)):
+        reader.error(node, f"series.{key} must be a domain or an e-mail address that "
                            "the group controls, such as example.org or group@example.org",
-                     "series.uid_domain is not a domain or an e-mail address")
+                     f"series.{key} is not a domain or an e-mail address")
         return ""
-    return domain
+    return authority
 
 
 def _categories(reader: Reader, node: Node | None) -> tuple[str, ...]:
@@ -343,8 +363,9 @@ def _in_range(reader: Reader, node: Node, raw: str, year: int) -> bool:
     return year in YEARS
 
 
-def load_schedule(path: str | Path) -> Schedule:
+def load_schedule(path: str | Path, warnings: list[Problem] | None = None) -> Schedule:
     """Read and validate the data file at `path`: a regular file of at most
-    MAX_BYTES (a larger one, a pipe or a device is refused before reading)."""
+    MAX_BYTES (a larger one, a pipe or a device is refused before reading).
+    Warnings: see parse_schedule."""
     path = Path(path)
-    return parse_schedule(read_text(path, limit=MAX_BYTES, too_large=TOO_LARGE), str(path))
+    return parse_schedule(read_text(path, limit=MAX_BYTES, too_large=TOO_LARGE), str(path), warnings)

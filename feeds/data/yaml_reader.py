@@ -77,6 +77,8 @@ class Reader:
     def __init__(self, source: str, echo: bool = True):
         self.source = source
         self.problems: list[Problem] = []
+        #: What still works but should change (e.g. a renamed key): never stops a build.
+        self.warnings: list[Problem] = []
         self.talk_id = ""
         #: Whether messages may quote what was written; never for a secrets
         #: file, where a key may be a token or a join link written by mistake.
@@ -90,6 +92,11 @@ class Reader:
         (code's words only, nothing from the file) for public pages."""
         line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (0, 0)
         self.problems.append(Problem(self.source, line, col, message, self.talk_id, kind))
+
+    def warn(self, node: Node | None, message: str, kind: str = "") -> None:
+        """Record, at `node`, what works but should change (`kind` as for error)."""
+        line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (0, 0)
+        self.warnings.append(Problem(self.source, line, col, message, self.talk_id, kind))
 
     def mapping(self, node: Node, what: str, allowed: set[str],
                 required: tuple[str, ...] = ()) -> dict[str, Node] | None:

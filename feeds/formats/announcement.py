@@ -5,6 +5,7 @@ SEQUENCE of /calendar.ics, so a calendar that has the talk updates it)."""
 from __future__ import annotations
 
 import email.policy
+import ipaddress
 import textwrap
 from datetime import datetime, timezone
 from email.errors import HeaderParseError
@@ -92,6 +93,19 @@ def view(talk: Talk, series: Series, site: urls.Site, kind: str, join_url: str,
     }
 
 
+def message_id_domain(site: urls.Site, sender: Address) -> str:
+    """The right of the Message-ID's @: the site's public host; where that is
+    no dotted name (localhost, an IP address while trying things out), the
+    sender's domain, and failing that ``localhost.localdomain``."""
+    for name in (site.host, sender.domain):
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            if "." in name.strip("."):
+                return name
+    return "localhost.localdomain"
+
+
 def _squeezed(text: str) -> str:
     """`text` without whitespace: CPython's folding may drop a space between
     two encoded words ("— ✓" reads "—✓"), which changes no word."""
@@ -142,7 +156,7 @@ def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kin
     if to:
         _set_header(message, "To", to)
     message["Date"] = format_datetime(now.astimezone(timezone.utc))
-    message["Message-ID"] = make_msgid(domain=site.domain)
+    message["Message-ID"] = make_msgid(domain=message_id_domain(site, sender))
     message.set_content(ENV.get_template("announce.txt").render(context))
     message.add_alternative(ENV.get_template("announce.html").render(context), subtype="html")
     message.add_attachment(attachment(talk, revision, series, site, join_url), maintype="text",

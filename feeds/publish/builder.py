@@ -25,10 +25,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from feeds import files
+from feeds import files, urls
 from feeds.data.loader import load_schedule
 from feeds.data.revisions import Revision, latest_date, ledger_path, update_ledger
-from feeds.data.yaml_reader import InvalidData
+from feeds.data.yaml_reader import InvalidData, Problem
 from feeds.files import Signature
 from feeds.model import Schedule
 from feeds.publish import builds
@@ -67,8 +67,7 @@ class BuildJob:
         return Path(self.state_dir)
 
     def build_options(self) -> BuildOptions:
-        return BuildOptions.from_settings({"SITE_URL": self.site_url,
-                                           "FEED_LIMIT": self.feed_limit})
+        return BuildOptions(urls.Site(self.site_url), self.feed_limit)
 
 
 def source_of(job: BuildJob) -> list[int] | None:
@@ -155,8 +154,9 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
 def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
             now: datetime, current: PublishedBuild | None, wall: float) -> float:
     data_file = Path(job.data_file)
+    deprecated: list[Problem] = []
     try:
-        schedule: Schedule | None = load_schedule(data_file)
+        schedule: Schedule | None = load_schedule(data_file, deprecated)
         problems: tuple[str, ...] = ()
         details = ""
     except InvalidData as exc:
@@ -181,7 +181,7 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
         _failed(job, {**attempt, "retry": True}, f"cannot update the revision ledger: {exc}",
                 why="the ledger failed")
         return 0.0
-    attempt["warnings"] = list(update.warnings)
+    attempt["warnings"] = [*(p.public for p in deprecated), *update.warnings]
     if update.revisions is None:
         _failed(job, {**attempt, "retry_at": wall + job.ledger_retry}, *update.errors,
                 why="the revision ledger cannot be read")

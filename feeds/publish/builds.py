@@ -289,7 +289,7 @@ class PublishedBuild:
             m = self.model()
             build = Build(m["schedule"], m["revisions"], m["site"], m["now"], m["feed_limit"],
                           m["changed"], KEPT, m.get("dated_until", m["now"]))
-            default = Resource(self.routes[urls.EMBED_PAGE].body, pages.EMBED, m["changed"])
+            default = Resource(self.routes[urls.EMBED_PAGE].body, pages.EMBED_DELIVERY, m["changed"])
             self._embed = EmbedPages(build, default)
         return self._embed(options)
 

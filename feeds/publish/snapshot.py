@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from feeds import urls
 from feeds.data.revisions import Revision, latest_date
@@ -23,6 +22,7 @@ from feeds.formats import ical, pages, schema, syndication, talks_json
 from feeds.formats.delivery import Delivery, Resource
 from feeds.formats.memo import KEPT, Kept, Memo
 from feeds.model import Schedule, Talk
+from feeds.settings import Settings
 from feeds.timezones import EPOCH, to_utc
 
 
@@ -34,8 +34,8 @@ class BuildOptions:
     feed_limit: int = 100
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> BuildOptions:
-        return cls(site=urls.Site(settings["SITE_URL"]), feed_limit=int(settings["FEED_LIMIT"]))
+    def from_settings(cls, settings: Settings) -> BuildOptions:
+        return cls(site=urls.Site(settings.site_url), feed_limit=settings.feed_limit)
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Build:
 
     schedule: Schedule
     revisions: Mapping[str, Revision]
-    #: The site, minting UIDs in the series' own domain where it pins one.
+    #: The site, minting ids under the series' own id_authority.
     site: urls.Site
     now: datetime
     feed_limit: int
@@ -62,31 +62,33 @@ RenderTalk = Callable[[Build, Talk], bytes]
 #: Routes with one document for the whole schedule.
 DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
     (urls.CALENDAR, lambda b: ical.subscription_feed(b.schedule, b.revisions, b.site, b.now,
-                                                     memo=b.memo), ical.FEED),
+                                                     memo=b.memo), ical.FEED_DELIVERY),
     (urls.ARCHIVE, lambda b: ical.calendar_feed(b.schedule, b.revisions, b.site, memo=b.memo,
-                                                archive=True), ical.FEED),
+                                                archive=True), ical.FEED_DELIVERY),
     (urls.RSS, lambda b: syndication.rss_feed(b.schedule, b.revisions, b.site, b.dated_until,
-                                              b.feed_limit, b.memo), syndication.RSS),
+                                              b.feed_limit, b.memo), syndication.RSS_DELIVERY),
     (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.dated_until,
-                                                b.feed_limit, b.memo), syndication.ATOM),
-    (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo, b.revisions), pages.PAGE),
+                                                b.feed_limit, b.memo), syndication.ATOM_DELIVERY),
+    (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo, b.revisions),
+     pages.PAGE_DELIVERY),
     (urls.EMBED_PAGE, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(),
-                                            b.memo, b.revisions), pages.EMBED),
-    (urls.WEBSITE, lambda b: b.memo(pages.website, b.schedule.series, b.site, b.memo), pages.PAGE),
+                                            b.memo, b.revisions), pages.EMBED_DELIVERY),
+    (urls.WEBSITE, lambda b: b.memo(pages.website, b.schedule.series, b.site, b.memo),
+     pages.PAGE_DELIVERY),
     (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo, b.revisions),
-     talks_json.DELIVERY),
-    (urls.SCHEMA, lambda b: schema.render(), schema.DELIVERY),
+     talks_json.JSON_DELIVERY),
+    (urls.SCHEMA, lambda b: schema.render(), schema.SCHEMA_DELIVERY),
     (urls.EMBED_JSON, lambda b: talks_json.render_embed(b.schedule, b.site, b.memo, b.revisions),
-     talks_json.DELIVERY),
+     talks_json.JSON_DELIVERY),
 )
 #: Routes with one document per talk; the last column says whether the
 #: route is dated by the talk's own last change rather than the schedule's.
 TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery, bool], ...] = (
     (urls.talk_ics, lambda b, t: b.memo(ical.talk_file, t, b.revisions[t.id], b.schedule.series,
-                                        b.site, b.memo), ical.TALK_FILE, True),
+                                        b.site, b.memo), ical.TALK_FILE_DELIVERY, True),
     (urls.talk_route, lambda b, t: b.memo(pages.talk_page, t, b.schedule.series, b.site,
                                           pages.talk_state(t, b.now), *b.schedule.neighbours(t),
-                                          b.memo, b.revisions[t.id]), pages.PAGE, False),
+                                          b.memo, b.revisions[t.id]), pages.PAGE_DELIVERY, False),
 )
 #: The same file at a second address: the one-line embed script.
 ALIASES = {urls.EMBED_JS: urls.asset(pages.SCRIPT)}
@@ -212,7 +214,7 @@ class EmbedPages:
         started = self._clock()
         try:
             page = Resource(pages.embed(b.schedule, b.site, b.now, options, b.memo,
-                                             b.revisions), pages.EMBED, b.changed)
+                                        b.revisions), pages.EMBED_DELIVERY, b.changed)
         finally:
             self._budget.spend(self._clock() - started)
         with self._lock:
@@ -244,7 +246,7 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     """Render every public route for `schedule` as seen at `now`; `memo`
     keeps what this build renders for the next one."""
     memo.next_generation()
-    site = options.site.for_series(schedule.series.uid_domain)
+    site = options.site.for_series(schedule.series.id_authority)
     build = Build(schedule, dict(revisions), site, now, options.feed_limit,
                   last_change(schedule, revisions, now), memo,
                   dated_until=max(to_utc(now), latest_date(revisions)))
@@ -262,9 +264,9 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
             body, pages.asset_delivery(name, immutable=True), build.changed)
     for alias, path in ALIASES.items():
         routes[alias] = routes[path]
-    due = [moment for moment in turning_points(schedule) if moment > now]
+    ahead = [moment for moment in turning_points(schedule) if moment > now]
     return Snapshot(schedule, build.revisions, site, now, routes, build.changed,
-                    min(due, default=None),
-                    not_found=Resource(pages.not_found(schedule, site, memo), pages.NOT_FOUND,
-                                       build.changed),
+                    min(ahead, default=None),
+                    not_found=Resource(pages.not_found(schedule, site, memo),
+                                       pages.NOT_FOUND_DELIVERY, build.changed),
                     embed=EmbedPages(build, routes[urls.EMBED_PAGE]))

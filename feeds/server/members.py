@@ -61,7 +61,7 @@ def render_calendar(snapshot: Published, secrets: Secrets) -> Resource:
     schedule = snapshot.schedule
     body = ical.subscription_feed(schedule, snapshot.revisions, snapshot.site, snapshot.built_at,
                                   join_urls=secrets.join_urls(schedule), memo=KEPT)
-    return Resource(body, ical.MEMBERS_FEED, max(snapshot.last_modified or EPOCH, secrets.changed))
+    return Resource(body, ical.MEMBERS_FEED_DELIVERY, max(snapshot.last_modified or EPOCH, secrets.changed))
 
 
 class Members:
