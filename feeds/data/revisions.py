@@ -66,7 +66,7 @@ def ledger_path(data_file: str | Path) -> Path:
 NONE = "-"  # a date not seen yet
 #: iCalendar's SEQUENCE is an INTEGER (RFC 5545 3.3.8): at most 2^31 - 1.
 SEQUENCE_LIMIT = 2**31
-#: Years a ledger date may fall in (as the data file's talks).
+#: Years a ledger date may fall in: moments a build saw a change (not talk dates).
 YEARS = range(1970, 3000)
 FINGERPRINT = re.compile(r"[0-9a-f]{20}")
 DIGITS = re.compile(r"[0-9]{1,10}")
