@@ -129,3 +129,34 @@ def test_the_vtimezones_of_the_whole_span_are_quick_and_right():
         f"t{i}-{year}": datetime(year, 6, 15, 12, tzinfo=zoneinfo.ZoneInfo(key))
         .astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         for i, key in enumerate(zones) for year in (1948, 2150)})
+
+
+def test_offsets_with_seconds_before_1972_are_exact_or_within_the_minute():
+    """Before 1972 some zones kept local mean time, an offset with seconds
+    (Amsterdam +00:19:32 until 1937, Monrovia -00:44:30 until 1972); the
+    VTIMEZONE states them to the second (RFC 5545's UTC-OFFSET allows it).
+    icalendar, vobject and libical read them exactly; ical.js drops the
+    seconds, so its instant is less than a minute off, never more."""
+    cases = {"amsterdam-1930": ("Europe/Amsterdam", datetime(1930, 6, 2, 12)),
+             "monrovia-1960": ("Africa/Monrovia", datetime(1960, 3, 1, 12)),
+             "dublin-1910": ("Europe/Dublin", datetime(1910, 3, 1, 12))}
+    talks = [{"id": talk_id, "date": f"{start:%Y-%m-%d}", "time": f"{start:%H:%M}",
+              "timezone": key, "title": key, "speakers": [{"name": "A"}]}
+             for talk_id, (key, start) in cases.items()]
+    text = yaml.safe_dump({"series": {"title": "S", "contact": "x@example.org",
+                                      "timezone": "UTC"}, "talks": talks})
+    schedule = parse_schedule(text, "x.yaml")
+    calendar = ical.calendar_feed(schedule, revisions_for(schedule), Site(SITE_URL))
+    expected = {talk_id: start.replace(tzinfo=zoneinfo.ZoneInfo(key)).astimezone(UTC)
+                for talk_id, (key, start) in cases.items()}
+    assert all(moment.second for moment in expected.values())  # the cases have seconds
+    ids = talk_ids(calendar)
+    for name, reader in READERS.items():
+        found = {ids[uid]: datetime.strptime(instant, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                 for uid, instant in reader(calendar).items()}
+        assert set(found) == set(expected), name
+        for talk_id, moment in expected.items():
+            if name == "ical.js":
+                assert abs(found[talk_id] - moment).total_seconds() < 60, (name, talk_id)
+            else:
+                assert found[talk_id] == moment, (name, talk_id)
