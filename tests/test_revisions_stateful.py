@@ -13,8 +13,8 @@ By default each worker keeps its build in memory (MemoryWorker: the
 builder's steps — build_due, load_schedule, update_ledger, build_snapshot —
 without writing builds to disk), each with its own memory, as separate
 servers of one data file would have: the hardest case for the ledger. The
-slow variant and the explicit histories at the end run real Publishers
-serving published builds from disk (DiskWorker).
+explicit histories at the end and one of the two slow runs use real
+Publishers serving published builds from disk (DiskWorker).
 
 The invariant reads each calendar by hand (read_events: the unfolded
 lines); every CROSS_CHECK-th check and at teardown icalendar and vobject
@@ -480,14 +480,25 @@ LedgerMachine.TestCase.settings = settings(max_examples=20, stateful_step_count=
 test_the_revision_contract_holds_over_random_histories = LedgerMachine.TestCase
 
 
+class LongerHistories(LedgerMachine):
+    pass
+
+
+LongerHistories.TestCase.settings = settings(max_examples=60, stateful_step_count=25,
+                                             deadline=None,
+                                             suppress_health_check=[HealthCheck.too_slow])
+test_the_revision_contract_holds_over_longer_histories = pytest.mark.slow(
+    LongerHistories.TestCase)
+
+
 class LongerHistoriesOnDisk(LedgerMachine):
     start = DiskWorker
 
 
-LongerHistoriesOnDisk.TestCase.settings = settings(max_examples=60, stateful_step_count=25,
+LongerHistoriesOnDisk.TestCase.settings = settings(max_examples=20, stateful_step_count=25,
                                                    deadline=None,
                                                    suppress_health_check=[HealthCheck.too_slow])
-test_the_revision_contract_holds_over_longer_histories = pytest.mark.slow(
+test_the_revision_contract_holds_over_longer_histories_on_disk = pytest.mark.slow(
     LongerHistoriesOnDisk.TestCase)
 
 
