@@ -21,6 +21,10 @@ DEFAULT_LOCATION = "Online"
 #: How long a talk lasts when neither it nor the series says.
 DEFAULT_DURATION = timedelta(minutes=60)
 #: A talk id: permanent and URL-safe, since UIDs, pages and feed ids derive from it.
+#: Years a talk may fall in: a long-running series' archive and its plans;
+#: the VTIMEZONEs of this span are read from the tz database's files
+#: (feeds.formats.vtimezone) in well under a second.
+TALK_YEARS = range(1900, 2201)
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
 

@@ -17,7 +17,7 @@ from typing import Literal
 from zoneinfo import ZoneInfoNotFoundError
 
 from feeds.files import directory_file_mode, locked, remove_stale_temporaries, write_atomically
-from feeds.model import CANCELLED, ID_PATTERN, POSTPONED, SCHEDULED, STATUSES, Schedule, Talk
+from feeds.model import CANCELLED, ID_PATTERN, POSTPONED, SCHEDULED, STATUSES, TALK_YEARS, Schedule, Talk
 from feeds.timezones import EPOCH, get_zone, isoformat_utc, parse_utc
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def ledger_path(data_file: str | Path) -> Path:
 NONE = "-"  # a date not seen yet
 #: iCalendar's SEQUENCE is an INTEGER (RFC 5545 3.3.8): at most 2^31 - 1.
 SEQUENCE_LIMIT = 2**31
-#: Years a ledger date may fall in (as the data file's talks).
+#: Years a ledger date may fall in: moments a build saw a change (not talk dates).
 YEARS = range(1970, 3000)
 FINGERPRINT = re.compile(r"[0-9a-f]{20}")
 DIGITS = re.compile(r"[0-9]{1,10}")
@@ -157,8 +157,9 @@ def parse_start(text: str) -> datetime:
     except ZoneInfoNotFoundError:
         raise ValueError(f"the start {text!r} names no zone of the tz database") from None
     moment = datetime.fromisoformat(match.group(1))
-    if moment.year not in YEARS:
-        raise ValueError(f"the start {text!r} is not between {YEARS.start} and {YEARS.stop - 1}")
+    if moment.year not in TALK_YEARS:
+        raise ValueError(f"the start {text!r} is not between {TALK_YEARS.start} and "
+                         f"{TALK_YEARS.stop - 1}")
     return moment.astimezone(zone)
 
 

@@ -86,8 +86,8 @@ def _mapping(fields: Mapping[str, Schema], keys: Iterable[str], required: Iterab
             "required": list(required), "additionalProperties": False}
 
 
-_YEARS = r"(?:20\d\d|2100)"  # loader.YEARS
-assert loader.YEARS == range(2000, 2101)
+_YEARS = r"(?:19\d\d|2[01]\d\d|2200)"  # loader.YEARS
+assert loader.YEARS == range(1900, 2201)
 
 _AUTHORITY = f"^(?:\\s*(?:{loader.DOMAIN.pattern}|{loader.EMAIL.pattern})\\s*)?$"
 SERIES_FIELDS: dict[str, Schema] = {
