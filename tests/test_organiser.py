@@ -178,3 +178,46 @@ def test_mistakes_in_the_arguments_are_caught_before_any_request(data_file, monk
             assert run("add", "--paper", "2501.19393", "--speaker", "A B", *bad,
                        "--data", str(data_file)) != 0
     assert seen.requests == []
+
+
+@pytest.mark.parametrize("argv, written", [
+    (("recording", "2026-03-09-wen", "https://video.example.org/wen"), "https://video.example.org/wen"),
+    (("cancel", "2026-03-09-wen", "--note", "moved to April"), "moved to April"),
+    (("add", "--title", "A talk by hand", "--speaker", "Ada Example", "--date", "2027-01-11"),
+     "A talk by hand"),
+])
+def test_an_edit_the_ledger_cannot_record_exits_non_zero(data_file, capsys, argv, written):
+    """The edit is written, but a ledger that cannot be read does not record
+    it: the command says so, names the ledger and fails."""
+    assert run("validate", str(data_file)) == 0
+    ledger = ledger_path(data_file)
+    broken = ledger.read_bytes().replace(b"\t0\t", b"\t\xe9\t", 1)
+    ledger.write_bytes(broken)
+    capsys.readouterr()
+    assert run(*argv, "--data", str(data_file)) == 1
+    err = capsys.readouterr().err
+    assert str(ledger) in err and "not UTF-8" in err and "Traceback" not in err
+    assert f"{data_file} was written" in err and "Nothing was written" not in err
+    assert written in data_file.read_text(encoding="utf-8")
+    assert ledger.read_bytes() == broken
+
+
+def test_an_edit_whose_ledger_cannot_be_written_exits_non_zero(data_file, monkeypatch, capsys):
+    from feeds.data import revisions
+
+    assert run("validate", str(data_file)) == 0
+    ledger = ledger_path(data_file)
+    recorded = ledger.read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(revisions, "write_atomically", refuse)
+    capsys.readouterr()
+    assert run("recording", "2026-03-09-wen", "https://video.example.org/wen",
+               "--data", str(data_file)) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the revision ledger" in err and "No space left" in err
+    assert load_schedule(data_file).talk("2026-03-09-wen").recording == (
+        "https://video.example.org/wen")
+    assert ledger.read_bytes() == recorded

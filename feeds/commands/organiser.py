@@ -14,14 +14,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from feeds.commands import papers
+from feeds.commands import papers, report
 from feeds.data import editing
 from feeds.data.loader import parse_schedule
+from feeds.data.recorded import Recorded
 from feeds.data.yaml_reader import InvalidData
 from feeds.model import Link, Schedule, Talk
 from feeds.settings import utc_now
 
-EXIT_ERROR = 1
 EXIT_CHOOSE = 2  # the organiser has to choose (which author speaks)
 
 
@@ -59,9 +59,7 @@ def register(commands: Any) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    print("Nothing was written.", file=sys.stderr)
-    return EXIT_ERROR
+    return report.fail(message, "Nothing was written.")
 
 
 def _load(path: Path) -> tuple[str, Schedule]:
@@ -73,11 +71,20 @@ def _load(path: Path) -> tuple[str, Schedule]:
                                 + "\n".join(str(p) for p in exc.problems)) from None
 
 
-def _save(path: Path, original: str, new: str, now: datetime) -> Schedule:
-    schedule, warning = editing.write(path, original, new, now)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    return schedule
+def _save(path: Path, original: str, new: str, now: datetime) -> Recorded:
+    recorded = editing.write(path, original, new, now)
+    report.print_notes("warning", recorded.warnings, recorded.ledger)
+    return recorded
+
+
+def _status(recorded: Recorded) -> int:
+    """0, or EXIT_ERROR after saying that the ledger does not record the change written."""
+    if recorded.recorded:
+        return 0
+    report.print_notes("error", recorded.errors, recorded.ledger)
+    return report.fail(f"{recorded.data_file} was written, but the revision ledger "
+                       f"{recorded.ledger} does not record the change: fix the ledger, then "
+                       "run `feeds validate`")
 
 
 def _abstract(args: argparse.Namespace) -> str | None:
@@ -129,11 +136,11 @@ def run_add(args: argparse.Namespace, today: date | None = None,
             links=(Link(paper.label, paper.url),) if paper else (),
             time=start)
         new = editing.insert_talk(original, str(path), talk)
-        _save(path, original, new, (now or utc_now)())
+        recorded = _save(path, original, new, (now or utc_now)())
     except (editing.EditError, papers.PaperError) as exc:
         return _fail(str(exc))
     print(f"added talk {talk.id} on {day.isoformat()} to {path}: {title}")
-    return 0
+    return _status(recorded)
 
 
 def _no_speaker(paper: papers.Paper | None) -> int:
@@ -149,9 +156,11 @@ def _no_speaker(paper: papers.Paper | None) -> int:
 
 
 def _edit_talk(args: argparse.Namespace, now: Callable[[], datetime] | None,
-               edit: Callable[[str, str], str], unchanged: str) -> tuple[int | None, Talk | None]:
+               edit: Callable[[str, str], str], unchanged: str
+               ) -> tuple[int | None, Talk | None, Recorded | None]:
     """Apply `edit` (file text, file name -> new text) for the talk `args.id`:
-    (None, the talk as it was) once written, else (an exit status, None)."""
+    (None, the talk as it was, what was recorded) once written, else (an
+    exit status, None, None)."""
     path = args.data or _data_default()
     try:
         original, schedule = _load(path)
@@ -159,36 +168,36 @@ def _edit_talk(args: argparse.Namespace, now: Callable[[], datetime] | None,
         new = edit(original, str(path))
         if new == original:
             print(unchanged)
-            return 0, None
-        _save(path, original, new, (now or utc_now)())
+            return 0, None, None
+        recorded = _save(path, original, new, (now or utc_now)())
     except editing.EditError as exc:
-        return _fail(str(exc)), None
-    return None, old
+        return _fail(str(exc)), None, None
+    return None, old, recorded
 
 
 def run_recording(args: argparse.Namespace,
                   now: Callable[[], datetime] | None = None) -> int:
     """`feeds recording ID URL`."""
-    status, old = _edit_talk(
+    status, old, recorded = _edit_talk(
         args, now, lambda text, source: editing.set_recording(text, source, args.id, args.url),
         f"talk {args.id} already has the recording {args.url.strip()}")
-    if status is not None:
-        return status
+    if status is not None or recorded is None:
+        return status or 0
     was = f" (was {old.recording})" if old and old.recording else ""
     print(f"talk {args.id}: recording {args.url.strip()}{was}")
-    return 0
+    return _status(recorded)
 
 
 def run_cancel(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> int:
     """`feeds cancel ID [--note TEXT]`."""
-    status, old = _edit_talk(
+    status, old, recorded = _edit_talk(
         args, now, lambda text, source: editing.cancel(text, source, args.id, args.note),
         f"talk {args.id} is already cancelled")
-    if status is not None:
-        return status
+    if status is not None or recorded is None:
+        return status or 0
     print(f"talk {args.id} is cancelled; calendars will show it as cancelled")
     if old and old.note and args.note.strip() and old.note != args.note.strip():
         print(f"its note was replaced; it was: {old.note}")
-    return 0
+    return _status(recorded)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from feeds.data.loader import parse_schedule
-from feeds.data.revisions import ledger_path, update_ledger
+from feeds.data.recorded import Recorded, record
 from feeds.data.yaml_reader import TIME_PATTERN, InvalidData, node_tree, valid_url
 from feeds.files import stat_signature, write_atomically
 from feeds.model import CANCELLED, ID_PATTERN, Link, Schedule, Speaker
@@ -351,10 +351,11 @@ def validate(text: str, source: str) -> Schedule:
                         + "\n".join(str(p) for p in exc.problems)) from None
 
 
-def write(path: Path, original: str, new: str, now: datetime) -> tuple[Schedule, str]:
+def write(path: Path, original: str, new: str, now: datetime) -> Recorded:
     """Validate `new`, replace `path` with it atomically (keeping the file's
-    mode), record the change in the ledger; returns the schedule and any
-    ledger warning. Refuses if the file changed since `original` was read."""
+    mode), record the change in the ledger; returns what was recorded (the
+    ledger's errors and warnings included). Refuses if the file changed
+    since `original` was read."""
     schedule = validate(new, str(path))
     signature = stat_signature(path)
     if read_text(path) != original:
@@ -365,5 +366,4 @@ def write(path: Path, original: str, new: str, now: datetime) -> tuple[Schedule,
             raise EditError(f"{path} changed while it was being edited; run the command again")
 
     write_atomically(path, new, before_replace=unchanged)
-    update = update_ledger(ledger_path(path), schedule, now)
-    return schedule, "; ".join(update.errors + update.warnings)
+    return record(path, now, text=new, schedule=schedule)
