@@ -293,7 +293,7 @@ def check_json(body: bytes, schedule: Schedule) -> None:
 
 
 def check_snapshot(snapshot: Snapshot) -> None:
-    schedule = snapshot.schedule
+    schedule = snapshot.context.schedule
     site = SITE.for_series(schedule.series.uid_domain)
     for path, resource in snapshot.routes.items():
         media = resource.media_type.split(";")[0]

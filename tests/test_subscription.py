@@ -45,7 +45,7 @@ def test_the_subscription_stays_well_below_googles_limit_with_every_upcoming_tal
     body = snapshot.routes["/calendar.ics"].body
     assert len(body) <= ical.SUBSCRIPTION_BYTES < GOOGLE_LIMIT * 0.6
     shown = set(uids(body))
-    site = snapshot.site
+    site = snapshot.context.site
     upcoming = [t for t in schedule.talks if t.end > now]
     assert len(upcoming) >= 50 and {site.uid(t.id) for t in upcoming} <= shown
     past = [t for t in reversed(schedule.talks) if t.end <= now]
@@ -72,14 +72,15 @@ def test_only_talks_cancelled_in_the_data_are_marked_cancelled(big):
     events = icalendar.Calendar.from_ical(snapshot.routes["/calendar.ics"].body).walk("VEVENT")
     marked = {str(e["UID"]) for e in events if str(e["STATUS"]) == "CANCELLED"}
     shown = {str(e["UID"]) for e in events}
-    assert marked == {snapshot.site.uid(t.id) for t in schedule.talks if t.cancelled} & shown
+    assert marked == {snapshot.context.site.uid(t.id) for t in schedule.talks if t.cancelled} & shown
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))
 def test_every_reader_reads_the_windowed_subscription_right(big, reader):
     schedule, _, snapshot = big
     body = snapshot.routes["/calendar.ics"].body
-    expected = {snapshot.site.uid(t.id): t.start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    site = snapshot.context.site
+    expected = {site.uid(t.id): t.start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
                 for t in schedule.talks}
     got = READERS[reader](body)
     assert got and all(got[uid] == expected[uid] for uid in got)

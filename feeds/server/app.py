@@ -24,7 +24,7 @@ from werkzeug.wsgi import get_host
 from feeds import settings, urls
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
-from feeds.publish.builds import PublishedBuild, Served, private_dir
+from feeds.publish.builds import PublishedBuild, Served, UnreadableBuild, private_dir
 from feeds.publish.snapshot import BuildOptions
 from feeds.server import accesslog
 from feeds.server.members import Members
@@ -203,7 +203,12 @@ def embed() -> Response:
         options = EmbedOptions.from_query(request.args.items(multi=True))
     except ValueError as exc:
         return Response(f"{exc}\n", 400, content_type="text/plain; charset=utf-8")
-    return send(current_snapshot().embed(options))
+    build = current_snapshot()
+    try:
+        return send(build.embed(options))
+    except UnreadableBuild:
+        log.exception("cannot render /embed from the build %s", build.name)
+        abort(503)
 
 
 def not_found(error: HTTPException) -> Response | HTTPException:
@@ -217,7 +222,12 @@ def not_found(error: HTTPException) -> Response | HTTPException:
 
 def members_calendar(token: str) -> Response:
     """A member's calendar; an unknown token gets the same 404 as any unknown page."""
-    resource = current_app.extensions["feeds.members"].calendar(current_snapshot(), token)
+    build = current_snapshot()
+    try:
+        resource = current_app.extensions["feeds.members"].calendar(build, token)
+    except UnreadableBuild:
+        log.exception("cannot render the members' calendar from the build %s", build.name)
+        abort(503)
     if resource is None:
         abort(404)
     response = send(resource)
