@@ -310,6 +310,31 @@ def test_the_builder_process_publishes_a_build(data_file, tmp_path):
     assert icalendar.Calendar.from_ical(build.routes["/calendar.ics"].body).walk("VEVENT")
 
 
+def test_workers_over_an_unreadable_build_start_a_builder_for_it(data_file, tmp_path):
+    """In process mode, a worker never serves a build whose context is cut
+    short: it starts a builder, which builds again from the data file."""
+    from feeds.publish.snapshot import BuildOptions
+    from feeds.server.publisher import Publisher
+
+    state = tmp_path / "state"
+    options = BuildOptions.from_settings({"SITE_URL": SITE_URL, "FEED_LIMIT": 100})
+    first = Publisher(data_file, options, state, mode="inline").snapshot()
+    assert first is not None
+    stored = first.directory / builds.CONTEXT
+    stored.write_bytes(stored.read_bytes()[:100])
+
+    worker = Publisher(data_file, options, state, mode="process", check_interval=0.05)
+    deadline = time.monotonic() + 60
+    build = worker.snapshot()
+    assert build is None or build.name != first.name  # never the unreadable one
+    while build is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        build = worker.snapshot()
+    assert build is not None and build.name != first.name
+    assert build.routes["/calendar.ics"].body == first.routes["/calendar.ics"].body
+    assert len(build.context.schedule.talks) == build.talks == 12
+
+
 def test_routes_are_looked_up_in_the_build_one_at_a_time(app, data_file):
     """Opening a build reads no per-route data; each route answers with the
     same bytes as its file, also after the build directory is pruned."""
@@ -405,6 +430,24 @@ def test_a_build_whose_context_cannot_be_read_is_built_again(make_app, data_file
     assert after == before
     rebuilt = builds.open_current(state)
     assert rebuilt is not None and rebuilt.name != build.name
+
+
+def test_a_context_damaged_inside_is_never_rendered_from(make_app, data_file, caplog):
+    """Damage the open-time check cannot see (inside the file, same size) is
+    found when the context is read: /embed?… answers 503, never a page made
+    from half the data, while the published routes keep their bytes."""
+    before = _responses(make_app().test_client())
+    build = builds.open_current(data_file.parent / "state")
+    assert build is not None
+    stored = build.directory / builds.CONTEXT
+    blob = bytearray(stored.read_bytes())
+    middle = len(blob) // 2
+    blob[middle:middle + 8] = b"\0" * 8
+    stored.write_bytes(bytes(blob))
+    client = make_app().test_client()
+    assert client.get(EMBED_DARK).status_code == 503
+    assert "not the file its build wrote" in caplog.text
+    assert _responses(client, PATHS) == {path: before[path] for path in PATHS}
 
 
 def test_the_context_is_stored_as_data_and_read_back_with_the_loader(make_app, data_file):

@@ -125,6 +125,15 @@ def _digest(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+#: Bytes at each end of context.json checked when a build is opened (the
+#: whole file is checked when it is read).
+ENDS = 4096
+
+
+def _ends(head: bytes, tail: bytes) -> str:
+    return _digest(head + b"\0" + tail)
+
+
 @dataclass(frozen=True)
 class Served:
     """One route of a published build: its file and how to send it."""
@@ -251,10 +260,11 @@ class PublishedBuild:
         self.format: int = index.get("format")
         if self.format != FORMAT:
             raise UnreadableBuild(f"{directory} was written by another version of feeds")
-        #: The size and digest of context.json: a build whose context is
-        #: missing, cut short or damaged is not opened.
+        #: The size and digests of context.json: a build whose context is
+        #: missing, cut short or damaged is not opened (its size and both
+        #: ends are checked now, at the same cost at any size).
         self._stored: dict[str, Any] = index["context"]
-        self._read_context()
+        self._check_context()
         self.version: str = index["version"]
         self.seq: int = index["seq"]
         self.talks: int = index["talks"]
@@ -282,6 +292,20 @@ class PublishedBuild:
 
     # What the build is made from, read only when a page needs it (/embed?…,
     # the members' calendar) or the builder rebuilds it.
+    def _check_context(self) -> None:
+        path = self.directory / CONTEXT
+        try:
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                head = handle.read(ENDS)
+                handle.seek(max(0, size - ENDS))
+                tail = handle.read(ENDS)
+        except OSError as exc:
+            raise UnreadableBuild(f"{path}: {exc.strerror or exc}") from exc
+        if size != self._stored["bytes"] or _ends(head, tail) != self._stored["ends"]:
+            raise UnreadableBuild(f"{path} is not the file its build wrote "
+                                  f"({size} bytes of {self._stored['bytes']})")
+
     def _read_context(self) -> bytes:
         """context.json, checked whole against the index; UnreadableBuild if it is not."""
         path = self.directory / CONTEXT
@@ -414,7 +438,8 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
         write_routes(tmp / ROUTES, index.pop("routes"))
         stored = made_from.to_json()
         (tmp / CONTEXT).write_bytes(stored)
-        index["context"] = {"bytes": len(stored), "sha256": _digest(stored)}
+        index["context"] = {"bytes": len(stored), "sha256": _digest(stored),
+                            "ends": _ends(stored[:ENDS], stored[-ENDS:])}
         (tmp / INDEX).write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
         os.rename(tmp, builds / name)
     except BaseException:
