@@ -310,11 +310,15 @@ def test_the_builder_process_publishes_a_build(data_file, tmp_path):
     assert icalendar.Calendar.from_ical(build.routes["/calendar.ics"].body).walk("VEVENT")
 
 
-def test_workers_over_an_unreadable_build_start_a_builder_for_it(data_file, tmp_path):
+def test_workers_over_an_unreadable_build_start_a_builder_for_it(data_file, tmp_path,
+                                                                  monkeypatch):
     """In process mode, a worker never serves a build whose context is cut
     short: it starts a builder, which builds again from the data file."""
     from feeds.publish.snapshot import BuildOptions
     from feeds.server.publisher import Publisher
+
+    # No watcher thread outliving the test: requests alone make the worker look.
+    monkeypatch.setattr(Publisher, "_start_watcher", lambda self: None)
 
     state = tmp_path / "state"
     options = BuildOptions.from_settings({"SITE_URL": SITE_URL, "FEED_LIMIT": 100})
