@@ -16,6 +16,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import icalendar
@@ -256,7 +257,7 @@ def test_the_published_site_is_what_feeds_build_writes(app, data_file, tmp_path,
     monkeypatch.setattr(cli, "utc_now", lambda: app.config["CLOCK"]())
     outdir = tmp_path / "site"
     assert cli.main(["build", str(outdir), "--data", str(data_file), "--site-url", SITE_URL]) == 0
-    build = app.extensions["feeds"].snapshot()
+    build = app.extensions["feeds"].current()
     site = build.directory / builds.SITE
 
     def tree(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -314,26 +315,26 @@ def test_workers_over_an_unreadable_build_start_a_builder_for_it(data_file, tmp_
                                                                   monkeypatch):
     """In process mode, a worker never serves a build whose context is cut
     short: it starts a builder, which builds again from the data file."""
-    from feeds.publish.snapshot import BuildOptions
     from feeds.server.publisher import Publisher
+    from feeds.settings import Settings
 
     # No watcher thread outliving the test: requests alone make the worker look.
     monkeypatch.setattr(Publisher, "_start_watcher", lambda self: None)
 
     state = tmp_path / "state"
-    options = BuildOptions.from_settings({"SITE_URL": SITE_URL, "FEED_LIMIT": 100})
-    first = Publisher(data_file, options, state, mode="inline").snapshot()
+    settings = Settings(talks_file=str(data_file), site_url=SITE_URL, feed_limit=100)
+    first = Publisher(replace(settings, build_mode="inline"), state).current()
     assert first is not None
     stored = first.directory / builds.CONTEXT
     stored.write_bytes(stored.read_bytes()[:100])
 
-    worker = Publisher(data_file, options, state, mode="process", check_interval=0.05)
+    worker = Publisher(replace(settings, build_mode="process", check_interval=0.05), state)
     deadline = time.monotonic() + 60
-    build = worker.snapshot()
+    build = worker.current()
     assert build is None or build.name != first.name  # never the unreadable one
     while build is None and time.monotonic() < deadline:
         time.sleep(0.05)
-        build = worker.snapshot()
+        build = worker.current()
     assert build is not None and build.name != first.name
     assert build.routes["/calendar.ics"].body == first.routes["/calendar.ics"].body
     assert len(build.context.schedule.talks) == build.talks == 12

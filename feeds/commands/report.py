@@ -46,6 +46,14 @@ def print_problems(problems: Iterable[Problem], output: str = "text") -> None:
         print(problem, file=sys.stderr)
 
 
+def print_warnings(warnings: Iterable[Problem], output: str = "text") -> None:
+    """What in the data file works but should change, each at its file:line."""
+    for warning in warnings:
+        if output == "github":
+            print(github_annotation("warning", "", warning))
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def print_notes(level: str, messages: Iterable[str], file: Path, output: str = "text") -> None:
     """Warnings (`level` "warning") or errors ("error") about `file`, each
     naming it already; with `output` "github" also annotations on it."""
@@ -58,6 +66,7 @@ def print_notes(level: str, messages: Iterable[str], file: Path, output: str = "
 def print_recorded(recorded: Recorded, output: str = "text") -> None:
     """Everything wrong or odd in reading and recording a data file."""
     print_problems(recorded.problems, output)
+    print_warnings(recorded.data_warnings, output)
     print_notes("warning", recorded.warnings, recorded.ledger, output)
     print_notes("error", recorded.errors, recorded.ledger, output)
 

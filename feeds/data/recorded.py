@@ -4,12 +4,12 @@ and get the same `Recorded` back, whatever they do with its problems."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from feeds.data.loader import parse_schedule
+from feeds.data.loader import MAX_BYTES, TOO_LARGE, parse_schedule
 from feeds.data.revisions import Revision, ledger_path, update_ledger
 from feeds.data.yaml_reader import InvalidData, Problem, read_text
 from feeds.model import Schedule
@@ -30,6 +30,9 @@ class Recorded:
     revisions: dict[str, Revision] | None = None
     #: The data file's problems, each at its file:line.
     problems: tuple[Problem, ...] = ()
+    #: What in the data file works but should change (a deprecated key),
+    #: each at its file:line; found whether or not the file has problems.
+    data_warnings: tuple[Problem, ...] = ()
     #: Why the ledger does not record this version (unreadable, damaged or
     #: not writable); each names the ledger.
     errors: tuple[str, ...] = ()
@@ -51,28 +54,34 @@ class Recorded:
 
 def read(data_file: str | Path, text: str | None = None) -> Recorded:
     """The data file (or `text`, what a caller is about to write there)
-    read and validated, not recorded."""
+    read and validated, not recorded. The file is read as the loader reads
+    it: a regular file of at most MAX_BYTES, never more."""
     data_file = Path(data_file)
+    warnings: list[Problem] = []
     try:
         if text is None:
-            text = read_text(data_file)
-        return Recorded(data_file, text, parse_schedule(text, str(data_file)))
+            text = read_text(data_file, limit=MAX_BYTES, too_large=TOO_LARGE)
+        schedule = parse_schedule(text, str(data_file), warnings)
+        return Recorded(data_file, text, schedule, data_warnings=tuple(warnings))
     except InvalidData as exc:
-        return Recorded(data_file, text, None, problems=tuple(exc.problems))
+        return Recorded(data_file, text, None, problems=tuple(exc.problems),
+                        data_warnings=tuple(warnings))
 
 
 def record(data_file: str | Path, now: datetime, *, text: str | None = None,
            schedule: Schedule | None = None, fallback_now: datetime | None = None,
            known: Mapping[str, Revision] | None = None,
-           settled: Callable[[], bool] | None = None) -> Recorded:
+           settled: Callable[[], bool] | None = None,
+           data_warnings: Sequence[Problem] = ()) -> Recorded:
     """Read and validate the data file (or `text`, whose `schedule` a caller
     that parsed it already gives), then record its talks in the revision
     ledger beside it at `now` (see `update_ledger` for `fallback_now` and
-    `known`). `settled` is asked once the file is read:
+    `known`; `data_warnings`, those the caller's parse found). `settled` is
+    asked once the file is read:
     False (it was written to meanwhile) records nothing. An OSError of the
     ledger's lock is raised."""
     if text is not None and schedule is not None:
-        got = Recorded(Path(data_file), text, schedule)
+        got = Recorded(Path(data_file), text, schedule, data_warnings=tuple(data_warnings))
     else:
         got = read(data_file, text)
     if settled is not None and not settled():

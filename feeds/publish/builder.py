@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from feeds import files
+from feeds import files, urls
 from feeds.data.recorded import record
 from feeds.data.revisions import Revision, ledger_path
 from feeds.data.yaml_reader import InvalidData
@@ -66,8 +66,7 @@ class BuildJob:
         return Path(self.state_dir)
 
     def build_options(self) -> BuildOptions:
-        return BuildOptions.from_settings({"SITE_URL": self.site_url,
-                                           "FEED_LIMIT": self.feed_limit})
+        return BuildOptions(urls.Site(self.site_url), self.feed_limit)
 
 
 def source_of(job: BuildJob) -> list[int] | None:
@@ -202,10 +201,13 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
         builds.write_status(job.state, {**attempt, "state": "idle", "retry": True})
         return job.settle
     if recorded.schedule is None or recorded.text is None:
-        _failed(job, attempt, *(str(p) for p in recorded.problems),
-                why=f"{data_file} has errors")
+        # /healthz is public and the file may be a link to a private one:
+        # the status names line and kind only; the log has the details.
+        _failed(job, attempt, *(p.public for p in recorded.problems),
+                why=f"{data_file} has errors",
+                details="\n".join(str(p) for p in recorded.problems))
         return 0.0
-    attempt["warnings"] = list(recorded.warnings)
+    attempt["warnings"] = [*(p.public for p in recorded.data_warnings), *recorded.warnings]
     if recorded.revisions is None:
         _failed(job, {**attempt, "retry_at": wall + job.ledger_retry}, *recorded.errors,
                 why="the revision ledger cannot be read")
@@ -239,8 +241,11 @@ def _publish(job: BuildJob, attempt: dict[str, Any], made_from: builds.MadeFrom,
 
 
 def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str,
-            why: str = "") -> dict[str, Any]:
-    log.error("keeping the last good version; %s:\n%s", why or problems[0], "\n".join(problems))
+            why: str = "", details: str = "") -> dict[str, Any]:
+    """Record a failed attempt: `problems` in the status (public), `details`
+    (default: the problems) in the log."""
+    log.error("keeping the last good version; %s:\n%s", why or problems[0],
+              details or "\n".join(problems))
     status = {**attempt, "state": "idle", "errors": list(problems), "failed_at": time.time()}
     builds.write_status(job.state, status)
     return status

@@ -29,6 +29,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -52,6 +53,8 @@ from feeds.model import Schedule
 from feeds.publish import export
 from feeds.publish.snapshot import BuildOptions, EmbedPages, RenderContext, Snapshot
 from feeds.timezones import EPOCH
+
+log = logging.getLogger(__name__)
 
 #: The layout of a build directory. Builds of other formats (1: routes in
 #: index.json, 2: a pickled model) are not read: they are built again.
@@ -156,17 +159,30 @@ class Served:
         return dict(self.headers)["Content-Type"]
 
 
+def inside(site: str, file: str) -> str:
+    """The path of `file`, a route table's name relative to the build's site
+    folder `site` (ending in '/'); ValueError unless it stays inside: no
+    absolute path, no '..' or '.' part, no empty part, no backslash or NUL.
+    A route table written by anyone but the builder is never trusted."""
+    parts = file.split("/") if isinstance(file, str) else [""]
+    if any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts):
+        raise ValueError(f"the route file {file!r} is not inside the build")
+    return site + file
+
+
 def served_from(row: Sequence[Any], site: str, sets: list[Headers],
                 dates: list[tuple[datetime, str]], deliveries: list[Delivery]) -> Served:
     """One row of a route table (file, header set, ETag, date, delivery,
-    download name; the indexes point into index.json's lists) as `Served`."""
+    download name; the indexes point into index.json's lists) as `Served`;
+    ValueError for a file outside the build."""
     file, hset, etag, date, delivery, download = row
+    path = inside(site, file)
     moment, text = dates[date]
     headers = sets[hset]
     if download:  # the one header that differs per talk file
         headers = tuple((k, content_disposition(download) if v == DOWNLOAD else v)
                         for k, v in headers)
-    return Served(site + file, headers + (("ETag", quoted_etag(etag)), ("Last-Modified", text)),
+    return Served(path, headers + (("ETag", quoted_etag(etag)), ("Last-Modified", text)),
                   etag, moment, deliveries[delivery], download)
 
 
@@ -210,7 +226,11 @@ class RouteTable(Mapping[str, Served]):
                 served = self._recent[route]
             else:
                 row = self._query(_LOOKUP, route).fetchone()
-                served = None if row is None else self._served(row)
+                try:
+                    served = None if row is None else self._served(row)
+                except ValueError as exc:  # planted: never served
+                    log.error("%s: %s", self._uri, exc)
+                    served = None
                 self._recent[route] = served
                 if len(self._recent) > self.RECENT:
                     self._recent.popitem(last=False)
@@ -283,7 +303,7 @@ class PublishedBuild:
         except sqlite3.Error as exc:
             raise UnreadableBuild(f"{directory / ROUTES}: {exc}") from exc
         file, hset, delivery = index["not_found"]
-        self.not_found = Served(site + file, sets[hset], "", utc(index["last_modified"]) or EPOCH,
+        self.not_found = Served(inside(site, file), sets[hset], "", utc(index["last_modified"]) or EPOCH,
                                 deliveries[delivery])
         self._made_from: MadeFrom | None = None
         self._context: RenderContext | None = None
@@ -347,7 +367,8 @@ class PublishedBuild:
             return self.routes[urls.EMBED_PAGE]
         if self._embed is None:
             context = self.context
-            default = Resource(self.routes[urls.EMBED_PAGE].body, pages.EMBED, context.changed)
+            default = Resource(self.routes[urls.EMBED_PAGE].body, pages.EMBED_DELIVERY,
+                               context.changed)
             self._embed = EmbedPages(context, default)
         return self._embed(options)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from feeds import urls
 from feeds.data.revisions import Revision, latest_date
@@ -21,6 +22,7 @@ from feeds.formats import ical, pages, schema, syndication, talks_json
 from feeds.formats.delivery import Delivery, Resource
 from feeds.formats.memo import KEPT, Kept, Memo
 from feeds.model import Schedule, Talk
+from feeds.settings import Settings
 from feeds.timezones import EPOCH, to_utc
 
 
@@ -32,8 +34,8 @@ class BuildOptions:
     feed_limit: int = 100
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> BuildOptions:
-        return cls(site=urls.Site(settings["SITE_URL"]), feed_limit=int(settings["FEED_LIMIT"]))
+    def from_settings(cls, settings: Settings) -> BuildOptions:
+        return cls(site=urls.Site(settings.site_url), feed_limit=settings.feed_limit)
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class RenderContext:
 
     schedule: Schedule
     revisions: Mapping[str, Revision]
-    #: The site, minting UIDs in the series' own domain where it pins one.
+    #: The site, minting ids under the series' own id_authority.
     site: urls.Site
     #: The moment the build saw the schedule at: it decides what is upcoming.
     now: datetime
@@ -59,7 +61,7 @@ class RenderContext:
     def of(cls, schedule: Schedule, revisions: Mapping[str, Revision], options: BuildOptions,
            now: datetime) -> RenderContext:
         """The context of `schedule` and its `revisions` seen at `now` with `options`."""
-        return cls(schedule, dict(revisions), options.site.for_series(schedule.series.uid_domain),
+        return cls(schedule, dict(revisions), options.site.for_series(schedule.series.id_authority),
                    now, options.feed_limit, last_change(schedule, revisions, now),
                    dated_until=max(to_utc(now), latest_date(revisions)))
 
@@ -70,30 +72,31 @@ RenderTalk = Callable[[RenderContext, Memo, Talk], bytes]
 #: Routes with one document for the whole schedule.
 DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
     (urls.CALENDAR, lambda c, m: ical.subscription_feed(c.schedule, c.revisions, c.site, c.now,
-                                                        memo=m), ical.FEED),
+                                                        memo=m), ical.FEED_DELIVERY),
     (urls.ARCHIVE, lambda c, m: ical.calendar_feed(c.schedule, c.revisions, c.site, memo=m,
-                                                   archive=True), ical.FEED),
+                                                   archive=True), ical.FEED_DELIVERY),
     (urls.RSS, lambda c, m: syndication.rss_feed(c.schedule, c.revisions, c.site, c.dated_until,
-                                                 c.feed_limit, m), syndication.RSS),
+                                                 c.feed_limit, m), syndication.RSS_DELIVERY),
     (urls.ATOM, lambda c, m: syndication.atom_feed(c.schedule, c.revisions, c.site, c.dated_until,
-                                                   c.feed_limit, m), syndication.ATOM),
-    (urls.HOME, lambda c, m: pages.home(c.schedule, c.site, c.now, m), pages.PAGE),
+                                                   c.feed_limit, m), syndication.ATOM_DELIVERY),
+    (urls.HOME, lambda c, m: pages.home(c.schedule, c.site, c.now, m), pages.PAGE_DELIVERY),
     (urls.EMBED_PAGE, lambda c, m: pages.embed(c.schedule, c.site, c.now, pages.EmbedOptions(),
-                                               m), pages.EMBED),
-    (urls.WEBSITE, lambda c, m: m(pages.website, c.schedule.series, c.site, m), pages.PAGE),
-    (urls.JSON, lambda c, m: talks_json.render(c.schedule, c.site, m), talks_json.DELIVERY),
-    (urls.SCHEMA, lambda c, m: schema.render(), schema.DELIVERY),
+                                               m), pages.EMBED_DELIVERY),
+    (urls.WEBSITE, lambda c, m: m(pages.website, c.schedule.series, c.site, m),
+     pages.PAGE_DELIVERY),
+    (urls.JSON, lambda c, m: talks_json.render(c.schedule, c.site, m), talks_json.JSON_DELIVERY),
+    (urls.SCHEMA, lambda c, m: schema.render(), schema.SCHEMA_DELIVERY),
     (urls.EMBED_JSON, lambda c, m: talks_json.render_embed(c.schedule, c.site, m),
-     talks_json.DELIVERY),
+     talks_json.JSON_DELIVERY),
 )
 #: Routes with one document per talk; the last column says whether the
 #: route is dated by the talk's own last change rather than the schedule's.
 TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery, bool], ...] = (
     (urls.talk_ics, lambda c, m, t: m(ical.talk_file, t, c.revisions[t.id], c.schedule.series,
-                                      c.site, m), ical.TALK_FILE, True),
+                                      c.site, m), ical.TALK_FILE_DELIVERY, True),
     (urls.talk_route, lambda c, m, t: m(pages.talk_page, t, c.schedule.series, c.site,
                                         pages.talk_state(t, c.now), *c.schedule.neighbours(t),
-                                        m), pages.PAGE, False),
+                                        m), pages.PAGE_DELIVERY, False),
 )
 #: The same file at a second address: the one-line embed script.
 ALIASES = {urls.EMBED_JS: urls.asset(pages.SCRIPT)}
@@ -128,26 +131,108 @@ class Snapshot:
         return self.context.changed
 
 
+class EmbedBusy(Exception):
+    """Too much /embed rendering lately; try again in `retry_after` seconds."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"try again in {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
+class RenderBudget:
+    """A token bucket of rendering time: at most `capacity` seconds at once,
+    refilled at `rate` seconds per second. It bounds what a stream of new
+    /embed option sets can cost a worker (the rest of the site shares its CPU)."""
+
+    def __init__(self, capacity: float, rate: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.capacity, self.rate, self.clock = capacity, rate, clock
+        self._left, self._at = capacity, clock()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self._left = min(self.capacity, self._left + (now - self._at) * self.rate)
+        self._at = now
+
+    def wait(self) -> float:
+        """0 if a render may start now, else the seconds until one may."""
+        with self._lock:
+            self._refill()
+            return 0.0 if self._left > 0 else -self._left / self.rate + 0.01
+
+    def spend(self, seconds: float) -> None:
+        with self._lock:
+            self._refill()
+            self._left -= seconds
+
+
+#: Per process: 2 s of /embed rendering at once, then a fifth of one CPU.
+EMBED_BUDGET = RenderBudget(capacity=2.0, rate=0.2)
+
+
 class EmbedPages:
-    """/embed for each query's options, rendered on first request and kept
-    for the snapshot's lifetime (at most LIMIT of them)."""
+    """/embed for each query's options, rendered on first request.
+
+    The cost of a render grows with the talks shown. Each option set is
+    first made canonical (a limit at or above the talks shown is no limit),
+    so the expensive pages, those without a limit, are at most one per
+    show and theme: they are kept for the snapshot's lifetime. Pages with a
+    limit are kept while among the LIMIT used most recently. Every render
+    draws on a render budget; while it is spent, a new option set is
+    refused (EmbedBusy, sent as 503 with Retry-After) instead of rendered,
+    and the published /embed/ and every kept page are still served."""
 
     LIMIT = 64
 
-    def __init__(self, context: RenderContext, default: Resource, memo: Memo = KEPT):
+    def __init__(self, context: RenderContext, default: Resource, memo: Memo = KEPT,
+                 budget: RenderBudget | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
         self._context, self._memo = context, memo
-        self._pages: dict[pages.EmbedOptions, Resource] = {pages.EmbedOptions(): default}
+        self._budget = EMBED_BUDGET if budget is None else budget
+        self._clock = clock
+        self._whole: dict[pages.EmbedOptions, Resource] = {pages.EmbedOptions(): default}
+        self._recent: OrderedDict[pages.EmbedOptions, Resource] = OrderedDict()
+        self._shown: dict[str, int] | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, options: pages.EmbedOptions) -> Resource:
-        page = self._pages.get(options)
-        if page is None:
+    def canonical(self, options: pages.EmbedOptions) -> pages.EmbedOptions:
+        """`options`, without a limit that cuts nothing (the same page)."""
+        if options.limit is None:
+            return options
+        if self._shown is None:
             c = self._context
+            upcoming, past = len(c.schedule.upcoming(c.now)), len(c.schedule.past(c.now))
+            self._shown = {"upcoming": upcoming, "past": past, "all": upcoming + past}
+        if options.limit >= self._shown[options.show]:
+            return replace(options, limit=None)
+        return options
+
+    def __call__(self, options: pages.EmbedOptions) -> Resource:
+        options = self.canonical(options)
+        with self._lock:
+            page = self._whole.get(options) or self._recent.get(options)
+            if page is not None and options in self._recent:
+                self._recent.move_to_end(options)
+        if page is not None:
+            return page
+        wait = self._budget.wait()
+        if wait:
+            raise EmbedBusy(wait)
+        c = self._context
+        started = self._clock()
+        try:
             page = Resource(pages.embed(c.schedule, c.site, c.now, options, self._memo),
-                            pages.EMBED, c.changed)
-            with self._lock:
-                if len(self._pages) < self.LIMIT:
-                    self._pages[options] = page
+                            pages.EMBED_DELIVERY, c.changed)
+        finally:
+            self._budget.spend(self._clock() - started)
+        with self._lock:
+            if options.limit is None:
+                self._whole[options] = page
+            else:
+                self._recent[options] = page
+                while len(self._recent) > self.LIMIT:
+                    self._recent.popitem(last=False)
         return page
 
 
@@ -191,8 +276,8 @@ def render_snapshot(context: RenderContext, memo: Kept = KEPT) -> Snapshot:
             body, pages.asset_delivery(name, immutable=True), changed)
     for alias, path in ALIASES.items():
         routes[alias] = routes[path]
-    due = [moment for moment in turning_points(schedule) if moment > context.now]
-    return Snapshot(context, routes, min(due, default=None),
+    ahead = [moment for moment in turning_points(schedule) if moment > context.now]
+    return Snapshot(context, routes, min(ahead, default=None),
                     not_found=Resource(pages.not_found(schedule, context.site, memo),
-                                       pages.NOT_FOUND, changed),
+                                       pages.NOT_FOUND_DELIVERY, changed),
                     embed=EmbedPages(context, routes[urls.EMBED_PAGE], memo))

@@ -29,7 +29,7 @@ from feeds.publish import builds
 from feeds.publish.builder import BUILDER_COMMAND, BuildJob, build_due, run_build, source_of, unsettled
 from feeds.publish.builds import PublishedBuild
 from feeds.publish.snapshot import BuildOptions
-from feeds.settings import utc_now
+from feeds.settings import Settings, utc_now
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -66,21 +66,21 @@ class Health:
 class Publisher:
     """The current published build of one data file, for one worker process."""
 
-    def __init__(self, data_file: str | Path, options: BuildOptions, state_dir: str | Path,
-                 clock: Clock = utc_now, check_interval: float = 1.0,
-                 settle: float | None = None,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, *, max_age: int = 3600,
-                 mode: str = "process", timeout: float = 60.0, keep: int = 3,
+    def __init__(self, settings: Settings, state_dir: str | Path, *, clock: Clock = utc_now,
+                 settle: float | None = None, monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep):
-        self.data_file = Path(data_file)
+        self.data_file = Path(settings.talks_file)
         self.state = Path(state_dir)
         self.clock = clock
-        self.mode = mode
+        self.mode = mode = settings.build_mode
+        check_interval = settings.check_interval
         self.settle = min(SETTLE, check_interval) if settle is None else settle
+        options = BuildOptions.from_settings(settings)
         self.job = BuildJob(str(self.data_file), str(self.state), options.site.base,
-                       options.feed_limit, max_age, keep, timeout, self.settle,
-                       ledger_retry=10 * check_interval)
+                            options.feed_limit, settings.cache_max_age, settings.keep_builds,
+                            settings.build_timeout, self.settle,
+                            ledger_retry=10 * check_interval)
         self._watch = FileWatch(self.data_file, check_interval, monotonic)
         self._wall = wall
         self._sleep = sleep
@@ -121,7 +121,7 @@ class Publisher:
             except Exception:  # never let the watcher die
                 log.exception("looking at %s failed", self.data_file)
 
-    def snapshot(self) -> PublishedBuild | None:
+    def current(self) -> PublishedBuild | None:
         """The build to serve this request from; callers keep it for a whole response."""
         self.follow()
         self._watch.check(self._look)
@@ -185,7 +185,7 @@ class Publisher:
             self._child_started = time.monotonic()
 
     def health(self) -> Health:
-        build = self.snapshot()
+        build = self.current()
         status = builds.read_status(self.state)
         errors = tuple(status.get("errors", ()))
         if build is None and not errors:
