@@ -127,7 +127,7 @@ def request_times(size: int, path: Path, now, repeat: int) -> dict[str, float]: 
                                  "CHECK_INTERVAL": 3600.0, "CLOCK": lambda: now,
                                  "BUILD_MODE": "inline", "STATE_DIR": str(path.parent / "state")})
     snap = app.extensions["feeds"].current()
-    schedule, revisions = snap.schedule, snap.revisions
+    schedule, revisions = snap.context.schedule, snap.context.revisions
     site = Site(SITE_URL).for_series(schedule.series.id_authority)
     app.add_url_rule("/naive/calendar.ics", "naive_calendar",
                      lambda: naive_calendar(schedule, revisions, site))

@@ -295,7 +295,7 @@ def check_json(body: bytes, schedule: Schedule) -> None:
 
 
 def check_snapshot(snapshot: Snapshot) -> None:
-    schedule = snapshot.schedule
+    schedule = snapshot.context.schedule
     site = SITE.for_series(schedule.series.id_authority)
     for path, resource in snapshot.routes.items():
         media = resource.media_type.split(";")[0]

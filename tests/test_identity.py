@@ -110,3 +110,16 @@ def test_the_old_key_uid_domain_gives_the_same_uids_and_feed_ids(make_app, data_
     assert after == before
     assert before[0] == {talk_id: talk_uid(talk_id) for talk_id in TALKS}
     assert b"<id>tag:efficientml@gmail.com,2026:feed</id>" in before[1]
+
+
+def test_healthz_shows_the_old_key_uid_domain_at_its_line(make_app, data_file):
+    """The warning goes through the builder's read-and-record step to
+    /healthz: file, line and kind, never the value written there."""
+    text = data_file.read_text(encoding="utf-8").replace("  id_authority:", "  uid_domain:")
+    data_file.write_text(text, encoding="utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "uid_domain:" in row)
+    health = make_app().test_client().get("/healthz")
+    assert health.status_code == 200
+    warnings = health.json["warnings"]
+    assert any(w.startswith(f"{data_file}:{line}:") and "uid_domain" in w for w in warnings)
+    assert not any("efficientml@gmail.com" in w for w in warnings)

@@ -94,6 +94,16 @@ def test_below_the_server_no_web_framework_is_loaded(module):
     assert not imports(module) & WEB, f"feeds/{module} imports a web framework"
 
 
+#: Modules that run code named by the data they read: a published build
+#: stores what it is made from as data (JSON), never as a pickle.
+CODE_LOADERS = {"pickle", "marshal", "shelve", "dill", "cloudpickle", "joblib"}
+
+
+@pytest.mark.parametrize("module", module_names())
+def test_nothing_is_unpickled(module):
+    assert not imports(module) & CODE_LOADERS, f"feeds/{module} imports {imports(module) & CODE_LOADERS}"
+
+
 @pytest.mark.parametrize("package", ROOMS[1:])
 def test_every_package_states_its_rule(package):
     doc = importlib.import_module(f"feeds.{package}").__doc__ or ""

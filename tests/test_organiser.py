@@ -184,6 +184,47 @@ def test_mistakes_in_the_arguments_are_caught_before_any_request(data_file, monk
     assert seen.requests == []
 
 
+@pytest.mark.parametrize("argv, written", [
+    (("recording", "2026-03-09-wen", "https://video.example.org/wen"), "https://video.example.org/wen"),
+    (("cancel", "2026-03-09-wen", "--note", "moved to April"), "moved to April"),
+    (("add", "--title", "A talk by hand", "--speaker", "Ada Example", "--date", "2027-01-11"),
+     "A talk by hand"),
+])
+def test_an_edit_the_ledger_cannot_record_exits_non_zero(data_file, capsys, argv, written):
+    """A ledger that cannot be read cannot record the edit: the command
+    names the ledger, writes nothing and fails."""
+    assert run("validate", str(data_file)) == 0
+    ledger = ledger_path(data_file)
+    broken = ledger.read_bytes().replace(b"\t0\t", b"\t\xe9\t", 1)
+    ledger.write_bytes(broken)
+    capsys.readouterr()
+    assert run(*argv, "--data", str(data_file)) == 1
+    err = capsys.readouterr().err
+    assert str(ledger) in err and "not UTF-8" in err and "Traceback" not in err
+    assert f"{data_file} was not written" in err and "Nothing was written." in err
+    assert written not in data_file.read_text(encoding="utf-8")
+    assert ledger.read_bytes() == broken
+
+
+def test_an_edit_whose_ledger_cannot_be_written_exits_non_zero(data_file, monkeypatch, capsys):
+    assert run("validate", str(data_file)) == 0
+    ledger = ledger_path(data_file)
+    recorded = ledger.read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(revisions, "write_atomically", refuse)
+    capsys.readouterr()
+    assert run("recording", "2026-03-09-wen", "https://video.example.org/wen",
+               "--data", str(data_file)) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the revision ledger" in err and "No space left" in err
+    assert "Nothing was written." in err
+    assert load_schedule(data_file).talk("2026-03-09-wen").recording == ""
+    assert ledger.read_bytes() == recorded
+
+
 # --- two organisers at once, and a ledger that cannot record -------------------------
 
 def _edit(barrier, argv: list[str]) -> None:

@@ -7,13 +7,16 @@ Every server listens on 127.0.0.1, with bounded connections and time."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import pickle
 import re
 import signal
 import socket
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import icalendar
@@ -32,7 +35,7 @@ SLOW_STEP = """\
 import os, sys, time
 if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder process
     from feeds.publish import builder
-    real = builder.build_snapshot
+    real = builder.render_snapshot
     def step(*args, **kwargs):
         what = open(os.environ["STEP_FILE"]).read().strip()
         if what == "fail":
@@ -40,7 +43,7 @@ if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder 
         if what:
             time.sleep(float(what))
         return real(*args, **kwargs)
-    builder.build_snapshot = step
+    builder.render_snapshot = step
 """
 
 
@@ -281,10 +284,12 @@ def test_old_builds_are_deleted_but_the_last_few_kept(make_app, data_file):
 
 def test_a_worker_started_over_a_published_build_reads_no_data(make_app, data_file, monkeypatch):
     good = make_app().test_client().get("/calendar.ics")
+    from feeds.data import recorded
     from feeds.publish import builder
 
-    monkeypatch.setattr(builder, "load_schedule", lambda path: pytest.fail("read the YAML"))
-    monkeypatch.setattr(builder, "build_snapshot", lambda *a: pytest.fail("built"))
+    monkeypatch.setattr(recorded, "parse_schedule", lambda *a: pytest.fail("read the YAML"))
+    monkeypatch.setattr(builds, "parse_schedule", lambda *a: pytest.fail("read the stored YAML"))
+    monkeypatch.setattr(builder, "render_snapshot", lambda *a: pytest.fail("built"))
     again = make_app().test_client().get("/calendar.ics")
     assert (again.data, again.headers["ETag"]) == (good.data, good.headers["ETag"])
 
@@ -304,6 +309,35 @@ def test_the_builder_process_publishes_a_build(data_file, tmp_path):
     build = builds.open_current(tmp_path / "state")
     assert build is not None and build.talks == 12
     assert icalendar.Calendar.from_ical(build.routes["/calendar.ics"].body).walk("VEVENT")
+
+
+def test_workers_over_an_unreadable_build_start_a_builder_for_it(data_file, tmp_path,
+                                                                  monkeypatch):
+    """In process mode, a worker never serves a build whose context is cut
+    short: it starts a builder, which builds again from the data file."""
+    from feeds.server.publisher import Publisher
+    from feeds.settings import Settings
+
+    # No watcher thread outliving the test: requests alone make the worker look.
+    monkeypatch.setattr(Publisher, "_start_watcher", lambda self: None)
+
+    state = tmp_path / "state"
+    settings = Settings(talks_file=str(data_file), site_url=SITE_URL, feed_limit=100)
+    first = Publisher(replace(settings, build_mode="inline"), state).current()
+    assert first is not None
+    stored = first.directory / builds.CONTEXT
+    stored.write_bytes(stored.read_bytes()[:100])
+
+    worker = Publisher(replace(settings, build_mode="process", check_interval=0.05), state)
+    deadline = time.monotonic() + 60
+    build = worker.current()
+    assert build is None or build.name != first.name  # never the unreadable one
+    while build is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        build = worker.current()
+    assert build is not None and build.name != first.name
+    assert build.routes["/calendar.ics"].body == first.routes["/calendar.ics"].body
+    assert len(build.context.schedule.talks) == build.talks == 12
 
 
 def test_routes_are_looked_up_in_the_build_one_at_a_time(app, data_file):
@@ -328,33 +362,112 @@ def test_routes_are_looked_up_in_the_build_one_at_a_time(app, data_file):
     assert build.routes["/atom.xml"].etag
 
 
-def test_a_build_written_by_the_previous_format_is_served_then_rewritten(make_app, data_file):
-    """After an upgrade, a build whose routes are in index.json is served
-    as it was, then rewritten from its model, with the same bytes and ETags."""
-    import json
-    import sqlite3
+EMBED_DARK = "/embed/?theme=dark&limit=3"
 
+
+def _refuse_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a published build was unpickled")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+
+
+def _responses(client, paths=(*PATHS, EMBED_DARK)) -> dict[str, tuple[int, bytes, str]]:
+    return {path: (r.status_code, r.data, r.headers.get("ETag", ""))
+            for path in paths for r in [client.get(path)]}
+
+
+def test_a_build_of_the_previous_layout_is_built_again_from_its_data(make_app, data_file,
+                                                                      monkeypatch):
+    """After an upgrade, a build with a pickled model (format 2) is neither
+    unpickled nor served: the first start builds again from the data file
+    and serves the same bytes as the build before it."""
     state = data_file.parent / "state"
-    first = make_app().test_client()
-    before = {path: first.get(path) for path in PATHS}
+    before = _responses(make_app().test_client())
+    assert before[EMBED_DARK][0] == 200
     build = builds.open_current(state)
     assert build is not None
+    # The previous layout: format 2, no context.json, and a model.pickle whose
+    # class lives in a module that no longer exists.
     index = json.loads((build.directory / builds.INDEX).read_text(encoding="utf-8"))
-    with sqlite3.connect(build.directory / builds.ROUTES) as db:
-        rows = db.execute("SELECT route, file, hset, etag, date, delivery, download FROM routes")
-        index["routes"] = {route: list(row) for route, *row in rows}
-    index["format"] = builds.LEGACY_FORMAT
+    index["format"] = 2
+    del index["context"]
     (build.directory / builds.INDEX).write_text(json.dumps(index), encoding="utf-8")
-    (build.directory / builds.ROUTES).unlink()
+    (build.directory / builds.CONTEXT).unlink()
+    model = b"cfeeds.snapshot\nBuild\n)R."  # feeds.snapshot.Build(), pickle protocol 0
+    with pytest.raises(ModuleNotFoundError):
+        pickle.loads(model)
+    (build.directory / "model.pickle").write_bytes(model)
+    with pytest.raises(builds.UnreadableBuild):
+        builds.PublishedBuild(build.directory)
+    _refuse_unpickling(monkeypatch)
 
-    old = builds.open_current(state)
-    assert old is not None and old.format == builds.LEGACY_FORMAT
-    assert old.routes["/calendar.ics"].body == before["/calendar.ics"].data
-    client = make_app().test_client()  # opens the old build, then rewrites it
-    for path, response in before.items():
-        again = client.get(path)
-        assert (again.status_code, again.data, again.headers["ETag"]) == \
-            (200, response.data, response.headers["ETag"]), path
-    rewritten = builds.open_current(state)
-    assert rewritten is not None and rewritten.format == builds.FORMAT
-    assert rewritten.name != old.name
+    after = _responses(make_app().test_client())  # built again before it serves
+    assert after == before
+    rebuilt = builds.open_current(state)
+    assert rebuilt is not None and rebuilt.format == builds.FORMAT
+    assert rebuilt.name != build.name and rebuilt.version == build.version
+    assert (rebuilt.directory / builds.CONTEXT).exists()
+    assert not (rebuilt.directory / "model.pickle").exists()
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "zeroed"])
+def test_a_build_whose_context_cannot_be_read_is_built_again(make_app, data_file, damage):
+    """A build whose stored context is missing, cut short or overwritten is
+    never served half-read: the next start builds again from the data file."""
+    state = data_file.parent / "state"
+    before = _responses(make_app().test_client())
+    build = builds.open_current(state)
+    assert build is not None
+    stored = build.directory / builds.CONTEXT
+    size = stored.stat().st_size
+    if damage == "missing":
+        stored.unlink()
+    elif damage == "truncated":
+        stored.write_bytes(stored.read_bytes()[: size // 2])
+    else:  # the same size, as a file system may leave it after a crash
+        stored.write_bytes(bytes(size))
+    with pytest.raises(builds.UnreadableBuild):
+        builds.PublishedBuild(build.directory)
+
+    after = _responses(make_app().test_client())
+    assert after == before
+    rebuilt = builds.open_current(state)
+    assert rebuilt is not None and rebuilt.name != build.name
+
+
+def test_a_context_damaged_inside_is_never_rendered_from(make_app, data_file, caplog):
+    """Damage the open-time check cannot see (inside the file, same size) is
+    found when the context is read: /embed?… answers 503, never a page made
+    from half the data, while the published routes keep their bytes."""
+    before = _responses(make_app().test_client())
+    build = builds.open_current(data_file.parent / "state")
+    assert build is not None
+    stored = build.directory / builds.CONTEXT
+    blob = bytearray(stored.read_bytes())
+    middle = len(blob) // 2
+    blob[middle:middle + 8] = b"\0" * 8
+    stored.write_bytes(bytes(blob))
+    client = make_app().test_client()
+    assert client.get(EMBED_DARK).status_code == 503
+    assert "not the file its build wrote" in caplog.text
+    assert _responses(client, PATHS) == {path: before[path] for path in PATHS}
+
+
+def test_the_context_is_stored_as_data_and_read_back_with_the_loader(make_app, data_file):
+    """context.json holds the data file's text, the ledger's rows and the
+    build's settings as JSON; read back, it is the context the build used."""
+    from feeds.data.loader import load_schedule
+    from feeds.data.revisions import ledger_path, read_ledger
+
+    make_app().test_client().get("/")
+    build = builds.open_current(data_file.parent / "state")
+    assert build is not None
+    stored = json.loads((build.directory / builds.CONTEXT).read_text(encoding="utf-8"))
+    assert stored["data"] == data_file.read_text(encoding="utf-8")
+    assert stored["site"] == SITE_URL
+    context = build.context
+    assert context.schedule == load_schedule(data_file)
+    assert context.revisions == read_ledger(ledger_path(data_file))
+    assert context.site.base == SITE_URL

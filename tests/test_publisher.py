@@ -18,6 +18,7 @@ import icalendar
 import pytest
 
 from feeds import files
+from feeds.data import recorded
 from feeds.data import revisions as revisions_module
 from feeds.data.revisions import ledger_path, read_ledger
 from feeds.publish import builder
@@ -126,7 +127,7 @@ def test_invalid_data_keeps_the_last_good_version(data_file, clock, caplog):
     assert not health.ok and any(e.startswith(f"{data_file}:15:") and "time zone" in e
                                  for e in health.errors)
     assert not any("Mars/Olympus" in e for e in health.errors)  # public: never the file's text
-    assert health.talks == len(good.schedule.talks)
+    assert health.talks == len(good.context.schedule.talks)
     caplog.clear()
     pub.current()
     assert caplog.text == ""  # an unchanged bad file is logged once, not per request
@@ -181,24 +182,24 @@ def test_a_file_still_being_written_at_start_is_read_once_it_settles(data_file, 
     pub = inline(data_file, clock=clock, check_interval=1.0, settle=0.25, wall=wall, sleep=sleep)
     assert len(slept) == 2 and sum(slept) <= 1.0
     assert "Lyapunov revisited" in calendar(pub)
-    assert len(pub.current().schedule.talks) == 12
+    assert len(pub.current().context.schedule.talks) == 12
     assert read_ledger(ledger_path(data_file))[TALK].sequence == 0  # only the whole file
 
 
 def test_a_file_written_while_it_is_read_is_read_again(data_file, clock, monkeypatch):
     pub = inline(data_file, clock=clock, check_interval=0)
     good = pub.current()
-    real = builder.load_schedule
+    real = recorded.read_text
     reads = []
 
-    def racing(path, warnings=None):
-        schedule = real(path, warnings)
+    def racing(path, *args, **kwargs):
+        text = real(path, *args, **kwargs)
         if not reads:  # a writer appends while the first read is under way
             retitle(data_file, "Second write", old="First write")
-        reads.append(schedule)
-        return schedule
+        reads.append(text)
+        return text
 
-    monkeypatch.setattr(builder, "load_schedule", racing)
+    monkeypatch.setattr(recorded, "read_text", racing)
     retitle(data_file, "First write")
     assert pub.current() is good
     assert "Second write" in calendar(pub)
@@ -213,7 +214,7 @@ def test_a_failing_build_keeps_the_last_good_version(data_file, clock, monkeypat
     def broken(*args):
         raise RuntimeError("a bug in a renderer")
 
-    monkeypatch.setattr(builder, "build_snapshot", broken)
+    monkeypatch.setattr(builder, "render_snapshot", broken)
     retitle(data_file, "Triggers the bug")
     with caplog.at_level(logging.ERROR, logger="feeds.publish.builder"):
         assert pub.current() is good
@@ -226,7 +227,7 @@ def test_a_ledger_that_cannot_be_locked_is_tried_again(data_file, clock, monkeyp
     pub = inline(data_file, clock=clock, check_interval=1.0, settle=0,
                     monotonic=ticks)
     good = pub.current()
-    real = builder.update_ledger
+    real = recorded.update_ledger
     failures = [OSError(37, "No locks available")]
 
     def flaky(*args, **kwargs):
@@ -234,7 +235,7 @@ def test_a_ledger_that_cannot_be_locked_is_tried_again(data_file, clock, monkeyp
             raise failures.pop()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(builder, "update_ledger", flaky)
+    monkeypatch.setattr(recorded, "update_ledger", flaky)
     retitle(data_file, "Locked out")
     ticks.now += 1.0
     assert pub.current() is good

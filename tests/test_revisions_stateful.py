@@ -239,7 +239,7 @@ class MemoryWorker:
         if reason == "rebuild":
             assert self.current is not None and self.kept is not None
             self.status["rebuilt_for"] = self.kept.name
-            self._publish(self.current.schedule, self.current.revisions, now, self.kept.source)
+            self._publish(self.current.context.schedule, self.current.context.revisions, now, self.kept.source)
         else:
             self._reload(now)
 
@@ -254,7 +254,7 @@ class MemoryWorker:
         try:
             update = update_ledger(ledger_path(self.data), schedule, now,
                                    fallback_now=mtime.replace(microsecond=0),
-                                   known=self.current.revisions if self.current else None)
+                                   known=self.current.context.revisions if self.current else None)
         except OSError as exc:
             self.status.update(errors=[f"cannot update the revision ledger: {exc}"], retry=True)
             return

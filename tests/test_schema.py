@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds.commands import cli
+from feeds.commands import cli, report
 from feeds.data import loader
 from feeds.data.loader import InvalidData, load_schedule
 
@@ -124,5 +124,5 @@ def test_validate_prints_github_annotations(data_file, capsys):
 def test_github_annotations_escape_what_github_would_misread():
     from feeds.data.yaml_reader import Problem
     problem = Problem("a,b:c.yaml", 3, 4, "50% done\nnext line", "t1")
-    assert cli.github_annotation("error", "", problem) == \
+    assert report.github_annotation("error", "", problem) == \
         "::error file=a%2Cb%3Ac.yaml,line=3,col=4::talk t1: 50%25 done%0Anext line"

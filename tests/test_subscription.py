@@ -17,7 +17,7 @@ from feeds.data.revisions import advance
 from feeds.formats import ical
 from feeds.formats.delivery import Resource
 from feeds.formats.memo import Kept
-from feeds.publish.snapshot import DOCUMENTS, Build, last_change
+from feeds.publish.snapshot import DOCUMENTS, BuildOptions, RenderContext
 from feeds.urls import Site
 
 from calendar_readers import READERS
@@ -44,12 +44,11 @@ def big():
     schedule = parse_schedule(synthetic.data_text(2000))
     now = datetime.combine(synthetic.talk_day(1950), datetime.min.time(), timezone.utc)
     revisions = advance({}, schedule, now)
-    site = Site(SITE_URL).for_series(schedule.series.uid_domain)
-    build = Build(schedule, revisions, site, now, 100, last_change(schedule, revisions, now),
-                  Kept(), dated_until=now)
-    routes = {path: Resource(render(build), delivery, build.changed)
+    context = RenderContext.of(schedule, revisions, BuildOptions(Site(SITE_URL)), now)
+    memo = Kept()
+    routes = {path: Resource(render(context, memo), delivery, context.changed)
               for path, render, delivery in DOCUMENTS if path in (urls.CALENDAR, urls.ARCHIVE)}
-    return schedule, now, Calendars(site, routes)
+    return schedule, now, Calendars(context.site, routes)
 
 
 def uids(body: bytes) -> list[str]:
@@ -95,7 +94,8 @@ def test_only_talks_cancelled_in_the_data_are_marked_cancelled(big):
 def test_every_reader_reads_the_windowed_subscription_right(big, reader):
     schedule, _, snapshot = big
     body = snapshot.routes["/calendar.ics"].body
-    expected = {snapshot.site.uid(t.id): t.start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    site = snapshot.site
+    expected = {site.uid(t.id): t.start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
                 for t in schedule.talks}
     got = READERS[reader](body)
     assert got and all(got[uid] == expected[uid] for uid in got)

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from feeds import settings, timezones, urls
-from feeds.commands import mailer
+from feeds.commands import mailer, report
+from feeds.commands.report import EXIT_ERROR
 from feeds.data.announced import (
     ANNOUNCEMENT,
     REMINDER,
@@ -40,8 +41,8 @@ from feeds.data.announced import (
     render_sent,
     sent_path,
 )
-from feeds.data.loader import load_schedule
-from feeds.data.revisions import Revision, ledger_path, update_ledger
+from feeds.data.recorded import record
+from feeds.data.revisions import Revision
 from feeds.data.secrets_file import Secrets, load_secrets
 from feeds.data.yaml_reader import InvalidData, valid_url
 from feeds.files import locked, write_atomically
@@ -50,9 +51,6 @@ from feeds.formats.text import one_line
 from feeds.model import Schedule, Talk
 from feeds.publish.snapshot import BuildOptions
 from feeds.settings import Settings, utc_now
-
-EXIT_ERROR = 1
-
 
 # --- addresses ---------------------------------------------------------------------
 
@@ -128,11 +126,6 @@ class Mailing:
                        join_url=self.join_urls.get(talk.id, ""), update=update)
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_ERROR
-
-
 def _usage(args: argparse.Namespace) -> str:
     """What is wrong with the combination of options, if anything."""
     if args.due == bool(args.id):
@@ -171,20 +164,16 @@ def prepare(args: argparse.Namespace, now: datetime) -> Mailing:
     """Read the settings, the data, the ledger and (for --members) the secrets."""
     config = Settings.load({"talks_file": args.data} if args.data else {})
     data_file = Path(config.talks_file)
-    try:
-        schedule = load_schedule(data_file)
-    except InvalidData as exc:
+    recorded = record(data_file, now)
+    if recorded.schedule is None:
         raise AnnounceError(f"{data_file} has problems; fix them first (feeds validate):\n"
-                            + "\n".join(str(p) for p in exc.problems)) from None
-    except OSError as exc:
-        raise AnnounceError(f"cannot read {data_file}: {exc.strerror or exc}") from None
-    update = update_ledger(ledger_path(data_file), schedule, now)
-    for warning in update.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    if update.revisions is None or update.errors:  # an announcement names a SEQUENCE
+                            + "\n".join(str(p) for p in recorded.problems))
+    schedule = recorded.schedule
+    report.print_notes("warning", recorded.warnings, recorded.ledger)
+    if recorded.revisions is None or recorded.errors:  # an announcement names a SEQUENCE
         raise AnnounceError("the revision ledger does not record this version of the talks, "
-                            "so nothing is announced:\n" + "\n".join(update.errors))
-    revisions = update.revisions
+                            "so nothing is announced:\n" + "\n".join(recorded.errors))
+    revisions = recorded.revisions
     site = BuildOptions.from_settings(config).site.for_series(schedule.series.id_authority)
     if config.site_url == settings.SITE_URL:
         print(f"warning: the links point at {settings.SITE_URL}; set FEEDS_SITE_URL to the "
@@ -208,7 +197,7 @@ def run(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> 
     """`feeds announce`."""
     problem = _usage(args)
     if problem:
-        return _fail(problem)
+        return report.fail(problem)
     try:
         mailing = prepare(args, (now or utc_now)())
         smtp = mailer.SmtpSettings.from_settings(mailing.settings) if args.send else None
@@ -216,7 +205,7 @@ def run(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> 
             return run_due(mailing, smtp)
         return run_one(mailing, args, smtp)
     except (AnnounceError, mailer.MailError) as exc:
-        return _fail(str(exc))
+        return report.fail(str(exc))
 
 
 def run_one(mailing: Mailing, args: argparse.Namespace, smtp: mailer.SmtpSettings | None) -> int:

@@ -12,13 +12,12 @@ from typing import Any
 
 from feeds import settings, urls
 from feeds.commands import announce, organiser, starter
-from feeds.data.loader import load_schedule
-from feeds.data.revisions import Revision, ledger_path, update_ledger
+from feeds.commands.report import EXIT_ERROR, FORMATS, print_recorded
+from feeds.data.recorded import Recorded, record
 from feeds.data.secrets_file import add_token
-from feeds.data.yaml_reader import InvalidData, Problem
+from feeds.data.yaml_reader import InvalidData
 from feeds.formats import schema
 from feeds.formats.calendar_links import subscribe_links
-from feeds.model import Schedule
 from feeds.publish import export
 from feeds.publish.snapshot import BuildOptions, build_snapshot
 from feeds.settings import Settings, SettingsError, utc_now
@@ -27,73 +26,24 @@ from feeds.timezones import format_when
 #: The exit status after a bad setting (2 is taken: argparse's bad option,
 #: `feeds add`'s "choose a speaker").
 EXIT_SETTINGS = 1
-#: How `feeds validate --format` prints problems.
-FORMATS = ("text", "github")
 
 
-def github_annotation(level: str, message: str, problem: Problem | None = None) -> str:
-    """A GitHub Actions workflow command (``::error file=…,line=…,col=…::message``)
-    that shows `message` at the problem's file and line in a pull request.
-    Values are escaped as the Actions toolkit escapes them."""
-    def data(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-    def prop(text: str) -> str:
-        return data(text).replace(":", "%3A").replace(",", "%2C")
-
-    where = ""
-    if problem is not None:
-        fields = [f"file={prop(problem.source)}"]
-        if problem.line:
-            fields += [f"line={problem.line}", f"col={problem.column}"]
-        where = " " + ",".join(fields)
-        who = f"talk {problem.talk_id}: " if problem.talk_id else ""
-        message = who + problem.message
-    return f"::{level}{where}::{data(message)}"
-
-
-def load_or_report(file: Path, output: str = "text") -> Schedule | None:
-    """The schedule in `file`, or None after printing every problem (as
-    GitHub annotations on stdout where `output` is "github"); warnings
-    (a deprecated key) are printed either way."""
-    warnings: list[Problem] = []
-    try:
-        return load_schedule(file, warnings)
-    except InvalidData as exc:
-        summary = f"{len(exc.problems)} problem(s) in {file}; nothing was published."
-        for problem in exc.problems:
-            if output == "github":
-                print(github_annotation("error", "", problem))
-            print(problem, file=sys.stderr)
-        print(summary, file=sys.stderr)
+def recorded_or_report(file: Path, now: datetime, output: str = "text") -> Recorded | None:
+    """The data file read and recorded in its ledger, or None after printing
+    why it cannot be published (as GitHub annotations on stdout too where
+    `output` is "github"). Warnings (a deprecated key, the ledger's) are
+    printed either way."""
+    recorded = record(file, now)
+    print_recorded(recorded, output)
+    if recorded.schedule is None:
+        print(f"{len(recorded.problems)} problem(s) in {file}; nothing was published.",
+              file=sys.stderr)
         return None
-    finally:
-        for warning in warnings:
-            if output == "github":
-                print(github_annotation("warning", "", warning))
-            print(f"warning: {warning}", file=sys.stderr)
-
-
-def record(file: Path, schedule: Schedule, now: datetime,
-           output: str = "text") -> dict[str, Revision] | None:
-    """Record `schedule` in the ledger beside `file`; None, after saying
-    why, if the change could not be recorded. With `output` "github" each
-    warning and error is also a GitHub annotation on the ledger."""
-    ledger = ledger_path(file)
-    update = update_ledger(ledger, schedule, now)
-    for warning in update.warnings:
-        if output == "github":
-            print(github_annotation("warning", warning, Problem(str(ledger), 0, 0, warning)))
-        print(f"warning: {warning}", file=sys.stderr)
-    for error in update.errors:
-        if output == "github":
-            print(github_annotation("error", error, Problem(str(ledger), 0, 0, error)))
-        print(error, file=sys.stderr)
-    if not update.recorded:
-        print(f"the revision ledger {ledger} does not record this version of "
+    if not recorded.recorded:
+        print(f"the revision ledger {recorded.ledger} does not record this version of "
               f"{file}; nothing was published.", file=sys.stderr)
         return None
-    return update.revisions
+    return recorded
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -104,12 +54,11 @@ def _settings(**overrides: Any) -> Settings:
 def validate(args: argparse.Namespace) -> int:
     """Print every problem and fail, or print a one-line summary."""
     file = Path(_settings(talks_file=args.file).talks_file)
-    schedule = load_or_report(file, args.format)
-    if schedule is None:
-        return 1
     now = utc_now()
-    if record(file, schedule, now, args.format) is None:
-        return 1
+    recorded = recorded_or_report(file, now, args.format)
+    if recorded is None or recorded.schedule is None:
+        return EXIT_ERROR
+    schedule = recorded.schedule
     upcoming = schedule.upcoming(now)
     nxt = (f"next: {format_when(upcoming[0].start)} — {upcoming[0].title}"
            if upcoming else "no upcoming talk")
@@ -121,19 +70,18 @@ def build(args: argparse.Namespace) -> int:
     """Write every route into OUTDIR for a static host (see feeds/export.py)."""
     config = _settings(talks_file=args.data, site_url=args.site_url)
     data = Path(config.talks_file)
-    schedule = load_or_report(data)
-    if schedule is None:
-        return 1
     now = utc_now()
-    revisions = record(data, schedule, now)
-    if revisions is None:
-        return 1
-    snapshot = build_snapshot(schedule, revisions, BuildOptions.from_settings(config), now)
+    recorded = recorded_or_report(data, now)
+    if recorded is None or recorded.schedule is None or recorded.revisions is None:
+        return EXIT_ERROR
+    schedule = recorded.schedule
+    snapshot = build_snapshot(schedule, recorded.revisions, BuildOptions.from_settings(config),
+                              now)
     try:
         routes = export.write_site(snapshot, args.outdir, config.cache_max_age)
     except (export.ExportError, OSError) as exc:
         print(f"{args.outdir}: {exc}; nothing was published.", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     if config.site_url == settings.SITE_URL:
         print(f"warning: every link points at {settings.SITE_URL}; give "
               "--site-url or FEEDS_SITE_URL the public address", file=sys.stderr)

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from feeds import timezones
-from feeds.commands import papers
+from feeds.commands import papers, report
 from feeds.data import editing
 from feeds.data.loader import MAX_BYTES, parse_schedule
+from feeds.data.recorded import Recorded
 from feeds.data.yaml_reader import InvalidData
 from feeds.model import Link, Schedule, Talk
 from feeds.settings import DATA_FILE, Settings, utc_now
 
-EXIT_ERROR = 1
 EXIT_CHOOSE = 2  # the organiser has to choose (which author speaks)
 
 
@@ -76,9 +76,7 @@ def register(commands: Any) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    print("Nothing was written.", file=sys.stderr)
-    return EXIT_ERROR
+    return report.fail(message, "Nothing was written.")
 
 
 def _load(path: Path) -> tuple[str, Schedule]:
@@ -90,11 +88,12 @@ def _load(path: Path) -> tuple[str, Schedule]:
                                 + "\n".join(str(p) for p in exc.problems)) from None
 
 
-def _save(path: Path, original: str, new: str, now: datetime) -> Schedule:
-    schedule, warning = editing.write(path, original, new, now)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    return schedule
+def _save(path: Path, original: str, new: str, now: datetime) -> Recorded:
+    """Record `new` in the ledger, then write it (see editing.write: a ledger
+    that cannot record the change raises EditError, nothing written)."""
+    recorded = editing.write(path, original, new, now)
+    report.print_notes("warning", recorded.warnings, recorded.ledger)
+    return recorded
 
 
 def _abstract(args: argparse.Namespace) -> str | None:

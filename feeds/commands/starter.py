@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from feeds import settings
 from feeds.data.loader import parse_schedule
-from feeds.data.revisions import ledger_path, update_ledger
+from feeds.data.recorded import record
+from feeds.data.revisions import ledger_path
 from feeds.files import write_atomically
 from feeds.formats import schema
 from feeds.timezones import get_zone
@@ -158,8 +159,8 @@ def create(folder: Path, series: NewSeries, now: datetime) -> list[str]:
         target = folder / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(target, text)
-    update = update_ledger(ledger_path(data_file), schedule, now)
-    if update.errors:
-        raise InitError("\n".join(update.errors))
+    recorded = record(data_file, now, text=written[settings.DATA_FILE], schedule=schedule)
+    if recorded.errors:
+        raise InitError("\n".join(recorded.errors))
     return [*written, str(ledger_path(data_file).relative_to(folder))]
 

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from feeds.data.loader import MAX_BYTES, TOO_LARGE, parse_schedule
-from feeds.data.revisions import ledger_path, update_ledger
+from feeds.data.recorded import Recorded, record
 from feeds.data.yaml_reader import TIME_PATTERN, InvalidData, node_tree, size_text, valid_url
 from feeds.files import FileTooLarge, locked, read_bounded, stat_signature, write_atomically
 from feeds.model import CANCELLED, ID_PATTERN, POSTPONED, SCHEDULED, Link, Schedule, Speaker
@@ -418,14 +418,14 @@ def validate(text: str, source: str) -> Schedule:
                         + "\n".join(str(p) for p in exc.problems)) from None
 
 
-def write(path: Path, original: str, new: str, now: datetime) -> tuple[Schedule, str]:
+def write(path: Path, original: str, new: str, now: datetime) -> Recorded:
     """Validate `new`, record it in the ledger, then replace `path` with it
-    atomically (keeping the file's mode); returns the schedule and any ledger
-    warning. Call it holding `lock(path)`. Refuses, writing nothing to `path`,
-    if the file changed since `original` was read or the ledger cannot record
-    the change. (Should `path` then fail to be replaced, the ledger holds a
-    revision that never was: the next record counts it as changed back, and
-    SEQUENCE only grows.)"""
+    atomically (keeping the file's mode); returns what was recorded (the
+    ledger's warnings included). Call it holding `lock(path)`. Refuses,
+    writing nothing to `path`, if the file changed since `original` was read
+    or the ledger cannot record the change. (Should `path` then fail to be
+    replaced, the ledger holds a revision that never was: the next record
+    counts it as changed back, and SEQUENCE only grows.)"""
     schedule = validate(new, str(path))
     signature = stat_signature(path)
     if read_text(path) != original:
@@ -435,9 +435,9 @@ def write(path: Path, original: str, new: str, now: datetime) -> tuple[Schedule,
         if stat_signature(path) != signature:
             raise EditError(f"{path} changed while it was being edited; run the command again")
 
-    update = update_ledger(ledger_path(path), schedule, now)
-    if not update.recorded:
-        raise EditError(f"the revision ledger {ledger_path(path)} cannot record the change, so "
-                        f"{path} was not written:\n" + "\n".join(update.errors))
+    recorded = record(path, now, text=new, schedule=schedule)
+    if not recorded.recorded:
+        raise EditError(f"the revision ledger {recorded.ledger} cannot record the change, so "
+                        f"{path} was not written:\n" + "\n".join(recorded.errors))
     write_atomically(path, new, before_replace=unchanged)
-    return schedule, "; ".join(update.warnings)
+    return recorded

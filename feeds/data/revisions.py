@@ -262,6 +262,12 @@ def read_ledger(path: Path) -> dict[str, Revision]:
         raise LedgerError([f"{path}: cannot read the revision ledger "
                            f"({exc.strerror or exc}); it is left as it is until it can be "
                            "read: check its owner and permissions"]) from None
+    return parse_ledger(text, path)
+
+
+def parse_ledger(text: str, path: Path | str) -> dict[str, Revision]:
+    """The entries of a ledger's `text` (read from `path`, for messages);
+    LedgerError if any line is damaged."""
     entries: dict[str, Revision] = {}
     lines: dict[str, int] = {}
     problems: list[str] = []

@@ -19,21 +19,20 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from feeds import files, urls
-from feeds.data.loader import load_schedule
-from feeds.data.revisions import Revision, latest_date, ledger_path, update_ledger
-from feeds.data.yaml_reader import InvalidData, Problem
+from feeds.data.recorded import record
+from feeds.data.revisions import Revision, ledger_path
+from feeds.data.yaml_reader import InvalidData
 from feeds.files import Signature
-from feeds.model import Schedule
 from feeds.publish import builds
-from feeds.publish.builds import PublishedBuild
-from feeds.publish.snapshot import BuildOptions, build_snapshot, last_change
+from feeds.publish.builds import PublishedBuild, UnreadableBuild
+from feeds.publish.snapshot import BuildOptions, RenderContext, render_snapshot
 from feeds.settings import utc_now
 
 log = logging.getLogger(__name__)
@@ -82,17 +81,20 @@ def source_of(job: BuildJob) -> list[int] | None:
 
 
 def build_due(job: BuildJob, current: PublishedBuild | None, source: list[int] | None,
-        now: datetime, status: Mapping[str, Any], wall: float = 0.0) -> str:
-    """Why a build is due ("reload", "rebuild"), or "" if none is."""
+        now: datetime, status: Mapping[str, Any], wall: float = 0.0, unreadable: str = "") -> str:
+    """Why a build is due ("reload", "rebuild"), or "" if none is.
+    `unreadable` names a current build that cannot be read: it is built
+    again from the data file (once)."""
+    if unreadable and status.get("rebuilt_for") != unreadable:
+        return "reload"
     changed = current is None or current.source != source or current.options != job.options
     tried = (status.get("source") == source and status.get("options") == job.options
              and not status.get("retry"))
     unrecorded = status.get("retry_at") is not None and wall >= status["retry_at"]
     if (changed and not tried) or unrecorded:
         return "reload"
-    outdated = current is not None and (
-        current.format != builds.FORMAT  # an older feeds wrote it: rewrite it from its model
-        or (current.valid_until is not None and now >= current.valid_until))
+    outdated = current is not None and current.valid_until is not None and \
+        now >= current.valid_until
     if outdated and current is not None and status.get("rebuilt_for") != current.name:
         return "rebuild"
     return ""
@@ -120,11 +122,11 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
         status = _failed(job, status, f"building {data_file} stopped before it finished "
                          f"(killed, or past FEEDS_BUILD_TIMEOUT={job.timeout:g} s); "
                          "the last good build is still served")
-    current = builds.open_current(state)
+    current, unreadable = open_current(state)
     signature = files.stat_signature(data_file)
     source = source_of(job)
     now = clock()
-    reason = build_due(job, current, source, now, status, wall())
+    reason = build_due(job, current, source, now, status, wall(), unreadable)
     if not reason:
         return 0.0
     if reason == "reload":
@@ -137,83 +139,105 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
     if reason == "rebuild":
         assert current is not None
         attempt["rebuilt_for"] = current.name
+    elif unreadable:
+        attempt["rebuilt_for"] = unreadable
     builds.write_status(state, attempt)
     try:
-        if reason == "reload":
-            return _reload(job, attempt, signature, now, current, wall())
-        assert current is not None
-        model = current.model()
-        _publish(job, attempt, model["schedule"], model["revisions"], now,
-                 current.source, current.loaded_at or now)
+        if reason == "rebuild":
+            assert current is not None
+            try:  # from what the current build is made from, seen now
+                made_from = replace(current.made_from(), options=job.build_options(), now=now)
+                context = made_from.context()
+            except (UnreadableBuild, InvalidData) as exc:
+                log.warning("building %s again from %s: %s", current.name, data_file, exc)
+                attempt["source"] = source
+                return _reload(job, attempt, signature, now, None, wall())
+            _publish(job, attempt, made_from, context, current.source, current.loaded_at or now)
+            return 0.0
+        return _reload(job, attempt, signature, now, current, wall())
     except BuildTimeout:
         _failed(job, attempt, f"building {data_file} took longer than FEEDS_BUILD_TIMEOUT="
                 f"{job.timeout:g} s; the last good build is still served")
     return 0.0
 
 
+def open_current(state: Path) -> tuple[PublishedBuild | None, str]:
+    """The current build, or None and the name of one that cannot be read."""
+    name = builds.current_name(state)
+    try:
+        return builds.open_current(state), ""
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("the current build %s cannot be read; it is built again: %s", name, exc)
+        return None, name or ""
+
+
+def _known(current: PublishedBuild | None) -> Mapping[str, Revision] | None:
+    """The revisions the current build published, if it can be read."""
+    if current is None:
+        return None
+    try:
+        return current.made_from().revisions
+    except UnreadableBuild as exc:
+        log.warning("the revisions of %s cannot be read: %s", current.name, exc)
+        return None
+
+
 def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
             now: datetime, current: PublishedBuild | None, wall: float) -> float:
     data_file = Path(job.data_file)
-    deprecated: list[Problem] = []
-    try:
-        schedule: Schedule | None = load_schedule(data_file, deprecated)
-        problems: tuple[str, ...] = ()
-        details = ""
-    except InvalidData as exc:
-        # /healthz is public and the file may be a link to a private one:
-        # the status names line and kind only; the log has the details.
-        schedule, problems, details = None, tuple(p.public for p in exc.problems), str(exc)
-    if files.stat_signature(data_file) != signature:  # written to while we read it
-        builds.write_status(job.state, {**attempt, "state": "idle", "retry": True})
-        return job.settle
-    if schedule is None:
-        _failed(job, attempt, *problems, why=f"{data_file} has errors", details=details)
-        return 0.0
     mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
     try:
         # The revisions last published are the memory that survives restarts:
         # nothing subscribers saw goes backwards, even while the ledger is
         # unreadable or cannot be written.
-        update = update_ledger(ledger_path(data_file), schedule, now,
-                               fallback_now=mtime.replace(microsecond=0),
-                               known=current.revisions if current else None)
+        recorded = record(data_file, now, fallback_now=mtime.replace(microsecond=0),
+                          known=_known(current),
+                          settled=lambda: files.stat_signature(data_file) == signature)
     except OSError as exc:  # e.g. the lock file cannot be locked: try again later
         _failed(job, {**attempt, "retry": True}, f"cannot update the revision ledger: {exc}",
                 why="the ledger failed")
         return 0.0
-    attempt["warnings"] = [*(p.public for p in deprecated), *update.warnings]
-    if update.revisions is None:
-        _failed(job, {**attempt, "retry_at": wall + job.ledger_retry}, *update.errors,
+    if recorded.unsettled:  # written to while we read it
+        builds.write_status(job.state, {**attempt, "state": "idle", "retry": True})
+        return job.settle
+    if recorded.schedule is None or recorded.text is None:
+        # /healthz is public and the file may be a link to a private one:
+        # the status names line and kind only; the log has the details.
+        _failed(job, attempt, *(p.public for p in recorded.problems),
+                why=f"{data_file} has errors",
+                details="\n".join(str(p) for p in recorded.problems))
+        return 0.0
+    attempt["warnings"] = [*(p.public for p in recorded.data_warnings), *recorded.warnings]
+    if recorded.revisions is None:
+        _failed(job, {**attempt, "retry_at": wall + job.ledger_retry}, *recorded.errors,
                 why="the revision ledger cannot be read")
         return 0.0
-    if update.errors:  # published, but not recorded: degraded, and tried again
+    if recorded.errors:  # published, but not recorded: degraded, and tried again
         attempt["retry_at"] = wall + job.ledger_retry
-    _publish(job, attempt, schedule, update.revisions, now, source_of(job), now,
-             errors=update.errors)
+    made_from = builds.MadeFrom(recorded.text, str(data_file), recorded.revisions,
+                                job.build_options(), now)
+    _publish(job, attempt, made_from, made_from.context(recorded.schedule), source_of(job), now,
+             errors=recorded.errors)
     return 0.0
 
 
-def _publish(job: BuildJob, attempt: dict[str, Any], schedule: Schedule,
-             revisions: Mapping[str, Revision], now: datetime, source: list[int] | None,
-             loaded_at: datetime, errors: tuple[str, ...] = ()) -> None:
+def _publish(job: BuildJob, attempt: dict[str, Any], made_from: builds.MadeFrom,
+             context: RenderContext, source: list[int] | None, loaded_at: datetime,
+             errors: tuple[str, ...] = ()) -> None:
     """Render every route, write the build and switch it in; on failure keep the current one."""
-    options = job.build_options()
     try:
-        snapshot = build_snapshot(schedule, revisions, options, now)
-        model = {"schedule": schedule, "revisions": snapshot.revisions, "site": snapshot.site,
-                 "now": now, "feed_limit": options.feed_limit,
-                 "dated_until": max(now, latest_date(revisions)),
-                 "changed": last_change(schedule, revisions, now)}
+        snapshot = render_snapshot(context)
         name = builds.publish(job.state, snapshot, job.max_age, source=source,
-                                 options=job.options, loaded_at=loaded_at, model=model,
-                                 keep=job.keep)
+                              options=job.options, loaded_at=loaded_at, made_from=made_from,
+                              keep=job.keep)
     except Exception as exc:  # a bug must not take the last good version down
         log.exception("keeping the last good version; building %s failed", job.data_file)
         _failed(job, attempt, f"building the site failed: {exc!r}")
         return
     builds.write_status(job.state, {**attempt, "state": "idle", "errors": list(errors),
                                        "ok_at": time.time()})
-    log.info("published %d talks from %s (build %s)", len(schedule.talks), job.data_file, name)
+    log.info("published %d talks from %s (build %s)", len(context.schedule.talks), job.data_file,
+             name)
 
 
 def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str,

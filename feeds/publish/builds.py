@@ -7,13 +7,16 @@ The state directory (FEEDS_STATE_DIR, by default the app's instance folder)::
     builds/<seq>-<version>/site/         the `feeds build` tree (feeds.publish.export)
     builds/<seq>-<version>/index.json    header sets, dates, deliveries, version, ...
     builds/<seq>-<version>/routes.sqlite route -> file, header set, ETag, date (one row each)
-    builds/<seq>-<version>/model.pickle  the data, for /embed?… and the members' calendar
+    builds/<seq>-<version>/context.json  what it is made from, by value (`MadeFrom`):
+                                         for /embed?…, the members' calendar, a rebuild
     current -> builds/<seq>-<version>    replaced with one rename: readers see old or new
     status.json                          the last build attempt (errors for /healthz)
     build.lock                           held by the one process that builds
     private/                             0700: the members' last good secrets
 
-A build directory never changes once `current` names it. Workers read the
+A build directory never changes once `current` names it. One that cannot
+be read (written by an older feeds, or with its context cut short) is never
+served: the builder builds again from the data file. Workers read the
 files on demand and look a route up in routes.sqlite when it is asked for,
 so their memory does not grow with the number of talks, opening a build
 costs the same at any size, and the page cache shares the bytes between
@@ -24,10 +27,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
-import pickle
 import shutil
 import sqlite3
 import threading
@@ -40,23 +43,24 @@ from pathlib import Path
 from typing import Any
 
 from feeds import urls
-from feeds.data.revisions import Revision
+from feeds.data.loader import parse_schedule
+from feeds.data.revisions import LedgerError, Revision, parse_ledger, render_ledger
+from feeds.data.yaml_reader import InvalidData
 from feeds.files import write_atomically
 from feeds.formats import pages
 from feeds.formats.delivery import Delivery, Resource, content_disposition, http_date, quoted_etag
-from feeds.formats.memo import KEPT
 from feeds.model import Schedule
 from feeds.publish import export
-from feeds.publish.snapshot import Build, EmbedPages, Snapshot
+from feeds.publish.snapshot import BuildOptions, EmbedPages, RenderContext, Snapshot
 from feeds.timezones import EPOCH
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
+#: The layout of a build directory. Builds of other formats (1: routes in
+#: index.json, 2: a pickled model) are not read: they are built again.
+FORMAT = 3
 #: Stands for the download's Content-Disposition in a shared header set.
 DOWNLOAD = "<download>"
-#: Builds whose routes are inside index.json (read, then rebuilt in format 2).
-LEGACY_FORMAT = 1
 BUILDS = "builds"
 CURRENT = "current"
 STATUS = "status.json"
@@ -65,7 +69,7 @@ PRIVATE = "private"
 SITE = "site"
 INDEX = "index.json"
 ROUTES = "routes.sqlite"
-MODEL = "model.pickle"
+CONTEXT = "context.json"
 #: A superseded build stays on disk at least this long, for responses under way.
 GRACE = 60.0
 Headers = tuple[tuple[str, str], ...]
@@ -73,6 +77,64 @@ Headers = tuple[tuple[str, str], ...]
 
 def utc(stamp: float | None) -> datetime | None:
     return None if stamp is None else datetime.fromtimestamp(stamp, timezone.utc)
+
+
+class UnreadableBuild(ValueError):
+    """A build directory that cannot be read whole: it is never served, and
+    the builder builds again from the data file."""
+
+
+@dataclass(frozen=True)
+class MadeFrom:
+    """What a build is made from, stored by value (data, never code): the
+    data file's text, read again with the normal loader, the ledger's rows
+    and the few settings and the moment the build depends on."""
+
+    #: The data file's text, as it was parsed.
+    text: str
+    #: Where it was read from (for the loader's messages).
+    data_file: str
+    revisions: Mapping[str, Revision]
+    options: BuildOptions
+    now: datetime
+
+    def context(self, schedule: Schedule | None = None) -> RenderContext:
+        """The render context (`schedule`: the text's, if already parsed);
+        InvalidData if the text does not parse."""
+        if schedule is None:
+            schedule = parse_schedule(self.text, self.data_file)
+        return RenderContext.of(schedule, self.revisions, self.options, self.now)
+
+    def to_json(self) -> bytes:
+        return json.dumps({"data_file": self.data_file, "data": self.text,
+                           "ledger": render_ledger(self.revisions), "now": self.now.isoformat(),
+                           "site": self.options.site.base, "feed_limit": self.options.feed_limit},
+                          ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, blob: bytes, name: str) -> MadeFrom:
+        """`blob` as written by `to_json`; UnreadableBuild naming `name` if it is not."""
+        try:
+            fields = json.loads(blob)
+            return cls(str(fields["data"]), str(fields["data_file"]),
+                       parse_ledger(str(fields["ledger"]), name),
+                       BuildOptions(urls.Site(str(fields["site"])), int(fields["feed_limit"])),
+                       datetime.fromisoformat(str(fields["now"])))
+        except (ValueError, TypeError, KeyError, LedgerError) as exc:
+            raise UnreadableBuild(f"{name}: {exc}") from exc
+
+
+def _digest(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+#: Bytes at each end of context.json checked when a build is opened (the
+#: whole file is checked when it is read).
+ENDS = 4096
+
+
+def _ends(head: bytes, tail: bytes) -> str:
+    return _digest(head + b"\0" + tail)
 
 
 @dataclass(frozen=True)
@@ -193,15 +255,6 @@ class RouteTable(Mapping[str, Served]):
         return self._count
 
 
-def _is_inside(site: str, file: str) -> bool:
-    try:
-        inside(site, file)
-    except ValueError:
-        log.error("%s: the route file %r is not inside the build; it is not served", site, file)
-        return False
-    return True
-
-
 _LOOKUP = "SELECT file, hset, etag, date, delivery, download FROM routes WHERE route = ?"
 
 
@@ -225,8 +278,13 @@ class PublishedBuild:
         self.name = directory.name
         index = json.loads((directory / INDEX).read_text(encoding="utf-8"))
         self.format: int = index.get("format")
-        if self.format not in (LEGACY_FORMAT, FORMAT):
-            raise ValueError(f"{directory} was written by another version of feeds")
+        if self.format != FORMAT:
+            raise UnreadableBuild(f"{directory} was written by another version of feeds")
+        #: The size and digests of context.json: a build whose context is
+        #: missing, cut short or damaged is not opened (its size and both
+        #: ends are checked now, at the same cost at any size).
+        self._stored: dict[str, Any] = index["context"]
+        self._check_context()
         self.version: str = index["version"]
         self.seq: int = index["seq"]
         self.talks: int = index["talks"]
@@ -239,58 +297,79 @@ class PublishedBuild:
         dates = [(utc(stamp) or EPOCH, http_date(stamp)) for stamp in index["dates"]]
         deliveries = [Delivery(**fields) for fields in index["deliveries"]]
         site = str(directory / SITE) + "/"
-        self.routes: Mapping[str, Served]
-        if self.format == LEGACY_FORMAT:  # routes inside index.json: served until rebuilt
-            self.routes = {route: served_from(row, site, sets, dates, deliveries)
-                           for route, row in index["routes"].items()
-                           if _is_inside(site, row[0])}
-        else:
-            try:
-                self.routes = RouteTable(directory / ROUTES, site, sets, dates, deliveries)
-            except sqlite3.Error as exc:
-                raise ValueError(f"{directory / ROUTES}: {exc}") from exc
+        try:
+            self.routes: Mapping[str, Served] = RouteTable(directory / ROUTES, site, sets, dates,
+                                                           deliveries)
+        except sqlite3.Error as exc:
+            raise UnreadableBuild(f"{directory / ROUTES}: {exc}") from exc
         file, hset, delivery = index["not_found"]
         self.not_found = Served(inside(site, file), sets[hset], "", utc(index["last_modified"]) or EPOCH,
                                 deliveries[delivery])
-        self._model: dict[str, Any] | None = None
+        self._made_from: MadeFrom | None = None
+        self._context: RenderContext | None = None
         self._embed: EmbedPages | None = None
         self._lock = threading.Lock()
 
-    # The data itself, read only when a page needs it (/embed?…, members).
-    def model(self) -> dict[str, Any]:
+    # What the build is made from, read only when a page needs it (/embed?…,
+    # the members' calendar) or the builder rebuilds it.
+    def _check_context(self) -> None:
+        path = self.directory / CONTEXT
+        try:
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                head = handle.read(ENDS)
+                handle.seek(max(0, size - ENDS))
+                tail = handle.read(ENDS)
+        except OSError as exc:
+            raise UnreadableBuild(f"{path}: {exc.strerror or exc}") from exc
+        if size != self._stored["bytes"] or _ends(head, tail) != self._stored["ends"]:
+            raise UnreadableBuild(f"{path} is not the file its build wrote "
+                                  f"({size} bytes of {self._stored['bytes']})")
+
+    def _read_context(self) -> bytes:
+        """context.json, checked whole against the index; UnreadableBuild if it is not."""
+        path = self.directory / CONTEXT
+        try:
+            blob = path.read_bytes()
+        except OSError as exc:
+            raise UnreadableBuild(f"{path}: {exc.strerror or exc}") from exc
+        if len(blob) != self._stored["bytes"] or _digest(blob) != self._stored["sha256"]:
+            raise UnreadableBuild(f"{path} is not the file its build wrote "
+                                  f"({len(blob)} bytes of {self._stored['bytes']})")
+        return blob
+
+    def made_from(self) -> MadeFrom:
+        """What the build is made from; UnreadableBuild if it cannot be read."""
         with self._lock:
-            if self._model is None:
-                with open(self.directory / MODEL, "rb") as handle:
-                    self._model = pickle.load(handle)  # written by our own builder only
-            return self._model
+            if self._made_from is None:
+                self._made_from = MadeFrom.from_json(self._read_context(),
+                                                     str(self.directory / CONTEXT))
+            return self._made_from
 
     @property
-    def schedule(self) -> Schedule:
-        return self.model()["schedule"]
-
-    @property
-    def revisions(self) -> Mapping[str, Revision]:
-        return self.model()["revisions"]
-
-    @property
-    def site(self) -> urls.Site:
-        return self.model()["site"]
-
-    @property
-    def built_at(self) -> datetime:
-        """The moment the build saw the schedule at (what was upcoming)."""
-        return self.model()["now"]
+    def context(self) -> RenderContext:
+        """What the build's routes were rendered from, rebuilt from what it is made from."""
+        made_from = self.made_from()
+        with self._lock:
+            if self._context is None:
+                try:
+                    context = made_from.context()
+                except InvalidData as exc:
+                    raise UnreadableBuild(f"{self.directory / CONTEXT}: {exc}") from exc
+                if any(t.id not in context.revisions for t in context.schedule.talks):
+                    raise UnreadableBuild(f"{self.directory / CONTEXT}: a talk has no revision")
+                self._context = context
+            return self._context
 
     def embed(self, options: pages.EmbedOptions) -> Served | Resource:
         """/embed for `options`: the published file for the default ones."""
         if options == pages.EmbedOptions():
             return self.routes[urls.EMBED_PAGE]
         if self._embed is None:
-            m = self.model()
-            build = Build(m["schedule"], m["revisions"], m["site"], m["now"], m["feed_limit"],
-                          m["changed"], KEPT, m.get("dated_until", m["now"]))
-            default = Resource(self.routes[urls.EMBED_PAGE].body, pages.EMBED_DELIVERY, m["changed"])
-            self._embed = EmbedPages(build, default)
+            context = self.context
+            default = Resource(self.routes[urls.EMBED_PAGE].body, pages.EMBED_DELIVERY,
+                               context.changed)
+            self._embed = EmbedPages(context, default)
         return self._embed(options)
 
 
@@ -358,9 +437,10 @@ def _builds(state: Path) -> list[Path]:
 
 
 def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] | None,
-            options: dict[str, Any], loaded_at: datetime, model: dict[str, Any],
+            options: dict[str, Any], loaded_at: datetime, made_from: MadeFrom,
             keep: int = 3) -> str:
-    """Write `snapshot` as a new build and make it current; returns its name."""
+    """Write `snapshot`, rendered from `made_from`, as a new build and make it
+    current; returns its name."""
     builds = builds_dir(state)
     builds.mkdir(parents=True, exist_ok=True)
     existing = _builds(state)
@@ -371,14 +451,17 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
     try:
         export.write_files(tmp / SITE, export.site_files(snapshot, max_age))
         index = {"format": FORMAT, "version": snapshot.version, "seq": seq,
-                 "talks": len(snapshot.schedule.talks), "loaded_at": loaded_at.timestamp(),
+                 "talks": len(snapshot.context.schedule.talks),
+                 "loaded_at": loaded_at.timestamp(),
                  "last_modified": snapshot.last_modified.timestamp(),
                  "valid_until": snapshot.valid_until.timestamp() if snapshot.valid_until else None,
                  "source": source, "options": options, **index_of(snapshot, max_age)}
         write_routes(tmp / ROUTES, index.pop("routes"))
+        stored = made_from.to_json()
+        (tmp / CONTEXT).write_bytes(stored)
+        index["context"] = {"bytes": len(stored), "sha256": _digest(stored),
+                            "ends": _ends(stored[:ENDS], stored[-ENDS:])}
         (tmp / INDEX).write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
-        with open(tmp / MODEL, "wb") as handle:
-            pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.rename(tmp, builds / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -49,7 +49,7 @@ def redirect_files(snapshot: Snapshot) -> dict[str, bytes]:
         if resource.delivery.page and route.endswith("/") and route != "/":
             folder = route.rstrip("/")
             files[folder.lstrip("/") + ".html"] = pages.redirect_page(
-                posixpath.basename(folder) + "/", snapshot.site.url(route))
+                posixpath.basename(folder) + "/", snapshot.context.site.url(route))
     return files
 
 

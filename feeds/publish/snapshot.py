@@ -39,56 +39,66 @@ class BuildOptions:
 
 
 @dataclass(frozen=True)
-class Build:
-    """What every route of one build is rendered from."""
+class RenderContext:
+    """What every route of one build is rendered from: the schedule and its
+    revisions as seen at `now` for one site. A published build stores what
+    it is made from and rebuilds this with `of` (feeds.publish.builds)."""
 
     schedule: Schedule
     revisions: Mapping[str, Revision]
     #: The site, minting ids under the series' own id_authority.
     site: urls.Site
+    #: The moment the build saw the schedule at: it decides what is upcoming.
     now: datetime
     feed_limit: int
     #: The data's last change, or a talk's end since: every route's Last-Modified.
     changed: datetime
-    memo: Memo
     #: No date in the feeds is later than this: `now`, or the ledger's
     #: latest date if the clock is behind it (dates never go backwards).
     dated_until: datetime
 
+    @classmethod
+    def of(cls, schedule: Schedule, revisions: Mapping[str, Revision], options: BuildOptions,
+           now: datetime) -> RenderContext:
+        """The context of `schedule` and its `revisions` seen at `now` with `options`."""
+        return cls(schedule, dict(revisions), options.site.for_series(schedule.series.id_authority),
+                   now, options.feed_limit, last_change(schedule, revisions, now),
+                   dated_until=max(to_utc(now), latest_date(revisions)))
 
-Render = Callable[[Build], bytes]
-RenderTalk = Callable[[Build, Talk], bytes]
+
+Render = Callable[[RenderContext, Memo], bytes]
+RenderTalk = Callable[[RenderContext, Memo, Talk], bytes]
 
 #: Routes with one document for the whole schedule.
 DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
-    (urls.CALENDAR, lambda b: ical.subscription_feed(b.schedule, b.revisions, b.site, b.now,
-                                                     memo=b.memo), ical.FEED_DELIVERY),
-    (urls.ARCHIVE, lambda b: ical.calendar_feed(b.schedule, b.revisions, b.site, memo=b.memo,
-                                                archive=True), ical.FEED_DELIVERY),
-    (urls.RSS, lambda b: syndication.rss_feed(b.schedule, b.revisions, b.site, b.dated_until,
-                                              b.feed_limit, b.memo), syndication.RSS_DELIVERY),
-    (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.dated_until,
-                                                b.feed_limit, b.memo), syndication.ATOM_DELIVERY),
-    (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo, b.revisions),
+    (urls.CALENDAR, lambda c, m: ical.subscription_feed(c.schedule, c.revisions, c.site, c.now,
+                                                        memo=m), ical.FEED_DELIVERY),
+    (urls.ARCHIVE, lambda c, m: ical.calendar_feed(c.schedule, c.revisions, c.site, memo=m,
+                                                   archive=True), ical.FEED_DELIVERY),
+    (urls.RSS, lambda c, m: syndication.rss_feed(c.schedule, c.revisions, c.site, c.dated_until,
+                                                 c.feed_limit, m), syndication.RSS_DELIVERY),
+    (urls.ATOM, lambda c, m: syndication.atom_feed(c.schedule, c.revisions, c.site, c.dated_until,
+                                                   c.feed_limit, m), syndication.ATOM_DELIVERY),
+    (urls.HOME, lambda c, m: pages.home(c.schedule, c.site, c.now, m, c.revisions),
      pages.PAGE_DELIVERY),
-    (urls.EMBED_PAGE, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(),
-                                            b.memo, b.revisions), pages.EMBED_DELIVERY),
-    (urls.WEBSITE, lambda b: b.memo(pages.website, b.schedule.series, b.site, b.memo),
+    (urls.EMBED_PAGE, lambda c, m: pages.embed(c.schedule, c.site, c.now, pages.EmbedOptions(),
+                                               m, c.revisions), pages.EMBED_DELIVERY),
+    (urls.WEBSITE, lambda c, m: m(pages.website, c.schedule.series, c.site, m),
      pages.PAGE_DELIVERY),
-    (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo, b.revisions),
+    (urls.JSON, lambda c, m: talks_json.render(c.schedule, c.site, m, c.revisions),
      talks_json.JSON_DELIVERY),
-    (urls.SCHEMA, lambda b: schema.render(), schema.SCHEMA_DELIVERY),
-    (urls.EMBED_JSON, lambda b: talks_json.render_embed(b.schedule, b.site, b.memo, b.revisions),
+    (urls.SCHEMA, lambda c, m: schema.render(), schema.SCHEMA_DELIVERY),
+    (urls.EMBED_JSON, lambda c, m: talks_json.render_embed(c.schedule, c.site, m, c.revisions),
      talks_json.JSON_DELIVERY),
 )
 #: Routes with one document per talk; the last column says whether the
 #: route is dated by the talk's own last change rather than the schedule's.
 TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery, bool], ...] = (
-    (urls.talk_ics, lambda b, t: b.memo(ical.talk_file, t, b.revisions[t.id], b.schedule.series,
-                                        b.site, b.memo), ical.TALK_FILE_DELIVERY, True),
-    (urls.talk_route, lambda b, t: b.memo(pages.talk_page, t, b.schedule.series, b.site,
-                                          pages.talk_state(t, b.now), *b.schedule.neighbours(t),
-                                          b.memo, b.revisions[t.id]), pages.PAGE_DELIVERY, False),
+    (urls.talk_ics, lambda c, m, t: m(ical.talk_file, t, c.revisions[t.id], c.schedule.series,
+                                      c.site, m), ical.TALK_FILE_DELIVERY, True),
+    (urls.talk_route, lambda c, m, t: m(pages.talk_page, t, c.schedule.series, c.site,
+                                        pages.talk_state(t, c.now), *c.schedule.neighbours(t),
+                                        m, c.revisions[t.id]), pages.PAGE_DELIVERY, False),
 )
 #: The same file at a second address: the one-line embed script.
 ALIASES = {urls.EMBED_JS: urls.asset(pages.SCRIPT)}
@@ -98,14 +108,9 @@ ALIASES = {urls.EMBED_JS: urls.asset(pages.SCRIPT)}
 class Snapshot:
     """Everything published for one version of the data."""
 
-    schedule: Schedule
-    revisions: Mapping[str, Revision]
-    site: urls.Site
-    #: The moment the build saw the schedule at: it decides what is upcoming.
-    built_at: datetime
+    #: What every route was rendered from.
+    context: RenderContext
     routes: Mapping[str, Resource]
-    #: The data's last change, or a talk's end since.
-    last_modified: datetime
     #: When a talk starts or ends next ("live", "upcoming" change) and a rebuild is due.
     valid_until: datetime | None
     #: The friendly page sent with every 404, not a route.
@@ -121,6 +126,11 @@ class Snapshot:
         for path in sorted(self.routes):
             digest.update(f"{path}\0{self.routes[path].etag}\n".encode())
         object.__setattr__(self, "version", digest.hexdigest()[:16])
+
+    @property
+    def last_modified(self) -> datetime:
+        """The data's last change, or a talk's end since."""
+        return self.context.changed
 
 
 class EmbedBusy(Exception):
@@ -177,9 +187,10 @@ class EmbedPages:
 
     LIMIT = 64
 
-    def __init__(self, build: Build, default: Resource, budget: RenderBudget | None = None,
+    def __init__(self, context: RenderContext, default: Resource, memo: Memo = KEPT,
+                 budget: RenderBudget | None = None,
                  clock: Callable[[], float] = time.perf_counter):
-        self._build = build
+        self._context, self._memo = context, memo
         self._budget = EMBED_BUDGET if budget is None else budget
         self._clock = clock
         self._whole: dict[pages.EmbedOptions, Resource] = {pages.EmbedOptions(): default}
@@ -192,8 +203,8 @@ class EmbedPages:
         if options.limit is None:
             return options
         if self._shown is None:
-            b = self._build
-            upcoming, past = len(b.schedule.upcoming(b.now)), len(b.schedule.past(b.now))
+            c = self._context
+            upcoming, past = len(c.schedule.upcoming(c.now)), len(c.schedule.past(c.now))
             self._shown = {"upcoming": upcoming, "past": past, "all": upcoming + past}
         if options.limit >= self._shown[options.show]:
             return replace(options, limit=None)
@@ -210,11 +221,11 @@ class EmbedPages:
         wait = self._budget.wait()
         if wait:
             raise EmbedBusy(wait)
-        b = self._build
+        c = self._context
         started = self._clock()
         try:
-            page = Resource(pages.embed(b.schedule, b.site, b.now, options, b.memo,
-                                        b.revisions), pages.EMBED_DELIVERY, b.changed)
+            page = Resource(pages.embed(c.schedule, c.site, c.now, options, self._memo,
+                                        c.revisions), pages.EMBED_DELIVERY, c.changed)
         finally:
             self._budget.spend(self._clock() - started)
         with self._lock:
@@ -245,28 +256,30 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
                    options: BuildOptions, now: datetime, memo: Kept = KEPT) -> Snapshot:
     """Render every public route for `schedule` as seen at `now`; `memo`
     keeps what this build renders for the next one."""
+    return render_snapshot(RenderContext.of(schedule, revisions, options, now), memo)
+
+
+def render_snapshot(context: RenderContext, memo: Kept = KEPT) -> Snapshot:
+    """Render every public route from `context`; `memo` keeps what this
+    build renders for the next one."""
     memo.next_generation()
-    site = options.site.for_series(schedule.series.id_authority)
-    build = Build(schedule, dict(revisions), site, now, options.feed_limit,
-                  last_change(schedule, revisions, now), memo,
-                  dated_until=max(to_utc(now), latest_date(revisions)))
-    routes = {path: Resource(render(build), delivery, build.changed)
+    schedule, changed = context.schedule, context.changed
+    routes = {path: Resource(render(context, memo), delivery, changed)
               for path, render, delivery in DOCUMENTS}
     for talk in schedule.talks:
         for path_of, render_talk, delivery, own_date in TALK_ROUTES:
             path = path_of(talk.id)
-            routes[path] = memo(Resource, render_talk(build, talk), delivery,
-                                revisions[talk.id].modified if own_date else build.changed,
+            routes[path] = memo(Resource, render_talk(context, memo, talk), delivery,
+                                context.revisions[talk.id].modified if own_date else changed,
                                 posixpath.basename(path) if delivery.download else "")
     for name, body in pages.static_files().items():
-        routes[urls.asset(name)] = Resource(body, pages.asset_delivery(name), build.changed)
+        routes[urls.asset(name)] = Resource(body, pages.asset_delivery(name), changed)
         routes[urls.asset(pages.fingerprinted(name))] = Resource(
-            body, pages.asset_delivery(name, immutable=True), build.changed)
+            body, pages.asset_delivery(name, immutable=True), changed)
     for alias, path in ALIASES.items():
         routes[alias] = routes[path]
-    ahead = [moment for moment in turning_points(schedule) if moment > now]
-    return Snapshot(schedule, build.revisions, site, now, routes, build.changed,
-                    min(ahead, default=None),
-                    not_found=Resource(pages.not_found(schedule, site, memo),
-                                       pages.NOT_FOUND_DELIVERY, build.changed),
-                    embed=EmbedPages(build, routes[urls.EMBED_PAGE]))
+    ahead = [moment for moment in turning_points(schedule) if moment > context.now]
+    return Snapshot(context, routes, min(ahead, default=None),
+                    not_found=Resource(pages.not_found(schedule, context.site, memo),
+                                       pages.NOT_FOUND_DELIVERY, changed),
+                    embed=EmbedPages(context, routes[urls.EMBED_PAGE], memo))

@@ -25,7 +25,7 @@ from werkzeug.wsgi import get_host
 from feeds import urls
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
-from feeds.publish.builds import PublishedBuild, Served, private_dir
+from feeds.publish.builds import PublishedBuild, Served, UnreadableBuild, private_dir
 from feeds.publish.snapshot import EmbedBusy
 from feeds.server import accesslog
 from feeds.server.members import Members
@@ -226,13 +226,17 @@ def embed() -> WerkzeugResponse:
         options = EmbedOptions.from_query(request.args.items(multi=True))
     except ValueError as exc:
         return Response(f"{exc}\n", 400, content_type="text/plain; charset=utf-8")
+    build = current_build()
     try:
-        return send(current_build().embed(options))
+        return send(build.embed(options))
     except EmbedBusy as busy:  # too many new option sets lately: the site comes first
         return Response("this list is busy; try again in a moment\n", 503,
                         content_type="text/plain; charset=utf-8",
                         headers={"Retry-After": str(math.ceil(busy.retry_after)),
                                  "Cache-Control": "no-store"})
+    except UnreadableBuild:
+        log.exception("cannot render /embed from the build %s", build.name)
+        abort(503)
 
 
 def not_found(error: HTTPException) -> Response | HTTPException:
@@ -246,7 +250,12 @@ def not_found(error: HTTPException) -> Response | HTTPException:
 
 def members_calendar(token: str) -> Response:
     """A member's calendar; an unknown token gets the same 404 as any unknown page."""
-    resource = current_app.extensions["feeds.members"].calendar(current_build(), token)
+    build = current_build()
+    try:
+        resource = current_app.extensions["feeds.members"].calendar(build, token)
+    except UnreadableBuild:
+        log.exception("cannot render the members' calendar from the build %s", build.name)
+        abort(503)
     if resource is None:
         abort(404)
     response = send(resource)

@@ -20,8 +20,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, get_sockaddr, make_server, select_address_family
 
 from feeds import settings
-from feeds.data.loader import load_schedule
-from feeds.data.yaml_reader import InvalidData
+from feeds.data.recorded import read
 from feeds.server.app import create_app, settings_of
 from feeds.settings import Settings, variable
 
@@ -85,10 +84,9 @@ def serve(data: Path | None, host: str = HOST, port: int = PORT,
         overrides["SITE_URL"] = address
     if not environ.get(variable("build_mode")):
         overrides["BUILD_MODE"] = "inline"  # one process: each save is built at once
-    try:
-        load_schedule(data_file)
-    except InvalidData as exc:
-        for problem in exc.problems:
+    problems = read(data_file).problems
+    if problems:
+        for problem in problems:
             print(problem, file=sys.stderr)
         print(f"{data_file} is not valid yet: the site answers 503 until it is; every valid "
               "save appears within a second.", file=sys.stderr)

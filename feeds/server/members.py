@@ -17,14 +17,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from feeds import urls
-from feeds.data.revisions import Revision
 from feeds.data.secrets_file import MAX_BYTES as MAX_SECRETS_BYTES
 from feeds.data.secrets_file import Secrets, load_secrets
 from feeds.data.yaml_reader import InvalidData, valid_url
@@ -32,7 +30,7 @@ from feeds.files import FileWatch, read_bounded, write_atomically
 from feeds.formats import ical
 from feeds.formats.delivery import Resource
 from feeds.formats.memo import KEPT
-from feeds.model import Schedule
+from feeds.publish.snapshot import RenderContext
 from feeds.server.publisher import Health
 from feeds.timezones import EPOCH
 
@@ -45,23 +43,19 @@ class Published(Protocol):
     """What the members' calendar is rendered from: a snapshot or a published build."""
 
     @property
-    def schedule(self) -> Schedule: ...
-    @property
-    def revisions(self) -> Mapping[str, Revision]: ...
-    @property
-    def site(self) -> urls.Site: ...
+    def context(self) -> RenderContext: ...
     @property
     def last_modified(self) -> datetime | None: ...
-    @property
-    def built_at(self) -> datetime: ...
 
 
 def render_calendar(snapshot: Published, secrets: Secrets) -> Resource:
-    """The members' calendar for `snapshot`: the public calendar plus join links."""
-    schedule = snapshot.schedule
-    body = ical.subscription_feed(schedule, snapshot.revisions, snapshot.site, snapshot.built_at,
-                                  join_urls=secrets.join_urls(schedule), memo=KEPT)
-    return Resource(body, ical.MEMBERS_FEED_DELIVERY, max(snapshot.last_modified or EPOCH, secrets.changed))
+    """The members' calendar for `snapshot`: the public calendar, rendered
+    from the build's own context, plus join links."""
+    context = snapshot.context
+    body = ical.subscription_feed(context.schedule, context.revisions, context.site, context.now,
+                                  join_urls=secrets.join_urls(context.schedule), memo=KEPT)
+    return Resource(body, ical.MEMBERS_FEED_DELIVERY,
+                    max(snapshot.last_modified or EPOCH, secrets.changed))
 
 
 class Members:

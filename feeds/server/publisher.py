@@ -86,6 +86,8 @@ class Publisher:
         self._sleep = sleep
         self._name: str | None = None
         self._current: PublishedBuild | None = None
+        #: A current build that cannot be read (never served; built again).
+        self._unreadable = ""
         self._child: subprocess.Popen[bytes] | None = None
         self._child_started = 0.0
         self.refresh()
@@ -128,11 +130,12 @@ class Publisher:
     def follow(self) -> PublishedBuild | None:
         """Switch to the build that ``current`` names, if it moved."""
         name = builds.current_name(self.state)
-        if name != self._name and name is not None:
+        if name != self._name and name is not None and name != self._unreadable:
             try:
                 build = PublishedBuild(builds.builds_dir(self.state) / name)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, KeyError) as exc:
                 log.error("cannot open the published build %s: %s", name, exc)
+                self._unreadable = name
             else:
                 self._name, self._current = name, build
         return self._current
@@ -166,8 +169,11 @@ class Publisher:
             status = builds.read_status(self.state)
             signature = self._watch.signature()
             if status.get("state") != "building":
-                reason = build_due(self.job, self.follow(), source_of(self.job), self.clock(), status,
-                             self._wall())
+                current = self.follow()
+                unreadable = self._unreadable if self._unreadable == builds.current_name(
+                    self.state) else ""
+                reason = build_due(self.job, current, source_of(self.job), self.clock(), status,
+                                   self._wall(), unreadable)
                 if not reason:
                     return
                 wait = unsettled(signature, self.settle, self._wall())
