@@ -310,7 +310,7 @@ def test_routes_are_looked_up_in_the_build_one_at_a_time(app, data_file):
     """Opening a build reads no per-route data; each route answers with the
     same bytes as its file, also after the build directory is pruned."""
     client = app.test_client()
-    build = builds.open_current(data_file.parent / "state")
+    build = builds.open_current(app.extensions["feeds"].state)
     assert build is not None
     index = (build.directory / builds.INDEX).read_text(encoding="utf-8")
     assert "/calendar.ics" not in index  # the routes live in the route table
@@ -334,8 +334,9 @@ def test_a_build_written_by_the_previous_format_is_served_then_rewritten(make_ap
     import json
     import sqlite3
 
-    state = data_file.parent / "state"
-    first = make_app().test_client()
+    first_app = make_app()
+    state = first_app.extensions["feeds"].state
+    first = first_app.test_client()
     before = {path: first.get(path) for path in PATHS}
     build = builds.open_current(state)
     assert build is not None

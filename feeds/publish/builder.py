@@ -8,13 +8,20 @@ same before and after it is read. A file that does not validate, a build
 that fails or one that runs past its time limit leaves the current build
 served, and the build status says why. Every builder makes the same bytes
 from the same file: revisions come from the shared ledger, and ``now`` only
-decides which talks are over."""
+decides which talks are over.
+
+A build that was killed or ran past its time limit is tried again with a
+growing delay (and at once after a restart); a current build that cannot be
+read is set aside and the newest intact one put back before building. A
+builder process dies with the process that started it."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import time
@@ -40,6 +47,15 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 #: The command line that runs a builder process: ``BUILDER_COMMAND + [job JSON]``.
 BUILDER_COMMAND = [sys.executable, "-c", "from feeds.publish.builder import main; main()"]
+#: A build that was killed or timed out is tried again after this many
+#: seconds, doubled after each failure up to RETRY_MAX.
+RETRY_FIRST = 2.0
+RETRY_MAX = 300.0
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before the next try after `failures` failures in a row."""
+    return min(RETRY_FIRST * 2 ** max(failures - 1, 0), RETRY_MAX)
 
 
 @dataclass(frozen=True)
@@ -56,11 +72,21 @@ class BuildJob:
     settle: float
     #: While changes cannot be recorded in the ledger, seconds between tries.
     ledger_retry: float = 10.0
+    #: When the server started (wall clock): a build that was killed or timed
+    #: out before then is tried again at once.
+    server_start: float = 0.0
 
     @property
     def options(self) -> dict[str, Any]:
         """The settings a published build depends on (recorded in its index)."""
-        return {"site": self.site_url, "feed_limit": self.feed_limit, "max_age": self.max_age}
+        return job_options(self.site_url, self.feed_limit, self.max_age)
+
+    @property
+    def origin(self) -> dict[str, Any]:
+        """What a build is made from: the data file (its resolved path) and
+        every setting that changes its bytes. Only builds of the same origin
+        are served, and only their revisions are taken as known."""
+        return origin_of(self.data_file, self.options)
 
     @property
     def state(self) -> Path:
@@ -69,6 +95,15 @@ class BuildJob:
     def build_options(self) -> BuildOptions:
         return BuildOptions.from_settings({"SITE_URL": self.site_url,
                                            "FEED_LIMIT": self.feed_limit})
+
+
+def job_options(site_url: str, feed_limit: int, max_age: int) -> dict[str, Any]:
+    """The settings that change a build's bytes."""
+    return {"site": site_url, "feed_limit": feed_limit, "max_age": max_age}
+
+
+def origin_of(data_file: str | Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    return {"data_file": str(Path(data_file).resolve()), **options}
 
 
 def source_of(job: BuildJob) -> list[int] | None:
@@ -85,11 +120,14 @@ def source_of(job: BuildJob) -> list[int] | None:
 def build_due(job: BuildJob, current: PublishedBuild | None, source: list[int] | None,
         now: datetime, status: Mapping[str, Any], wall: float = 0.0) -> str:
     """Why a build is due ("reload", "rebuild"), or "" if none is."""
-    changed = current is None or current.source != source or current.options != job.options
+    changed = current is None or current.source != source or current.origin != job.origin
     tried = (status.get("source") == source and status.get("options") == job.options
              and not status.get("retry"))
-    unrecorded = status.get("retry_at") is not None and wall >= status["retry_at"]
-    if (changed and not tried) or unrecorded:
+    # A try to repeat: changes not recorded, a build killed or timed out
+    # (after its delay, or at once after a restart).
+    again = status.get("retry_at") is not None and (
+        wall >= status["retry_at"] or status.get("failed_at", wall) < job.server_start)
+    if (changed and not tried) or again:
         return "reload"
     outdated = current is not None and (
         current.format != builds.FORMAT  # an older feeds wrote it: rewrite it from its model
@@ -120,8 +158,8 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
     if status.get("state") == "building":  # the builder before us died
         status = _failed(job, status, f"building {data_file} stopped before it finished "
                          f"(killed, or past FEEDS_BUILD_TIMEOUT={job.timeout:g} s); "
-                         "the last good build is still served")
-    current = builds.open_current(state)
+                         "the last good build is still served", again=True, wall=wall())
+    current = heal(job)
     signature = files.stat_signature(data_file)
     source = source_of(job)
     now = clock()
@@ -143,13 +181,33 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
         if reason == "reload":
             return _reload(job, attempt, signature, now, current, wall())
         assert current is not None
-        model = current.model()
+        try:
+            model = current.model()
+        except Exception as exc:  # a damaged model: read the data file instead
+            log.warning("cannot read the model of build %s (%s); reading %s", current.name,
+                        exc, data_file)
+            return _reload(job, {**attempt, "source": source}, signature, now, None, wall())
         _publish(job, attempt, model["schedule"], model["revisions"], now,
                  current.source, current.loaded_at or now)
     except BuildTimeout:
         _failed(job, attempt, f"building {data_file} took longer than FEEDS_BUILD_TIMEOUT="
-                f"{job.timeout:g} s; the last good build is still served")
+                f"{job.timeout:g} s; the last good build is still served", again=True,
+                wall=wall())
     return 0.0
+
+
+def heal(job: BuildJob) -> PublishedBuild | None:
+    """The build of this origin to build on (the caller holds the build
+    lock): a current build that cannot be read is set aside and `current`
+    pointed at the newest intact build of this origin, which is returned."""
+    opened = builds.open_served(job.state, job.origin)
+    for name in opened.broken:
+        builds.set_aside(job.state, name)
+    if opened.build is not None and opened.current != opened.build.name and not opened.foreign:
+        builds.point_current(job.state, opened.build.name)
+        log.warning("serving the intact build %s while %s is rebuilt", opened.build.name,
+                    job.data_file)
+    return opened.build
 
 
 def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
@@ -173,7 +231,7 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
         # unreadable or cannot be written.
         update = update_ledger(ledger_path(data_file), schedule, now,
                                fallback_now=mtime.replace(microsecond=0),
-                               known=current.revisions if current else None)
+                               known=_known(current))
     except OSError as exc:  # e.g. the lock file cannot be locked: try again later
         _failed(job, {**attempt, "retry": True}, f"cannot update the revision ledger: {exc}",
                 why="the ledger failed")
@@ -190,6 +248,17 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
     return 0.0
 
 
+def _known(current: PublishedBuild | None) -> Mapping[str, Revision] | None:
+    """The revisions last published from this origin (never another's), if readable."""
+    if current is None or current.origin is None:
+        return None
+    try:
+        return current.revisions
+    except Exception as exc:  # a damaged model: the ledger alone
+        log.warning("cannot read the revisions of build %s: %s", current.name, exc)
+        return None
+
+
 def _publish(job: BuildJob, attempt: dict[str, Any], schedule: Schedule,
              revisions: Mapping[str, Revision], now: datetime, source: list[int] | None,
              loaded_at: datetime, errors: tuple[str, ...] = ()) -> None:
@@ -203,38 +272,83 @@ def _publish(job: BuildJob, attempt: dict[str, Any], schedule: Schedule,
                  "changed": last_change(schedule, revisions, now)}
         name = builds.publish(job.state, snapshot, job.max_age, source=source,
                                  options=job.options, loaded_at=loaded_at, model=model,
-                                 keep=job.keep)
+                                 keep=job.keep, origin=job.origin)
+    except OSError as exc:  # e.g. a full disk: tried again later
+        _failed(job, attempt, f"cannot write the build to {job.state_dir}: {exc}; "
+                "the last good build is still served", again=True)
+        return
     except Exception as exc:  # a bug must not take the last good version down
         log.exception("keeping the last good version; building %s failed", job.data_file)
         _failed(job, attempt, f"building the site failed: {exc!r}")
         return
     builds.write_status(job.state, {**attempt, "state": "idle", "errors": list(errors),
-                                       "ok_at": time.time()})
+                                       "ok_at": time.time(), "failures": 0,
+                                       "source": source})  # the ledger may have moved on
     log.info("published %d talks from %s (build %s)", len(schedule.talks), job.data_file, name)
 
 
-def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str,
-            why: str = "") -> dict[str, Any]:
+def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str, why: str = "",
+            again: bool = False, wall: float | None = None) -> dict[str, Any]:
+    """Record a failed try; `again`: try the same source again after a delay
+    that grows with each failure in a row (a kill, a time-out, a full disk)."""
     log.error("keeping the last good version; %s:\n%s", why or problems[0], "\n".join(problems))
-    status = {**attempt, "state": "idle", "errors": list(problems), "failed_at": time.time()}
+    at = time.time() if wall is None else wall
+    status = {**attempt, "state": "idle", "errors": list(problems), "failed_at": at}
+    if again:
+        failures = int(attempt.get("failures") or 0) + 1
+        status.update(failures=failures, retry_at=at + retry_delay(failures))
     builds.write_status(job.state, status)
     return status
+
+
+class Stopped(BaseException):
+    """The server that started this builder has gone (SIGTERM)."""
 
 
 def _alarm(signum: int, frame: FrameType | None) -> None:
     raise BuildTimeout
 
 
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise Stopped
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> bool:
+    """Ask Linux for SIGTERM when the process that started us ends; False
+    if that process is gone already (or the request is not available and it is)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    return os.getppid() == parent
+
+
 def main(argv: list[str] | None = None) -> int:
     """A builder process (BUILDER_COMMAND, with the build lock's descriptor inherited).
-    It holds the build lock it inherited until it exits."""
+    It holds the build lock it inherited until it exits, and ends with the
+    process that started it (its half-written build is removed). Exits 1,
+    with one line in the log, when the state folder cannot be written."""
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="[builder %(process)d] %(levelname)s %(message)s")
     job = BuildJob(**json.loads(args[0]))
+    parent = int(args[1]) if len(args) > 1 else os.getppid()
+    signal.signal(signal.SIGTERM, _stopped)
+    if not die_with_parent(parent):
+        return 1
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(max(1, math.ceil(job.timeout)))
     try:
         run_build(job)
+    except Stopped:
+        log.info("stopped: the server that started this builder has gone")
+        return 1
+    except OSError as exc:  # e.g. the status cannot be written: a full or read-only disk
+        log.error("cannot build in %s: %s", job.state_dir, exc)
+        return 1
     finally:
         signal.alarm(0)
     return 0

@@ -24,7 +24,7 @@ from werkzeug.wsgi import get_host
 from feeds import settings, urls
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
-from feeds.publish.builds import PublishedBuild, Served, private_dir
+from feeds.publish.builds import BrokenBuild, PublishedBuild, Served, private_dir
 from feeds.publish.snapshot import BuildOptions
 from feeds.server import accesslog
 from feeds.server.members import Members
@@ -43,8 +43,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config = app.config
     config.from_mapping(settings.load(test_config))
     logging.basicConfig(level=logging.INFO)
-    state = state_dir(config["STATE_DIR"], app.instance_path, config["TALKS_FILE"])
-    published = Publisher(config["TALKS_FILE"], BuildOptions.from_settings(config), state,
+    options = BuildOptions.from_settings(config)
+    state = state_dir(config["STATE_DIR"], app.instance_path, config["TALKS_FILE"], options,
+                      config["CACHE_MAX_AGE"])
+    published = Publisher(config["TALKS_FILE"], options, state,
                           clock=config["CLOCK"], check_interval=config["CHECK_INTERVAL"],
                           max_age=config["CACHE_MAX_AGE"], mode=config["BUILD_MODE"],
                           timeout=config["BUILD_TIMEOUT"], keep=config["KEEP_BUILDS"])
@@ -107,10 +109,16 @@ def publisher() -> Publisher:
 
 
 def current_snapshot() -> PublishedBuild:
-    """The build this request is served from; 503 before any build is published."""
-    build = publisher().snapshot()
+    """The build this request is served from. Before the first build of
+    the data file is published the request waits for it; if there is none
+    (a broken file), 503 with the reasons."""
+    published = publisher()
+    build = published.ready()
     if build is None:
-        abort(503)
+        reasons = "\n".join(published.health().errors)
+        abort(Response(f"Service unavailable: nothing is published yet.\n{reasons}\n", 503,
+                       headers={"Retry-After": "5", "Cache-Control": "no-store"},
+                       content_type="text/plain; charset=utf-8"))
     return build
 
 
@@ -127,7 +135,12 @@ class PublishedRoutes:
         if (method == "GET" or method == "HEAD") and "HTTP_IF_MATCH" not in environ:
             path = environ.get("PATH_INFO") or "/"
             build = self.publisher.snapshot()
-            served = build.routes.get(path) if build is not None else None
+            try:
+                served = build.routes.get(path) if build is not None else None
+            except BrokenBuild as exc:
+                assert build is not None
+                self.publisher.discard(build, exc)
+                served = None  # Flask looks again, in the intact build
             if served is not None and not (path == urls.EMBED_PAGE and environ.get("QUERY_STRING")):
                 try:
                     body = served.body
@@ -179,7 +192,12 @@ def send(resource: Resource | Served) -> Response:
 
 def serve(path: str) -> WerkzeugResponse:
     snapshot = current_snapshot()
-    resource = snapshot.routes.get("/" + path)
+    try:
+        resource = snapshot.routes.get("/" + path)
+    except BrokenBuild as exc:  # damaged under us: the newest intact build
+        publisher().discard(snapshot, exc)
+        snapshot = current_snapshot()
+        resource = snapshot.routes.get("/" + path)
     if resource is None:
         return moved(snapshot, "/" + path)
     return send(resource)
