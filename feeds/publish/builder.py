@@ -121,8 +121,10 @@ def build_due(job: BuildJob, current: PublishedBuild | None, source: list[int] |
         now: datetime, status: Mapping[str, Any], wall: float = 0.0) -> str:
     """Why a build is due ("reload", "rebuild"), or "" if none is."""
     changed = current is None or current.source != source or current.origin != job.origin
+    # This source failed already (a success does not count: its build may
+    # have been set aside since).
     tried = (status.get("source") == source and status.get("options") == job.options
-             and not status.get("retry"))
+             and bool(status.get("errors")) and not status.get("retry"))
     # A try to repeat: changes not recorded, a build killed or timed out
     # (after its delay, or at once after a restart).
     again = status.get("retry_at") is not None and (
@@ -203,10 +205,14 @@ def heal(job: BuildJob) -> PublishedBuild | None:
     opened = builds.open_served(job.state, job.origin)
     for name in opened.broken:
         builds.set_aside(job.state, name)
-    if opened.build is not None and opened.current != opened.build.name and not opened.foreign:
+    if opened.foreign or opened.current == (opened.build.name if opened.build else None):
+        return opened.build
+    if opened.build is not None:
         builds.point_current(job.state, opened.build.name)
         log.warning("serving the intact build %s while %s is rebuilt", opened.build.name,
                     job.data_file)
+    elif opened.current is not None:  # nothing intact: no link rather than a dangling one
+        (job.state / builds.CURRENT).unlink()
     return opened.build
 
 
