@@ -2,7 +2,9 @@
 into the file tree that `feeds build` writes, and every worker process
 serves the current one from there.
 
-The state directory (FEEDS_STATE_DIR, by default the app's instance folder)::
+The state folder of one data file with its settings (FEEDS_STATE_DIR, by
+default the app's instance folder, then sources/<key>: see
+feeds.server.publisher.state_dir)::
 
     builds/<seq>-<version>/site/         the `feeds build` tree (feeds.publish.export)
     builds/<seq>-<version>/index.json    header sets, dates, deliveries, version, ...
