@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,52 @@ def test_a_read_only_state_folder_is_degraded_and_a_restart_still_serves(data_fi
             assert get(base, "/calendar.ics") == good
     finally:
         subprocess.run(["umount", str(state)], check=True)
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                   check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def fill(folder: Path) -> Path:
+    """Fill the file system of `folder` to the last byte."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        for chunk in (65536, 1):
+            with contextlib.suppress(OSError):
+                while handle.write(b"\0" * chunk):
+                    pass
+    return filler
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_state_folder_never_makes_builders_loop(data_file, tmp_path):
+    log = tmp_path / "gunicorn.log"
+    with tmpfs(tmp_path / "state", "8m") as state:
+        env = {"FEEDS_STATE_DIR": str(state), "FEEDS_CHECK_INTERVAL": "0.2"}
+        with gunicorn(data_file, log, "--workers", "2", env=env) as (base, _):
+            good = get(base, "/calendar.ics")
+            filler = fill(state)
+            before = log.read_text().count("[builder ")
+            data_file.write_text(data_file.read_text().replace(TALK, "Published once freed"))
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:
+                assert get(base, "/calendar.ics") == good
+                time.sleep(0.2)
+            state_now = health(base)
+            assert state_now["status"] == "degraded", state_now
+            out = log.read_text()
+            started = len({line.split("]")[0] for line in out.splitlines()[-400:]
+                           if line.startswith("[builder ")})
+            assert out.count("[builder ") - before <= 10  # a few tries, not 1.8 per second
+            assert started <= 10
+            assert out.count("ended with status 1") <= 2  # once per worker
+            filler.unlink()
+            wait_for(lambda: b"Published once freed" in get(base, "/talks.json")[1], timeout=60)
+            wait_for(lambda: health(base)["status"] == "ok")

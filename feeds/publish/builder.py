@@ -46,7 +46,8 @@ from feeds.settings import utc_now
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 #: The command line that runs a builder process: ``BUILDER_COMMAND + [job JSON]``.
-BUILDER_COMMAND = [sys.executable, "-c", "from feeds.publish.builder import main; main()"]
+BUILDER_COMMAND = [sys.executable, "-c",
+                   "import sys; from feeds.publish.builder import main; sys.exit(main())"]
 #: A build that was killed or timed out is tried again after this many
 #: seconds, doubled after each failure up to RETRY_MAX.
 RETRY_FIRST = 2.0
@@ -160,7 +161,8 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
     if status.get("state") == "building":  # the builder before us died
         status = _failed(job, status, f"building {data_file} stopped before it finished "
                          f"(killed, or past FEEDS_BUILD_TIMEOUT={job.timeout:g} s); "
-                         "the last good build is still served", again=True, wall=wall())
+                         "the last good build is still served", again=True, wall=wall(),
+                         began=status.get("started"))
     current = heal(job)
     signature = files.stat_signature(data_file)
     source = source_of(job)
@@ -294,12 +296,15 @@ def _publish(job: BuildJob, attempt: dict[str, Any], schedule: Schedule,
 
 
 def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str, why: str = "",
-            again: bool = False, wall: float | None = None) -> dict[str, Any]:
+            again: bool = False, wall: float | None = None,
+            began: float | None = None) -> dict[str, Any]:
     """Record a failed try; `again`: try the same source again after a delay
-    that grows with each failure in a row (a kill, a time-out, a full disk)."""
+    that grows with each failure in a row (a kill, a time-out, a full disk),
+    or at once after a restart if the try `began` before it."""
     log.error("keeping the last good version; %s:\n%s", why or problems[0], "\n".join(problems))
     at = time.time() if wall is None else wall
-    status = {**attempt, "state": "idle", "errors": list(problems), "failed_at": at}
+    status = {**attempt, "state": "idle", "errors": list(problems),
+              "failed_at": min(at, began) if began is not None else at}
     if again:
         failures = int(attempt.get("failures") or 0) + 1
         status.update(failures=failures, retry_at=at + retry_delay(failures))

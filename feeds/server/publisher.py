@@ -186,8 +186,8 @@ class Publisher:
         if self._problems:
             return False
         status = builds.read_status(self.state)
-        if status.get("state") == "building" or status.get("retry"):
-            return True
+        if status.get("state") == "building" or status.get("retry") or status.get("retry_at"):
+            return True  # under way, or tried again soon
         return not (status.get("source") == source_of(self.job)
                     and status.get("options") == self.job.options and status.get("errors"))
 
