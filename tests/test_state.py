@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -305,6 +306,9 @@ def test_a_builder_that_keeps_failing_is_started_again_later_and_logged_once(
         make_app, data_file, monkeypatch, caplog):
     app = make_app(BUILD_MODE="process", CHECK_INTERVAL=0.0)
     publisher = app.extensions["feeds"]
+    publisher._watch.interval = 1e6  # the watcher thread looks no more
+    publisher._watch.check(lambda: None, force=True)
+    time.sleep(0.2)  # a look under way ends
     if publisher._child is not None:  # the first build, by a real builder
         publisher._child.wait(timeout=60)
     monkeypatch.setattr(publisher_module.subprocess, "Popen", FailingChild)
