@@ -27,15 +27,24 @@ PATHS = ("/", "/calendar.ics", "/rss.xml", "/atom.xml", "/talks.json",
          "/talks/2026-05-11-mehlig/", "/talks/2026-05-11-mehlig.ics")
 
 
+ONLY_A, ONLY_B = "2026-05-11-mehlig", "2026-05-11-only-in-b"
+
+
 def other_series(folder: Path) -> Path:
-    """A second valid series: the seed with another title and one talk fewer."""
+    """A second valid series: the seed with another title and one talk's id changed."""
     folder.mkdir()
     path = folder / "talks.yaml"
     text = SEED_DATA.read_text(encoding="utf-8")
-    assert "  title: Efficient ML Reading Group\n" in text
+    assert "  title: Efficient ML Reading Group\n" in text and f"  - id: {ONLY_A}\n" in text
     path.write_text(text.replace("  title: Efficient ML Reading Group\n",
-                                 "  title: Series B Private Club\n", 1), encoding="utf-8")
+                                 "  title: Series B Private Club\n", 1)
+                    .replace(f"  - id: {ONLY_A}\n", f"  - id: {ONLY_B}\n"), encoding="utf-8")
     return path
+
+
+def ledger_ids(data_file: Path) -> set[str]:
+    text = data_file.with_name("talks.revisions.tsv").read_text(encoding="utf-8")
+    return {line.split("\t")[0] for line in text.splitlines() if line and line[0] != "#"}
 
 
 def calendar_name(response) -> str:
@@ -72,11 +81,10 @@ def test_two_series_and_two_addresses_on_one_state_folder_never_mix(make_app, da
             assert health["state"] == "current"
             assert health["source"]["data_file"] == str(path.resolve())
             assert health["source"]["site"] == site
-    ledger_a = (data_file.parent / "talks.revisions.tsv").read_text()
-    ledger_b = (b_file.parent / "talks.revisions.tsv").read_text()
-    ids_b = {t.split("\t")[0] for t in ledger_b.splitlines() if t and not t.startswith("#")}
-    ids_a = {t.split("\t")[0] for t in ledger_a.splitlines() if t and not t.startswith("#")}
-    assert ids_a == ids_b  # the same talk ids in both seeds: neither ledger got extra lines
+    ids_a, ids_b = ledger_ids(data_file), ledger_ids(b_file)
+    assert ONLY_A in ids_a and ONLY_B not in ids_a  # neither ledger got the other's talks
+    assert ONLY_B in ids_b and ONLY_A not in ids_b
+    assert len(ids_a) == len(ids_b) == 12
     assert len(list(shared.glob("sources/*"))) == 4
 
 
@@ -101,6 +109,10 @@ def test_a_foreign_build_in_the_state_folder_is_never_served(make_app, data_file
         response.data.decode()
     health = client.get("/healthz")
     assert health.status_code == 503 and health.json["state"] == "none"
+    data_file.write_text(SEED_DATA.read_text(encoding="utf-8"))  # A valid again: built alone
+    assert calendar_name(make_app().test_client().get("/calendar.ics")) == \
+        "Efficient ML Reading Group"
+    assert ONLY_B not in ledger_ids(data_file)
 
 
 def test_the_last_good_secrets_are_never_used_for_another_secrets_file(make_app, data_file,

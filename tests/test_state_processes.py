@@ -64,11 +64,16 @@ def first_answer(base: str, path: str, within: float = 20) -> tuple[int, bytes]:
             time.sleep(0.02)
 
 
+ONLY_A, ONLY_B = "2026-05-11-mehlig", "2026-05-11-only-in-b"
+
+
 def series(folder: Path, title: str) -> Path:
+    """Another series: the seed with another title and one talk's id changed."""
     folder.mkdir()
     path = folder / "talks.yaml"
     path.write_text(SEED_DATA.read_text(encoding="utf-8").replace(
-        f"  title: {TITLE_A}\n", f"  title: {title}\n", 1), encoding="utf-8")
+        f"  title: {TITLE_A}\n", f"  title: {title}\n", 1).replace(
+        f"  - id: {ONLY_A}\n", f"  - id: {ONLY_B}\n"), encoding="utf-8")
     return path
 
 
@@ -139,9 +144,10 @@ def test_every_answer_from_the_first_is_the_configured_series_and_address(data_f
             assert count > 40
             state = health(base)
             assert state["state"] == "current" and state["source"]["site"] == site
-    for path in (data_file, b_file):  # no ledger got the other's talks
+    for path, own, other in ((data_file, ONLY_A, ONLY_B), (b_file, ONLY_B, ONLY_A)):
         ledger = path.with_name("talks.revisions.tsv").read_text()
-        assert len([line for line in ledger.splitlines() if line and line[0] != "#"]) == 12
+        ids = {line.split("\t")[0] for line in ledger.splitlines() if line and line[0] != "#"}
+        assert len(ids) == 12 and own in ids and other not in ids  # never the other's talks
 
 
 def test_the_first_rebuild_logs_no_worker_exit_and_builders_die_with_the_server(
