@@ -170,10 +170,16 @@ def test_the_first_rebuild_logs_no_worker_exit_and_builders_die_with_the_server(
         step.write_text("60")  # the next build takes a minute
         data_file.write_text(text.replace(TALK, "Edited twice"))
         wait_for(lambda: builders(master) != [])
+        (orphaned,) = builders(master)
+        worker = int(Path(f"/proc/{orphaned}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert worker in children(master.pid)
+        os.kill(worker, signal.SIGKILL)  # its worker dies: the builder goes too
+        wait_for(lambda: not alive(orphaned), timeout=15)  # (it may still be starting)
+        wait_for(lambda: builders(master) != [], timeout=30)  # tried again by a worker
         running = builders(master)
         master.send_signal(signal.SIGTERM)
         master.wait(timeout=40)
-    wait_for(lambda: not any(alive(pid) for pid in running), timeout=10)
+    wait_for(lambda: not any(alive(pid) for pid in running), timeout=10)  # stopped: none left
     out = log.read_text()
     assert "Parent changed" not in out and "Worker exiting" not in out.split("Handling signal")[0]
 

@@ -17,13 +17,13 @@ builder process dies with the process that started it."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import math
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -324,18 +324,23 @@ def _stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped
 
 
-PR_SET_PDEATHSIG = 1
+#: How often a builder checks that the process that started it is still there.
+PARENT_CHECK = 0.25
 
 
-def die_with_parent(parent: int) -> bool:
-    """Ask Linux for SIGTERM when the process that started us ends; False
-    if that process is gone already (or the request is not available and it is)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    return os.getppid() == parent
+def die_with_parent(parent: int, interval: float = PARENT_CHECK) -> bool:
+    """SIGTERM to this process once the process that started it has ended
+    (a thread polls getppid: Linux's PR_SET_PDEATHSIG would fire when the
+    starting *thread* ends, e.g. a request thread). False if it is gone already."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    if os.getppid() != parent:
+        return False
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
