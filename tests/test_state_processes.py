@@ -224,7 +224,8 @@ def test_a_damaged_build_serves_every_route_again_after_a_restart(data_file, tmp
         assert first_answer(base, PATHS[0]) == good[PATHS[0]]  # the first answer, whole
         for path in PATHS[1:]:
             assert get(base, path) == good[path], path
-        assert time.monotonic() - start < 10
+        # gunicorn's start and a new build, on 2 shared cores: about 2 s alone
+        assert time.monotonic() - start < 20
         assert health(base)["state"] == "current"
 
 
