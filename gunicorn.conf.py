@@ -4,6 +4,16 @@ or `--workers 3`; `WEB_CONCURRENCY` sets the number of workers."""
 
 import multiprocessing
 import os
+import sys
+
+from feeds.settings import Settings, SettingsError
+
+# A bad FEEDS_* variable stops gunicorn here, before any worker starts,
+# with one line that names it (a worker would fail with a traceback).
+try:
+    Settings.load()
+except SettingsError as exc:
+    sys.exit(f"error: {exc}")
 
 wsgi_app = "wsgi:app"
 bind = ["127.0.0.1:8000"]

@@ -126,13 +126,13 @@ def request_times(size: int, path: Path, now, repeat: int) -> dict[str, float]: 
     app = app_module.create_app({"TALKS_FILE": str(path), "SITE_URL": SITE_URL,
                                  "CHECK_INTERVAL": 3600.0, "CLOCK": lambda: now,
                                  "BUILD_MODE": "inline", "STATE_DIR": str(path.parent / "state")})
-    snap = app.extensions["feeds"].snapshot()
+    snap = app.extensions["feeds"].current()
     schedule, revisions = snap.schedule, snap.revisions
-    site = Site(SITE_URL).for_series(schedule.series.uid_domain)
+    site = Site(SITE_URL).for_series(schedule.series.id_authority)
     app.add_url_rule("/naive/calendar.ics", "naive_calendar",
                      lambda: naive_calendar(schedule, revisions, site))
     app.add_url_rule("/naive/rss.xml", "naive_rss", lambda: syndication.rss_feed(
-        schedule, revisions, site, now, app.config["FEED_LIMIT"]))
+        schedule, revisions, site, now, app_module.settings_of(app).feed_limit))
     client = app.test_client()
     assert client.get("/naive/calendar.ics").data == client.get("/calendar.ics").data
     assert client.get("/naive/rss.xml").data == client.get("/rss.xml").data

@@ -1,6 +1,6 @@
 """Small file utilities shared by the ledger, the secrets, the publisher and
-the export: cheap change detection, a lock shared by processes, atomic
-writes and directory swaps."""
+the export: bounded reads, cheap change detection, a lock shared by
+processes, atomic writes and directory swaps."""
 
 from __future__ import annotations
 
@@ -17,6 +17,55 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 Signature = tuple[int, int, int]  # mtime_ns, size, inode
+_CHUNK = 1 << 20
+_KINDS = {stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a directory"}
+
+
+class NotARegularFile(OSError):
+    """The path names a pipe, a device, a socket or a directory."""
+
+
+class FileTooLarge(OSError):
+    """The file holds more than the reader's limit; `size` is what it claims
+    (at least limit + 1)."""
+
+    def __init__(self, path: Path, limit: int, size: int):
+        super().__init__(f"{path} is larger than {limit} bytes")
+        self.limit, self.size = limit, size
+
+
+def _check_regular(path: Path, st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+        raise NotARegularFile(0, f"it is {kind}, not a regular file", str(path))
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file at `path` (symbolic links followed),
+    refused before reading when it is larger than `limit`, and never more
+    than limit + 1 bytes read (a file that grows meanwhile is refused too).
+    A FIFO, device, socket or directory is refused without blocking:
+    NotARegularFile. FileTooLarge when too large; other OSErrors as raised."""
+    _check_regular(path, os.stat(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)  # what was opened, if it was swapped since the stat
+        _check_regular(path, st)
+        if st.st_size > limit:
+            raise FileTooLarge(path, limit, st.st_size)
+        chunks, total = [], 0
+        while total <= limit:
+            chunk = os.read(fd, min(_CHUNK, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise FileTooLarge(path, limit, total)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def stat_signature(path: Path) -> Signature | None:

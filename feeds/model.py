@@ -103,8 +103,9 @@ class Series:
     location: str = DEFAULT_LOCATION
     #: The group's own home page, if it has one.
     url: str = ""
-    #: The fixed domain of UIDs and feed ids, if the data file pins one.
-    uid_domain: str = ""
+    #: The tagging authority of the tag: ids (and so the UIDs): a domain or an
+    #: e-mail address the group controls; the loader always sets one.
+    id_authority: str = ""
     categories: tuple[str, ...] = ()
     #: How to propose a talk, shown on the page.
     nominations: str = ""

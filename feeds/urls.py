@@ -3,6 +3,7 @@ from a talk id. Absolute URLs come from the configured site URL only."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -51,6 +52,16 @@ def folder_route(path: str) -> str | None:
     return path + "/"
 
 
+def relative_redirect(route: str, target: str) -> str:
+    """`target` as a Location relative to `route`, the address asked for
+    (`/talks/x` -> `./x/`, `/talks/x/index.html` -> `./`). It starts with
+    './', so it never reads as a scheme or as another host."""
+    folder = route[: route.rindex("/") + 1]
+    if not target.startswith(folder):
+        raise ValueError(f"{target} is not inside {folder}")
+    return "./" + target[len(folder):]
+
+
 def relative(page: str, path: str) -> str:
     """`path` (a route, maybe with '?query' or '#fragment') as a link from
     the page at route `page`, so that it resolves wherever the site is
@@ -75,26 +86,27 @@ class Site:
     """Turns paths into absolute URLs for one public base URL."""
 
     base: str  # e.g. "https://example.org/reading-group", no trailing slash
-    uid_domain: str = ""
+    #: The series' id authority (a domain or an e-mail address), if it has one.
+    id_authority: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base", self.base.rstrip("/"))
 
-    def for_series(self, uid_domain: str) -> Site:
-        """This site, minting UIDs in the series' fixed domain when it has one."""
-        return Site(self.base, uid_domain) if uid_domain else self
+    def for_series(self, id_authority: str) -> Site:
+        """This site, minting ids under the series' fixed authority when it has one."""
+        return Site(self.base, id_authority) if id_authority else self
 
     @property
     def host(self) -> str:
         return urlsplit(self.base).hostname or "localhost"
 
     @property
-    def domain(self) -> str:
-        """The authority (a domain or an e-mail address) that UIDs and tag:
-        URIs are minted in: the series' pinned one, which never depends on
-        where the site is served (loader.py always sets it). The host is
-        only a last resort for a Series made by hand."""
-        return self.uid_domain or self.host
+    def authority(self) -> str:
+        """The tagging authority (RFC 4151: a domain or an e-mail address) of
+        the tag: ids that UIDs and feed ids come from: the series' pinned one,
+        which never depends on where the site is served (loader.py always sets
+        it). The host is only a last resort for a Series made by hand."""
+        return self.id_authority or self.host
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -104,10 +116,12 @@ class Site:
         return "webcal://" + rest
 
     def uid(self, talk_id: str) -> str:
-        """The iCalendar UID of a talk."""
-        return f"{talk_id}@{self.domain}"
+        """The iCalendar UID of a talk: a UUID (RFC 7986 section 5.3 recommends one that
+        reveals nothing), version 5 of the talk's tag: id in the URL namespace,
+        so the same for a talk in every calendar, wherever the site is served."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.tag("talk", talk_id)))
 
     def tag(self, *parts: str) -> str:
         """A stable tag: URI (RFC 4151), e.g. tag:example.org,2026:talk/x or
         tag:group@example.org,2026:talk/x."""
-        return f"tag:{self.domain},{TAG_DATE}:" + "/".join(quote(p, safe="-._~") for p in parts)
+        return f"tag:{self.authority},{TAG_DATE}:" + "/".join(quote(p, safe="-._~") for p in parts)

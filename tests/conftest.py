@@ -12,8 +12,16 @@ import pytest
 from feeds import create_app
 from feeds.data.loader import load_schedule
 from feeds.model import Schedule
+from feeds.publish import snapshot
 
 from helpers import SEED_DATA, SITE_URL, FakeClock
+
+
+@pytest.fixture(autouse=True)
+def fresh_embed_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with a full /embed render budget (it is per process)."""
+    monkeypatch.setattr(snapshot, "EMBED_BUDGET", snapshot.RenderBudget(
+        snapshot.EMBED_BUDGET.capacity, snapshot.EMBED_BUDGET.rate))
 
 
 @pytest.fixture

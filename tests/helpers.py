@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,10 +27,22 @@ from feeds.urls import Site
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DATA = ROOT / "data" / "talks.yaml"
 SITE_URL = "https://talks.example.org"
-# What data/talks.yaml pins as series.uid_domain: its UIDs are <id>@this.
-SEED_UID_DOMAIN = "efficientml@gmail.com"
+# What data/talks.yaml pins as series.id_authority: its feed ids are tag:this,2026:…
+SEED_ID_AUTHORITY = "efficientml@gmail.com"
 # A fixed "now" between the March and April 2026 talks of the seed.
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def talk_uid(talk_id: str, authority: str = SEED_ID_AUTHORITY) -> str:
+    """A talk's UID as README states it: the version 5 UUID (URL namespace)
+    of the talk's tag: id, tag:<authority>,2026:talk/<id> (RFC 4151)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tag:{authority},2026:talk/{talk_id}"))
+
+
+def talk_id_of(event: Any) -> str:
+    """The talk id of an icalendar VEVENT, from its URL (the talk page's
+    address ends in the id): the UID, a UUID, does not show it."""
+    return str(event["URL"]).rstrip("/").rsplit("/", 1)[-1]
 
 
 class FakeClock:
@@ -53,7 +66,7 @@ def snapshot_for(schedule: Schedule, now: datetime = NOW, site: str = SITE_URL) 
 
 def routes(app) -> dict[str, object]:
     """The public routes of the app's current snapshot."""
-    return app.extensions["feeds"].snapshot().routes
+    return app.extensions["feeds"].current().routes
 
 
 def add_to_talk(data_file: Path, talk_id: str, line: str) -> None:

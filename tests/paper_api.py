@@ -4,9 +4,10 @@ port 0), serving the made-up fixtures of tests/fixtures/papers/."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -102,3 +103,58 @@ def closed_port_env() -> dict[str, str]:
     base = f"http://127.0.0.1:{port}"
     return {"FEEDS_ARXIV_API": f"{base}/arxiv/query", "FEEDS_OPENREVIEW_API": f"{base}/o",
             "FEEDS_CROSSREF_API": f"{base}/c"}
+
+
+# --- a misbehaving server (attack run D24, D27) -----------------------------------
+
+Answer = Callable[[BaseHTTPRequestHandler], None]
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    answer: Answer
+    seen: Seen
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self.seen.requests.append((self.path, dict(self.headers.items())))
+        with contextlib.suppress(OSError):  # the client gave up, as it should
+            self.answer()
+
+
+@contextlib.contextmanager
+def hostile_api(answer: Answer) -> Iterator[tuple[dict[str, str], Seen]]:
+    """A server at 127.0.0.1 that answers every GET with `answer(handler)`;
+    yields the FEEDS_*_API settings (every API at this server) and what it saw."""
+    seen = Seen()
+    handler = type("Hostile", (_Hostile,), {"answer": answer, "seen": seen})
+    server = _Server(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    with serving(server) as base:
+        yield {"FEEDS_ARXIV_API": f"{base}/arxiv/query",
+               "FEEDS_OPENREVIEW_API": f"{base}/openreview",
+               "FEEDS_CROSSREF_API": f"{base}/crossref"}, seen
+
+
+def send(handler: BaseHTTPRequestHandler, status: int, body: bytes,
+         kind: str = "application/json", **headers: str) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", kind)
+    handler.send_header("Content-Length", str(len(body)))
+    for name, value in headers.items():
+        handler.send_header(name.replace("_", "-"), value)
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def crossref_work(**fields: object) -> bytes:
+    """A made-up Crossref works answer with `fields` in its message."""
+    return json.dumps({"status": "ok", "message-type": "work",
+                       "message": {"title": ["A made-up title"], **fields}}).encode()
+
+
+def openreview_note(**content: object) -> bytes:
+    """A made-up OpenReview v2 notes answer with `content` as its fields."""
+    values = {key: {"value": value} for key, value in content.items()}
+    return json.dumps({"notes": [{"content": values}]}).encode()

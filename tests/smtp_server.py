@@ -58,6 +58,17 @@ class Inbox:
         return "250 Message accepted for delivery"
 
 
+@dataclass
+class QuitFailing(Inbox):
+    """An inbox whose server answers QUIT with an error, after it has
+    accepted every message."""
+
+    quit_reply: str = "500 5.5.1 QUIT failed"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        return self.quit_reply
+
+
 @dataclass(frozen=True)
 class Certificates:
     """A CA file for clients (SSL_CERT_FILE) and the server's own chain."""
@@ -109,10 +120,11 @@ def make_certificates(folder: Path) -> Certificates:
 
 @contextlib.contextmanager
 def smtp_server(security: str = "none", certificates: Certificates | None = None,
-                login: bool = False) -> Iterator[tuple[dict[str, str], Inbox]]:
+                login: bool = False, quit_reply: str = "") -> Iterator[tuple[dict[str, str], Inbox]]:
     """An SMTP server on 127.0.0.1; yields the FEEDS_SMTP_* settings that
-    reach it (with the right password when it asks for a login) and its inbox."""
-    inbox = Inbox()
+    reach it (with the right password when it asks for a login) and its inbox.
+    With `quit_reply` it answers QUIT with that instead of 221."""
+    inbox = QuitFailing(quit_reply=quit_reply) if quit_reply else Inbox()
 
     def authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
                      auth_data: Any) -> AuthResult:

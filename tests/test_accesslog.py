@@ -42,3 +42,70 @@ def test_the_filter_rewrites_a_records_message():
                                (TOKEN,), None)
     assert accesslog.FILTER.filter(record)
     assert TOKEN not in record.getMessage() and accesslog.REDACTED in record.getMessage()
+
+
+# --- through gunicorn's own access log formatter (attack run D29) ----------------
+
+NEAR_MISSES = [
+    f"/members\\{TOKEN}/calendar.ics",
+    f"/members;/{TOKEN}/calendar.ics",
+    f"/%2525%36Dembers/{TOKEN}",  # encoded three times over
+    f"/%256Dembers/{TOKEN}/calendar.ics",
+    f"/members%5C{TOKEN}/calendar.ics",
+    f"/members%3B/{TOKEN}",
+    f"/members%252F{TOKEN}%252Fcalendar.ics",
+    f"/members/{TOKEN}/calendar.ics",
+]
+
+
+def gunicorn_access_line(tmp_path, raw_uri: str, referer: str = "-") -> str:
+    """The line the shipped gunicorn.conf.py's logger writes for one request."""
+    import logging
+    import runpy
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config as GunicornConfig
+
+    from feeds.server.gunicorn_logger import GunicornLogger
+
+    from helpers import ROOT
+
+    config = GunicornConfig()
+    for name, value in runpy.run_path(str(ROOT / "gunicorn.conf.py")).items():
+        if name in config.settings:
+            config.set(name, value)
+    log_file = tmp_path / "access.log"
+    config.set("accesslog", str(log_file))
+    logger = GunicornLogger(config)
+    path, _, query = raw_uri.partition("?")
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": raw_uri, "SERVER_PROTOCOL": "HTTP/1.1",
+               "PATH_INFO": path, "QUERY_STRING": query, "REMOTE_ADDR": "203.0.113.9",
+               "HTTP_REFERER": referer, "HTTP_USER_AGENT": "curl/8"}
+    response = SimpleNamespace(status="404 NOT FOUND", sent=1234, headers=[])
+    try:
+        logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(microseconds=900))
+    finally:
+        for handler in logger.access_log.handlers + logger.error_log.handlers:
+            handler.close()
+        logging.getLogger("gunicorn.access").handlers.clear()
+    return log_file.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("raw_uri", NEAR_MISSES)
+def test_gunicorns_access_log_never_holds_a_token(tmp_path, raw_uri):
+    line = gunicorn_access_line(tmp_path, raw_uri)
+    assert line.startswith("203.0.113.9 - - [") and '" 404 1234 "-" "curl/8" 900us' in line
+    assert TOKEN not in line and TOKEN.lower() not in line.lower()
+    assert accesslog.REDACTED in line
+
+
+def test_gunicorns_access_log_redacts_a_referer_too(tmp_path):
+    line = gunicorn_access_line(tmp_path, "/static/site.css",
+                                referer=f"https://talks.example.org/members;/{TOKEN}/x")
+    assert TOKEN not in line and "GET /static/site.css HTTP/1.1" in line
+
+
+def test_other_addresses_are_logged_as_they_came(tmp_path):
+    for raw_uri in ("/membership/", "/talks/a%20b", "/members"):
+        assert f"GET {raw_uri} HTTP/1.1" in gunicorn_access_line(tmp_path, raw_uri)

@@ -6,7 +6,14 @@ zoneinfo, not from the code under test."""
 
 from __future__ import annotations
 
+import email.policy
 import email.utils
+import json
+import os
+import re
+import subprocess
+import sys
+import sysconfig
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -26,7 +33,17 @@ from feeds.data.loader import load_schedule
 from feeds.data.revisions import ledger_path, update_ledger
 from feeds.urls import Site
 
-from helpers import NOW, SEED_UID_DOMAIN, SITE_URL, FakeClock, add_to_talk, revisions_for
+from helpers import (
+    NOW,
+    ROOT,
+    SITE_URL,
+    FakeClock,
+    add_to_talk,
+    clean_environment,
+    revisions_for,
+    talk_id_of,
+    talk_uid,
+)
 from smtp_server import PASSWORD, Inbox, smtp_server
 from test_browser import ARGS, ARTIFACTS, CHROMIUM
 
@@ -106,7 +123,7 @@ def texts(message: EmailMessage) -> tuple[str, str]:
 
 def event_of(ics: bytes, talk_id: str = TALK) -> icalendar.Event:
     events = [e for e in icalendar.Calendar.from_ical(ics).walk("VEVENT")
-              if str(e["UID"]).startswith(f"{talk_id}@")]
+              if talk_id_of(e) == talk_id]
     assert len(events) == 1
     return events[0]
 
@@ -143,7 +160,7 @@ def test_the_announcement_carries_the_calendars_uid_sequence_and_instant(
     calendar = icalendar.Calendar.from_ical(ics)
     assert calendar["METHOD"] == "PUBLISH"
     event = event_of(ics)
-    assert event["UID"] == public["UID"] == f"{TALK}@{SEED_UID_DOMAIN}"
+    assert event["UID"] == public["UID"] == talk_uid(TALK)
     assert event["SEQUENCE"] == public["SEQUENCE"] == 1
     instant = START.astimezone(timezone.utc)
     assert event.decoded("DTSTART") == public.decoded("DTSTART") == instant
@@ -158,6 +175,9 @@ def test_the_announcement_carries_the_calendars_uid_sequence_and_instant(
         f"Learning — {when(START, '%b')}")
     assert message["To"].addresses[0].addr_spec == LIST
     assert message["From"].addresses[0].addr_spec == "efficientml@gmail.com"
+    # A random id under the site's public host (SITE_URL's): one @, a dotted domain.
+    left, right = str(message["Message-ID"]).strip("<>").split("@")
+    assert left and right == "talks.example.org"
     assert email.utils.parsedate_to_datetime(message["Date"]) == NOW
     plain, html = texts(message)
     for text in (plain, html):
@@ -233,6 +253,22 @@ def test_a_second_send_refuses_and_force_sends_again(inbox, data_file, capsys):
     assert ledger.exists() and ledger.read_text(encoding="utf-8").count(TALK) == 4
 
 
+def test_a_message_the_server_accepted_is_sent_once_whatever_quit_answers(
+        environment, clock, data_file, capsys):
+    clock.now = datetime(2026, 4, 6, 5, 0, tzinfo=timezone.utc)  # the announcement is due
+    with smtp_server("none", quit_reply="500 5.5.1 QUIT failed") as (env, received):
+        for key, value in env.items():
+            environment.setenv(key, value)
+        code, out, err = run(capsys, TALK, "--send")
+        assert code == 0 and "sent the announcement" in out, err
+        code, _, err = run(capsys, TALK, "--send")  # a retry by hand
+        assert code == 1 and "was sent" in err
+        assert run(capsys, "--due", "--send")[0] == 0  # the daily job
+    assert len(received.messages) == 1
+    lines = data_file.with_name("talks.announced.tsv").read_text(encoding="utf-8").splitlines()
+    assert [line.split("\t")[:2] for line in lines if TALK in line] == [[TALK, "announcement"]]
+
+
 def test_a_changed_talk_is_announced_again_as_an_update(inbox, data_file, clock, make_app,
                                                         capsys):
     assert run(capsys, TALK, "--send")[0] == 0
@@ -267,7 +303,7 @@ def test_the_reminder_is_the_short_day_of_version(inbox, data_file, clock, tmp_p
     assert talk.title in plain and when(START) in plain and clock_in("UTC") in plain
     assert talk.abstract[:40] not in plain and talk.abstract[:40] not in html
     assert "Reminder: " in message["Subject"]  # sent 12 days early, by hand
-    assert event_of(calendar_part(message).get_payload(decode=True))["UID"].startswith(TALK)
+    assert event_of(calendar_part(message).get_payload(decode=True))["UID"] == talk_uid(TALK)
     clock.now = datetime(2026, 4, 12, 20, 0, tzinfo=timezone.utc)
     target = tmp_path / "tomorrow.eml"
     assert run(capsys, TALK, "--output", str(target), "--reminder")[0] == 0
@@ -310,6 +346,26 @@ def test_no_recipient_is_an_error(inbox, environment, capsys):
     assert code == 1 and "FEEDS_ANNOUNCE_TO" in err and inbox.messages == []
 
 
+def test_output_and_due_need_no_recipient(inbox, environment, clock, tmp_path, capsys):
+    """Writing a message to a file, or listing what is due, sends nothing and
+    needs no list; on Pythons whose getaddresses reads "" as one blank
+    address (Debian 12's python3, which the tests' venv is made from) too."""
+    environment.setenv("FEEDS_ANNOUNCE_TO", "")
+    target = tmp_path / "look-first.eml"
+    code, out, err = run(capsys, TALK, "--output", str(target))
+    assert code == 0, err
+    parsed = email.message_from_bytes(target.read_bytes().replace(b"\r\n", b"\n"),
+                                      policy=email.policy.default)
+    assert parsed["To"] is None and "Sustainable Development" in parsed["Subject"]
+    environment.delenv("FEEDS_ANNOUNCE_TO")
+    clock.now = datetime(2026, 4, 6, 5, 0, tzinfo=timezone.utc)  # a week before the talk
+    code, out, err = run(capsys, "--due")
+    assert code == 0, err
+    assert f"would send the announcement of {TALK} to (no recipient set)" in out
+    code, out, err = run(capsys, TALK, "--send")
+    assert code == 1 and "no recipient" in err and inbox.messages == []
+
+
 def test_a_failed_login_exits_non_zero_without_the_password(environment, clock, data_file, capsys):
     with smtp_server("none", login=True) as (env, received):
         for key, value in env.items():
@@ -349,7 +405,7 @@ def test_due_over_a_simulated_fortnight_sends_exactly_what_is_due_once(
             for received in inbox.messages[before:]:
                 message = received.message
                 uid = event_of(calendar_part(message).get_payload(decode=True))["UID"]
-                assert uid.startswith(TALK)
+                assert uid == talk_uid(TALK)
                 sent.append((email.utils.parsedate_to_datetime(message["Date"]), TALK,
                              message["Subject"].startswith("[Efficient ML Reading Group] Today")))
         day += timedelta(days=1)
@@ -406,6 +462,147 @@ def test_no_title_can_inject_a_header(title, seed):
     assert "victim" not in str(parsed["To"]) and parsed["Bcc"] is None
     assert parsed["Subject"] == (f"[{' '.join(series.title.split())}] {' '.join(title.split())}"
                                  f" — {when(START, '%b')}")
+
+
+@pytest.mark.parametrize(("site_url", "domain"), [
+    ("https://talks.example.org/reading-group", "talks.example.org"),
+    # No public host while trying things out: the sender's domain instead.
+    ("http://localhost:5000", "x.org"), ("http://127.0.0.1:8000", "x.org"),
+    ("http://[::1]:5000", "x.org"),
+])
+def test_the_message_id_is_random_under_the_sites_host(seed, site_url, domain):
+    ids = []
+    for _ in range(2):
+        message = announce.compose(seed.talk(TALK), revisions_for(seed)[TALK], seed.series,
+                                   Site(site_url).for_series(seed.series.id_authority),
+                                   announce.ANNOUNCEMENT, sender=Address("S", addr_spec="s@x.org"),
+                                   to=(Address("List", addr_spec=LIST),), now=NOW)
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        header = parsed["Message-ID"]
+        assert not header.defects, header.defects
+        assert re.fullmatch(r"<[^<>@\s]+@[^<>@\s]+>", str(header)), str(header)
+        right = str(header)[1:-1].split("@")[1]
+        assert right == domain and "." in right
+        ids.append(str(header))
+    assert ids[0] != ids[1]
+
+
+ENCODED_CRLF = "=?utf-8?q?=0D=0AReply-To:_attacker=40evil.example?="
+
+
+def test_a_title_with_an_encoded_word_is_refused_at_its_line(inbox, data_file, tmp_path, capsys):
+    """The title would be decoded in the Subject (into a Reply-To header on
+    Pythons before 3.11.10): feeds validate and feeds announce name its line."""
+    text = data_file.read_text(encoding="utf-8")
+    line = "    title: Sustainable Development and Energy Efficiency in Deep Learning\n"
+    data_file.write_text(text.replace(line, f'    title: "Scaling laws {ENCODED_CRLF} für"\n'),
+                         encoding="utf-8")
+    number = text[:text.index(line)].count("\n") + 1
+    target = tmp_path / "a.eml"
+    code, _, err = run(capsys, TALK, "--output", str(target))
+    assert code == 1 and f"{data_file}:{number}:" in err and "encoded word" in err
+    assert run(capsys, TALK, "--send")[0] == 1
+    assert not target.exists() and inbox.messages == []
+    assert cli.main(["validate", str(data_file)]) == 1
+    assert f"{data_file}:{number}:" in capsys.readouterr().err
+
+
+def test_a_sender_or_list_name_with_an_encoded_word_is_refused(inbox, environment, tmp_path,
+                                                               capsys):
+    """FEEDS_MAIL_FROM and FEEDS_ANNOUNCE_TO never pass the loader: the
+    From and To headers are checked as they are written."""
+    target = tmp_path / "a.eml"
+    hostile = "=?utf-8?q?Group=0D=0ABcc=3A_victim=40example.org?="
+    for name, value in (("FEEDS_MAIL_FROM", f"{hostile} <series@example.org>"),
+                        ("FEEDS_ANNOUNCE_TO", f"{hostile} <{LIST}>")):
+        environment.setenv(name, value)
+        code, _, err = run(capsys, TALK, "--output", str(target))
+        assert code == 1 and "encoded word" in err and not target.exists()
+        assert run(capsys, TALK, "--send")[0] == 1
+        environment.delenv(name)
+    assert inbox.messages == []
+
+
+# What compose makes of titles and series titles that never passed the
+# loader (one process per Python): refused, or headers that read as written.
+PROBE = """
+import email, email.policy, json, sys
+from dataclasses import replace
+from datetime import datetime, timezone
+from email.headerregistry import Address
+from feeds.data.announced import ANNOUNCEMENT, AnnounceError
+from feeds.data.loader import load_schedule
+from feeds.data.revisions import advance
+from feeds.formats.announcement import compose
+from feeds.urls import Site
+data, talk_id, site, now, cases = sys.argv[1:]
+seed, now = load_schedule(data), datetime.fromisoformat(now)
+answers = []
+for series_title, title in json.loads(cases):
+    series, talk = replace(seed.series, title=series_title), replace(seed.talk(talk_id), title=title)
+    sender = Address(" ".join(series_title.split()), addr_spec="series@example.org")
+    try:
+        message = compose(talk, advance({}, seed, now)[talk_id], series, Site(site), ANNOUNCEMENT,
+                          sender=sender, to=(Address("List", addr_spec="list@example.org"),), now=now)
+    except AnnounceError as exc:
+        answers.append({"refused": str(exc)})
+        continue
+    parsed = email.message_from_bytes(message.as_bytes().replace(b"\\r\\n", b"\\n"),
+                                      policy=email.policy.default)
+    answers.append({"headers": [[name, str(value)] for name, value in parsed.items()],
+                    "from": [[a.display_name, a.addr_spec] for a in parsed["From"].addresses]})
+print(json.dumps({"version": sys.version, "answers": answers}))
+"""
+
+
+def pythons() -> list:
+    """This venv's Python (Debian's python3 in CI) and, where pyenv has them,
+    the other builds of this minor version (3.11.7 has CVE-2024-6923)."""
+    found = [pytest.param(sys.executable, id="venv")]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    minor = "{}.{}.".format(*sys.version_info[:2])
+    for python in sorted(pyenv.glob(minor + "*/bin/python3")):
+        found.append(pytest.param(str(python), id=python.parent.parent.name))
+    if len(found) == 1:
+        found.append(pytest.param("", id="pyenv", marks=pytest.mark.skip(
+            reason=f"no pyenv build of Python {minor}x here to test against")))
+    return found
+
+
+@pytest.mark.parametrize("python", pythons())
+def test_no_title_becomes_a_header_on_any_python(python, data_file):
+    hostile = [("Efficient ML Reading Group", f"Scaling laws {ENCODED_CRLF} für Transformer"),
+               ("Efficient ML Reading Group", "=?UTF-8?B?DQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?="),
+               (f"Group {ENCODED_CRLF}", "A title")]
+    plain = [('ML "Reading" Group (Dortmund), Inc.', 'Quotes "x" (parens) <a@b.c>, semi; colon:'),
+             ("Ünïcödé Group", "Ünïcödé 東京 — ✓ a=?b, c?=d"),
+             ("Efficient ML Reading Group", "A long title, folded " * 8),
+             ("Lesegruppe für effizientes maschinelles Lernen — Dortmund, Bonn & Köln",
+              "Ein Vortrag über Größe; Übersicht: (1) Modelle <schnell>")]
+    paths = sysconfig.get_paths()
+    env = clean_environment(PYTHONPATH=os.pathsep.join([str(ROOT), paths["purelib"],
+                                                        paths["platlib"]]))
+    result = subprocess.run([python, "-c", PROBE, str(data_file), TALK, SITE_URL, NOW.isoformat(),
+                             json.dumps(hostile + plain)], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for (series_title, title), answer in zip(hostile + plain, report["answers"], strict=True):
+        if "refused" in answer:
+            assert (series_title, title) in hostile, answer
+            assert "encoded word" in answer["refused"]
+            continue
+        names = [name.lower() for name, _ in answer["headers"]]
+        assert sorted(names) == ["content-type", "date", "from", "message-id", "mime-version",
+                                 "subject", "to"], (report["version"], answer)
+        subject = dict(answer["headers"])["Subject"]
+        written = f"[{series_title}] {' '.join(title.split())} — {when(START, '%b')}"
+        # The same text; CPython's folding may drop a space between two
+        # encoded words ("— ✓" reads "—✓"), a quirk of its own, not of the data.
+        assert subject.replace(" ", "") == written.replace(" ", ""), report["version"]
+        assert [[name.replace(" ", ""), address] for name, address in answer["from"]] == [
+            [series_title.replace(" ", ""), "series@example.org"]]
+    assert all("refused" in answer for answer in report["answers"][:len(hostile)])
 
 
 # --- the HTML part in a browser --------------------------------------------------------

@@ -41,7 +41,7 @@ def identities(client) -> dict[str, object]:
     cal = icalendar.Calendar.from_ical(client.get("/calendar.ics").data)
     uids = sorted(str(e["UID"]) for e in cal.walk("VEVENT"))
     singles = sorted(str(e["UID"]) for path in sorted(client.application.extensions["feeds"]
-                                                      .snapshot().routes)
+                                                      .current().routes)
                      if path.startswith("/talks/") and path.endswith(".ics")
                      for e in icalendar.Calendar.from_ical(client.get(path).data).walk("VEVENT"))
     atom = feedparser.parse(client.get("/atom.xml").data)

@@ -56,3 +56,26 @@ def test_validate_and_build_read_the_data_file_from_the_same_setting(data_file, 
     assert f"{data_file}: OK, 12 talks" in capsys.readouterr().out
     assert cli.main(["build", str(tmp_path / "site")]) == 0
     assert (tmp_path / "site" / "calendar.ics").exists()
+
+
+def test_validate_warns_at_the_line_of_the_old_key_uid_domain(data_file, capsys):
+    """The pre-1.0 name still publishes, with a warning that names file:line
+    (and a GitHub annotation there) and says what to write instead."""
+    text = data_file.read_text().replace("  id_authority:", "  uid_domain:")
+    data_file.write_text(text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "uid_domain:" in row)
+    assert cli.main(["validate", str(data_file), "--format", "github"]) == 0
+    out, err = capsys.readouterr()
+    assert f"warning: {data_file}:{line}:" in err and "rename the key to id_authority" in err
+    assert f"::warning file={data_file},line={line}," in out
+    assert "OK, 12 talks" in out
+
+
+def test_the_id_authority_and_its_old_name_at_once_fail(data_file, capsys):
+    text = data_file.read_text().replace("  id_authority: efficientml@gmail.com\n",
+                                         "  id_authority: efficientml@gmail.com\n"
+                                         "  uid_domain: efficientml@gmail.com\n")
+    data_file.write_text(text)
+    assert cli.main(["validate", str(data_file)]) == 1
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "uid_domain:" in row)
+    assert f"{data_file}:{line}:" in capsys.readouterr().err

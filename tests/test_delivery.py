@@ -21,26 +21,27 @@ def test_http_dates_read_back_as_the_same_instant():
 
 
 def test_a_calendar_is_never_compressed_and_readable_everywhere():
-    headers = Resource(b"x", ical.FEED, NOW).headers(600)
+    headers = Resource(b"x", ical.FEED_DELIVERY, NOW).headers(600)
     assert headers["Cache-Control"] == "public, max-age=600, no-transform"
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert headers["Content-Type"].startswith("text/calendar")
 
 
 def test_only_the_embed_may_be_framed():
-    assert "Content-Security-Policy" not in Resource(b"x", pages.EMBED, NOW).headers(0)
-    for delivery in (pages.PAGE, ical.FEED, syndication.RSS, talks_json.DELIVERY):
+    assert "Content-Security-Policy" not in Resource(b"x", pages.EMBED_DELIVERY, NOW).headers(0)
+    for delivery in (pages.PAGE_DELIVERY, ical.FEED_DELIVERY, syndication.RSS_DELIVERY,
+                     talks_json.JSON_DELIVERY):
         assert Resource(b"x", delivery, NOW).headers(0)["Content-Security-Policy"] == \
             "frame-ancestors 'none'"
 
 
 def test_a_download_is_named_and_pages_are_not_readable_by_other_origins():
-    talk = Resource(b"x", ical.TALK_FILE, NOW, download_name="t.ics").headers(0)
+    talk = Resource(b"x", ical.TALK_FILE_DELIVERY, NOW, download_name="t.ics").headers(0)
     assert talk["Content-Disposition"] == 'attachment; filename="t.ics"'
-    assert "Access-Control-Allow-Origin" not in Resource(b"x", pages.PAGE, NOW).headers(0)
+    assert "Access-Control-Allow-Origin" not in Resource(b"x", pages.PAGE_DELIVERY, NOW).headers(0)
 
 
 def test_the_etag_follows_the_bytes():
-    assert Resource(b"a", pages.PAGE, NOW).etag == Resource(b"a", ical.FEED, NOW).etag
-    assert Resource(b"a", pages.PAGE, NOW).etag != Resource(b"b", pages.PAGE, NOW).etag
+    assert Resource(b"a", pages.PAGE_DELIVERY, NOW).etag == Resource(b"a", ical.FEED_DELIVERY, NOW).etag
+    assert Resource(b"a", pages.PAGE_DELIVERY, NOW).etag != Resource(b"b", pages.PAGE_DELIVERY, NOW).etag
     assert quoted_etag("abc") == '"abc"'

@@ -83,6 +83,14 @@ def test_serve_keeps_a_configured_site_url(data_file):
     assert any("FEEDS_SITE_URL=https://talks.example.org" in line for line in output)
 
 
+def test_serve_takes_an_empty_site_url_for_unset(data_file):
+    """As every setting does: a CI variable that was never given is empty."""
+    with serve(data_file, "--port", "0", FEEDS_SITE_URL="") as (match, _proc, output):
+        address = match.group(1)
+        assert fetch(address + "/rss.xml").count(address.encode()) > 10
+    assert any(f"Links point at {address}" in line for line in output)
+
+
 def test_serve_says_when_the_port_is_taken(data_file):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

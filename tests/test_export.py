@@ -192,7 +192,7 @@ def test_host_headers_give_every_route_the_server_headers(app, client, site):
 
 
 def test_hosts_get_the_friendly_404_page(app, site):
-    assert (site / "404.html").read_bytes() == app.extensions["feeds"].snapshot().not_found.body
+    assert (site / "404.html").read_bytes() == app.extensions["feeds"].current().not_found.body
 
 
 def test_hosts_send_nosniff_and_a_referrer_policy_everywhere(site):
@@ -209,11 +209,11 @@ def test_calendars_are_marked_not_to_be_compressed_by_hosts(site):
 
 
 @pytest.mark.parametrize("route, delivery, expected", [
-    ("/", pages.PAGE, "index.html"),
-    ("/talks/2026-04-13-x/", pages.PAGE, "talks/2026-04-13-x/index.html"),
-    ("/talks/2026-04-13-x.ics", ical.TALK_FILE, "talks/2026-04-13-x.ics"),
-    ("/embed/", pages.EMBED, "embed/index.html"),
-    ("/archive/", pages.PAGE, "archive/index.html"),
+    ("/", pages.PAGE_DELIVERY, "index.html"),
+    ("/talks/2026-04-13-x/", pages.PAGE_DELIVERY, "talks/2026-04-13-x/index.html"),
+    ("/talks/2026-04-13-x.ics", ical.TALK_FILE_DELIVERY, "talks/2026-04-13-x.ics"),
+    ("/embed/", pages.EMBED_DELIVERY, "embed/index.html"),
+    ("/archive/", pages.PAGE_DELIVERY, "archive/index.html"),
     ("/robots", Delivery("text/plain"), "robots"),  # not a page: keeps its name, typed by _headers
 ])
 def test_file_paths(route, delivery, expected):

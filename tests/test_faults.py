@@ -51,7 +51,7 @@ def served(make_app, data_file):
     """(client, every public route's good bytes) of a freshly started app."""
     app = make_app()
     client = app.test_client()
-    routes = sorted(app.extensions["feeds"].snapshot().routes)
+    routes = sorted(app.extensions["feeds"].current().routes)
     good = {path: client.get(path).data for path in routes}
     assert client.get("/healthz").status_code == 200
     return client, good
@@ -151,14 +151,14 @@ def test_a_directory_in_place_of_the_file_keeps_the_last_good_version(served, da
 
 def test_an_unreadable_file_keeps_the_last_good_version(served, data_file, monkeypatch):
     client, good = served
-    real = pathlib.Path.read_text
+    real = os.open
 
-    def refuse(self, *args, **kwargs):
-        if self == data_file:  # what reading a chmod 000 file raises for a non-root user
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self, *args, **kwargs)
+    def refuse(path, *args, **kwargs):
+        if pathlib.Path(path) == data_file:  # what opening a chmod 000 file raises for a non-root user
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(pathlib.Path, "read_text", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     write(data_file, edited(data_file, "Never Seen"))
     assert_serving(client, good)
     degraded(client, "Permission denied")

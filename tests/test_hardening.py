@@ -22,6 +22,7 @@ import json
 import re
 import tempfile
 import unicodedata
+import uuid
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -46,7 +47,7 @@ from feeds.model import Schedule
 from feeds.publish.snapshot import Snapshot
 from feeds.urls import Site
 
-from helpers import NOW, SITE_URL, FakeClock, snapshot_for
+from helpers import NOW, SITE_URL, FakeClock, snapshot_for, talk_id_of
 
 SETTINGS = settings(max_examples=50, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -109,7 +110,7 @@ series_dicts = st.fixed_dictionaries(
      "timezone": st.sampled_from(ZONES), "time": times},
     optional={"description": st.one_of(texts, long_texts), "url": urls_, "duration": durations,
               "location": texts, "categories": st.one_of(st.lists(texts, max_size=3), anything),
-              "nominations": texts, "uid_domain": st.sampled_from(["example.org", "a b", ""])})
+              "nominations": texts, "id_authority": st.sampled_from(["example.org", "a b", ""])})
 files = st.fixed_dictionaries({"series": series_dicts,
                                "talks": st.lists(talk_dicts, min_size=1, max_size=3)})
 # Valid ids, dates, times and URLs, and text without the characters the
@@ -189,7 +190,8 @@ def check_ics(body: bytes, schedule: Schedule, site: Site) -> None:
         assert unescape(str(cal["X-WR-CALDESC"])) == schedule.series.description
     for vevent in events:
         assert set(vevent) <= EVENT_PROPERTIES
-        talk = talks[str(vevent["UID"]).split("@")[0]]
+        talk = talks[talk_id_of(vevent)]
+        uuid.UUID(str(vevent["UID"]))
         assert str(vevent["SUMMARY"]) == event_text.summary(talk)
         assert str(vevent["DESCRIPTION"]) == event_text.description(talk, site)
         assert str(vevent["LOCATION"]) == talk.location
@@ -198,12 +200,12 @@ def check_ics(body: bytes, schedule: Schedule, site: Site) -> None:
     strict = IcsCalendarStream.calendar_from_ics(text)
     assert len(strict.events) == len(events)
     for vevent in strict.events:
-        talk = talks[vevent.uid.split("@")[0]]
+        talk = talks[str(vevent.url).rsplit("/", 1)[-1]]
         assert (vevent.summary, vevent.description, vevent.location) == (
             event_text.summary(talk), event_text.description(talk, site), talk.location)
     vcal = vobject.readOne(text)
     for vevent in vcal.vevent_list:
-        talk = talks[vevent.uid.value.split("@")[0]]
+        talk = talks[vevent.url.value.rsplit("/", 1)[-1]]
         assert vevent.summary.value == event_text.summary(talk)
         assert vevent.description.value == event_text.description(talk, site)
         assert vevent.location.value == talk.location
@@ -294,7 +296,7 @@ def check_json(body: bytes, schedule: Schedule) -> None:
 
 def check_snapshot(snapshot: Snapshot) -> None:
     schedule = snapshot.schedule
-    site = SITE.for_series(schedule.series.uid_domain)
+    site = SITE.for_series(schedule.series.id_authority)
     for path, resource in snapshot.routes.items():
         media = resource.media_type.split(";")[0]
         if media == "text/calendar":
@@ -317,7 +319,7 @@ def check_served(text: str) -> None:
                           "CLOCK": FakeClock(NOW), "CHECK_INTERVAL": 3600.0,
                           "BUILD_MODE": "inline", "STATE_DIR": str(Path(tmp) / "state")})
         client = app.test_client()
-        snapshot = app.extensions["feeds"].snapshot()
+        snapshot = app.extensions["feeds"].current()
         paths = list(snapshot.routes) if snapshot else ["/", "/calendar.ics"]
         for p in paths + ["/healthz", "/talks/%00.ics", "/talks/..%2f.ics"]:
             response = client.get(p)
@@ -546,7 +548,7 @@ FORGED = {"Host": "evil.example", "X-Forwarded-Host": "evil.example",
 def test_a_forged_host_changes_no_absolute_url(make_app, proxy_fix):
     app = make_app(TESTING=False, PROXY_FIX=proxy_fix)
     client = app.test_client()
-    snapshot = app.extensions["feeds"].snapshot()
+    snapshot = app.extensions["feeds"].current()
     for path in [*snapshot.routes, "/healthz", "/no-such-page"]:
         honest = client.get(path)
         forged = client.get(path, headers=FORGED)

@@ -18,7 +18,7 @@ from feeds.timezones import parse_utc
 from feeds.urls import Site
 
 import calendar_readers
-from helpers import SEED_UID_DOMAIN, SITE_URL, revisions_for
+from helpers import SITE_URL, revisions_for, talk_uid
 
 UTC = timezone.utc
 EU_SPRING_2026 = date(2026, 3, 29)  # last Sunday of March: CET -> CEST
@@ -26,14 +26,14 @@ EU_AUTUMN_2026 = date(2026, 10, 25)  # last Sunday of October: CEST -> CET
 
 
 def feed_for(schedule, site: str = SITE_URL) -> bytes:
-    site_ = Site(site).for_series(schedule.series.uid_domain)
+    site_ = Site(site).for_series(schedule.series.id_authority)
     return ical.calendar_feed(schedule, revisions_for(schedule), site_)
 
 
 def schedule_with(talks: list[dict], **series) -> object:
     """A schedule from talk dicts, through the real YAML loader."""
     base = {"title": "Test Series", "contact": "x@example.org", "timezone": "Europe/Berlin",
-            "time": "17:00", "duration": 60, "uid_domain": "talks.example.org"}
+            "time": "17:00", "duration": 60, "id_authority": "talks.example.org"}
     base.update(series)
     text = yaml.safe_dump({"series": base, "talks": talks}, allow_unicode=True, sort_keys=False)
     return parse_schedule(text, "test.yaml")
@@ -74,7 +74,7 @@ def test_every_seed_talk_starts_at_the_right_utc_instant(seed):
         hour = 16 if t.day < EU_SPRING_2026 else 15
         expected = datetime(t.day.year, t.day.month, t.day.day, hour, 0, tzinfo=UTC)
         for instants in readers:
-            assert instants[f"{t.id}@{SEED_UID_DOMAIN}"] == expected, t.id
+            assert instants[talk_uid(t.id)] == expected, t.id
 
 
 def test_every_seed_talk_carries_title_speakers_and_links(seed):
@@ -82,7 +82,7 @@ def test_every_seed_talk_carries_title_speakers_and_links(seed):
     events = {e.uid: e for e in strict_events(data)}
     parsed = {str(e["UID"]): e for e in icalendar.Calendar.from_ical(data).walk("VEVENT")}
     for t in seed.talks:
-        uid = f"{t.id}@{SEED_UID_DOMAIN}"
+        uid = talk_uid(t.id)
         strict = events[uid]
         assert strict.summary.startswith(t.title)
         for speaker in t.speakers:
@@ -103,9 +103,9 @@ def test_every_seed_talk_carries_title_speakers_and_links(seed):
 
 def test_the_zhang_note_and_panza_speakers_survive(seed):
     text = {e.uid: e for e in strict_events(feed_for(seed))}
-    zhang = text[f"2026-02-09-zhang@{SEED_UID_DOMAIN}"].description
+    zhang = text[talk_uid("2026-02-09-zhang")].description
     assert "https://arxiv.org/abs/2603.00742" in zhang
-    panza = text[f"2026-05-25-iofinova-jovanovic@{SEED_UID_DOMAIN}"].summary
+    panza = text[talk_uid("2026-05-25-iofinova-jovanovic")].summary
     assert "Eugenia Iofinova (Institute of Science and Technology Austria)" in panza
     assert "Andrej Jovanovic (University of Cambridge, UK)" in panza
 
@@ -133,8 +133,8 @@ def test_talks_on_both_dst_switch_days():
     schedule = schedule_with([talk("spring", str(EU_SPRING_2026)), talk("autumn", str(EU_AUTUMN_2026))])
     data = feed_for(schedule)
     for instants in (vobject_instants(data), icalendar_instants(data)):
-        assert instants["spring@talks.example.org"] == datetime(2026, 3, 29, 15, 0, tzinfo=UTC)
-        assert instants["autumn@talks.example.org"] == datetime(2026, 10, 25, 16, 0, tzinfo=UTC)
+        assert instants[talk_uid("spring", "talks.example.org")] == datetime(2026, 3, 29, 15, 0, tzinfo=UTC)
+        assert instants[talk_uid("autumn", "talks.example.org")] == datetime(2026, 10, 25, 16, 0, tzinfo=UTC)
 
 
 # Expected UTC starts are worked out by hand from each zone's published rules.
@@ -162,7 +162,7 @@ def test_vtimezone_gives_right_instants_in_each_zone(zone):
     data = feed_for(schedule_with(talks, timezone=zone))
     for instants in (vobject_instants(data), icalendar_instants(data)):
         for i, (_, day, _, expected) in enumerate(cases):
-            assert instants[f"t{i}@talks.example.org"] == expected, (zone, day)
+            assert instants[talk_uid(f"t{i}", "talks.example.org")] == expected, (zone, day)
 
 
 def test_vtimezone_uses_yearly_rules_not_rdate_lists(seed):
@@ -180,7 +180,7 @@ def test_talks_in_several_zones_each_get_their_vtimezone():
                               talk("tokyo", "2026-05-11", timezone="Asia/Tokyo")])
     cal = icalendar.Calendar.from_ical(feed_for(schedule))
     assert sorted(str(tz["TZID"]) for tz in cal.walk("VTIMEZONE")) == ["Asia/Tokyo", "Europe/Berlin"]
-    assert icalendar_instants(feed_for(schedule))["tokyo@talks.example.org"] == \
+    assert icalendar_instants(feed_for(schedule))[talk_uid("tokyo", "talks.example.org")] == \
         datetime(2026, 5, 11, 8, 0, tzinfo=UTC)
 
 
@@ -243,28 +243,29 @@ def test_cancelled_talk_stays_in_the_feed_marked_cancelled():
     schedule = schedule_with([talk("gone", "2026-05-04", status="cancelled"), talk("on", "2026-05-11")])
     cal = icalendar.Calendar.from_ical(feed_for(schedule))
     events = {str(e["UID"]): e for e in cal.walk("VEVENT")}
-    assert events["gone@talks.example.org"]["STATUS"] == "CANCELLED"
-    assert str(events["gone@talks.example.org"]["SUMMARY"]).startswith("CANCELLED: Talk gone")
-    assert events["on@talks.example.org"]["STATUS"] == "CONFIRMED"
+    assert events[talk_uid("gone", "talks.example.org")]["STATUS"] == "CANCELLED"
+    assert str(events[talk_uid("gone", "talks.example.org")]["SUMMARY"]).startswith("CANCELLED: Talk gone")
+    assert events[talk_uid("on", "talks.example.org")]["STATUS"] == "CONFIRMED"
 
 
 def test_uids_never_follow_the_site():
-    """Pinned by uid_domain (a domain or an address), else the contact address."""
-    for pin, expected in ((None, "a@x@example.org"), ("group.example.org", "a@group.example.org"),
-                          ("group@example.org", "a@group@example.org")):
-        schedule = schedule_with([talk("a", "2026-05-04")], uid_domain=pin)
+    """Made from the pinned id_authority (a domain or an address), else the contact address."""
+    for pin, authority in ((None, "x@example.org"), ("group.example.org", "group.example.org"),
+                           ("group@example.org", "group@example.org")):
+        schedule = schedule_with([talk("a", "2026-05-04")], id_authority=pin)
         for site in ("http://localhost:5000", "https://one.example", "https://two.example/g"):
             cal = icalendar.Calendar.from_ical(feed_for(schedule, site))
-            assert str(cal.walk("VEVENT")[0]["UID"]) == expected, (pin, site)
+            assert str(cal.walk("VEVENT")[0]["UID"]) == talk_uid("a", authority), (pin, site)
+            assert str(cal["PRODID"]) == f"-//feeds//{authority}//EN"
 
 
 def test_per_talk_file_holds_one_event_with_its_zone(seed):
     t = seed.talk("2026-04-13-fischer")
     data = ical.talk_file(t, revisions_for(seed)[t.id], seed.series,
-                          Site(SITE_URL).for_series(seed.series.uid_domain))
+                          Site(SITE_URL).for_series(seed.series.id_authority))
     (event,) = strict_events(data)
     assert event.dtstart.astimezone(UTC) == datetime(2026, 4, 13, 15, 0, tzinfo=UTC)
-    assert vobject_instants(data)[f"2026-04-13-fischer@{SEED_UID_DOMAIN}"] == event.dtstart
+    assert vobject_instants(data)[talk_uid("2026-04-13-fischer")] == event.dtstart
 
 
 @pytest.mark.parametrize("offset", range(0, 80, 3))

@@ -99,6 +99,39 @@ def test_each_mistake_names_its_line_talk_and_fix(case, marker, expected):
     assert str(problem).startswith(f"talks.yaml:{problem.line}:")
 
 
+ENCODED_CRLF = "=?utf-8?q?=0D=0AReply-To:_attacker=40evil.example?="
+
+
+@pytest.mark.parametrize("marker", [
+    f'    title: "Scaling laws {ENCODED_CRLF} für Transformer"\n',
+    "    title: =?UTF-8?B?QmNjOiB2aWN0aW1AZXhhbXBsZS5vcmc=?=\n",
+    f'    note: "Moved. {ENCODED_CRLF}"\n',
+    f'      - name: "Eve {ENCODED_CRLF}"\n',
+])
+def test_text_that_mail_would_decode_is_refused_at_its_line(marker):
+    """An encoded word (RFC 2047) in a title, a note or a speaker's name would
+    be decoded in an announcement's headers, on older Pythons into more headers."""
+    text = SERIES + talk_block("my-talk", extra=marker).replace("    title: A talk\n", "") + (
+        "" if "title:" in marker else "    title: A talk\n")
+    (problem,) = problems(text)
+    assert problem.line == line_of(text, marker.strip())
+    assert problem.talk_id == "my-talk" and "encoded word (RFC 2047)" in problem.message
+    assert str(problem).startswith(f"talks.yaml:{problem.line}:")
+
+
+def test_an_encoded_word_in_the_series_title_is_refused():
+    text = SERIES.replace("title: Test Series", "title: =?utf-8?q?Test=0D=0ABcc:_x=40y.org?=")
+    (problem,) = problems(text + talk_block())
+    assert problem.line == 2 and "series.title" in problem.message
+
+
+def test_text_that_only_looks_like_mail_syntax_stays():
+    for title in ("Why =? is not an operator", "a=?b, c?=d", "Q&A: what? why? = how?",
+                  "<Bcc: x@example.org>", "E = mc²?"):
+        text = SERIES + talk_block().replace("title: A talk", f"title: {title!r}")
+        assert parse_schedule(text).talks[0].title == title
+
+
 def test_missing_required_key_and_empty_title():
     text = SERIES + "  - id: no-title\n    date: 2026-05-04\n" + talk_block("empty").replace(
         "title: A talk", 'title: ""')
@@ -247,14 +280,41 @@ def test_plain_addresses_are_accepted(contact):
                           ).series.contact == contact
 
 
+@pytest.mark.parametrize("key", ["id_authority", "uid_domain"])
 @pytest.mark.parametrize("pin", ["a b", "http://x.org", "x.org/", "a@b@c.org", "-x.org"])
-def test_uid_domain_is_a_domain_or_an_address(pin):
-    text = SERIES.replace("talks:\n", f"  uid_domain: {pin!r}\ntalks:\n") + talk_block()
+def test_the_id_authority_is_a_domain_or_an_address(pin, key):
+    text = SERIES.replace("talks:\n", f"  {key}: {pin!r}\ntalks:\n") + talk_block()
     (problem,) = problems(text)
-    assert "uid_domain must be a domain or an e-mail address" in problem.message
+    assert f"{key} must be a domain or an e-mail address" in problem.message
 
 
-def test_the_seed_pins_its_uid_domain():
-    from helpers import SEED_DATA, SEED_UID_DOMAIN
-    assert f"uid_domain: {SEED_UID_DOMAIN}" in SEED_DATA.read_text()
-    assert load_schedule(SEED_DATA).series.uid_domain == SEED_UID_DOMAIN
+def test_the_seed_pins_its_id_authority():
+    from helpers import SEED_DATA, SEED_ID_AUTHORITY
+    assert f"id_authority: {SEED_ID_AUTHORITY}" in SEED_DATA.read_text()
+    assert load_schedule(SEED_DATA).series.id_authority == SEED_ID_AUTHORITY
+
+
+def test_without_a_pin_the_contact_is_the_id_authority():
+    assert parse_schedule(SERIES + talk_block()).series.id_authority == "x@example.org"
+
+
+def test_the_old_key_uid_domain_works_with_a_warning_at_its_line():
+    text = SERIES.replace("talks:\n", "  uid_domain: group.example.org\ntalks:\n") + talk_block()
+    warnings: list = []
+    schedule = parse_schedule(text, "old.yaml", warnings)
+    assert schedule.series.id_authority == "group.example.org"
+    (warning,) = warnings
+    assert (warning.source, warning.line) == ("old.yaml", line_of(text, "uid_domain"))
+    assert str(warning).startswith(f"old.yaml:{line_of(text, 'uid_domain')}:")
+    assert "rename the key to id_authority" in warning.message
+    renamed = text.replace("uid_domain:", "id_authority:")
+    after: list = []
+    assert parse_schedule(renamed, "old.yaml", after) == schedule and after == []
+
+
+def test_both_names_of_the_id_authority_at_once_are_an_error():
+    text = SERIES.replace("talks:\n", "  id_authority: a.example.org\n"
+                                        "  uid_domain: a.example.org\ntalks:\n") + talk_block()
+    (problem,) = problems(text)
+    assert problem.line == line_of(text, "uid_domain")
+    assert "both id_authority and its old name uid_domain" in problem.message

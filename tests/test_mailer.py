@@ -8,8 +8,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from feeds import settings
 from feeds.commands import mailer
+from feeds.settings import Settings
 
 from helpers import free_port
 from smtp_server import PASSWORD, USER, make_certificates, smtp_server
@@ -38,7 +38,7 @@ def message(to: str = "list@example.org") -> EmailMessage:
 
 def smtp_settings(env: dict[str, str], **changes: str) -> mailer.SmtpSettings:
     environ = {**env, **{f"FEEDS_SMTP_{k.upper()}": v for k, v in changes.items()}}
-    return mailer.SmtpSettings.from_settings(settings.load(environ=environ))
+    return mailer.SmtpSettings.from_settings(Settings.load(environ=environ))
 
 
 @pytest.mark.parametrize("security", ["none", "starttls", "ssl"])
@@ -65,6 +65,15 @@ def test_a_wrong_password_is_refused_and_never_shown(trusted):
     assert inbox.messages == [] and inbox.logins and not any(ok for _, ok in inbox.logins)
 
 
+def test_an_error_after_the_message_was_accepted_is_no_failure():
+    """The server took the message (250 after DATA); its answer to QUIT
+    cannot unsend it."""
+    with smtp_server("none", quit_reply="500 5.5.1 QUIT failed") as (env, inbox):
+        assert mailer.send(message(), smtp_settings(env)) == {}
+    [received] = inbox.messages
+    assert received.rcpt_tos == ["list@example.org"]
+
+
 def test_an_untrusted_certificate_stops_before_the_login(certificates):
     with smtp_server("ssl", certificates, login=True) as (env, inbox):
         with pytest.raises(mailer.MailError, match="certificate is not trusted"):
@@ -88,7 +97,7 @@ def test_an_unreachable_server_is_named():
 
 def test_settings_say_what_is_missing():
     with pytest.raises(mailer.MailError, match="FEEDS_SMTP_HOST"):
-        mailer.SmtpSettings.from_settings(settings.load(environ={}))
+        mailer.SmtpSettings.from_settings(Settings.load(environ={}))
     with pytest.raises(mailer.MailError, match="starttls, ssl, none"):
         smtp_settings({"FEEDS_SMTP_HOST": "mail.example.org"}, security="tls")
     with pytest.raises(mailer.MailError, match="both"):

@@ -19,7 +19,7 @@ from feeds.data import secrets_file as secrets_io
 from feeds.data.loader import InvalidData, load_schedule
 from feeds.server import accesslog, members
 
-from helpers import SEED_DATA
+from helpers import SEED_DATA, talk_id_of
 
 JOIN = "https://meet.example.org/j/SECRETJOIN123?pwd=ZZtopSECRET"
 OVERRIDE = "https://other.example.net/room/OVERRIDESECRET456"
@@ -76,7 +76,7 @@ def test_member_calendar_carries_join_link_in_location_description_and_conferenc
     cal = icalendar.Calendar.from_ical(response.data)
     assert str(cal["X-WR-CALNAME"]).endswith("(members)")
     assert "SOURCE" not in cal  # never points clients back at the public calendar
-    events = {str(e["UID"]).split("@")[0]: e for e in cal.walk("VEVENT")}
+    events = {talk_id_of(e): e for e in cal.walk("VEVENT")}
     assert events
     for talk_id, event in events.items():
         if talk_id == cancelled_id:
@@ -121,7 +121,7 @@ def test_every_listed_token_works_and_shares_one_rendering(member_app):
     client = member_app.test_client()
     assert members_ics(client, TOKEN).data == members_ics(client, OTHER).data
     calendar = member_app.extensions["feeds.members"].calendar
-    snapshot = member_app.extensions["feeds"].snapshot()
+    snapshot = member_app.extensions["feeds"].current()
     assert calendar(snapshot, TOKEN) is calendar(snapshot, OTHER)  # rendered once
 
 
@@ -270,6 +270,18 @@ def test_token_new_creates_the_file(tmp_path, capsys):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # readable by its owner only
 
 
+def test_token_new_warns_when_its_links_say_localhost(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("FEEDS_SITE_URL", raising=False)
+    path = tmp_path / "secrets.yaml"
+    assert cli.main(["token", "new", "Ada", "--secrets", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "http://localhost:5000/members/" in out
+    assert "warning: the links point at http://localhost:5000" in err and "FEEDS_SITE_URL" in err
+    assert cli.main(["token", "new", "Bob", "--secrets", str(path),
+                     "--site", "https://talks.example.org"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_token_new_refuses_a_file_it_cannot_extend(tmp_path, capsys):
     path = tmp_path / "secrets.yaml"
     path.write_text("tokens: []\n")
@@ -287,7 +299,7 @@ def test_minted_tokens_differ():
 def public_bodies(app) -> dict[str, bytes]:
     """Every public route, through the test client, plus /healthz and a few 404s."""
     client = app.test_client()
-    snapshot = app.extensions["feeds"].snapshot()
+    snapshot = app.extensions["feeds"].current()
     paths = [*snapshot.routes, "/healthz", "/members/", "/no-such-page"]
     return {path: client.get(path).data for path in paths}
 
@@ -301,7 +313,7 @@ def assert_no_secret(bodies: dict[str, bytes]) -> None:
 
 def test_no_public_route_contains_the_join_link_or_a_token(member_app, member_client):
     assert any(m in unfold(members_ics(member_client).data) for m in SECRET_MARKERS)
-    snapshot = member_app.extensions["feeds"].snapshot()
+    snapshot = member_app.extensions["feeds"].current()
     assert_no_secret({path: r.body for path, r in snapshot.routes.items()})
     assert_no_secret(public_bodies(member_app))
     assert not any("members" in path for path in snapshot.routes)
@@ -394,7 +406,7 @@ def test_members_responses_and_404_pages_send_no_referrer(member_client):
 
 def test_every_public_response_has_a_referrer_policy_and_nosniff(member_app):
     client = member_app.test_client()
-    for path in [*member_app.extensions["feeds"].snapshot().routes, "/healthz", "/embed?limit=x"]:
+    for path in [*member_app.extensions["feeds"].current().routes, "/healthz", "/embed?limit=x"]:
         response = client.get(path)
         assert response.headers["X-Content-Type-Options"] == "nosniff", path
         assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin", path

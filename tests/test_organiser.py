@@ -3,17 +3,21 @@ with paper look-ups served by a local stand-in for the APIs."""
 
 from __future__ import annotations
 
+import errno
+import multiprocessing
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from feeds.commands import cli, organiser
+from feeds.data import revisions
 from feeds.data.loader import load_schedule, parse_schedule
 from feeds.data.revisions import ledger_path, read_ledger
 
 from helpers import NOW
-from paper_api import closed_port_env, paper_api
+from paper_api import closed_port_env, crossref_work, hostile_api, paper_api, send
 
 
 @pytest.fixture(autouse=True)
@@ -178,3 +182,86 @@ def test_mistakes_in_the_arguments_are_caught_before_any_request(data_file, monk
             assert run("add", "--paper", "2501.19393", "--speaker", "A B", *bad,
                        "--data", str(data_file)) != 0
     assert seen.requests == []
+
+
+# --- two organisers at once, and a ledger that cannot record -------------------------
+
+def _edit(barrier, argv: list[str]) -> None:
+    """One organiser's command, started together with the other's."""
+    barrier.wait(timeout=30)
+    sys.exit(cli.main(argv))
+
+
+def test_two_edits_at_once_both_land(data_file, capsys):
+    """Two commands on different talks, started at the same instant in two
+    processes, round after round: each succeeds and neither edit is lost."""
+    revisions.update_ledger(ledger_path(data_file), load_schedule(data_file), NOW)  # as in a series
+    context = multiprocessing.get_context("fork")
+    commands = {
+        "2026-03-09-wen": lambda n: ["recording", "2026-03-09-wen",
+                                     f"https://video.example.org/wen/{n}"],
+        "2026-06-08-seleznova": lambda n: ["cancel", "2026-06-08-seleznova",
+                                           "--note", f"Postponed, round {n}."],
+    }
+    for n in range(25):
+        barrier = context.Barrier(2)
+        workers = [context.Process(target=_edit, args=(barrier, [*argv(n), "--data", str(data_file)]))
+                   for argv in commands.values()]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [worker.exitcode for worker in workers] == [0, 0], capsys.readouterr().err
+        schedule = load_schedule(data_file)
+        assert schedule.talk("2026-03-09-wen").recording == f"https://video.example.org/wen/{n}"
+        assert schedule.talk("2026-06-08-seleznova").note == f"Postponed, round {n}."
+    ledger = read_ledger(ledger_path(data_file))
+    # every round changed both talks once: no change counted twice, none lost
+    assert ledger["2026-03-09-wen"].sequence == ledger["2026-06-08-seleznova"].sequence == 25
+
+
+def test_a_damaged_ledger_stops_the_edit(data_file, capsys):
+    ledger = ledger_path(data_file)
+    ledger.write_text("garbage line\n", encoding="utf-8")
+    before = state(data_file)
+    assert run("recording", "2026-03-09-wen", "https://video.example.org/wen",
+               "--data", str(data_file)) == 1
+    err = capsys.readouterr().err
+    assert f"{ledger}:1" in err and "Nothing was written." in err
+    assert state(data_file) == before
+
+
+def test_a_ledger_that_cannot_be_written_stops_the_edit(data_file, monkeypatch, capsys):
+    """A full disk (ENOSPC) while the ledger is written: the data file is
+    left as it was and the command fails."""
+    revisions.update_ledger(ledger_path(data_file), load_schedule(data_file), NOW)
+    before = state(data_file)
+    real = revisions.write_atomically
+
+    def full(path, text, *args, **kwargs):
+        if Path(path) == ledger_path(data_file):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(revisions, "write_atomically", full)
+    for argv in (("recording", "2026-03-09-wen", "https://video.example.org/wen"),
+                 ("cancel", "2026-06-08-seleznova"),
+                 ("add", "--title", "By hand", "--speaker", "A B", "--date", "2026-07-06")):
+        assert run(*argv, "--data", str(data_file)) == 1
+        err = capsys.readouterr().err
+        assert "No space left on device" in err and "Nothing was written." in err
+        assert state(data_file) == before
+
+
+def test_a_paper_answer_of_the_wrong_shape_writes_nothing(data_file, monkeypatch, capsys):
+    """A title given as an object is refused, never written as "{'x': 1}" (attack run D27)."""
+    before = state(data_file)
+    body = crossref_work(title={"x": 1}, author=[{"given": "Ada", "family": "Lovelace"}])
+    with hostile_api(lambda handler: send(handler, 200, body)) as (env, _):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        code = run("add", "--paper", "10.5555/12345678", "--speaker", "Ada Lovelace",
+                   "--date", "2026-12-14", "--data", str(data_file))
+    assert code != 0 and state(data_file) == before
+    error = capsys.readouterr().err
+    assert "wrong shape: its title is an object" in error and "{'x'" not in error

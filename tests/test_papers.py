@@ -3,6 +3,8 @@ responses (made-up fixtures, tests/fixtures/papers/README.md)."""
 
 from __future__ import annotations
 
+import resource
+import time
 import urllib.parse
 
 import pytest
@@ -10,7 +12,8 @@ import pytest
 from feeds.commands import papers
 from feeds.commands.papers import PaperError, fetch_paper, parse_reference
 
-from paper_api import closed_port_env, paper_api
+from paper_api import closed_port_env, crossref_work, openreview_note, paper_api, send
+from paper_api import hostile_api as paper_api_hostile
 
 
 @pytest.mark.parametrize("given, url", [
@@ -181,3 +184,109 @@ def test_comparisons_in_an_abstract_are_not_taken_for_tags():
                                            "&amp; there")
     assert papers.clean_abstract(text, markup=True) == ("for $a<b$ and $c>d$, x < y > z "
                                                         "holds here & there")
+
+
+# --- a hostile or broken server (attack run D24, D27) ------------------------------
+
+def trickle(handler, *, headers_first: bool = True) -> None:
+    """A byte every 0.2 s, for up to 30 s: each read is quick, the whole never ends."""
+    if headers_first:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        handler.wfile.flush()
+        chunks = [b" "] * 150
+    else:
+        chunks = [bytes([c]) for c in b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" * 10]
+    for chunk in chunks:
+        handler.wfile.write(chunk)
+        handler.wfile.flush()
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("headers_first", [True, False], ids=["slow-body", "slow-headers"])
+def test_one_deadline_bounds_the_whole_lookup(headers_first):
+    with paper_api_hostile(lambda h: trickle(h, headers_first=headers_first)) as (env, _):
+        started = time.monotonic()
+        with pytest.raises(PaperError, match="no complete answer within 1.5 s"):
+            fetch_paper("10.5555/12345678", env=env, timeout=1.5)
+        assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "until-close"])
+def test_an_answer_over_the_cap_is_refused_without_reading_it(declared):
+    size = 100 * 1024 * 1024
+
+    def huge(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        if declared:
+            handler.send_header("Content-Length", str(size))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        block = b" " * (1 << 20)
+        for _ in range(size >> 20):
+            handler.wfile.write(block)
+
+    with paper_api_hostile(huge) as (env, _):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with pytest.raises(PaperError, match=r"answer is larger than 8 MB"):
+            fetch_paper("10.5555/12345678", env=env, timeout=20)
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        assert grown < 60 * 1024, f"{grown} KB"  # the answer was 100 MB
+
+
+def redirecting(location: str):
+    def answer(handler):
+        if handler.path.startswith("/crossref/works/"):
+            send(handler, 302, b"", "text/plain", Location=location)
+        else:
+            send(handler, 200, crossref_work(), "application/json")
+    return answer
+
+
+def test_a_redirect_within_the_api_is_followed():
+    with paper_api_hostile(redirecting("/moved/here")) as (env, seen):
+        paper = fetch_paper("10.5555/12345678", env=env)
+    assert paper.title == "A made-up title"
+    assert [path for path, _ in seen.requests] == ["/crossref/works/10.5555/12345678", "/moved/here"]
+
+
+@pytest.mark.parametrize("target", ["http://localhost:{port}/x", "ftp://127.0.0.1:{port}/x",
+                                    "https://evil.example/x", "//evil.example/x",
+                                    "file:///etc/passwd", "http://127.0.0.1:1/x"])
+def test_a_redirect_away_from_the_api_is_refused(target):
+    with paper_api_hostile(lambda h: None) as (other_env, other_seen):
+        port = urllib.parse.urlsplit(other_env["FEEDS_CROSSREF_API"]).port
+        with paper_api_hostile(redirecting(target.format(port=port))) as (env, seen):
+            with pytest.raises(PaperError, match="redirected .* not followed"):
+                fetch_paper("10.5555/12345678", env=env)
+    assert len(seen.requests) == 1 and other_seen.requests == []
+
+
+@pytest.mark.parametrize("reference, body, field", [
+    ("10.5555/12345678", crossref_work(title={"x": 1}), "title"),
+    ("10.5555/12345678", crossref_work(title=[["list"]]), "title"),
+    ("10.5555/12345678", crossref_work(title=12), "title"),
+    ("10.5555/12345678", crossref_work(abstract={"p": "text"}), "abstract"),
+    ("10.5555/12345678", crossref_work(author=[{"given": {"x": 1}, "family": "B"}]), "author"),
+    ("10.5555/12345678", crossref_work(author="Ada"), "author"),
+    ("https://openreview.net/forum?id=abc", openreview_note(title={"x": 1}), "title"),
+    ("https://openreview.net/forum?id=abc", openreview_note(title="T", authors=[{"n": 1}]),
+     "authors"),
+    ("https://openreview.net/forum?id=abc", openreview_note(title="T", abstract=["a"]),
+     "abstract"),
+])
+def test_an_answer_of_the_wrong_shape_is_refused(reference, body, field):
+    with paper_api_hostile(lambda h: send(h, 200, body)) as (env, _):
+        with pytest.raises(PaperError, match=f"wrong shape: its {field}") as error:
+            fetch_paper(reference, env=env)
+    assert "{'x'" not in str(error.value) and "['list']" not in str(error.value)
+
+
+def test_deeply_nested_json_is_a_clear_error():
+    nested = b"[" * 100_000 + b"]" * 100_000
+    with paper_api_hostile(lambda h: send(h, 200, nested)) as (env, _):
+        with pytest.raises(PaperError, match="not JSON"):
+            fetch_paper("10.5555/12345678", env=env)

@@ -254,7 +254,7 @@ def test_the_published_site_is_what_feeds_build_writes(app, data_file, tmp_path,
     monkeypatch.setattr(cli, "utc_now", lambda: app.config["CLOCK"]())
     outdir = tmp_path / "site"
     assert cli.main(["build", str(outdir), "--data", str(data_file), "--site-url", SITE_URL]) == 0
-    build = app.extensions["feeds"].snapshot()
+    build = app.extensions["feeds"].current()
     site = build.directory / builds.SITE
 
     def tree(root: Path) -> dict[str, tuple[bytes, int]]:

@@ -21,14 +21,12 @@ from feeds import files
 from feeds.data import revisions as revisions_module
 from feeds.data.revisions import ledger_path, read_ledger
 from feeds.publish import builder
-from feeds.publish.snapshot import BuildOptions
 from feeds.server import publisher as publisher_module
 from feeds.server.publisher import Publisher
-from feeds.urls import Site
+from feeds.settings import Settings
 
 from helpers import NOW, SITE_URL
 
-OPTIONS = BuildOptions(Site(SITE_URL))
 TALK = "2026-05-11-mehlig"
 TITLE = "Finite-Time Lyapunov Exponents of Deep Neural Networks"
 
@@ -43,9 +41,12 @@ class Ticker:
         return self.now
 
 
-def inline(data_file: Path, **kwargs) -> Publisher:
+def inline(data_file: Path, check_interval: float = 1.0, state: str = "state",
+           **injected) -> Publisher:
     """A publisher that builds in the calling thread, into a private state dir."""
-    return Publisher(data_file, OPTIONS, data_file.parent / "state", mode="inline", **kwargs)
+    settings = Settings(talks_file=str(data_file), site_url=SITE_URL, build_mode="inline",
+                        check_interval=check_interval)
+    return Publisher(settings, data_file.parent / state, **injected)
 
 
 def retitle(data_file: Path, new: str, old: str = TITLE) -> None:
@@ -60,16 +61,16 @@ def set_mtime(path: Path, seconds: float) -> None:
 
 def calendar(pub: Publisher) -> str:
     """The calendar's text, its folded lines unfolded."""
-    return pub.snapshot().routes["/calendar.ics"].body.decode().replace("\r\n ", "")
+    return pub.current().routes["/calendar.ics"].body.decode().replace("\r\n ", "")
 
 
 # --- noticing a change --------------------------------------------------------
 
 def test_an_edit_goes_live_on_the_next_look(data_file, clock):
     pub = inline(data_file, clock=clock, check_interval=0)
-    before = pub.snapshot()
+    before = pub.current()
     retitle(data_file, "Lyapunov revisited")
-    after = pub.snapshot()
+    after = pub.current()
     assert after is not before
     assert "Lyapunov revisited" in calendar(pub)
     assert after.routes["/calendar.ics"].etag != before.routes["/calendar.ics"].etag
@@ -85,11 +86,11 @@ def test_the_file_is_looked_at_once_per_interval(data_file, clock, monkeypatch):
                     monotonic=ticks)
     looks.clear()
     for _ in range(1000):
-        pub.snapshot()
+        pub.current()
     assert looks == []  # within the first second: no stat at all
     ticks.now += 1.0
     for _ in range(1000):
-        pub.snapshot()
+        pub.current()
     # one look: the data file and its ledger, whatever the number of requests
     assert {p.name for p in looks} == {data_file.name, ledger_path(data_file).name}
     assert len(looks) <= 3
@@ -101,31 +102,33 @@ def test_the_file_is_looked_at_once_per_interval(data_file, clock, monkeypatch):
 
 def test_passing_time_rebuilds_without_an_edit(data_file, clock):
     pub = inline(data_file, clock=clock, check_interval=0)
-    first = pub.snapshot()
+    first = pub.current()
     assert first.valid_until is not None and first.valid_until > NOW
     clock.now = first.valid_until + timedelta(minutes=1)
-    second = pub.snapshot()
+    second = pub.current()
     assert second is not first
     assert second.last_modified == first.valid_until  # a talk ended: "past" changed
     assert second.valid_until > first.valid_until
-    assert pub.snapshot() is second  # and nothing more until the next talk ends
+    assert pub.current() is second  # and nothing more until the next talk ends
 
 
 # --- bad data -----------------------------------------------------------------
 
 def test_invalid_data_keeps_the_last_good_version(data_file, clock, caplog):
     pub = inline(data_file, clock=clock, check_interval=0)
-    good = pub.snapshot()
+    good = pub.current()
     text = data_file.read_text()
     data_file.write_text(text.replace("timezone: Europe/Berlin", "timezone: Mars/Olympus"))
     with caplog.at_level(logging.ERROR, logger="feeds.publish.builder"):
-        assert pub.snapshot() is good
+        assert pub.current() is good
     assert "Mars/Olympus" in caplog.text and "keeping the last good version" in caplog.text
     health = pub.health()
-    assert not health.ok and any("Mars/Olympus" in e for e in health.errors)
+    assert not health.ok and any(e.startswith(f"{data_file}:15:") and "time zone" in e
+                                 for e in health.errors)
+    assert not any("Mars/Olympus" in e for e in health.errors)  # public: never the file's text
     assert health.talks == len(good.schedule.talks)
     caplog.clear()
-    pub.snapshot()
+    pub.current()
     assert caplog.text == ""  # an unchanged bad file is logged once, not per request
     data_file.write_text(text)
     assert pub.health().ok and pub.health().errors == ()
@@ -137,19 +140,19 @@ def test_a_half_written_file_is_not_read_until_its_writer_is_done(data_file, clo
     ticks, wall = Ticker(), Ticker(5000.0)
     pub = inline(data_file, clock=clock, check_interval=1.0, settle=0.25,
                     monotonic=ticks, wall=wall)
-    good = pub.snapshot()
+    good = pub.current()
     text = data_file.read_text().replace(TITLE, "Lyapunov revisited")
     half = text[: text.index("Lyapunov exponents. We show")]
     data_file.write_text(half)
     set_mtime(data_file, wall.now - 0.05)  # written 50 ms ago
     ticks.now += 1.0
-    assert pub.snapshot() is good
+    assert pub.current() is good
     # The writer finishes 100 ms later; the next look waits for it to settle.
     data_file.write_text(text)
     set_mtime(data_file, wall.now + 0.05)
     wall.now += 0.1
     ticks.now += 0.2
-    assert pub.snapshot() is good
+    assert pub.current() is good
     wall.now += 0.25
     ticks.now += 0.25  # a look is due again after the settling time, not a whole interval
     assert "Lyapunov revisited" in calendar(pub)
@@ -178,18 +181,18 @@ def test_a_file_still_being_written_at_start_is_read_once_it_settles(data_file, 
     pub = inline(data_file, clock=clock, check_interval=1.0, settle=0.25, wall=wall, sleep=sleep)
     assert len(slept) == 2 and sum(slept) <= 1.0
     assert "Lyapunov revisited" in calendar(pub)
-    assert len(pub.snapshot().schedule.talks) == 12
+    assert len(pub.current().schedule.talks) == 12
     assert read_ledger(ledger_path(data_file))[TALK].sequence == 0  # only the whole file
 
 
 def test_a_file_written_while_it_is_read_is_read_again(data_file, clock, monkeypatch):
     pub = inline(data_file, clock=clock, check_interval=0)
-    good = pub.snapshot()
+    good = pub.current()
     real = builder.load_schedule
     reads = []
 
-    def racing(path):
-        schedule = real(path)
+    def racing(path, warnings=None):
+        schedule = real(path, warnings)
         if not reads:  # a writer appends while the first read is under way
             retitle(data_file, "Second write", old="First write")
         reads.append(schedule)
@@ -197,7 +200,7 @@ def test_a_file_written_while_it_is_read_is_read_again(data_file, clock, monkeyp
 
     monkeypatch.setattr(builder, "load_schedule", racing)
     retitle(data_file, "First write")
-    assert pub.snapshot() is good
+    assert pub.current() is good
     assert "Second write" in calendar(pub)
     assert len(reads) == 2
     assert read_ledger(ledger_path(data_file))[TALK].sequence == 1
@@ -205,7 +208,7 @@ def test_a_file_written_while_it_is_read_is_read_again(data_file, clock, monkeyp
 
 def test_a_failing_build_keeps_the_last_good_version(data_file, clock, monkeypatch, caplog):
     pub = inline(data_file, clock=clock, check_interval=0)
-    good = pub.snapshot()
+    good = pub.current()
 
     def broken(*args):
         raise RuntimeError("a bug in a renderer")
@@ -213,7 +216,7 @@ def test_a_failing_build_keeps_the_last_good_version(data_file, clock, monkeypat
     monkeypatch.setattr(builder, "build_snapshot", broken)
     retitle(data_file, "Triggers the bug")
     with caplog.at_level(logging.ERROR, logger="feeds.publish.builder"):
-        assert pub.snapshot() is good
+        assert pub.current() is good
     assert "a bug in a renderer" in caplog.text
     assert not pub.health().ok and "a bug in a renderer" in pub.health().errors[0]
 
@@ -222,7 +225,7 @@ def test_a_ledger_that_cannot_be_locked_is_tried_again(data_file, clock, monkeyp
     ticks = Ticker()
     pub = inline(data_file, clock=clock, check_interval=1.0, settle=0,
                     monotonic=ticks)
-    good = pub.snapshot()
+    good = pub.current()
     real = builder.update_ledger
     failures = [OSError(37, "No locks available")]
 
@@ -234,7 +237,7 @@ def test_a_ledger_that_cannot_be_locked_is_tried_again(data_file, clock, monkeyp
     monkeypatch.setattr(builder, "update_ledger", flaky)
     retitle(data_file, "Locked out")
     ticks.now += 1.0
-    assert pub.snapshot() is good
+    assert pub.current() is good
     assert "No locks available" in pub.health().errors[0]
     ticks.now += 1.0
     assert "Locked out" in calendar(pub)  # the next look, with the file unchanged
@@ -269,7 +272,7 @@ def test_every_response_is_one_whole_version(data_file, clock):
 
     def read() -> None:
         while not stop.is_set():
-            resource = pub.snapshot().routes["/calendar.ics"]
+            resource = pub.current().routes["/calendar.ics"]
             body = resource.body
             if resource.etag != hashlib.sha256(body).hexdigest()[:32]:
                 failures.append("etag")
@@ -286,7 +289,7 @@ def test_every_response_is_one_whole_version(data_file, clock):
             tmp = data_file.with_suffix(".tmp")
             tmp.write_text(text)
             os.replace(tmp, data_file)  # how editors and rsync write
-            pub.snapshot()
+            pub.current()
     finally:
         stop.set()
         for thread in readers:
@@ -300,15 +303,13 @@ def test_every_response_is_one_whole_version(data_file, clock):
 def test_workers_build_the_same_bytes(data_file, clock):
     """Two workers start at different times and see an edit at different
     times; the shared ledger gives both the same revisions and bytes."""
-    first = Publisher(data_file, OPTIONS, data_file.parent / "a", mode="inline", clock=clock,
-                      check_interval=0)
+    first = inline(data_file, clock=clock, check_interval=0, state="a")
     clock.now = NOW + timedelta(minutes=5)
-    second = Publisher(data_file, OPTIONS, data_file.parent / "b", mode="inline", clock=clock,
-                       check_interval=0)
+    second = inline(data_file, clock=clock, check_interval=0, state="b")
     assert_same(first, second)
     clock.now = NOW + timedelta(hours=1)
     retitle(data_file, "Lyapunov revisited")
-    first.snapshot()
+    first.current()
     clock.now = NOW + timedelta(hours=2)
     assert_same(first, second)
     assert first.health().version == second.health().version != ""
@@ -320,18 +321,16 @@ def test_workers_agree_without_a_writable_ledger(data_file, clock, monkeypatch):
 
     monkeypatch.setattr(revisions_module, "write_atomically", refuse)
     set_mtime(data_file, (NOW - timedelta(days=1)).timestamp())  # edits are dated by it
-    first = Publisher(data_file, OPTIONS, data_file.parent / "a", mode="inline", clock=clock,
-                      check_interval=0)
+    first = inline(data_file, clock=clock, check_interval=0, state="a")
     clock.now = NOW + timedelta(minutes=5)
-    second = Publisher(data_file, OPTIONS, data_file.parent / "b", mode="inline", clock=clock,
-                       check_interval=0)
+    second = inline(data_file, clock=clock, check_interval=0, state="b")
     assert_same(first, second)
     assert "cannot write the revision ledger" in second.health().errors[0]
     assert not second.health().ok  # degraded while changes are not recorded
 
 
 def assert_same(a: Publisher, b: Publisher) -> None:
-    routes_a, routes_b = a.snapshot().routes, b.snapshot().routes
+    routes_a, routes_b = a.current().routes, b.current().routes
     assert routes_a.keys() == routes_b.keys()
     for path in routes_a:
         assert routes_a[path].etag == routes_b[path].etag, path

@@ -5,16 +5,24 @@ second command, the test command, is what .ci/run runs."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import shutil
 import subprocess
+import sys
+import time
+import urllib.error
 from pathlib import Path
 
+import icalendar
 import lxml.html
 import pytest
 
-from helpers import ROOT, clean_environment, fetch, running
+from feeds.data.loader import load_schedule
+
+from helpers import ROOT, SEED_DATA, clean_environment, fetch, free_port, running, talk_id_of, talk_uid
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
@@ -79,6 +87,68 @@ def test_the_serve_command_works_in_a_fresh_clone(tmp_path):
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone,
                             capture_output=True, text=True, check=True).stdout
     assert status == "", f"the quick start left files git does not ignore:\n{status}{output[-5:]}"
+
+
+def fetch_when_ready(url: str, timeout: float = 60) -> bytes:
+    """`url`'s body once it answers 200 (a first start answers 503 until the
+    first build is published)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fetch(url)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_the_production_deploy_runs_from_a_plain_install(tmp_path):
+    """README, "Deploying → gunicorn": in a fresh clone and a venv holding only
+    `pip install .` (no test extras, which would bring what it forgot),
+    gunicorn with the shipped gunicorn.conf.py serves the site, and the
+    organiser's commands work in that same venv."""
+    clone = tmp_path / "feeds"
+    fresh_copy(clone)
+    env = clean_environment()
+    for name in ("PYTHONPATH", "VIRTUAL_ENV", "PYENV_VERSION"):
+        env.pop(name, None)
+    venv = tmp_path / "venv"
+    python = str(SYSTEM_PYTHON) if SYSTEM_PYTHON.exists() else sys.executable
+    subprocess.run([python, "-m", "venv", str(venv)], env=env, check=True, timeout=300)
+    install = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", "."],
+                             cwd=clone, env=env, capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-3000:]
+    extras = subprocess.run([str(venv / "bin/python"), "-c", "import pytest"], env=env,
+                            capture_output=True, timeout=60)
+    assert extras.returncode != 0  # nothing from the test extra came along
+    seed = load_schedule(SEED_DATA)
+    # The README's command; one worker on a free loopback port keeps the test light.
+    port = free_port()
+    env_server = {**env, "FEEDS_SITE_URL": "https://talks.example.org", "WEB_CONCURRENCY": "1"}
+    with running([str(venv / "bin/gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}"], clone,
+                 env_server, r"Listening at: http", timeout=60) as (_match, proc, output):
+        base = f"http://127.0.0.1:{port}"
+        page = lxml.html.fromstring(fetch_when_ready(base + "/"))
+        assert seed.series.title in page.findtext(".//title")
+        calendar = icalendar.Calendar.from_ical(fetch_when_ready(base + "/calendar.ics"))
+        events = calendar.walk("VEVENT")
+        assert {talk_id_of(event): str(event["UID"]) for event in events} == {
+            talk.id: talk_uid(talk.id) for talk in seed.talks}
+        assert proc.poll() is None, output[-20:]
+    assert any("gevent" in line for line in output), output[-20:]  # gunicorn.conf.py's worker
+    feeds = str(venv / "bin/feeds")
+    validate = subprocess.run([feeds, "validate"], cwd=clone, env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert validate.returncode == 0, validate.stderr
+    talk = seed.talks[0]
+    target = tmp_path / "look-first.eml"
+    announce = subprocess.run([feeds, "announce", talk.id, "--output", str(target)], cwd=clone,
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert announce.returncode == 0, announce.stderr
+    message = email.message_from_bytes(target.read_bytes().replace(b"\r\n", b"\n"),
+                                       policy=email.policy.default)
+    assert talk.title in str(message["Subject"]) and message["To"] is None
 
 
 def test_the_test_command_names_missing_debian_packages_when_not_root(tmp_path):

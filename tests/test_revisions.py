@@ -19,14 +19,14 @@ from feeds.data import revisions as revisions_module
 from feeds.data.loader import load_schedule
 from feeds.data.revisions import LedgerError, ledger_path, read_ledger, update_ledger
 
-from helpers import NOW, SEED_DATA, add_to_talk
+from helpers import NOW, SEED_DATA, add_to_talk, talk_id_of
 
 
 def events(client) -> dict[str, icalendar.Event]:
     response = client.get("/calendar.ics")
     assert response.status_code == 200
     cal = icalendar.Calendar.from_ical(response.data)
-    return {str(e["UID"]).split("@")[0]: e for e in cal.walk("VEVENT")}
+    return {talk_id_of(e): e for e in cal.walk("VEVENT")}
 
 
 def test_output_is_byte_identical_across_requests_and_restarts(make_app, clock):

@@ -37,13 +37,11 @@ from lxml import etree
 from feeds.data import revisions as revisions_module
 from feeds.data.loader import load_schedule
 from feeds.data.revisions import LedgerError, ledger_path, read_ledger
-from feeds.publish.snapshot import BuildOptions
 from feeds.server.publisher import Publisher
-from feeds.urls import Site
+from feeds.settings import Settings
 
-from helpers import NOW, SEED_DATA, SEED_UID_DOMAIN, SITE_URL, FakeClock
+from helpers import NOW, SEED_DATA, SEED_ID_AUTHORITY, SITE_URL, FakeClock, talk_id_of, talk_uid
 
-OPTIONS = BuildOptions(Site(SITE_URL))
 SEED_TALKS = [t.id for t in load_schedule(SEED_DATA).talks][-3:]  # few, so that edits meet
 SEED_TITLES = {t.id: t.title for t in load_schedule(SEED_DATA).talks}
 EXTRA = ["extra-a", "extra-b"]
@@ -54,13 +52,13 @@ Published = dict[str, tuple[str, int, datetime, bytes]]  # talk id -> (UID, SEQU
 
 def published(pub: Publisher) -> tuple[Published, list[str]] | None:
     """What a worker serves now: every event, and the Atom feed's ids."""
-    snapshot = pub.snapshot()
+    snapshot = pub.current()
     if snapshot is None:
         return None
     events: Published = {}
     for event in icalendar.Calendar.from_ical(snapshot.routes["/calendar.ics"].body).walk("VEVENT"):
         uid = str(event["UID"])
-        talk_id = uid.split("@", 1)[0]
+        talk_id = talk_id_of(event)
         events[talk_id] = (uid, int(event["SEQUENCE"]), event["LAST-MODIFIED"].dt, event.to_ical())
     atom = etree.fromstring(snapshot.routes["/atom.xml"].body)
     ids = [atom.findtext(ATOM_ID)] + [e.findtext(ATOM_ID) for e in atom.iter(ATOM_ENTRY)]
@@ -128,12 +126,13 @@ class LedgerMachine(RuleBasedStateMachine):
         os.utime(self.data, (self.mtime, self.mtime))
 
     def _unrecorded(self) -> bool:
-        return any(not pub.health().ok for pub in self.workers if pub.snapshot() is not None)
+        return any(not pub.health().ok for pub in self.workers if pub.current() is not None)
 
     def _start_worker(self) -> None:
-        self.workers.append(Publisher(self.data, OPTIONS, self.data.parent / "state",
-                                      clock=self.clock, check_interval=0, settle=0,
-                                      mode="inline"))
+        settings = Settings(talks_file=str(self.data), site_url=SITE_URL, build_mode="inline",
+                            check_interval=0)
+        self.workers.append(Publisher(settings, self.data.parent / "state", clock=self.clock,
+                                      settle=0))
         self.lives.append(History())
 
     # --- the rules --------------------------------------------------------------------
@@ -227,10 +226,10 @@ class LedgerMachine(RuleBasedStateMachine):
             if not self.memory_lost:
                 self.everything.check_and_add(events, who + " (all)")
             for talk_id, (uid, *_rest) in events.items():
-                assert uid == self.uids.setdefault(talk_id, uid) == f"{talk_id}@{SEED_UID_DOMAIN}"
+                assert uid == self.uids.setdefault(talk_id, uid) == talk_uid(talk_id)
             assert feed_ids[0] == (self.feed_id or feed_ids[0])
             self.feed_id = feed_ids[0]
-            assert all(i.startswith(f"tag:{SEED_UID_DOMAIN},2026:") for i in feed_ids)
+            assert all(i.startswith(f"tag:{SEED_ID_AUTHORITY},2026:") for i in feed_ids)
 
     @invariant()
     def the_ledger_is_never_lost(self) -> None:

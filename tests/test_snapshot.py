@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import icalendar
 
-from helpers import SEED_UID_DOMAIN, snapshot_for
+from helpers import snapshot_for, talk_uid
 
 
 def test_calendar_routes_and_how_they_are_sent(client, seed):
@@ -24,7 +24,7 @@ def test_every_talk_has_its_own_calendar_file(seed):
     for talk in seed.talks:
         body = snapshot.routes[f"/talks/{talk.id}.ics"].body
         (event,) = icalendar.Calendar.from_ical(body).walk("VEVENT")
-        assert str(event["UID"]) == f"{talk.id}@{SEED_UID_DOMAIN}"
+        assert str(event["UID"]) == talk_uid(talk.id)
 
 
 def test_etag_changes_with_the_bytes_only(seed):

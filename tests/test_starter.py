@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from feeds.commands import cli, starter
 from feeds.data.loader import load_schedule
@@ -78,6 +79,8 @@ def test_git_keeps_the_sources_and_ignores_the_rest(tmp_path, fixed_now):
                      "--site-url", "https://talks.example.org"]) == 0
     (folder / ".venv").mkdir()
     (folder / ".venv" / "x").write_text("")
+    data = folder / "data/talks.yaml"  # an organiser's edit takes the data file's lock
+    assert cli.main(["cancel", load_schedule(data).talks[0].id, "--data", str(data)]) == 0
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=folder,
                             capture_output=True, text=True, check=True).stdout
     listed = sorted(line[3:] for line in status.splitlines())
@@ -115,13 +118,22 @@ def test_serve_shows_the_new_series_at_once(tmp_path):
 class _Installed:
     """A distribution whose PEP 610 direct_url.json says where it came from."""
 
-    version = "0.1.0"
+    version = "1.0.0"
 
     def __init__(self, direct_url: str | None):
         self.direct_url = direct_url
 
     def read_text(self, name: str) -> str | None:
         return self.direct_url if name == "direct_url.json" else None
+
+
+def project() -> dict:
+    """pyproject.toml's [project] table."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def requirement_lines(text: str) -> list[str]:
+    return [row for row in text.splitlines() if row.strip() and not row.startswith("#")]
 
 
 @pytest.mark.parametrize("direct_url, line", [
@@ -132,12 +144,43 @@ class _Installed:
 ])
 def test_requirements_name_where_feeds_came_from(monkeypatch, direct_url, line):
     monkeypatch.setattr(starter.metadata, "distribution", lambda name: _Installed(direct_url))
-    text = starter.requirements()
-    assert [row for row in text.splitlines() if not row.startswith("#")] == [line]
+    assert requirement_lines(starter.requirements()) == [line]
 
 
-def test_requirements_from_a_local_folder_say_what_to_replace(monkeypatch):
-    monkeypatch.setattr(starter.metadata, "distribution",
-                        lambda name: _Installed('{"url": "file:///home/me/feeds", "dir_info": {}}'))
+@pytest.mark.parametrize("direct_url", ['{"url": "file:///home/me/feeds", "dir_info": {}}',
+                                        '{"url": "file:///w/feeds", "dir_info": {"editable": true}}',
+                                        None])  # None: a release from an index
+def test_requirements_from_elsewhere_name_this_releases_tag_in_the_repository(monkeypatch, direct_url):
+    monkeypatch.setattr(starter.metadata, "distribution", lambda name: _Installed(direct_url))
+    repository = project()["urls"]["Repository"]
+    assert repository.startswith("https://")
+    assert requirement_lines(starter.requirements()) == [f"feeds @ git+{repository}@v1.0.0"]
+
+
+def test_requirements_of_a_copy_never_installed_say_what_to_replace(monkeypatch):
+    def missing(name: str):
+        raise starter.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(starter.metadata, "distribution", missing)
+    monkeypatch.setattr(starter.metadata, "metadata", missing)
     text = starter.requirements()
     assert "local folder" in text and "replace the next line" in text
+
+
+def test_init_pins_the_installed_release(tmp_path, fixed_now, capsys):
+    """Through the real metadata of this test environment's install."""
+    assert init(tmp_path / "x") == 0
+    assert "warning" not in capsys.readouterr().err
+    text = (tmp_path / "x" / starter.REQUIREMENTS).read_text(encoding="utf-8")
+    assert requirement_lines(text) == [f"feeds @ git+{project()['urls']['Repository']}@v"
+                                       f"{project()['version']}"]
+
+
+def test_version_prints_the_release(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"feeds {project()['version']}\n"
+    assert project()["version"] == "1.0.0"
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "\n## [1.0.0] - " in changelog

@@ -177,7 +177,7 @@ def test_a_route_table_damaged_while_served_is_passed_over(make_app, data_file, 
     state = app.extensions["feeds"].state
     clock.now = NOW + timedelta(days=40)
     client.get("/")
-    build = app.extensions["feeds"].snapshot()
+    build = app.extensions["feeds"].current()
     assert build is not None
     first_routes = list(build.routes)[:0]  # the table is open now
     assert first_routes == []

@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 from feeds.formats.syndication import atom_feed, rss_feed
 from feeds.urls import Site
 
-from helpers import NOW, SEED_UID_DOMAIN, SITE_URL, add_to_talk, revisions_for, serving
+from helpers import NOW, SEED_ID_AUTHORITY, SITE_URL, add_to_talk, revisions_for, serving
 
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
 RSS_NS = {"atom": "http://www.w3.org/2005/Atom", "dc": "http://purl.org/dc/elements/1.1/"}
@@ -128,7 +128,7 @@ def test_both_feeds_give_feedparser_the_same_entries(client, seed):
     assert [same(i) for i in rss] == [same(i) for i in atom]
     for talk in seed.talks:
         item = only(atom, talk.id)
-        assert item.id.startswith(f"tag:{SEED_UID_DOMAIN},2026:")
+        assert item.id.startswith(f"tag:{SEED_ID_AUTHORITY},2026:")
         assert item.link.startswith(SITE_URL + "/") and talk.id in item.link
         assert item.title.startswith(talk.title)
         assert item.authors == tuple(s.name for s in talk.speakers)

@@ -3,9 +3,13 @@ UIDs and tag: ids that depend on the talk id alone."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from feeds import urls
+
+from helpers import ROOT, talk_uid
 
 
 def test_absolute_urls_join_the_base_without_doubling_slashes():
@@ -20,15 +24,30 @@ def test_webcal_replaces_http_too():
 
 
 @pytest.mark.parametrize("base", ["https://a.example", "https://b.example/sub", "http://localhost:5000"])
-def test_a_pinned_domain_keeps_uids_and_ids_wherever_the_site_is_served(base):
+def test_a_pinned_authority_keeps_uids_and_ids_wherever_the_site_is_served(base):
     site = urls.Site(base).for_series("efficientml.example")
-    assert site.uid("2026-04-13-fischer") == "2026-04-13-fischer@efficientml.example"
+    assert site.uid("2026-04-13-fischer") == talk_uid("2026-04-13-fischer", "efficientml.example")
     assert site.tag("talk", "2026-04-13-fischer") == "tag:efficientml.example,2026:talk/2026-04-13-fischer"
 
 
-def test_without_a_pinned_domain_ids_use_the_sites_host():
+def test_a_uid_is_a_name_based_uuid_that_shows_no_host_or_address():
+    uid = urls.Site("https://talks.example.org").for_series("group@example.org").uid("2026-01-12-han")
+    parsed = uuid.UUID(uid)
+    assert str(parsed) == uid and parsed.version == 5
+    assert "example" not in uid and "@" not in uid and "han" not in uid
+
+
+def test_the_seed_uid_that_readme_shows_never_changes():
+    """Published UIDs are forever: this one is in README.md, 'The data file'."""
+    site = urls.Site("https://anywhere.example").for_series("efficientml@gmail.com")
+    assert site.uid("2026-04-13-fischer") == "3186deee-65fd-51ad-856d-711185db2004"
+    assert "`3186deee-65fd-51ad-856d-711185db2004`" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_without_a_pinned_authority_ids_use_the_sites_host():
     site = urls.Site("https://talks.example.org/rg").for_series("")
-    assert site.uid("x") == "x@talks.example.org"
+    assert site.authority == "talks.example.org"
+    assert site.uid("x") == talk_uid("x", "talks.example.org")
 
 
 def test_tag_parts_are_percent_encoded():

@@ -89,6 +89,19 @@ def test_the_build_deploys_to_github_pages_at_its_address(workflow):
     assert workflow["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
 
 
+def test_the_announcements_link_to_the_sites_address(workflow):
+    """Like the build, the announce job falls back to the Pages address:
+    without it the e-mails would link to http://localhost:5000."""
+    announce = steps(workflow, "announce")
+    pages = next(n for n, step in enumerate(announce)
+                 if step.get("uses", "").startswith("actions/configure-pages@"))
+    send = next(n for n, step in enumerate(announce) if "feeds announce" in step.get("run", ""))
+    assert pages < send and announce[pages]["id"] == "pages"
+    build = next(step for step in steps(workflow, "build") if "feeds build" in step.get("run", ""))
+    assert announce[send]["env"]["FEEDS_SITE_URL"] == build["env"]["FEEDS_SITE_URL"] == (
+        "${{ vars.FEEDS_SITE_URL || steps.pages.outputs.base_url }}")
+
+
 def shell_steps(workflow: dict, job: str) -> list[str]:
     return [step["run"] for step in steps(workflow, job) if "run" in step and "pip" not in step["run"]]
 

@@ -47,7 +47,7 @@ from feeds.formats.announcement import compose, subject
 from feeds.formats.text import one_line
 from feeds.model import Schedule, Talk
 from feeds.publish.snapshot import BuildOptions
-from feeds.settings import utc_now
+from feeds.settings import Settings, utc_now
 
 EXIT_ERROR = 1
 
@@ -55,7 +55,12 @@ EXIT_ERROR = 1
 # --- addresses ---------------------------------------------------------------------
 
 def parse_addresses(text: str, what: str) -> tuple[Address, ...]:
-    """The addresses in `text` ("Name <a@b>, c@d"); AnnounceError names `what`."""
+    """The addresses in `text` ("Name <a@b>, c@d"), none for blank text;
+    AnnounceError names `what`."""
+    if not text.strip():
+        # Never asked of getaddresses: Pythons with the CVE-2023-27043 fix
+        # (Debian 12's 3.11.2, 3.13) read "" as one blank address.
+        return ()
     found = []
     for name, addr in getaddresses([" ".join(text.split())]):
         try:
@@ -101,10 +106,11 @@ def register(commands: Any) -> None:
 
 
 @dataclass(frozen=True)
-class Job:
-    """Everything one run works with."""
+class Mailing:
+    """Everything one run of `feeds announce` works with: the settings, the
+    data, who sends and who receives."""
 
-    config: Mapping[str, Any]
+    settings: Settings
     data_file: Path
     schedule: Schedule
     revisions: Mapping[str, Revision]
@@ -136,17 +142,17 @@ def _usage(args: argparse.Namespace) -> str:
     return ""
 
 
-def _join_urls(config: Mapping[str, Any], schedule: Schedule) -> dict[str, str]:
+def _join_urls(config: Settings, schedule: Schedule) -> dict[str, str]:
     """The join links, as the members' calendar has them (feeds.server.members)."""
-    env_link = str(config["JOIN_URL"])
+    env_link = config.join_url
     if env_link and not valid_url(env_link):
         raise AnnounceError("FEEDS_JOIN_URL is not a web address")
     secrets = Secrets(env_link)
-    if config["SECRETS_FILE"]:
+    if config.secrets_file:
         try:
-            secrets = load_secrets(config["SECRETS_FILE"])
+            secrets = load_secrets(config.secrets_file)
         except FileNotFoundError:
-            raise AnnounceError(f"the secrets file {config['SECRETS_FILE']} is missing") from None
+            raise AnnounceError(f"the secrets file {config.secrets_file} is missing") from None
         except InvalidData as exc:
             raise AnnounceError("the secrets file has problems:\n" + "\n".join(
                 str(p) for p in exc.problems)) from None
@@ -159,10 +165,10 @@ def _join_urls(config: Mapping[str, Any], schedule: Schedule) -> dict[str, str]:
     return links
 
 
-def prepare(args: argparse.Namespace, now: datetime) -> Job:
+def prepare(args: argparse.Namespace, now: datetime) -> Mailing:
     """Read the settings, the data, the ledger and (for --members) the secrets."""
-    config = settings.load({"TALKS_FILE": args.data} if args.data else {})
-    data_file = Path(config["TALKS_FILE"])
+    config = Settings.load({"talks_file": args.data} if args.data else {})
+    data_file = Path(config.talks_file)
     try:
         schedule = load_schedule(data_file)
     except InvalidData as exc:
@@ -177,23 +183,23 @@ def prepare(args: argparse.Namespace, now: datetime) -> Job:
         raise AnnounceError("the revision ledger does not record this version of the talks, "
                             "so nothing is announced:\n" + "\n".join(update.errors))
     revisions = update.revisions
-    site = BuildOptions.from_settings(config).site.for_series(schedule.series.uid_domain)
-    if config["SITE_URL"] == settings.SITE_URL:
+    site = BuildOptions.from_settings(config).site.for_series(schedule.series.id_authority)
+    if config.site_url == settings.SITE_URL:
         print(f"warning: the links point at {settings.SITE_URL}; set FEEDS_SITE_URL to the "
               "public address", file=sys.stderr)
     series = schedule.series
-    senders = (parse_addresses(str(config["MAIL_FROM"]), "FEEDS_MAIL_FROM") if config["MAIL_FROM"]
+    senders = (parse_addresses(config.mail_from, "FEEDS_MAIL_FROM") if config.mail_from
                else parse_addresses(series.contact, "the series' contact"))
-    if not config["MAIL_FROM"]:
+    if not config.mail_from:
         senders = tuple(Address(one_line(series.title), addr_spec=a.addr_spec) for a in senders)
     if len(senders) != 1:
         raise AnnounceError("FEEDS_MAIL_FROM must be one address")
-    to = parse_addresses(args.to if args.to is not None else str(config["ANNOUNCE_TO"]),
+    to = parse_addresses(args.to if args.to is not None else config.announce_to,
                          "--to" if args.to is not None else "FEEDS_ANNOUNCE_TO")
     if args.send and not to:
         raise AnnounceError("no recipient: give --to ADDRESS or set FEEDS_ANNOUNCE_TO")
     join_urls = _join_urls(config, schedule) if args.members else {}
-    return Job(config, data_file, schedule, revisions, site, senders[0], to, join_urls, now)
+    return Mailing(config, data_file, schedule, revisions, site, senders[0], to, join_urls, now)
 
 
 def run(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> int:
@@ -202,65 +208,65 @@ def run(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> 
     if problem:
         return _fail(problem)
     try:
-        job = prepare(args, (now or utc_now)())
-        smtp = mailer.SmtpSettings.from_settings(job.config) if args.send else None
+        mailing = prepare(args, (now or utc_now)())
+        smtp = mailer.SmtpSettings.from_settings(mailing.settings) if args.send else None
         if args.due:
-            return run_due(job, smtp)
-        return run_one(job, args, smtp)
+            return run_due(mailing, smtp)
+        return run_one(mailing, args, smtp)
     except (AnnounceError, mailer.MailError) as exc:
         return _fail(str(exc))
 
 
-def run_one(job: Job, args: argparse.Namespace, smtp: mailer.SmtpSettings | None) -> int:
+def run_one(mailing: Mailing, args: argparse.Namespace, smtp: mailer.SmtpSettings | None) -> int:
     """One talk's message, to a file or (once) to the recipients."""
-    talk = job.schedule.talk(args.id)
+    talk = mailing.schedule.talk(args.id)
     if talk is None:
-        raise AnnounceError(f"no talk has the id {args.id!r} in {job.data_file}")
+        raise AnnounceError(f"no talk has the id {args.id!r} in {mailing.data_file}")
     kind = REMINDER if args.reminder else ANNOUNCEMENT
-    if args.members and talk.id not in job.join_urls and not talk.cancelled:
+    if args.members and talk.id not in mailing.join_urls and not talk.cancelled:
         raise AnnounceError(f"no join link for {talk.id}: set one in the secrets file")
-    ledger = sent_path(job.data_file)
-    to = recipients_key(job.to)
+    ledger = sent_path(mailing.data_file)
+    to = recipients_key(mailing.to)
     if smtp is None:
         previous = last_sent(read_sent(ledger), talk.id, to)
-        update = previous if previous and previous.sequence < job.revisions[talk.id].sequence else None
-        message = job.message(talk, kind, update)
+        update = previous if previous and previous.sequence < mailing.revisions[talk.id].sequence else None
+        message = mailing.message(talk, kind, update)
         try:
             write_atomically(args.output, message.as_string())
         except OSError as exc:
             raise AnnounceError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         print(f"wrote the {kind} of {talk.id} to {args.output}: {message['Subject']}")
         return 0
-    if talk.end <= job.now and not args.force:
+    if talk.end <= mailing.now and not args.force:
         raise AnnounceError(f"{talk.id} took place on {talk.day}; --force sends it anyway")
-    return 0 if _send(job, ledger, talk, kind, smtp, args.force) else EXIT_ERROR
+    return 0 if _send(mailing, ledger, talk, kind, smtp, args.force) else EXIT_ERROR
 
 
-def run_due(job: Job, smtp: mailer.SmtpSettings | None) -> int:
+def run_due(mailing: Mailing, smtp: mailer.SmtpSettings | None) -> int:
     """Everything due now, each once; without SMTP settings, only the list."""
-    ledger = sent_path(job.data_file)
-    to = recipients_key(job.to)
-    days = int(job.config["ANNOUNCE_DAYS"])
+    ledger = sent_path(mailing.data_file)
+    to = recipients_key(mailing.to)
+    days = mailing.settings.announce_days
     if days < 0:
         raise AnnounceError(f"FEEDS_ANNOUNCE_DAYS={days}: give a number of days, 0 or more")
-    pending = due_messages(job.schedule, read_sent(ledger), job.now, days, to)
+    pending = due_messages(mailing.schedule, read_sent(ledger), mailing.now, days, to)
     if not pending:
         print(f"nothing is due (announcements go out {days} days ahead, reminders on the day)")
     for talk, kind in pending:
         if smtp is None:
             print(f"would send the {kind} of {talk.id} to {to or '(no recipient set)'}: "
-                  f"{subject(talk, job.schedule.series, kind, False, job.now)}")
-        elif not _send(job, ledger, talk, kind, smtp, force=False, once=True):
+                  f"{subject(talk, mailing.schedule.series, kind, False, mailing.now)}")
+        elif not _send(mailing, ledger, talk, kind, smtp, force=False, once=True):
             return EXIT_ERROR
     return 0
 
 
-def _send(job: Job, ledger: Path, talk: Talk, kind: str, smtp: mailer.SmtpSettings,
+def _send(mailing: Mailing, ledger: Path, talk: Talk, kind: str, smtp: mailer.SmtpSettings,
           force: bool, once: bool = False) -> bool:
     """Send one message and record it, under the ledger's lock so that two
     runs never send the same message; False after printing why not."""
-    sequence = job.revisions[talk.id].sequence
-    to = recipients_key(job.to)
+    sequence = mailing.revisions[talk.id].sequence
+    to = recipients_key(mailing.to)
     with locked(ledger):
         entries = read_sent(ledger)
         same = (next((e for e in entries if (e.talk_id, e.kind, e.to) == (talk.id, kind, to)), None)
@@ -272,9 +278,9 @@ def _send(job: Job, ledger: Path, talk: Talk, kind: str, smtp: mailer.SmtpSettin
             return False
         previous = last_sent(entries, talk.id, to)
         update = previous if previous and previous.sequence < sequence else None
-        message = job.message(talk, kind, update)
+        message = mailing.message(talk, kind, update)
         refused = mailer.send(message, smtp)
-        entries.append(Sent(talk.id, kind, sequence, job.now.astimezone(timezone.utc)
+        entries.append(Sent(talk.id, kind, sequence, mailing.now.astimezone(timezone.utc)
                             .replace(microsecond=0), to))
         try:
             write_atomically(ledger, render_sent(entries))
@@ -285,7 +291,7 @@ def _send(job: Job, ledger: Path, talk: Talk, kind: str, smtp: mailer.SmtpSettin
             return False
     for who, why in refused.items():
         print(f"warning: {smtp.address} refused {who}: {why}", file=sys.stderr)
-    members = " with the join link" if job.join_urls else ""
+    members = " with the join link" if mailing.join_urls else ""
     print(f"sent the {kind}{' (an update)' if update else ''} of {talk.id}{members} "
           f"(SEQUENCE {sequence}) to {to}: {message['Subject']}")
     return True

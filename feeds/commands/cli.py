@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,12 @@ from feeds.formats.calendar_links import subscribe_links
 from feeds.model import Schedule
 from feeds.publish import export
 from feeds.publish.snapshot import BuildOptions, build_snapshot
-from feeds.settings import utc_now
+from feeds.settings import Settings, SettingsError, utc_now
 from feeds.timezones import format_when
 
+#: The exit status after a bad setting (2 is taken: argparse's bad option,
+#: `feeds add`'s "choose a speaker").
+EXIT_SETTINGS = 1
 #: How `feeds validate --format` prints problems.
 FORMATS = ("text", "github")
 
@@ -50,9 +54,11 @@ def github_annotation(level: str, message: str, problem: Problem | None = None) 
 
 def load_or_report(file: Path, output: str = "text") -> Schedule | None:
     """The schedule in `file`, or None after printing every problem (as
-    GitHub annotations on stdout where `output` is "github")."""
+    GitHub annotations on stdout where `output` is "github"); warnings
+    (a deprecated key) are printed either way."""
+    warnings: list[Problem] = []
     try:
-        return load_schedule(file)
+        return load_schedule(file, warnings)
     except InvalidData as exc:
         summary = f"{len(exc.problems)} problem(s) in {file}; nothing was published."
         for problem in exc.problems:
@@ -61,6 +67,11 @@ def load_or_report(file: Path, output: str = "text") -> Schedule | None:
             print(problem, file=sys.stderr)
         print(summary, file=sys.stderr)
         return None
+    finally:
+        for warning in warnings:
+            if output == "github":
+                print(github_annotation("warning", "", warning))
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def record(file: Path, schedule: Schedule, now: datetime,
@@ -85,14 +96,14 @@ def record(file: Path, schedule: Schedule, now: datetime,
     return update.revisions
 
 
-def _settings(**overrides: Any) -> dict[str, Any]:
+def _settings(**overrides: Any) -> Settings:
     """The settings, with the options given on the command line."""
-    return settings.load({key: value for key, value in overrides.items() if value})
+    return Settings.load({key: value for key, value in overrides.items() if value})
 
 
 def validate(args: argparse.Namespace) -> int:
     """Print every problem and fail, or print a one-line summary."""
-    file = Path(_settings(TALKS_FILE=args.file)["TALKS_FILE"])
+    file = Path(_settings(talks_file=args.file).talks_file)
     schedule = load_or_report(file, args.format)
     if schedule is None:
         return 1
@@ -108,8 +119,8 @@ def validate(args: argparse.Namespace) -> int:
 
 def build(args: argparse.Namespace) -> int:
     """Write every route into OUTDIR for a static host (see feeds/export.py)."""
-    config = _settings(TALKS_FILE=args.data, SITE_URL=args.site_url)
-    data = Path(config["TALKS_FILE"])
+    config = _settings(talks_file=args.data, site_url=args.site_url)
+    data = Path(config.talks_file)
     schedule = load_or_report(data)
     if schedule is None:
         return 1
@@ -119,26 +130,26 @@ def build(args: argparse.Namespace) -> int:
         return 1
     snapshot = build_snapshot(schedule, revisions, BuildOptions.from_settings(config), now)
     try:
-        routes = export.write_site(snapshot, args.outdir, config["CACHE_MAX_AGE"])
+        routes = export.write_site(snapshot, args.outdir, config.cache_max_age)
     except (export.ExportError, OSError) as exc:
         print(f"{args.outdir}: {exc}; nothing was published.", file=sys.stderr)
         return 1
-    if config["SITE_URL"] == settings.SITE_URL:
+    if config.site_url == settings.SITE_URL:
         print(f"warning: every link points at {settings.SITE_URL}; give "
               "--site-url or FEEDS_SITE_URL the public address", file=sys.stderr)
-    rules = len(export.header_rules(snapshot, config["CACHE_MAX_AGE"]))
+    rules = len(export.header_rules(snapshot, config.cache_max_age))
     if rules > export.RULE_LIMIT:
         print(f"warning: {rules} header rules; Cloudflare Pages reads only "
               f"{export.RULE_LIMIT}", file=sys.stderr)
     print(f"{args.outdir}: {routes} routes for {len(schedule.talks)} talks from {data}, "
-          f"for {config['SITE_URL']}")
+          f"for {config.site_url}")
     return 0
 
 
 def token_new(args: argparse.Namespace) -> int:
     """`feeds token new LABEL`: mint a token, record it, print the member's links."""
-    config = _settings(SECRETS_FILE=args.secrets, SITE_URL=args.site)
-    secrets_file = Path(config["SECRETS_FILE"] or "secrets.yaml")
+    config = _settings(secrets_file=args.secrets, site_url=args.site)
+    secrets_file = Path(config.secrets_file or "secrets.yaml")
     try:
         token = add_token(secrets_file, args.label)
     except InvalidData as exc:
@@ -150,9 +161,12 @@ def token_new(args: argparse.Namespace) -> int:
         print(f"cannot write {secrets_file}: {exc.strerror or exc}; no token was added",
               file=sys.stderr)
         return 1
+    if config.site_url == settings.SITE_URL:
+        print(f"warning: the links point at {settings.SITE_URL}; give --site or "
+              "FEEDS_SITE_URL the public address", file=sys.stderr)
     print(f"Added a token for {args.label!r} to {secrets_file} (keep that file private).")
     print("Send the member these links to subscribe; whoever has them can read the join link:")
-    for name, link in subscribe_links(urls.Site(config["SITE_URL"]), token).items():
+    for name, link in subscribe_links(urls.Site(config.site_url), token).items():
         print(f"  {name:7} {link}")
     return 0
 
@@ -180,7 +194,7 @@ def init(args: argparse.Namespace) -> int:
   edit {settings.DATA_FILE}: the description{', the contact' if args.contact ==
                                                starter.PLACEHOLDER_CONTACT else ''} and the example talk
   feeds validate     # then commit data/ and push to GitHub (see README.md there)""")
-    if "local folder" in (args.folder / starter.REQUIREMENTS).read_text(encoding="utf-8"):
+    if starter.LOCAL_COPY in (args.folder / starter.REQUIREMENTS).read_text(encoding="utf-8"):
         print(f"warning: edit {starter.REQUIREMENTS}: this feeds was installed from a local "
               "folder, so CI does not know where to install it from", file=sys.stderr)
     return 0
@@ -199,8 +213,17 @@ def serve(args: argparse.Namespace) -> int:
     return run_server(args.data, args.host, args.port)
 
 
+def installed_version() -> str:
+    """This copy's version, from its installed metadata (pyproject.toml's)."""
+    try:
+        return metadata.version("feeds")
+    except metadata.PackageNotFoundError:  # a checkout that was never installed
+        return "(not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="feeds", description=__doc__)
+    top.add_argument("--version", action="version", version=f"feeds {installed_version()}")
     commands = top.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate", help="check the data file and record revisions")
     check.add_argument("file", nargs="?", type=Path,
@@ -250,7 +273,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except SettingsError as exc:  # a bad FEEDS_* variable: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
 
 
 if __name__ == "__main__":

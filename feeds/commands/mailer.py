@@ -7,10 +7,10 @@ from __future__ import annotations
 import base64
 import smtplib
 import ssl
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any
+
+from feeds.settings import Settings
 
 #: FEEDS_SMTP_SECURITY values: STARTTLS on the submission port, TLS from
 #: the first byte, or plain text (a relay on the same machine).
@@ -35,20 +35,20 @@ class SmtpSettings:
     timeout: float = TIMEOUT
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> SmtpSettings:
+    def from_settings(cls, settings: Settings) -> SmtpSettings:
         """The FEEDS_SMTP_* settings, checked; MailError says what to set."""
-        host = str(settings["SMTP_HOST"]).strip()
-        security = str(settings["SMTP_SECURITY"]).strip().lower()
+        host = settings.smtp_host.strip()
+        security = settings.smtp_security.strip().lower()
         if not host:
             raise MailError("no mail server: set FEEDS_SMTP_HOST (and FEEDS_SMTP_PORT, "
                             "FEEDS_SMTP_USER, FEEDS_SMTP_PASSWORD if it needs them)")
         if security not in SECURITY:
             raise MailError(f"FEEDS_SMTP_SECURITY={security!r} is not one of "
                             f"{', '.join(SECURITY)}")
-        port = int(settings["SMTP_PORT"]) or DEFAULT_PORTS[security]
+        port = settings.smtp_port or DEFAULT_PORTS[security]
         if not 0 < port < 65536:
             raise MailError(f"FEEDS_SMTP_PORT={port} is not a port number")
-        user, password = str(settings["SMTP_USER"]), str(settings["SMTP_PASSWORD"])
+        user, password = settings.smtp_user, settings.smtp_password
         if bool(user) != bool(password):
             raise MailError("set both FEEDS_SMTP_USER and FEEDS_SMTP_PASSWORD, or neither")
         return cls(host, port, security, user, password)
@@ -87,12 +87,25 @@ def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
     return client
 
 
+def _quit(client: smtplib.SMTP) -> None:
+    """Say QUIT and close, whatever the server answers: once it has accepted
+    the message (or refused it), its reply to QUIT changes nothing."""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
+
+
 def send(message: EmailMessage, smtp: SmtpSettings) -> dict[str, str]:
     """Send `message` to the addresses in its To, Cc and Bcc headers; returns
-    the recipients the server refused (the others got it)."""
+    the recipients the server refused (the others got it). A message the
+    server accepted counts as sent, even if QUIT then fails."""
     where = smtp.address
     try:
-        with _connect(smtp) as client:
+        client = _connect(smtp)
+        try:
             if smtp.user:
                 try:
                     client.login(smtp.user, smtp.password)
@@ -101,6 +114,8 @@ def send(message: EmailMessage, smtp: SmtpSettings) -> dict[str, str]:
                                     f"{_reply(exc)}; check FEEDS_SMTP_USER and "
                                     "FEEDS_SMTP_PASSWORD") from None
             refused = client.send_message(message)
+        finally:
+            _quit(client)
     except MailError as exc:
         raise MailError(_hide(str(exc), smtp.password)) from None
     except smtplib.SMTPNotSupportedError as exc:

@@ -1,13 +1,14 @@
 """The organisers' commands: `feeds add`, `feeds recording`, `feeds cancel`.
 
 Each reads the data file, makes one form-keeping edit (feeds.data.editing),
-validates the result and only then writes it and records it in the ledger.
-Any error prints a message, exits non-zero and writes nothing."""
+validates the result and only then records it in the ledger and writes it,
+holding the data file's lock from reading to writing, so that two commands
+at once never lose an edit. Any error prints a message, exits non-zero and
+writes nothing."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -16,22 +17,22 @@ from typing import Any
 
 from feeds.commands import papers
 from feeds.data import editing
-from feeds.data.loader import parse_schedule
+from feeds.data.loader import MAX_BYTES, parse_schedule
 from feeds.data.yaml_reader import InvalidData
 from feeds.model import Link, Schedule, Talk
-from feeds.settings import utc_now
+from feeds.settings import DATA_FILE, Settings, utc_now
 
 EXIT_ERROR = 1
 EXIT_CHOOSE = 2  # the organiser has to choose (which author speaks)
 
 
 def _data_default() -> Path:
-    return Path(os.environ.get("FEEDS_TALKS_FILE") or "data/talks.yaml")
+    return Path(Settings.load().talks_file)
 
 
 def register(commands: Any) -> None:
     """Add the organisers' subcommands to the `feeds` parser's subparsers."""
-    data_help = "the data file (default: FEEDS_TALKS_FILE or data/talks.yaml)"
+    data_help = f"the data file (default: FEEDS_TALKS_FILE or {DATA_FILE})"
     add = commands.add_parser("add", help="add a talk, from a paper's arXiv, OpenReview "
                                           "or DOI metadata or by hand")
     add.add_argument("--paper", help="an arXiv id or URL, an OpenReview URL, or a DOI")
@@ -81,9 +82,14 @@ def _save(path: Path, original: str, new: str, now: datetime) -> Schedule:
 
 
 def _abstract(args: argparse.Namespace) -> str | None:
-    if args.abstract_file is not None:
+    if args.abstract_file is not None:  # a pipe (/dev/stdin) is fine: read at most the limit
         try:
-            return args.abstract_file.read_text(encoding="utf-8")
+            with open(args.abstract_file, "rb") as handle:
+                raw = handle.read(MAX_BYTES + 1)
+            if len(raw) > MAX_BYTES:
+                raise editing.EditError(f"{args.abstract_file} is larger than "
+                                        f"{MAX_BYTES // 2**20} MB; that is no abstract")
+            return raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise editing.EditError(f"cannot read {args.abstract_file}: {exc}") from None
     return args.abstract
@@ -94,13 +100,12 @@ def run_add(args: argparse.Namespace, today: date | None = None,
     """`feeds add`: the talk is written only once everything is known and valid."""
     path = args.data or _data_default()
     try:
-        original, schedule = _load(path)
+        _, schedule = _load(path)
         if not args.paper and not args.title:
             return _fail("give --paper (arXiv, OpenReview or DOI), or --title (and "
                          "--abstract) by hand")
         # Everything given by hand is checked before the paper is looked up.
         speakers = tuple(editing.parse_speaker(s) for s in args.speaker)
-        taken = {t.id for t in schedule.talks}
         day: date | None = None
         if args.date:
             try:
@@ -108,9 +113,10 @@ def run_add(args: argparse.Namespace, today: date | None = None,
             except ValueError:
                 return _fail(f"--date {args.date!r} is not a date; write YYYY-MM-DD")
         if args.id:
-            editing.check_id(args.id, taken)
+            editing.check_id(args.id, {t.id for t in schedule.talks})
         start = editing.check_time(args.time) if args.time else ""
         hand_abstract = _abstract(args)
+        # The look-up happens before the lock: a slow API never holds up another edit.
         paper = papers.fetch_paper(args.paper, contact=schedule.series.contact) if (
             args.paper) else None
         if not speakers:
@@ -118,18 +124,23 @@ def run_add(args: argparse.Namespace, today: date | None = None,
         title = " ".join((args.title or (paper.title if paper else "")).split())
         abstract = papers.clean_abstract(hand_abstract) if hand_abstract is not None else (
             paper.abstract if paper else "")
-        if day is None:
-            moment = (now or utc_now)()
-            day, how = editing.next_slot(
-                schedule, today or moment.astimezone(schedule.series.timezone).date())
-            print(f"date: {how}; give --date to choose another")
-        talk = editing.NewTalk(
-            id=args.id or editing.make_id(day, speakers, taken), day=day, title=title,
-            speakers=speakers, abstract=abstract,
-            links=(Link(paper.label, paper.url),) if paper else (),
-            time=start)
-        new = editing.insert_talk(original, str(path), talk)
-        _save(path, original, new, (now or utc_now)())
+        with editing.lock(path):
+            original, schedule = _load(path)  # as any edit made meanwhile left it
+            taken = {t.id for t in schedule.talks}
+            if args.id:
+                editing.check_id(args.id, taken)
+            if day is None:
+                moment = (now or utc_now)()
+                day, how = editing.next_slot(
+                    schedule, today or moment.astimezone(schedule.series.timezone).date())
+                print(f"date: {how}; give --date to choose another")
+            talk = editing.NewTalk(
+                id=args.id or editing.make_id(day, speakers, taken), day=day, title=title,
+                speakers=speakers, abstract=abstract,
+                links=(Link(paper.label, paper.url),) if paper else (),
+                time=start)
+            new = editing.insert_talk(original, str(path), talk)
+            _save(path, original, new, (now or utc_now)())
     except (editing.EditError, papers.PaperError) as exc:
         return _fail(str(exc))
     print(f"added talk {talk.id} on {day.isoformat()} to {path}: {title}")
@@ -154,13 +165,14 @@ def _edit_talk(args: argparse.Namespace, now: Callable[[], datetime] | None,
     (None, the talk as it was) once written, else (an exit status, None)."""
     path = args.data or _data_default()
     try:
-        original, schedule = _load(path)
-        old = schedule.talk(args.id)
-        new = edit(original, str(path))
-        if new == original:
-            print(unchanged)
-            return 0, None
-        _save(path, original, new, (now or utc_now)())
+        with editing.lock(path):
+            original, schedule = _load(path)
+            old = schedule.talk(args.id)
+            new = edit(original, str(path))
+            if new == original:
+                print(unchanged)
+                return 0, None
+            _save(path, original, new, (now or utc_now)())
     except editing.EditError as exc:
         return _fail(str(exc)), None
     return None, old

@@ -9,11 +9,15 @@ network, an HTTP error, an unknown id, a response of the wrong shape) is a
 
 from __future__ import annotations
 
+import contextlib
 import html
+import http.client
 import io
 import json
-import os
 import re
+import socket
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,10 +27,12 @@ from typing import Any
 
 import feedparser  # type: ignore[import-untyped]
 
-ARXIV_API = "https://export.arxiv.org/api/query"
-OPENREVIEW_API = "https://api2.openreview.net"
-CROSSREF_API = "https://api.crossref.org"
-TIMEOUT = 20.0  # seconds for one request
+from feeds.settings import Settings
+
+TIMEOUT = 20.0  # seconds for a whole lookup, redirects included
+#: The most bytes an answer may have: a record with a long abstract and
+#: thousands of authors stays well below it.
+MAX_ANSWER = 8 * 1024 * 1024
 USER_AGENT = "feeds/0.1 (talk-series publisher{contact})"
 
 ARXIV, OPENREVIEW, DOI = "arXiv", "OpenReview", "DOI"  # link labels, as in the seed
@@ -134,43 +140,209 @@ def user_agent(contact: str = "") -> str:
     return USER_AGENT.format(contact=f"; mailto:{contact}" if contact else "")
 
 
-def _get(url: str, what: str, contact: str, timeout: float) -> tuple[int, bytes]:
-    """The status and body of one GET; 4xx bodies are returned for the caller to
-    explain, everything else that is not 200 is a PaperError."""
+class Deadline:
+    """One time limit for a whole lookup, redirects included: when it passes,
+    every socket opened under it is shut down, so that a server that sends
+    a byte now and then cannot hold the command (each read alone is quick)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def left(self) -> float:
+        """Seconds left, at least a little: a connection still fails at the end."""
+        return max(0.01, self._end - time.monotonic())
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked in another call
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _watched(base: type[http.client.HTTPConnection],
+             deadline: Deadline) -> type[http.client.HTTPConnection]:
+    """`base` whose socket the deadline shuts down, and whose every read
+    waits no longer than the time left."""
+
+    class Watched(base):  # type: ignore[valid-type,misc]
+        def connect(self) -> None:
+            self.timeout = deadline.left()
+            super().connect()
+            assert self.sock is not None
+            deadline.watch(self.sock)
+
+    return Watched
+
+
+class _HTTP(urllib.request.HTTPHandler):
+    def __init__(self, deadline: Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
+
+
+class _HTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_watched(http.client.HTTPSConnection, self.deadline), req,
+                            context=self._context)  # type: ignore[attr-defined]
+
+
+class _WithinTheAPI(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to https on the API's own host (or, for a
+    local API given as http, to the same scheme and port); anything else
+    (another host, ftp://, file://, a downgrade to http) is a PaperError."""
+
+    def __init__(self, origin: str, what: str):
+        super().__init__()
+        self.origin = urllib.parse.urlsplit(origin)
+        self.what = what
+
+    def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                       headers: Any) -> Any:
+        location = headers.get("location") or headers.get("uri")
+        if location:  # checked before urllib's own scheme check, for one clear message
+            self._check(urllib.parse.urljoin(req.full_url, location))
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        self._check(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    def _check(self, newurl: str) -> None:
+        target = urllib.parse.urlsplit(newurl)
+        try:
+            port = target.port
+        except ValueError:
+            port = -1
+        same_host = (target.hostname or "").lower() == (self.origin.hostname or "").lower()
+        allowed = same_host and (target.scheme == "https" or (
+            target.scheme == self.origin.scheme and port == self.origin.port))
+        if not allowed:
+            raise PaperError(f"{self.what} redirected to {newurl[:200]!r}, away from "
+                             f"{self.origin.scheme}://{self.origin.netloc}; it was not followed")
+
+
+def _read(response: Any, what: str, url: str) -> bytes:
+    """At most MAX_ANSWER bytes of a response; PaperError if there is more."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > MAX_ANSWER:
+        raise PaperError(f"{what}'s answer is larger than {MAX_ANSWER // 2**20} MB for {url}; "
+                         "that is no paper record")
+    body = bytes(response.read(MAX_ANSWER + 1))
+    if len(body) > MAX_ANSWER:
+        raise PaperError(f"{what}'s answer is larger than {MAX_ANSWER // 2**20} MB for {url}; "
+                         "that is no paper record")
+    return body
+
+
+def _get(url: str, what: str, contact: str, deadline: Deadline) -> tuple[int, bytes]:
+    """The status and body of one GET (and the redirects it is allowed);
+    4xx bodies are returned for the caller to explain, everything else that
+    is not 200 is a PaperError."""
     request = urllib.request.Request(url, headers={"User-Agent": user_agent(contact)})
+    opener = urllib.request.build_opener(_HTTP(deadline), _HTTPS(deadline),
+                                         _WithinTheAPI(url, what))
+    late = f"cannot reach {what} at {url}: no complete answer within {deadline.seconds:g} s"
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return int(response.status), response.read()
+        with opener.open(request, timeout=deadline.left()) as response:
+            status, body = int(response.status), _read(response, what, url)
     except urllib.error.HTTPError as exc:
-        body = exc.read() if exc.fp else b""
+        body = _read(exc, what, url) if exc.fp else b""
+        if deadline.expired:
+            raise PaperError(late) from None
         if 400 <= exc.code < 500:
             return exc.code, body
         raise PaperError(f"{what} answered HTTP {exc.code} ({exc.reason}) for {url}; "
                          "try again later") from None
-    except (TimeoutError, urllib.error.URLError, OSError) as exc:
+    except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        if deadline.expired:
+            raise PaperError(late) from None
         reason = getattr(exc, "reason", exc)
         raise PaperError(f"cannot reach {what} at {url}: {reason}") from None
+    if deadline.expired:  # what was read may have been cut short
+        raise PaperError(late)
+    return status, body
 
 
 def _json(body: bytes, what: str) -> Any:
     try:
         return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise PaperError(f"{what} sent a response that is not JSON") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise PaperError(f"{what} sent a response that is not JSON (or nested too deeply)") from None
+
+
+def _text(value: Any, what: str, field: str) -> str:
+    """A field that must be text (or absent); PaperError for any other shape."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise PaperError(f"{what} sent a response of the wrong shape: its {field} is "
+                         f"{_shape(value)}, not text; give the talk's details by hand")
+    return value
+
+
+def _texts(value: Any, what: str, field: str) -> list[str]:
+    """A field that must be a list of text (or absent)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PaperError(f"{what} sent a response of the wrong shape: its {field} is "
+                         f"{_shape(value)}, not a list; give the talk's details by hand")
+    return [_text(item, what, field) for item in value]
+
+
+def _shape(value: Any) -> str:
+    """What JSON gave, in words (never the value: it may be huge)."""
+    return {dict: "an object", list: "a list", bool: "true or false", int: "a number",
+            float: "a number"}.get(type(value), "not text")
 
 
 def fetch_paper(reference: str | PaperRef, contact: str = "",
                 env: Mapping[str, str] | None = None, timeout: float = TIMEOUT) -> Paper:
     """Look the paper up at its source; API bases come from FEEDS_ARXIV_API,
-    FEEDS_OPENREVIEW_API and FEEDS_CROSSREF_API."""
+    FEEDS_OPENREVIEW_API and FEEDS_CROSSREF_API. `timeout` bounds the whole
+    lookup; an answer is at most MAX_ANSWER bytes."""
     ref = parse_reference(reference) if isinstance(reference, str) else reference
-    env = os.environ if env is None else env
-    if ref.source == ARXIV:
-        return _arxiv(ref, env.get("FEEDS_ARXIV_API") or ARXIV_API, contact, timeout)
-    if ref.source == OPENREVIEW:
-        return _openreview(ref, env.get("FEEDS_OPENREVIEW_API") or OPENREVIEW_API,
-                           contact, timeout)
-    return _crossref(ref, env.get("FEEDS_CROSSREF_API") or CROSSREF_API, contact, timeout)
+    apis = Settings.load(environ=env)
+    deadline = Deadline(timeout)  # for the whole lookup
+    try:
+        if ref.source == ARXIV:
+            return _arxiv(ref, apis.arxiv_api, contact, deadline)
+        if ref.source == OPENREVIEW:
+            return _openreview(ref, apis.openreview_api, contact, deadline)
+        return _crossref(ref, apis.crossref_api, contact, deadline)
+    finally:
+        deadline.cancel()
 
 
 def _paper(ref: PaperRef, title: str, abstract: str, authors: list[str], what: str,
@@ -182,11 +354,11 @@ def _paper(ref: PaperRef, title: str, abstract: str, authors: list[str], what: s
     return Paper(title, clean_abstract(abstract, markup), ref.url, ref.source, names)
 
 
-def _arxiv(ref: PaperRef, base: str, contact: str, timeout: float) -> Paper:
+def _arxiv(ref: PaperRef, base: str, contact: str, deadline: Deadline) -> Paper:
     """One `id_list` query (the API's Atom feed, read with feedparser)."""
     what = "the arXiv API"
     query = urllib.parse.urlencode({"id_list": ref.key, "max_results": "1"})
-    status, body = _get(f"{base}?{query}", what, contact, timeout)
+    status, body = _get(f"{base}?{query}", what, contact, deadline)
     feed = feedparser.parse(io.BytesIO(body))
     entries = list(feed.get("entries", []))
     for entry in entries:  # arXiv reports errors as an entry titled "Error"
@@ -212,11 +384,11 @@ def _value(content: Mapping[str, Any], key: str) -> Any:
     return field.get("value") if isinstance(field, dict) else field
 
 
-def _openreview(ref: PaperRef, base: str, contact: str, timeout: float) -> Paper:
+def _openreview(ref: PaperRef, base: str, contact: str, deadline: Deadline) -> Paper:
     """GET /notes?id=… of API v2."""
     what = "the OpenReview API"
     url = f"{base.rstrip('/')}/notes?{urllib.parse.urlencode({'id': ref.key})}"
-    status, body = _get(url, what, contact, timeout)
+    status, body = _get(url, what, contact, deadline)
     if status == 404:
         raise PaperError(f"there is no OpenReview paper {ref.key!r}; check the id")
     if status != 200:
@@ -234,16 +406,16 @@ def _openreview(ref: PaperRef, base: str, contact: str, timeout: float) -> Paper
     content = notes[0].get("content") if isinstance(notes[0], dict) else None
     if not isinstance(content, dict):
         raise PaperError(f"{what} sent a note without content")
-    authors = _value(content, "authors")
-    return _paper(ref, str(_value(content, "title") or ""), str(_value(content, "abstract") or ""),
-                  [str(a) for a in authors] if isinstance(authors, list) else [], what)
+    return _paper(ref, _text(_value(content, "title"), what, "title"),
+                  _text(_value(content, "abstract"), what, "abstract"),
+                  _texts(_value(content, "authors"), what, "authors"), what)
 
 
-def _crossref(ref: PaperRef, base: str, contact: str, timeout: float) -> Paper:
+def _crossref(ref: PaperRef, base: str, contact: str, deadline: Deadline) -> Paper:
     """GET /works/{doi} of the Crossref REST API."""
     what = "the Crossref API"
     url = f"{base.rstrip('/')}/works/{urllib.parse.quote(ref.key, safe='/')}"
-    status, body = _get(url, what, contact, timeout)
+    status, body = _get(url, what, contact, deadline)
     if status == 404:
         raise PaperError(f"Crossref does not know the DOI {ref.key!r}; check it")
     if status != 200:
@@ -253,11 +425,18 @@ def _crossref(ref: PaperRef, base: str, contact: str, timeout: float) -> Paper:
     if not isinstance(message, dict):
         raise PaperError(f"{what} sent JSON without a work record")
     titles = message.get("title")
-    title = titles[0] if isinstance(titles, list) and titles else (titles or "")
+    titles = _texts(titles, what, "title") if isinstance(titles, list) else [
+        _text(titles, what, "title")]
+    people = message.get("author")
+    if people is not None and not isinstance(people, list):
+        raise PaperError(f"{what} sent a response of the wrong shape: its author is "
+                         f"{_shape(people)}, not a list; give the talk's details by hand")
     authors = []
-    for person in message.get("author") or []:
-        if isinstance(person, dict):
-            name = " ".join(str(person.get(k) or "") for k in ("given", "family")).strip()
-            authors.append(name or str(person.get("name") or ""))
-    return _paper(ref, str(title), str(message.get("abstract") or ""), authors, what,
-                  markup=True)
+    for person in people or []:
+        if not isinstance(person, dict):
+            raise PaperError(f"{what} sent a response of the wrong shape: its author is "
+                             f"{_shape(person)}, not an object; give the talk's details by hand")
+        parts = [_text(person.get(k), what, "author") for k in ("given", "family", "name")]
+        authors.append(" ".join(parts[:2]).strip() or parts[2])
+    return _paper(ref, titles[0] if titles else "", _text(message.get("abstract"), what, "abstract"),
+                  authors, what, markup=True)

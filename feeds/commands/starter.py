@@ -37,6 +37,8 @@ TEMPLATES = {
 SCHEMA_FILE = "data/talks.schema.json"  # named by the data file's first line
 REQUIREMENTS = "requirements.txt"
 PLACEHOLDER_CONTACT = "organisers@example.org"
+#: What requirements.txt says when it cannot name where feeds comes from.
+LOCAL_COPY = "This copy of feeds was installed from a local folder"
 
 
 class InitError(Exception):
@@ -75,9 +77,23 @@ def _yaml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def repository() -> str:
+    """feeds' git repository, as its installed metadata names it (the
+    Repository of pyproject.toml's [project.urls]); "" where feeds was never
+    installed, and so has no metadata."""
+    try:
+        urls = metadata.metadata("feeds").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return ""
+    named = dict(entry.split(", ", 1) for entry in urls if ", " in entry)
+    return named.get("Repository", "")
+
+
 def requirements() -> str:
-    """requirements.txt: where CI installs feeds from, as this copy was installed
-    (PEP 610's direct_url.json), else a line to replace."""
+    """requirements.txt: where CI installs feeds from. A copy installed from
+    git or an archive names that source (PEP 610's direct_url.json); any
+    other (a release from PyPI, a local folder, an editable checkout) names
+    this release's tag in feeds' repository."""
     head = "# What CI (.github/workflows/publish.yml) installs to build the site.\n"
     try:
         installed = metadata.distribution("feeds")
@@ -90,7 +106,11 @@ def requirements() -> str:
         return head + f"feeds @ git+{url}@{vcs.get('commit_id') or vcs.get('requested_revision')}\n"
     if url.startswith(("https://", "http://")):
         return head + f"feeds @ {url}\n"
-    return head + ("# This copy of feeds was installed from a local folder, which CI cannot\n"
+    home = repository()
+    if home and version:
+        return head + f"# feeds {version}, the release tagged v{version}; to upgrade, change the tag.\n" \
+                      f"feeds @ git+{home}@v{version}\n"
+    return head + (f"# {LOCAL_COPY}, which CI cannot\n"
                    "# reach: replace the next line with the address of feeds' git repository,\n"
                    "# e.g.  feeds @ git+https://github.com/OWNER/feeds@COMMIT\n"
                    f"feeds{'==' + version if version else ''}\n")

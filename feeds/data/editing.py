@@ -8,9 +8,12 @@ validated with the loader before anything is written."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -18,10 +21,10 @@ from typing import Any
 
 import yaml
 
-from feeds.data.loader import parse_schedule
+from feeds.data.loader import MAX_BYTES, TOO_LARGE, parse_schedule
 from feeds.data.revisions import ledger_path, update_ledger
-from feeds.data.yaml_reader import TIME_PATTERN, InvalidData, node_tree, valid_url
-from feeds.files import stat_signature, write_atomically
+from feeds.data.yaml_reader import TIME_PATTERN, InvalidData, node_tree, size_text, valid_url
+from feeds.files import FileTooLarge, locked, read_bounded, stat_signature, write_atomically
 from feeds.model import CANCELLED, ID_PATTERN, Link, Schedule, Speaker
 
 # The order of a talk's keys in README.md; a key that is added goes before the
@@ -332,12 +335,24 @@ def cancel(text: str, source: str, talk_id: str, note: str = "") -> str:
 # --- reading and writing --------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def lock(path: Path) -> Iterator[None]:
+    """Held by an organiser's edit of the data file at `path` from reading it
+    to recording the change, so that two edits at once are made one after
+    the other, each on the file as the other left it (read it under the lock)."""
+    with locked(Path(os.path.realpath(path))):
+        yield
+
+
 def read_text(path: Path) -> str:
-    """The file's exact text (no newline translation)."""
+    """The file's exact text (no newline translation); a file larger than
+    the loader's limit, a pipe or a device is refused before reading."""
     try:
-        return path.read_bytes().decode("utf-8")
+        return read_bounded(path, MAX_BYTES).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise EditError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except FileTooLarge:
+        raise EditError(f"{path} is larger than {size_text(MAX_BYTES)}{TOO_LARGE}") from None
     except OSError as exc:
         raise EditError(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -352,9 +367,13 @@ def validate(text: str, source: str) -> Schedule:
 
 
 def write(path: Path, original: str, new: str, now: datetime) -> tuple[Schedule, str]:
-    """Validate `new`, replace `path` with it atomically (keeping the file's
-    mode), record the change in the ledger; returns the schedule and any
-    ledger warning. Refuses if the file changed since `original` was read."""
+    """Validate `new`, record it in the ledger, then replace `path` with it
+    atomically (keeping the file's mode); returns the schedule and any ledger
+    warning. Call it holding `lock(path)`. Refuses, writing nothing to `path`,
+    if the file changed since `original` was read or the ledger cannot record
+    the change. (Should `path` then fail to be replaced, the ledger holds a
+    revision that never was: the next record counts it as changed back, and
+    SEQUENCE only grows.)"""
     schedule = validate(new, str(path))
     signature = stat_signature(path)
     if read_text(path) != original:
@@ -364,6 +383,9 @@ def write(path: Path, original: str, new: str, now: datetime) -> tuple[Schedule,
         if stat_signature(path) != signature:
             raise EditError(f"{path} changed while it was being edited; run the command again")
 
-    write_atomically(path, new, before_replace=unchanged)
     update = update_ledger(ledger_path(path), schedule, now)
-    return schedule, "; ".join(update.errors + update.warnings)
+    if not update.recorded:
+        raise EditError(f"the revision ledger {ledger_path(path)} cannot record the change, so "
+                        f"{path} was not written:\n" + "\n".join(update.errors))
+    write_atomically(path, new, before_replace=unchanged)
+    return schedule, "; ".join(update.warnings)

@@ -12,7 +12,15 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from feeds import timezones
-from feeds.data.yaml_reader import InvalidData, Node, Problem, Reader, node_tree, read_text
+from feeds.data.yaml_reader import (
+    InvalidData,
+    Node,
+    Problem,
+    Reader,
+    node_tree,
+    read_text,
+    size_text,
+)
 from feeds.model import (
     DEFAULT_DURATION,
     DEFAULT_LOCATION,
@@ -36,8 +44,11 @@ MAX_TALKS = 20_000
 MAX_ZONES = 24
 #: At most this many bytes of data file (about 2.5 times 10 000 seed-sized talks).
 MAX_BYTES = 32 * 1024 * 1024
+TOO_LARGE = ", more than a talk series can hold; split off the archive"
 SERIES_KEYS = {"title", "description", "url", "contact", "timezone", "time", "duration",
-               "location", "uid_domain", "categories", "nominations", "attend"}
+               "location", "id_authority", "uid_domain", "categories", "nominations", "attend"}
+#: A series key's old name -> its name since 1.0; the old one still works, with a warning.
+RENAMED_SERIES_KEYS = {"uid_domain": "id_authority"}
 TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", "abstract",
              "links", "recording", "note", "status", "location"}
 SPEAKER_KEYS = {"name", "affiliation", "url"}
@@ -55,17 +66,26 @@ _LOCAL = r"[A-Za-z0-9!$'*+=^_`{|}~-]+(?:\.[A-Za-z0-9!$'*+=^_`{|}~-]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 EMAIL = re.compile(f"{_LOCAL}@{_DOMAIN}")
 DOMAIN = re.compile(_DOMAIN)
+#: An RFC 2047 encoded word (=?charset?q?text?=), in the widest form any
+#: Python's e-mail package decodes: in an announcement's Subject or From it
+#: would be read as other text, on older Pythons even as more headers.
+ENCODED_WORD = re.compile(r"=\?[^?]*\?[^?]*\?[^?]*\?=")
 
 
-def parse_schedule(text: str, source: str = "<data>") -> Schedule:
-    """Validate `text` (the data file's content) into a Schedule."""
+def parse_schedule(text: str, source: str = "<data>",
+                   warnings: list[Problem] | None = None) -> Schedule:
+    """Validate `text` (the data file's content) into a Schedule. What works
+    but should change (a deprecated key) is added to `warnings`, if given."""
     reader = Reader(source)
+    if warnings is not None:
+        reader.warnings = warnings
     if len(text) > MAX_BYTES:
-        raise InvalidData([Problem(source, 1, 1, f"the file is larger than {MAX_BYTES // 2**20} MB, "
-                                   "more than a talk series can hold; split off the archive")])
+        too_large = f"the file is larger than {size_text(MAX_BYTES)}"
+        raise InvalidData([Problem(source, 1, 1, too_large + TOO_LARGE, kind=too_large)])
     root = node_tree(text, source)
     if root is None:
-        raise InvalidData([Problem(source, 0, 0, "the file is empty; it needs 'series:' and 'talks:'")])
+        raise InvalidData([Problem(source, 0, 0, "the file is empty; it needs 'series:' and 'talks:'",
+                                   kind="the file is empty")])
 
     top = reader.mapping(root, "the file", set(TOP_KEYS), TOP_KEYS)
     if top is None:
@@ -75,7 +95,8 @@ def parse_schedule(text: str, source: str = "<data>") -> Schedule:
     seen: dict[str, int] = {}
     nodes = reader.sequence(top["talks"], "talks") if "talks" in top else []
     if len(nodes) > MAX_TALKS:
-        reader.error(top["talks"], f"{len(nodes)} talks; a file holds at most {MAX_TALKS}")
+        reader.error(top["talks"], f"{len(nodes)} talks; a file holds at most {MAX_TALKS}",
+                     f"more than {MAX_TALKS} talks")
         raise InvalidData(reader.problems)
     zones = {series.timezone.key} if series else set()
     for node in nodes:
@@ -85,7 +106,8 @@ def parse_schedule(text: str, source: str = "<data>") -> Schedule:
             zone = getattr(talk.start.tzinfo, "key", "")
             if zone not in zones and len(zones) >= MAX_ZONES:
                 reader.error(node, f"timezone {zone} is one time zone too many: a file may use "
-                                   f"at most {MAX_ZONES} different zones")
+                                   f"at most {MAX_ZONES} different zones",
+                             f"more than {MAX_ZONES} time zones")
             zones.add(zone)
     if reader.problems:
         raise InvalidData(reader.problems)
@@ -114,17 +136,18 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
     categories = _categories(reader, fields.get("categories"))
     defaults = _series_defaults(reader, fields)
     # Never the serving host: without a pinned value, the contact address.
-    uid_domain = _uid_domain(reader, fields.get("uid_domain")) or contact
+    id_authority = _id_authority(reader, fields) or contact
     if zone is None:
         return None, defaults
     return Series(
-        title=reader.text(fields.get("title"), "series.title", required=True),
+        title=_mail_text(reader, fields.get("title"), "series.title",
+                         reader.text(fields.get("title"), "series.title", required=True)),
         description=reader.text(fields.get("description"), "series.description", multiline=True),
         contact=contact,
         timezone=zone,
         location=defaults.location,
         url=reader.url(fields.get("url"), "series.url"),
-        uid_domain=uid_domain,
+        id_authority=id_authority,
         categories=categories,
         nominations=reader.text(fields.get("nominations"), "series.nominations", multiline=True),
         attend=reader.text(fields.get("attend"), "series.attend", multiline=True),
@@ -140,25 +163,52 @@ def _series_defaults(reader: Reader, fields: dict[str, Node]) -> _Defaults:
     )
 
 
+def _mail_text(reader: Reader, node: Node | None, what: str, value: str) -> str:
+    """`value` if it reads the same in a mail header (titles, speakers' names
+    and notes go into announcements); else a problem, and ""."""
+    word = ENCODED_WORD.search(value)
+    if word:
+        reader.error(node, f"{what} contains {word.group()!r}, which e-mail programs read as "
+                           "an encoded word (RFC 2047) and show as other text; write the text "
+                           "it stands for")
+        return ""
+    return value
+
+
 def _contact(reader: Reader, node: Node | None) -> str:
     contact = reader.text(node, "series.contact")
     if contact and not EMAIL.fullmatch(contact):
         reader.error(node, f"series.contact {contact!r} is not one plain e-mail address; "
                            "write it as name@example.org, without '?', '&', spaces or a "
-                           "second address")
+                           "second address", "series.contact is not one plain e-mail address")
         return ""
     return contact
 
 
-def _uid_domain(reader: Reader, node: Node | None) -> str:
-    """The tagging authority (RFC 4151) of UIDs and feed ids: a domain or an
-    e-mail address that the group controls, pinned in the data file."""
-    domain = reader.text(node, "series.uid_domain")
-    if domain and not (DOMAIN.fullmatch(domain) or EMAIL.fullmatch(domain)):
-        reader.error(node, "series.uid_domain must be a domain or an e-mail address that "
-                           "the group controls, such as example.org or group@example.org")
+def _id_authority(reader: Reader, fields: dict[str, Node]) -> str:
+    """The tagging authority (RFC 4151) of the feeds' tag: ids, and so of the
+    UIDs made from them: a domain or an e-mail address that the group
+    controls, pinned in the data file (as id_authority, or under its old name)."""
+    key = "id_authority"
+    for old, new in RENAMED_SERIES_KEYS.items():
+        if old not in fields:
+            continue
+        if new in fields:
+            reader.error(fields[old], f"series has both {new} and its old name {old}; "
+                                      f"keep only {new}", f"series.{old} beside series.{new}")
+            return ""
+        reader.warn(fields[old], f"series.{old} is the old name of series.{new} (deprecated "
+                                 f"since feeds 1.0): rename the key to {new}; keep the value, "
+                                 "and every id stays the same", f"series.{old} is deprecated")
+        key = old
+    node = fields.get(key)
+    authority = reader.text(node, f"series.{key}")
+    if authority and not (DOMAIN.fullmatch(authority) or EMAIL.fullmatch(authority)):
+        reader.error(node, f"series.{key} must be a domain or an e-mail address that "
+                           "the group controls, such as example.org or group@example.org",
+                     f"series.{key} is not a domain or an e-mail address")
         return ""
-    return domain
+    return authority
 
 
 def _categories(reader: Reader, node: Node | None) -> tuple[str, ...]:
@@ -176,10 +226,12 @@ def _talk(reader: Reader, node: Node, series: Series | None, defaults: _Defaults
     if "id" in fields:
         if not ID_PATTERN.fullmatch(talk_id):
             reader.error(fields["id"], f"id {talk_id!r} is not URL-safe; use letters, digits, "
-                                       "'-' and '_' only, e.g. 2026-04-13-fischer")
+                                       "'-' and '_' only, e.g. 2026-04-13-fischer",
+                         "a talk's id is not URL-safe")
         elif talk_id in seen:
             reader.error(fields["id"], f"id {talk_id!r} is already used by the talk on line "
-                                       f"{seen[talk_id]}; every talk needs its own id")
+                                       f"{seen[talk_id]}; every talk needs its own id",
+                         f"a talk's id is already used on line {seen[talk_id]}")
         else:
             seen[talk_id] = node.start_mark.line + 1
         reader.talk_id = talk_id
@@ -207,7 +259,8 @@ def _talk_fields(reader: Reader, node: Node, fields: dict[str, Node], series: Se
     speakers = _speakers(reader, fields.get("speakers"))
     links = _links(reader, fields.get("links"))
     status = _status(reader, fields.get("status"))
-    title = reader.text(fields.get("title"), "title", required="title" in fields)
+    title = _mail_text(reader, fields.get("title"), "title",
+                       reader.text(fields.get("title"), "title", required="title" in fields))
     if start is None or duration is None:
         return None
     return Talk(
@@ -215,7 +268,8 @@ def _talk_fields(reader: Reader, node: Node, fields: dict[str, Node], series: Se
         speakers=speakers, links=links,
         abstract=reader.text(fields.get("abstract"), "abstract", multiline=True),
         recording=reader.url(fields.get("recording"), "recording"),
-        note=reader.text(fields.get("note"), "note", multiline=True),
+        note=_mail_text(reader, fields.get("note"), "note",
+                        reader.text(fields.get("note"), "note", multiline=True)),
         status=status,
         location=reader.text(fields.get("location"), "location") or defaults.location,
         line=node.start_mark.line + 1,
@@ -228,7 +282,9 @@ def _speakers(reader: Reader, node: Node | None) -> tuple[Speaker, ...]:
         fields = reader.mapping(item, "a speaker", SPEAKER_KEYS, SPEAKER_REQUIRED)
         if fields is not None:
             speakers.append(Speaker(
-                name=reader.text(fields.get("name"), "speaker name", required="name" in fields),
+                name=_mail_text(reader, fields.get("name"), "speaker name",
+                                reader.text(fields.get("name"), "speaker name",
+                                            required="name" in fields)),
                 affiliation=reader.text(fields.get("affiliation"), "speaker affiliation"),
                 url=reader.url(fields.get("url"), "speaker url"),
             ))
@@ -252,7 +308,7 @@ def _status(reader: Reader, node: Node | None) -> Status:
         if status == known:
             return known
     reader.error(node, f"status {status!r} is unknown; write "
-                       f"{' or '.join(STATUSES)}, or leave it out")
+                       f"{' or '.join(STATUSES)}, or leave it out", "an unknown status")
     return SCHEDULED
 
 
@@ -271,7 +327,7 @@ def _start(reader: Reader, fields: dict[str, Node], zone: ZoneInfo,
                 return None
             if "time" in fields:
                 reader.error(fields["time"], "date already holds a time; remove time, or "
-                                             "write the date alone")
+                                             "write the date alone", "both date and time give a time")
                 return None
             if moment.tzinfo is not None:
                 return moment.astimezone(zone)
@@ -284,15 +340,17 @@ def _start(reader: Reader, fields: dict[str, Node], zone: ZoneInfo,
             if clock is None:
                 if "time" not in fields:
                     reader.error(node, "the talk has no start time; add time: \"17:00\" "
-                                       "or set series.time")
+                                       "or set series.time", "a talk has no start time")
                 return None
     except ValueError:
-        reader.error(node, f"date {raw!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-04-13")
+        reader.error(node, f"date {raw!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-04-13",
+                     "a talk's date is not a date")
         return None
     try:
         return timezones.localize(day, clock, zone)
     except timezones.WallClockError as exc:
-        reader.error(fields.get("time", node), str(exc))
+        reader.error(fields.get("time", node), str(exc),
+                     "the time does not exist or happens twice in the talk's time zone")
         return None
 
 
@@ -300,11 +358,14 @@ def _in_range(reader: Reader, node: Node, raw: str, year: int) -> bool:
     """Whether `year` is one a talk can take place in; reports it if not."""
     if year not in YEARS:
         reader.error(node, f"date {raw!r} is out of range; a talk must take place between "
-                           f"{YEARS.start} and {YEARS.stop - 1}")
+                           f"{YEARS.start} and {YEARS.stop - 1}",
+                     f"a talk's date is not between {YEARS.start} and {YEARS.stop - 1}")
     return year in YEARS
 
 
-def load_schedule(path: str | Path) -> Schedule:
-    """Read and validate the data file at `path`."""
+def load_schedule(path: str | Path, warnings: list[Problem] | None = None) -> Schedule:
+    """Read and validate the data file at `path`: a regular file of at most
+    MAX_BYTES (a larger one, a pipe or a device is refused before reading).
+    Warnings: see parse_schedule."""
     path = Path(path)
-    return parse_schedule(read_text(path), str(path))
+    return parse_schedule(read_text(path, limit=MAX_BYTES, too_large=TOO_LARGE), str(path), warnings)

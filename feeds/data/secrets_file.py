@@ -38,6 +38,9 @@ TOKEN_KEYS = {"token", "label"}
 # secrets.token_urlsafe's alphabet; at least 128 bits, and never a "/".
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,256}")
 TOKEN_BYTES = 32
+#: At most this many bytes of secrets file (some 10 000 tokens); a larger
+#: one, a pipe or a device is refused before reading.
+MAX_BYTES = 1024 * 1024
 HEADER = (
     "# Secrets of the members' calendar. PRIVATE: never commit or publish this file.\n"
     "# See SECURITY.md. Mint a token with `feeds token new LABEL`; revoke one by\n"
@@ -163,7 +166,7 @@ def _tokens(reader: Reader, node: Node | None) -> tuple[Token, ...]:
 def load_secrets(path: str | Path) -> Secrets:
     """Read and validate the secrets file; FileNotFoundError if there is none."""
     path = Path(path)
-    text = read_text(path, missing_ok=True)
+    text = read_text(path, missing_ok=True, limit=MAX_BYTES)
     if text is None:
         raise FileNotFoundError(path)
     st = path.stat()
@@ -192,7 +195,7 @@ def add_token(path: str | Path, label: str, token: str | None = None) -> str:
     path = Path(path)
     token = token or mint_token()
     with locked(path):
-        text = read_text(path, missing_ok=True)
+        text = read_text(path, missing_ok=True, limit=MAX_BYTES)
         new_text = _with_token(HEADER if text is None else text, token, label, str(path))
         if parse_secrets(new_text, str(path)).find(token) is None:
             raise InvalidData([Problem(str(path), 0, 0, "could not add the token; "

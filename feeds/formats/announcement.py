@@ -5,17 +5,20 @@ SEQUENCE of /calendar.ics, so a calendar that has the talk updates it)."""
 from __future__ import annotations
 
 import email.policy
+import ipaddress
 import textwrap
 from datetime import datetime, timezone
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from feeds import timezones, urls
-from feeds.data.announced import ANNOUNCEMENT, REMINDER, Sent
+from feeds.data.announced import ANNOUNCEMENT, REMINDER, AnnounceError, Sent
 from feeds.data.revisions import Revision
 from feeds.formats import calendar_links, ical, text
 from feeds.formats.text import CANCELLED_PREFIX
@@ -90,6 +93,56 @@ def view(talk: Talk, series: Series, site: urls.Site, kind: str, join_url: str,
     }
 
 
+def message_id_domain(site: urls.Site, sender: Address) -> str:
+    """The right of the Message-ID's @: the site's public host; where that is
+    no dotted name (localhost, an IP address while trying things out), the
+    sender's domain, and failing that ``localhost.localdomain``."""
+    for name in (site.host, sender.domain):
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            if "." in name.strip("."):
+                return name
+    return "localhost.localdomain"
+
+
+def _squeezed(text: str) -> str:
+    """`text` without whitespace: CPython's folding may drop a space between
+    two encoded words ("— ✓" reads "—✓"), which changes no word."""
+    return "".join(text.split())
+
+
+def _reads_back(message: EmailMessage, name: str, value: str | tuple[Address, ...]) -> bool:
+    """Whether the header `name` holds `value`, as set and as a mail program
+    reads it off the wire: one header, with the same text or addresses."""
+    header = message[name]
+    try:
+        parsed = BytesHeaderParser(policy=email.policy.default).parsebytes(
+            message.policy.fold_binary(name, header))
+        (got_name, got), = parsed.items()
+        if isinstance(value, str):
+            return (str(header) == value and got_name.lower() == name.lower()
+                    and _squeezed(str(got)) == _squeezed(value))
+        wanted = [(_squeezed(a.display_name), a.addr_spec) for a in value]
+        return (tuple(header.addresses) == value and got_name.lower() == name.lower()
+                and [(_squeezed(a.display_name), a.addr_spec) for a in got.addresses] == wanted)
+    except (ValueError, HeaderParseError):  # e.g. a CR or LF decoded into an address
+        return False
+
+
+def _set_header(message: EmailMessage, name: str, value: str | tuple[Address, ...]) -> None:
+    """Set the header `name`, refusing a value that would read back as other
+    text: an encoded word (RFC 2047) in it is decoded, into a line break
+    and further headers on Pythons before 3.11.10 / 3.12.5 (CVE-2024-6923)."""
+    message[name] = value
+    if not _reads_back(message, name, value):
+        del message[name]
+        shown = value if isinstance(value, str) else ", ".join(map(str, value))
+        raise AnnounceError(f"the {name} {shown!r} would read as other text in the message's "
+                            "header (an encoded word, =?…?=, is decoded); nothing was "
+                            "written or sent")
+
+
 def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kind: str, *,
             sender: Address, to: tuple[Address, ...], now: datetime, join_url: str = "",
             update: Sent | None = None) -> EmailMessage:
@@ -97,12 +150,12 @@ def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kin
     context = view(talk, series, site, kind, join_url, update, now)
     context["subject"] = subject(talk, series, kind, update is not None, now)
     message = EmailMessage(policy=POLICY)
-    message["Subject"] = context["subject"]
-    message["From"] = sender
+    _set_header(message, "Subject", context["subject"])
+    _set_header(message, "From", (sender,))
     if to:
-        message["To"] = to
+        _set_header(message, "To", to)
     message["Date"] = format_datetime(now.astimezone(timezone.utc))
-    message["Message-ID"] = make_msgid(domain=site.domain)
+    message["Message-ID"] = make_msgid(domain=message_id_domain(site, sender))
     message.set_content(ENV.get_template("announce.txt").render(context))
     message.add_alternative(ENV.get_template("announce.html").render(context), subtype="html")
     message.add_attachment(attachment(talk, revision, series, site, join_url), maintype="text",

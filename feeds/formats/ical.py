@@ -34,11 +34,11 @@ from feeds.settings import CALENDAR_REFRESH
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 #: /calendar.ics and /archive.ics.
-FEED = Delivery(MEDIA_TYPE, cors=True, no_transform=True)
+FEED_DELIVERY = Delivery(MEDIA_TYPE, cors=True, no_transform=True)
 #: A member's calendar: private, so no other origin may read it.
-MEMBERS_FEED = Delivery(MEDIA_TYPE, no_transform=True, referrer_policy=NO_REFERRER)
+MEMBERS_FEED_DELIVERY = Delivery(MEDIA_TYPE, no_transform=True, referrer_policy=NO_REFERRER)
 #: /talks/<id>.ics, a single copy for "add to calendar".
-TALK_FILE = Delivery(MEDIA_TYPE, cors=True, no_transform=True, download=True)
+TALK_FILE_DELIVERY = Delivery(MEDIA_TYPE, cors=True, no_transform=True, download=True)
 MEMBERS_SUFFIX = " (members)"
 ARCHIVE_SUFFIX = " (archive)"
 #: The subscription's size bound: Google Calendar stops reading a subscribed
@@ -161,7 +161,7 @@ def _timezones(talks: Iterable[Talk], memo: Memo) -> list[bytes]:
 
 def _calendar(site: urls.Site) -> Calendar:
     cal = Calendar()
-    cal.add("prodid", f"-//feeds//{site.domain}//EN")
+    cal.add("prodid", f"-//feeds//{site.authority}//EN")  # stable: never the host
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")

@@ -30,13 +30,13 @@ from feeds.formats.memo import Memo, direct
 from feeds.model import Schedule, Series, Speaker, Talk
 
 HTML = "text/html; charset=utf-8"
-PAGE = Delivery(HTML, page=True)
-EMBED = Delivery(HTML, page=True, framable=True)  # the one page other sites may frame
+PAGE_DELIVERY = Delivery(HTML, page=True)
+EMBED_DELIVERY = Delivery(HTML, page=True, framable=True)  # the one page other sites may frame
 #: The page sent with every 404: its address may hold a members' token, so
 #: its stylesheet and script are fetched without a Referer.
-NOT_FOUND = Delivery(HTML, page=True, referrer_policy=NO_REFERRER)
-ASSETS = {".css": Delivery("text/css; charset=utf-8"),
-          ".js": Delivery("text/javascript; charset=utf-8")}
+NOT_FOUND_DELIVERY = Delivery(HTML, page=True, referrer_policy=NO_REFERRER)
+ASSET_DELIVERIES = {".css": Delivery("text/css; charset=utf-8"),
+                    ".js": Delivery("text/javascript; charset=utf-8")}
 SCRIPT = "embed.js"  # local times and copy buttons here; the schedule on other sites
 STYLE = "style.css"
 EMBED_STYLE = "embed.css"
@@ -112,7 +112,7 @@ def static_files() -> dict[str, bytes]:
     """The files of feeds/static by name, read once: they are part of the code."""
     folder = resources.files("feeds") / "static"
     return {f.name: f.read_bytes() for f in folder.iterdir()
-            if f.is_file() and PurePosixPath(f.name).suffix in ASSETS}
+            if f.is_file() and PurePosixPath(f.name).suffix in ASSET_DELIVERIES}
 
 
 @cache
@@ -125,7 +125,7 @@ def fingerprinted(name: str) -> str:
 
 
 def asset_delivery(name: str, immutable: bool = False) -> Delivery:
-    return replace(ASSETS[PurePosixPath(name).suffix], immutable=immutable)
+    return replace(ASSET_DELIVERIES[PurePosixPath(name).suffix], immutable=immutable)
 
 
 def inline_asset(name: str) -> Markup:

@@ -22,7 +22,7 @@ from feeds.formats.delivery import Delivery
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: The schema document: served with CORS so that editors and other sites may fetch it.
-DELIVERY = Delivery("application/schema+json", cors=True)
+SCHEMA_DELIVERY = Delivery("application/schema+json", cors=True)
 #: The line an editor's YAML extension reads, at the top of a data file.
 MODELINE = "# yaml-language-server: $schema={}"
 
@@ -89,6 +89,7 @@ def _mapping(fields: Mapping[str, Schema], keys: Iterable[str], required: Iterab
 _YEARS = r"(?:20\d\d|2100)"  # loader.YEARS
 assert loader.YEARS == range(2000, 2101)
 
+_AUTHORITY = f"^(?:\\s*(?:{loader.DOMAIN.pattern}|{loader.EMAIL.pattern})\\s*)?$"
 SERIES_FIELDS: dict[str, Schema] = {
     "title": _text("The series' title.", required=True),
     "description": _text("What the series is about, shown on the page and in the feeds."),
@@ -100,10 +101,14 @@ SERIES_FIELDS: dict[str, Schema] = {
     "time": _clock("The default start time of a talk, HH:MM in the series' zone."),
     "duration": _minutes("The default length of a talk in minutes."),
     "location": _text(f"The default LOCATION of a talk (default: {model.DEFAULT_LOCATION})."),
-    "uid_domain": {"description": "Pins calendar UIDs and feed ids: a domain or an e-mail "
-                                  "address the group controls. Set it once, never change it.",
-                   "type": ["string", "null"],
-                   "pattern": f"^(?:\\s*(?:{loader.DOMAIN.pattern}|{loader.EMAIL.pattern})\\s*)?$"},
+    "id_authority": {"description": "A domain or e-mail address the group controls (default: "
+                                    "series.contact) that the feeds' tag: ids are minted under "
+                                    "(tag:<id_authority>,2026:talk/<id>); every calendar UID is "
+                                    "a UUID made from its talk's tag: id. Set it once, never "
+                                    "change it.",
+                     "type": ["string", "null"], "pattern": _AUTHORITY},
+    "uid_domain": {"description": "The old name of id_authority: rename it (never both).",
+                   "deprecated": True, "type": ["string", "null"], "pattern": _AUTHORITY},
     "categories": _list(_text("A category.", required=True), "CATEGORIES of every event."),
     "nominations": _text("How to propose a talk, shown on the page."),
     "attend": _text("How to join a talk (e.g. how members get the video link), shown with "
@@ -144,7 +149,8 @@ TALK_FIELDS: dict[str, Schema] = {
 }
 TOP_FIELDS: dict[str, Schema] = {
     "series": _mapping(SERIES_FIELDS, loader.SERIES_KEYS, loader.SERIES_REQUIRED,
-                       "The series: its title, contact, time zone and the talks' defaults."),
+                       "The series: its title, contact, time zone and the talks' defaults.")
+    | {"not": {"required": ["id_authority", "uid_domain"]}},
     "talks": _list(_mapping(TALK_FIELDS, loader.TALK_KEYS, loader.TALK_REQUIRED, "A talk."),
                    "Every talk, past and upcoming, cancelled ones included."),
 }

@@ -22,8 +22,8 @@ from feeds.timezones import EPOCH
 
 RSS_TYPE = "application/rss+xml"
 ATOM_TYPE = "application/atom+xml"
-RSS = Delivery(f"{RSS_TYPE}; charset=utf-8", cors=True)
-ATOM = Delivery(f"{ATOM_TYPE}; charset=utf-8", cors=True)
+RSS_DELIVERY = Delivery(f"{RSS_TYPE}; charset=utf-8", cors=True)
+ATOM_DELIVERY = Delivery(f"{ATOM_TYPE}; charset=utf-8", cors=True)
 
 
 @dataclass(frozen=True)

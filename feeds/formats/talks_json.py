@@ -15,7 +15,7 @@ from feeds.formats.memo import Memo, direct
 from feeds.model import Schedule, Series, Speaker, Talk
 
 MEDIA_TYPE = "application/json"
-DELIVERY = Delivery(MEDIA_TYPE, cors=True)
+JSON_DELIVERY = Delivery(MEDIA_TYPE, cors=True)
 
 
 def _or_none(value: str) -> str | None:

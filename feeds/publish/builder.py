@@ -32,10 +32,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from feeds import files
+from feeds import files, urls
 from feeds.data.loader import load_schedule
 from feeds.data.revisions import Revision, latest_date, ledger_path, update_ledger
-from feeds.data.yaml_reader import InvalidData
+from feeds.data.yaml_reader import InvalidData, Problem
 from feeds.files import Signature
 from feeds.model import Schedule
 from feeds.publish import builds
@@ -94,8 +94,7 @@ class BuildJob:
         return Path(self.state_dir)
 
     def build_options(self) -> BuildOptions:
-        return BuildOptions.from_settings({"SITE_URL": self.site_url,
-                                           "FEED_LIMIT": self.feed_limit})
+        return BuildOptions(urls.Site(self.site_url), self.feed_limit)
 
 
 def job_options(site_url: str, feed_limit: int, max_age: int) -> dict[str, Any]:
@@ -221,16 +220,20 @@ def heal(job: BuildJob) -> PublishedBuild | None:
 def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
             now: datetime, current: PublishedBuild | None, wall: float) -> float:
     data_file = Path(job.data_file)
+    deprecated: list[Problem] = []
     try:
-        schedule: Schedule | None = load_schedule(data_file)
+        schedule: Schedule | None = load_schedule(data_file, deprecated)
         problems: tuple[str, ...] = ()
+        details = ""
     except InvalidData as exc:
-        schedule, problems = None, tuple(str(p) for p in exc.problems)
+        # /healthz is public and the file may be a link to a private one:
+        # the status names line and kind only; the log has the details.
+        schedule, problems, details = None, tuple(p.public for p in exc.problems), str(exc)
     if files.stat_signature(data_file) != signature:  # written to while we read it
         builds.write_status(job.state, {**attempt, "state": "idle", "retry": True})
         return job.settle
     if schedule is None:
-        _failed(job, attempt, *problems, why=f"{data_file} has errors")
+        _failed(job, attempt, *problems, why=f"{data_file} has errors", details=details)
         return 0.0
     mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
     try:
@@ -244,7 +247,7 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
         _failed(job, {**attempt, "retry": True}, f"cannot update the revision ledger: {exc}",
                 why="the ledger failed")
         return 0.0
-    attempt["warnings"] = list(update.warnings)
+    attempt["warnings"] = [*(p.public for p in deprecated), *update.warnings]
     if update.revisions is None:
         _failed(job, {**attempt, "retry_at": wall + job.ledger_retry}, *update.errors,
                 why="the revision ledger cannot be read")
@@ -296,12 +299,14 @@ def _publish(job: BuildJob, attempt: dict[str, Any], schedule: Schedule,
 
 
 def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str, why: str = "",
-            again: bool = False, wall: float | None = None,
+            details: str = "", again: bool = False, wall: float | None = None,
             began: float | None = None) -> dict[str, Any]:
-    """Record a failed try; `again`: try the same source again after a delay
-    that grows with each failure in a row (a kill, a time-out, a full disk),
-    or at once after a restart if the try `began` before it."""
-    log.error("keeping the last good version; %s:\n%s", why or problems[0], "\n".join(problems))
+    """Record a failed try: `problems` in the status (public), `details`
+    (default: the problems) in the log; `again`: try the same source again
+    after a delay that grows with each failure in a row (a kill, a time-out,
+    a full disk), or at once after a restart if the try `began` before it."""
+    log.error("keeping the last good version; %s:\n%s", why or problems[0],
+              details or "\n".join(problems))
     at = time.time() if wall is None else wall
     status = {**attempt, "state": "idle", "errors": list(problems),
               "failed_at": min(at, began) if began is not None else at}

@@ -58,6 +58,7 @@ from feeds.publish.snapshot import Build, EmbedPages, Snapshot
 from feeds.timezones import EPOCH
 
 log = logging.getLogger(__name__)
+
 FORMAT = 2
 #: Stands for the download's Content-Disposition in a shared header set.
 DOWNLOAD = "<download>"
@@ -109,17 +110,30 @@ class Served:
         return dict(self.headers)["Content-Type"]
 
 
+def inside(site: str, file: str) -> str:
+    """The path of `file`, a route table's name relative to the build's site
+    folder `site` (ending in '/'); ValueError unless it stays inside: no
+    absolute path, no '..' or '.' part, no empty part, no backslash or NUL.
+    A route table written by anyone but the builder is never trusted."""
+    parts = file.split("/") if isinstance(file, str) else [""]
+    if any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts):
+        raise ValueError(f"the route file {file!r} is not inside the build")
+    return site + file
+
+
 def served_from(row: Sequence[Any], site: str, sets: list[Headers],
                 dates: list[tuple[datetime, str]], deliveries: list[Delivery]) -> Served:
     """One row of a route table (file, header set, ETag, date, delivery,
-    download name; the indexes point into index.json's lists) as `Served`."""
+    download name; the indexes point into index.json's lists) as `Served`;
+    ValueError for a file outside the build."""
     file, hset, etag, date, delivery, download = row
+    path = inside(site, file)
     moment, text = dates[date]
     headers = sets[hset]
     if download:  # the one header that differs per talk file
         headers = tuple((k, content_disposition(download) if v == DOWNLOAD else v)
                         for k, v in headers)
-    return Served(site + file, headers + (("ETag", quoted_etag(etag)), ("Last-Modified", text)),
+    return Served(path, headers + (("ETag", quoted_etag(etag)), ("Last-Modified", text)),
                   etag, moment, deliveries[delivery], download)
 
 
@@ -166,7 +180,11 @@ class RouteTable(Mapping[str, Served]):
                     row = self._query(_LOOKUP, route).fetchone()
                 except sqlite3.DatabaseError as exc:  # damaged on disk after it was opened
                     raise BrokenBuild(f"{self._uri}: {exc}") from exc
-                served = None if row is None else self._served(row)
+                try:
+                    served = None if row is None else self._served(row)
+                except ValueError as exc:  # planted: never served
+                    log.error("%s: %s", self._uri, exc)
+                    served = None
                 self._recent[route] = served
                 if len(self._recent) > self.RECENT:
                     self._recent.popitem(last=False)
@@ -189,6 +207,15 @@ class RouteTable(Mapping[str, Served]):
 
     def __len__(self) -> int:
         return self._count
+
+
+def _is_inside(site: str, file: str) -> bool:
+    try:
+        inside(site, file)
+    except ValueError:
+        log.error("%s: the route file %r is not inside the build; it is not served", site, file)
+        return False
+    return True
 
 
 _LOOKUP = "SELECT file, hset, etag, date, delivery, download FROM routes WHERE route = ?"
@@ -233,14 +260,15 @@ class PublishedBuild:
         self.routes: Mapping[str, Served]
         if self.format == LEGACY_FORMAT:  # routes inside index.json: served until rebuilt
             self.routes = {route: served_from(row, site, sets, dates, deliveries)
-                           for route, row in index["routes"].items()}
+                           for route, row in index["routes"].items()
+                           if _is_inside(site, row[0])}
         else:
             try:
                 self.routes = RouteTable(directory / ROUTES, site, sets, dates, deliveries)
             except sqlite3.Error as exc:
                 raise ValueError(f"{directory / ROUTES}: {exc}") from exc
         file, hset, delivery = index["not_found"]
-        self.not_found = Served(site + file, sets[hset], "", utc(index["last_modified"]) or EPOCH,
+        self.not_found = Served(inside(site, file), sets[hset], "", utc(index["last_modified"]) or EPOCH,
                                 deliveries[delivery])
         self._model: dict[str, Any] | None = None
         self._embed: EmbedPages | None = None
@@ -279,7 +307,7 @@ class PublishedBuild:
             m = self.model()
             build = Build(m["schedule"], m["revisions"], m["site"], m["now"], m["feed_limit"],
                           m["changed"], KEPT, m.get("dated_until", m["now"]))
-            default = Resource(self.routes[urls.EMBED_PAGE].body, pages.EMBED, m["changed"])
+            default = Resource(self.routes[urls.EMBED_PAGE].body, pages.EMBED_DELIVERY, m["changed"])
             self._embed = EmbedPages(build, default)
         return self._embed(options)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from feeds import urls
 from feeds.data.revisions import Revision, latest_date
@@ -21,6 +22,7 @@ from feeds.formats import ical, pages, schema, syndication, talks_json
 from feeds.formats.delivery import Delivery, Resource
 from feeds.formats.memo import KEPT, Kept, Memo
 from feeds.model import Schedule, Talk
+from feeds.settings import Settings
 from feeds.timezones import EPOCH, to_utc
 
 
@@ -32,8 +34,8 @@ class BuildOptions:
     feed_limit: int = 100
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> BuildOptions:
-        return cls(site=urls.Site(settings["SITE_URL"]), feed_limit=int(settings["FEED_LIMIT"]))
+    def from_settings(cls, settings: Settings) -> BuildOptions:
+        return cls(site=urls.Site(settings.site_url), feed_limit=settings.feed_limit)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Build:
 
     schedule: Schedule
     revisions: Mapping[str, Revision]
-    #: The site, minting UIDs in the series' own domain where it pins one.
+    #: The site, minting ids under the series' own id_authority.
     site: urls.Site
     now: datetime
     feed_limit: int
@@ -60,30 +62,31 @@ RenderTalk = Callable[[Build, Talk], bytes]
 #: Routes with one document for the whole schedule.
 DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
     (urls.CALENDAR, lambda b: ical.subscription_feed(b.schedule, b.revisions, b.site, b.now,
-                                                     memo=b.memo), ical.FEED),
+                                                     memo=b.memo), ical.FEED_DELIVERY),
     (urls.ARCHIVE, lambda b: ical.calendar_feed(b.schedule, b.revisions, b.site, memo=b.memo,
-                                                archive=True), ical.FEED),
+                                                archive=True), ical.FEED_DELIVERY),
     (urls.RSS, lambda b: syndication.rss_feed(b.schedule, b.revisions, b.site, b.dated_until,
-                                              b.feed_limit, b.memo), syndication.RSS),
+                                              b.feed_limit, b.memo), syndication.RSS_DELIVERY),
     (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.dated_until,
-                                                b.feed_limit, b.memo), syndication.ATOM),
-    (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo), pages.PAGE),
+                                                b.feed_limit, b.memo), syndication.ATOM_DELIVERY),
+    (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo), pages.PAGE_DELIVERY),
     (urls.EMBED_PAGE, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(),
-                                            b.memo), pages.EMBED),
-    (urls.WEBSITE, lambda b: b.memo(pages.website, b.schedule.series, b.site, b.memo), pages.PAGE),
-    (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo), talks_json.DELIVERY),
-    (urls.SCHEMA, lambda b: schema.render(), schema.DELIVERY),
+                                            b.memo), pages.EMBED_DELIVERY),
+    (urls.WEBSITE, lambda b: b.memo(pages.website, b.schedule.series, b.site, b.memo),
+     pages.PAGE_DELIVERY),
+    (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo), talks_json.JSON_DELIVERY),
+    (urls.SCHEMA, lambda b: schema.render(), schema.SCHEMA_DELIVERY),
     (urls.EMBED_JSON, lambda b: talks_json.render_embed(b.schedule, b.site, b.memo),
-     talks_json.DELIVERY),
+     talks_json.JSON_DELIVERY),
 )
 #: Routes with one document per talk; the last column says whether the
 #: route is dated by the talk's own last change rather than the schedule's.
 TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery, bool], ...] = (
     (urls.talk_ics, lambda b, t: b.memo(ical.talk_file, t, b.revisions[t.id], b.schedule.series,
-                                        b.site, b.memo), ical.TALK_FILE, True),
+                                        b.site, b.memo), ical.TALK_FILE_DELIVERY, True),
     (urls.talk_route, lambda b, t: b.memo(pages.talk_page, t, b.schedule.series, b.site,
                                           pages.talk_state(t, b.now), *b.schedule.neighbours(t),
-                                          b.memo), pages.PAGE, False),
+                                          b.memo), pages.PAGE_DELIVERY, False),
 )
 #: The same file at a second address: the one-line embed script.
 ALIASES = {urls.EMBED_JS: urls.asset(pages.SCRIPT)}
@@ -118,26 +121,107 @@ class Snapshot:
         object.__setattr__(self, "version", digest.hexdigest()[:16])
 
 
+class EmbedBusy(Exception):
+    """Too much /embed rendering lately; try again in `retry_after` seconds."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"try again in {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
+class RenderBudget:
+    """A token bucket of rendering time: at most `capacity` seconds at once,
+    refilled at `rate` seconds per second. It bounds what a stream of new
+    /embed option sets can cost a worker (the rest of the site shares its CPU)."""
+
+    def __init__(self, capacity: float, rate: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.capacity, self.rate, self.clock = capacity, rate, clock
+        self._left, self._at = capacity, clock()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self._left = min(self.capacity, self._left + (now - self._at) * self.rate)
+        self._at = now
+
+    def wait(self) -> float:
+        """0 if a render may start now, else the seconds until one may."""
+        with self._lock:
+            self._refill()
+            return 0.0 if self._left > 0 else -self._left / self.rate + 0.01
+
+    def spend(self, seconds: float) -> None:
+        with self._lock:
+            self._refill()
+            self._left -= seconds
+
+
+#: Per process: 2 s of /embed rendering at once, then a fifth of one CPU.
+EMBED_BUDGET = RenderBudget(capacity=2.0, rate=0.2)
+
+
 class EmbedPages:
-    """/embed for each query's options, rendered on first request and kept
-    for the snapshot's lifetime (at most LIMIT of them)."""
+    """/embed for each query's options, rendered on first request.
+
+    The cost of a render grows with the talks shown. Each option set is
+    first made canonical (a limit at or above the talks shown is no limit),
+    so the expensive pages, those without a limit, are at most one per
+    show and theme: they are kept for the snapshot's lifetime. Pages with a
+    limit are kept while among the LIMIT used most recently. Every render
+    draws on a render budget; while it is spent, a new option set is
+    refused (EmbedBusy, sent as 503 with Retry-After) instead of rendered,
+    and the published /embed/ and every kept page are still served."""
 
     LIMIT = 64
 
-    def __init__(self, build: Build, default: Resource):
+    def __init__(self, build: Build, default: Resource, budget: RenderBudget | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
         self._build = build
-        self._pages: dict[pages.EmbedOptions, Resource] = {pages.EmbedOptions(): default}
+        self._budget = EMBED_BUDGET if budget is None else budget
+        self._clock = clock
+        self._whole: dict[pages.EmbedOptions, Resource] = {pages.EmbedOptions(): default}
+        self._recent: OrderedDict[pages.EmbedOptions, Resource] = OrderedDict()
+        self._shown: dict[str, int] | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, options: pages.EmbedOptions) -> Resource:
-        page = self._pages.get(options)
-        if page is None:
+    def canonical(self, options: pages.EmbedOptions) -> pages.EmbedOptions:
+        """`options`, without a limit that cuts nothing (the same page)."""
+        if options.limit is None:
+            return options
+        if self._shown is None:
             b = self._build
-            page = Resource(pages.embed(b.schedule, b.site, b.now, options, b.memo), pages.EMBED,
+            upcoming, past = len(b.schedule.upcoming(b.now)), len(b.schedule.past(b.now))
+            self._shown = {"upcoming": upcoming, "past": past, "all": upcoming + past}
+        if options.limit >= self._shown[options.show]:
+            return replace(options, limit=None)
+        return options
+
+    def __call__(self, options: pages.EmbedOptions) -> Resource:
+        options = self.canonical(options)
+        with self._lock:
+            page = self._whole.get(options) or self._recent.get(options)
+            if page is not None and options in self._recent:
+                self._recent.move_to_end(options)
+        if page is not None:
+            return page
+        wait = self._budget.wait()
+        if wait:
+            raise EmbedBusy(wait)
+        b = self._build
+        started = self._clock()
+        try:
+            page = Resource(pages.embed(b.schedule, b.site, b.now, options, b.memo), pages.EMBED_DELIVERY,
                             b.changed)
-            with self._lock:
-                if len(self._pages) < self.LIMIT:
-                    self._pages[options] = page
+        finally:
+            self._budget.spend(self._clock() - started)
+        with self._lock:
+            if options.limit is None:
+                self._whole[options] = page
+            else:
+                self._recent[options] = page
+                while len(self._recent) > self.LIMIT:
+                    self._recent.popitem(last=False)
         return page
 
 
@@ -160,7 +244,7 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
     """Render every public route for `schedule` as seen at `now`; `memo`
     keeps what this build renders for the next one."""
     memo.next_generation()
-    site = options.site.for_series(schedule.series.uid_domain)
+    site = options.site.for_series(schedule.series.id_authority)
     build = Build(schedule, dict(revisions), site, now, options.feed_limit,
                   last_change(schedule, revisions, now), memo,
                   dated_until=max(to_utc(now), latest_date(revisions)))
@@ -178,9 +262,9 @@ def build_snapshot(schedule: Schedule, revisions: Mapping[str, Revision],
             body, pages.asset_delivery(name, immutable=True), build.changed)
     for alias, path in ALIASES.items():
         routes[alias] = routes[path]
-    due = [moment for moment in turning_points(schedule) if moment > now]
+    ahead = [moment for moment in turning_points(schedule) if moment > now]
     return Snapshot(schedule, build.revisions, site, now, routes, build.changed,
-                    min(due, default=None),
-                    not_found=Resource(pages.not_found(schedule, site, memo), pages.NOT_FOUND,
-                                       build.changed),
+                    min(ahead, default=None),
+                    not_found=Resource(pages.not_found(schedule, site, memo),
+                                       pages.NOT_FOUND_DELIVERY, build.changed),
                     embed=EmbedPages(build, routes[urls.EMBED_PAGE]))

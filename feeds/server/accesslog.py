@@ -9,22 +9,37 @@ import logging
 import re
 from urllib.parse import unquote
 
-# "/members/" or an encoded "/members%2F", then everything up to the end of
-# the request target: its path and query alike, whatever they hold ("//",
-# "./", quotes, "?", "#"). The target ends at white space, or at a double
-# quote that closes a quoted log field (one followed by white space or the end).
-_MEMBERS = re.compile(r"(/members(?:/|%2f))(?:[^\s\"]|\"(?=\S))+", re.IGNORECASE)
+# "/members" followed by any separator ("/", "\\", ";", "%" of an encoded
+# one, "." …: anything but a letter, digit, "-", "_", white space or a closing
+# quote), then everything up to the end of the request target: its path and
+# query alike, whatever they hold ("//", "./", quotes, "?", "#"). The target
+# ends at white space, or at a double quote that closes a quoted log field
+# (one followed by white space or the end).
+_MEMBERS = re.compile(r"/members(?=[^\w\s\"-]|\"\S)(?:[^\s\"]|\"(?=\S))+", re.IGNORECASE)
 REDACTED = "<redacted>"
+#: How many layers of percent-encoding are looked through (%2525… is three).
+DECODINGS = 8
+
+
+def _redacted(text: str) -> str:
+    return _MEMBERS.sub(f"/members/{REDACTED}", text)
 
 
 def redact(text: str) -> str:
-    """`text` with everything after each "/members/" replaced by <redacted>;
-    a request line that only shows its token once decoded is logged decoded."""
-    text = _MEMBERS.sub(rf"\g<1>{REDACTED}", text)
-    decoded = unquote(text)
-    if decoded != text and _MEMBERS.search(decoded.replace(REDACTED, "")):
-        return _MEMBERS.sub(rf"\g<1>{REDACTED}", decoded)
-    return text
+    """`text` with everything after each "/members" and a separator replaced
+    by <redacted>; a line that only shows a token once decoded (even several
+    times over, as in /%2525%36Dembers/…) is logged decoded that far."""
+    safe = _redacted(text)
+    decoded = safe
+    for _ in range(DECODINGS):
+        once = unquote(decoded)
+        if once == decoded:
+            break
+        decoded = once
+        redacted = _redacted(decoded)
+        if redacted != decoded:
+            safe = decoded = redacted
+    return safe
 
 
 class RedactingFilter(logging.Filter):

@@ -9,8 +9,9 @@ other methods) goes through Flask."""
 from __future__ import annotations
 
 import logging
+import math
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,14 +22,16 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import get_host
 
-from feeds import settings, urls
+from feeds import urls
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
 from feeds.publish.builds import BrokenBuild, PublishedBuild, Served, private_dir
-from feeds.publish.snapshot import BuildOptions
+from feeds.publish.snapshot import BuildOptions, EmbedBusy
 from feeds.server import accesslog
 from feeds.server.members import Members
 from feeds.server.publisher import Publisher, state_dir
+from feeds.settings import FIELDS, Settings, utc_now
+from feeds.settings import SITE_URL as DEFAULT_SITE_URL
 
 log = logging.getLogger(__name__)
 
@@ -37,34 +40,41 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create the app; settings come from feeds.settings (FEEDS_* variables)."""
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the app; settings come from feeds.settings (FEEDS_* variables).
+    `test_config` overrides settings by name (``{"SITE_URL": …}``), sets
+    Flask's own configuration (``TESTING``) and may inject a ``CLOCK``.
+    A bad setting raises SettingsError, whose message is one line."""
     app = Flask(__name__, static_folder=None)  # feeds/static is served from the build
-    config = app.config
-    config.from_mapping(settings.load(test_config))
+    # Werkzeug's own redirects (a missing slash, doubled slashes) build an
+    # absolute URL from Host: the app sends every redirect itself (`moved`).
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
+    overrides = dict(test_config or {})
+    clock = overrides.pop("CLOCK", utc_now)
+    flask_config = {key: overrides.pop(key) for key in list(overrides)
+                    if key in app.config and key.lower() not in FIELDS}
+    settings = Settings.load(overrides)
+    app.config.from_mapping(settings.as_flask_config(), CLOCK=clock, **flask_config)
+    app.extensions["feeds.settings"] = settings
     logging.basicConfig(level=logging.INFO)
-    options = BuildOptions.from_settings(config)
-    state = state_dir(config["STATE_DIR"], app.instance_path, config["TALKS_FILE"], options,
-                      config["CACHE_MAX_AGE"])
-    published = Publisher(config["TALKS_FILE"], options, state,
-                          clock=config["CLOCK"], check_interval=config["CHECK_INTERVAL"],
-                          max_age=config["CACHE_MAX_AGE"], mode=config["BUILD_MODE"],
-                          timeout=config["BUILD_TIMEOUT"], keep=config["KEEP_BUILDS"])
+    state = state_dir(settings.state_dir, app.instance_path, settings.talks_file,
+                      BuildOptions.from_settings(settings), settings.cache_max_age)
+    published = Publisher(settings, state, clock=clock)
     app.extensions["feeds"] = published
-    app.extensions["feeds.members"] = Members(config["SECRETS_FILE"], config["JOIN_URL"],
-                                              config["CHECK_INTERVAL"],
-                                              private=private_dir(state))
+    app.extensions["feeds.members"] = Members(settings.secrets_file, settings.join_url,
+                                              settings.check_interval, private=private_dir(state))
     app.wsgi_app = PublishedRoutes(app.wsgi_app, published)  # type: ignore[method-assign]
-    if config["PROXY_FIX"]:  # trust X-Forwarded-* from this many proxies
-        hops = config["PROXY_FIX"]
+    if settings.proxy_fix:  # trust X-Forwarded-* from this many proxies
+        hops = settings.proxy_fix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,  # type: ignore[method-assign]
                                 x_prefix=hops)
     accesslog.install(app.logger)
-    if app.config["SITE_URL"] == settings.SITE_URL:  # not configured: a local run
+    if settings.site_url == DEFAULT_SITE_URL:  # not configured: a local run
         app.wsgi_app = WarnIfServedElsewhere(app.wsgi_app)  # type: ignore[method-assign]
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
-    app.add_url_rule(urls.EMBED_PAGE, view_func=embed)  # /embed redirects here (Werkzeug)
+    app.add_url_rule(urls.EMBED_PAGE, view_func=embed)  # /embed too: it redirects here
     app.register_error_handler(404, not_found)
     app.after_request(protect)
     app.add_url_rule("/", view_func=serve, defaults={"path": ""})
@@ -95,12 +105,12 @@ class WarnIfServedElsewhere:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not self.warned:
             here = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}"
-            if _origin(here) != _origin(settings.SITE_URL):
+            if _origin(here) != _origin(DEFAULT_SITE_URL):
                 self.warned = True
                 log.warning("this server answers at %s, but FEEDS_SITE_URL is not set, so the "
                             "feeds, the calendar and the subscribe buttons point at %s; set "
                             "FEEDS_SITE_URL=%s, or run `feeds serve --port %s`, which sets it "
-                            "for you", here, settings.SITE_URL, here, _origin(here)[2])
+                            "for you", here, DEFAULT_SITE_URL, here, _origin(here)[2])
         return self.app(environ, start_response)
 
 
@@ -108,7 +118,12 @@ def publisher() -> Publisher:
     return current_app.extensions["feeds"]
 
 
-def current_snapshot() -> PublishedBuild:
+def settings_of(app: Flask) -> Settings:
+    """The settings `app` was created with."""
+    return app.extensions["feeds.settings"]
+
+
+def current_build() -> PublishedBuild:
     """The build this request is served from. Before the first build of
     the data file is published the request waits for it; if there is none
     (a broken file), 503 with the reasons."""
@@ -134,7 +149,7 @@ class PublishedRoutes:
         method = environ["REQUEST_METHOD"]
         if (method == "GET" or method == "HEAD") and "HTTP_IF_MATCH" not in environ:
             path = environ.get("PATH_INFO") or "/"
-            build = self.publisher.snapshot()
+            build = self.publisher.current()
             try:
                 served = build.routes.get(path) if build is not None else None
             except BrokenBuild as exc:
@@ -178,7 +193,7 @@ def send(resource: Resource | Served) -> Response:
     """A response for `resource`, answering conditional requests with 304.
     Nothing is compressed here; a proxy in front must not gzip calendars."""
     headers = (resource.headers if isinstance(resource, Served)
-               else response_headers(resource, current_app.config["CACHE_MAX_AGE"]))
+               else response_headers(resource, settings_of(current_app).cache_max_age))
     response = Response(resource.body, headers=headers)
     environ = request.environ
     if "HTTP_IF_MATCH" in environ:
@@ -191,42 +206,55 @@ def send(resource: Resource | Served) -> Response:
 
 
 def serve(path: str) -> WerkzeugResponse:
-    snapshot = current_snapshot()
+    build = current_build()
     try:
-        resource = snapshot.routes.get("/" + path)
+        resource = build.routes.get("/" + path)
     except BrokenBuild as exc:  # damaged under us: the newest intact build
-        publisher().discard(snapshot, exc)
-        snapshot = current_snapshot()
-        resource = snapshot.routes.get("/" + path)
+        publisher().discard(build, exc)
+        build = current_build()
+        resource = build.routes.get("/" + path)
     if resource is None:
-        return moved(snapshot, "/" + path)
+        return moved(build, "/" + path)
     return send(resource)
 
 
-def moved(snapshot: PublishedBuild, route: str) -> WerkzeugResponse:
-    """An older address of a page (`/talks/x`, `/talks/x.html`) redirects,
-    within any path prefix, to the folder the page is in; anything else is 404."""
+def moved(build: PublishedBuild, route: str) -> WerkzeugResponse:
+    """An older address of a page (`/talks/x`, `/talks/x.html`) redirects to
+    the folder the page is in; anything else is 404. The target is relative
+    to the address asked for, so it holds under any path prefix without
+    trusting Host, X-Forwarded-Host or X-Forwarded-Prefix, and a shared cache
+    may keep it."""
     target = urls.folder_route(route)
-    if target is None or target not in snapshot.routes:
+    if target is None or target not in build.routes:
         abort(404)
     query = request.query_string.decode("latin-1")
-    response = redirect(request.script_root + target + (f"?{query}" if query else ""), 301)
-    response.headers["Cache-Control"] = f"public, max-age={current_app.config['CACHE_MAX_AGE']}"
+    response = redirect(urls.relative_redirect(route, target) + (f"?{query}" if query else ""), 301)
+    response.autocorrect_location_header = False
+    response.headers["Cache-Control"] = f"public, max-age={settings_of(current_app).cache_max_age}"
     return response
 
 
-def embed() -> Response:
-    """/embed with query options: checked, then rendered once per build."""
+def embed() -> WerkzeugResponse:
+    """/embed with query options: checked, then rendered once per build
+    (feeds.publish.snapshot.EmbedPages bounds what that may cost)."""
+    if request.path != urls.EMBED_PAGE:  # /embed, the address in other sites' snippets
+        return moved(current_build(), request.path)
     try:
         options = EmbedOptions.from_query(request.args.items(multi=True))
     except ValueError as exc:
         return Response(f"{exc}\n", 400, content_type="text/plain; charset=utf-8")
-    return send(current_snapshot().embed(options))
+    try:
+        return send(current_build().embed(options))
+    except EmbedBusy as busy:  # too many new option sets lately: the site comes first
+        return Response("this list is busy; try again in a moment\n", 503,
+                        content_type="text/plain; charset=utf-8",
+                        headers={"Retry-After": str(math.ceil(busy.retry_after)),
+                                 "Cache-Control": "no-store"})
 
 
 def not_found(error: HTTPException) -> Response | HTTPException:
     """Every 404 gets the build's friendly page, never kept by caches."""
-    build = publisher().snapshot()
+    build = publisher().current()
     if build is None:
         return error
     page = build.not_found
@@ -235,7 +263,7 @@ def not_found(error: HTTPException) -> Response | HTTPException:
 
 def members_calendar(token: str) -> Response:
     """A member's calendar; an unknown token gets the same 404 as any unknown page."""
-    resource = current_app.extensions["feeds.members"].calendar(current_snapshot(), token)
+    resource = current_app.extensions["feeds.members"].calendar(current_build(), token)
     if resource is None:
         abort(404)
     response = send(resource)

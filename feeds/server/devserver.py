@@ -22,7 +22,8 @@ from werkzeug.serving import BaseWSGIServer, get_sockaddr, make_server, select_a
 from feeds import settings
 from feeds.data.loader import load_schedule
 from feeds.data.yaml_reader import InvalidData
-from feeds.server.app import create_app
+from feeds.server.app import create_app, settings_of
+from feeds.settings import Settings, variable
 
 HOST = settings.SERVE_HOST
 PORT = settings.SERVE_PORT
@@ -66,7 +67,7 @@ def serve(data: Path | None, host: str = HOST, port: int = PORT,
     """Serve the data file until interrupted; returns the exit status."""
     environ = os.environ if environ is None else environ
     overrides: dict[str, Any] = {"TALKS_FILE": str(data)} if data else {}
-    data_file = Path(settings.load(overrides, environ)["TALKS_FILE"])
+    data_file = Path(Settings.load(overrides, environ).talks_file)
     if not data_file.is_file():
         print(f"error: there is no data file at {data_file}; give --data FILE, or start a "
               "new series with `feeds init DIR`", file=sys.stderr)
@@ -79,10 +80,10 @@ def serve(data: Path | None, host: str = HOST, port: int = PORT,
               file=sys.stderr)
         return 1
     address = listening_url(host, server.socket.getsockname()[1])
-    configured = settings.PREFIX + "SITE_URL" in environ
+    configured = bool(environ.get(variable("site_url")))  # empty counts as unset
     if not configured:
         overrides["SITE_URL"] = address
-    if settings.PREFIX + "BUILD_MODE" not in environ:
+    if not environ.get(variable("build_mode")):
         overrides["BUILD_MODE"] = "inline"  # one process: each save is built at once
     try:
         load_schedule(data_file)
@@ -92,7 +93,7 @@ def serve(data: Path | None, host: str = HOST, port: int = PORT,
         print(f"{data_file} is not valid yet: the site answers 503 until it is; every valid "
               "save appears within a second.", file=sys.stderr)
     server.app = create_app(overrides)
-    site_url = server.app.config["SITE_URL"]
+    site_url = settings_of(server.app).site_url
     print(f"Serving {data_file} at {address}/  (a development server: for the public "
           "site see README.md, Deploying)", flush=True)
     if configured:

@@ -26,9 +26,10 @@ from typing import Protocol
 
 from feeds import urls
 from feeds.data.revisions import Revision
+from feeds.data.secrets_file import MAX_BYTES as MAX_SECRETS_BYTES
 from feeds.data.secrets_file import Secrets, load_secrets
 from feeds.data.yaml_reader import InvalidData, valid_url
-from feeds.files import FileWatch, write_atomically
+from feeds.files import FileWatch, read_bounded, write_atomically
 from feeds.formats import ical
 from feeds.formats.delivery import Resource
 from feeds.formats.memo import KEPT
@@ -68,7 +69,7 @@ def render_calendar(snapshot: Published, secrets: Secrets) -> Resource:
     schedule = snapshot.schedule
     body = ical.subscription_feed(schedule, snapshot.revisions, snapshot.site, snapshot.built_at,
                                   join_urls=secrets.join_urls(schedule), memo=KEPT)
-    return Resource(body, ical.MEMBERS_FEED, max(snapshot.last_modified or EPOCH, secrets.changed))
+    return Resource(body, ical.MEMBERS_FEED_DELIVERY, max(snapshot.last_modified or EPOCH, secrets.changed))
 
 
 class Members:
@@ -152,9 +153,10 @@ class Members:
         if self.kept is None or self.secrets_file is None:
             return
         try:
-            text = self.secrets_file.read_text(encoding="utf-8")
+            text = read_bounded(self.secrets_file, MAX_SECRETS_BYTES).decode("utf-8")
             mtime = self.secrets_file.stat().st_mtime_ns
-            if self.kept.exists() and self.kept.read_text(encoding="utf-8") == text:
+            if self.kept.exists() and \
+                    read_bounded(self.kept, MAX_SECRETS_BYTES).decode("utf-8") == text:
                 return
             write_atomically(self.kept, text, new_mode=0o600)
             os.chmod(self.kept, 0o600)

@@ -45,7 +45,7 @@ from feeds.publish.builder import (
 )
 from feeds.publish.builds import PublishedBuild
 from feeds.publish.snapshot import BuildOptions
-from feeds.settings import utc_now
+from feeds.settings import Settings, utc_now
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -93,21 +93,21 @@ class Health:
 class Publisher:
     """The current published build of one data file, for one worker process."""
 
-    def __init__(self, data_file: str | Path, options: BuildOptions, state_dir: str | Path,
-                 clock: Clock = utc_now, check_interval: float = 1.0,
-                 settle: float | None = None,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, *, max_age: int = 3600,
-                 mode: str = "process", timeout: float = 60.0, keep: int = 3,
+    def __init__(self, settings: Settings, state_dir: str | Path, *, clock: Clock = utc_now,
+                 settle: float | None = None, monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep):
-        self.data_file = Path(data_file)
+        self.data_file = Path(settings.talks_file)
         self.state = Path(state_dir)
         self.clock = clock
-        self.mode = mode
+        self.mode = mode = settings.build_mode
+        check_interval = settings.check_interval
         self.settle = min(SETTLE, check_interval) if settle is None else settle
+        options = BuildOptions.from_settings(settings)
         self.job = BuildJob(str(self.data_file), str(self.state), options.site.base,
-                       options.feed_limit, max_age, keep, timeout, self.settle,
-                       ledger_retry=10 * check_interval, server_start=wall())
+                            options.feed_limit, settings.cache_max_age, settings.keep_builds,
+                            settings.build_timeout, self.settle,
+                            ledger_retry=10 * check_interval, server_start=wall())
         self.origin = self.job.origin
         self._watch = FileWatch(self.data_file, check_interval, monotonic)
         self._wall = wall
@@ -159,7 +159,7 @@ class Publisher:
             except Exception:  # never let the watcher die
                 log.exception("looking at %s failed", self.data_file)
 
-    def snapshot(self) -> PublishedBuild | None:
+    def current(self) -> PublishedBuild | None:
         """The build to serve this request from; callers keep it for a whole response."""
         if self.mode == "process" and self._watcher_pid != os.getpid():
             self._start_watcher()  # a forked copy (gunicorn --preload)
@@ -171,14 +171,14 @@ class Publisher:
         """The build to serve; while nothing is published for this data file
         and its first build is under way, wait for it (at most `timeout`,
         by default FEEDS_BUILD_TIMEOUT plus the builder's grace)."""
-        build = self.snapshot()
+        build = self.current()
         if build is not None or self.mode != "process":
             return build
         limit = self.job.timeout + KILL_GRACE if timeout is None else timeout
         deadline = self._monotonic() + limit
         while build is None and self._first_build_pending() and self._monotonic() < deadline:
             self._sleep(FIRST_BUILD_POLL)
-            build = self.snapshot()
+            build = self.current()
         return build
 
     def _first_build_pending(self) -> bool:
@@ -305,7 +305,7 @@ class Publisher:
         self._watch.retry_in(delay)
 
     def health(self) -> Health:
-        build = self.snapshot()
+        build = self.current()
         status = builds.read_status(self.state)
         source = source_of(self.job)
         # Only errors about the data file as it is now: not a version
