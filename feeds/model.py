@@ -9,15 +9,22 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-Status = Literal["scheduled", "cancelled"]
+Status = Literal["scheduled", "cancelled", "postponed"]
 SCHEDULED: Status = "scheduled"
 CANCELLED: Status = "cancelled"
-STATUSES: tuple[Status, ...] = (SCHEDULED, CANCELLED)
+#: The talk will happen, but its new date is not known yet: it keeps its old
+#: slot (and UID) until it is simply moved to the new date.
+POSTPONED: Status = "postponed"
+STATUSES: tuple[Status, ...] = (SCHEDULED, CANCELLED, POSTPONED)
 #: Where a talk takes place when neither it nor the series says.
 DEFAULT_LOCATION = "Online"
 #: How long a talk lasts when neither it nor the series says.
 DEFAULT_DURATION = timedelta(minutes=60)
 #: A talk id: permanent and URL-safe, since UIDs, pages and feed ids derive from it.
+#: Years a talk may fall in: a long-running series' archive and its plans;
+#: the VTIMEZONEs of this span are read from the tz database's files
+#: (feeds.formats.vtimezone) in well under a second.
+TALK_YEARS = range(1900, 2201)
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
 
@@ -77,6 +84,10 @@ class Talk:
     @property
     def cancelled(self) -> bool:
         return self.status == CANCELLED
+
+    @property
+    def postponed(self) -> bool:
+        return self.status == POSTPONED
 
     @property
     def day(self) -> date:
@@ -140,9 +151,10 @@ class Schedule:
                 self.talks[index + 1] if index + 1 < len(self.talks) else None)
 
     def upcoming(self, now: datetime) -> list[Talk]:
-        """Talks that have not ended yet, soonest first."""
-        return [t for t in self.talks if t.end > now]
+        """Talks that have not ended yet (postponed ones, still to come at
+        some date, included), soonest first."""
+        return [t for t in self.talks if t.end > now or t.postponed]
 
     def past(self, now: datetime) -> list[Talk]:
         """Talks that have ended, newest first."""
-        return [t for t in reversed(self.talks) if t.end <= now]
+        return [t for t in reversed(self.talks) if t.end <= now and not t.postponed]

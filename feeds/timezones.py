@@ -152,6 +152,16 @@ def when_range(start: datetime, end: datetime, month: str = "%B") -> str:
     return start.strftime(f"%a {start.day} {month} %Y, ") + clock_range(start, end)
 
 
+def short_when(moment: datetime) -> str:
+    """'Mon 14 Dec, 17:00 CET': a start without its year, in the zone of `moment`."""
+    return f"{moment:%a} {moment.day} {moment:%b}, {format_clock(moment)}"
+
+
+def day_month(moment: datetime) -> str:
+    """'Mon 14 December': the day without its year, in the zone of `moment`."""
+    return f"{moment:%a} {moment.day} {moment:%B}"
+
+
 def day_label(moment: datetime) -> str:
     """'Mon 13 April 2026': the day alone, in the zone of `moment`."""
     return f"{moment:%a} {moment.day} {moment:%B %Y}"

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from feeds import create_app
 from feeds.data.loader import load_schedule
+from feeds.data.revisions import ledger_path, update_ledger
 from feeds.formats import pages
 from feeds.model import Schedule
 from feeds.urls import Site
@@ -323,6 +324,74 @@ def test_past_cancelled_and_live_talks_look_different(browser, tmp_path):
         assert page.locator(".status").inner_text().startswith("This talk took place on")
         assert problems == []
         page.context.close()
+
+
+def static_page(body: bytes) -> Callable[..., Any]:
+    """A WSGI app that answers every request with the HTML `body`."""
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [body]
+
+    return app
+
+
+def test_a_moved_and_a_postponed_talk_say_so_in_words_and_pass_axe(browser, tmp_path):
+    data = tmp_path / "talks.yaml"
+    shutil.copy(SEED_DATA, data)
+    update_ledger(ledger_path(data), load_schedule(data), NOW)  # what subscribers saw
+    text = data.read_text()
+    text = text.replace("  - id: 2026-05-11-mehlig\n    date: 2026-05-11\n",
+                        '  - id: 2026-05-11-mehlig\n    date: 2026-05-12\n    time: "18:00"\n')
+    text = text.replace("  - id: 2026-04-27-pinson\n    date: 2026-04-27\n",
+                        "  - id: 2026-04-27-pinson\n    date: 2026-04-27\n    status: postponed\n"
+                        "    note: The speaker's flight was cancelled.\n")
+    data.write_text(text)
+    later = NOW + timedelta(hours=1)
+    for site in served_app(data, later):
+        page, problems = open_page(browser, f"{site}/talks/2026-05-11-mehlig/", now=later)
+        ready(page)
+        notice = page.locator("main article .status").first
+        assert notice.is_visible()
+        assert notice.inner_text() == ("Moved: This talk moved from Mon 11 May to Tue 12 May, "
+                                       "18:00 CEST.")
+        assert axe_violations(page) == []
+        page.goto(f"{site}/talks/2026-04-27-pinson/")
+        ready(page)
+        assert page.locator("main article .status").first.inner_text() == (
+            "Postponed: This talk is postponed; the new date will be announced here.")
+        assert page.locator("main article .status-note").inner_text() == (
+            "The speaker's flight was cancelled.")
+        assert page.locator("#add").count() == 0  # no copy of an old slot to add
+        assert axe_violations(page) == []
+        page.goto(f"{site}/")
+        ready(page)
+        for talk_id in ("2026-05-11-mehlig", "2026-04-27-pinson"):
+            assert page.locator(f'#upcoming article[id="{talk_id}"] .status').first.is_visible()
+        assert axe_violations(page) == []
+        page.goto(f"{site}/embed/")
+        assert "the new date will be announced here" in page.locator(".fe-notice").first.inner_text()
+        assert axe_violations(page, framed=True) == []
+        assert problems == []
+        page.context.close()
+        # the script embed on another site, long after the postponed talk's old slot
+        host = Server()
+        host.app = static_page(host_page(site))
+        months_later = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+        try:
+            page, problems = open_page(browser, host.url + "/", now=months_later)
+            scripted = page.locator("[data-feeds-embed]")
+            scripted.locator(".fe-title").first.wait_for()
+            first = scripted.locator(".fe-talk").first
+            assert "Postponed" not in first.inner_text()  # not the talk's title
+            items = scripted.locator(".fe-talk").all_inner_texts()
+            postponed = [t for t in items if "the new date will be announced here" in t]
+            assert len(postponed) == 1 and "fe-upcoming" in scripted.locator(
+                ".fe-talk", has_text="the new date will be announced here").get_attribute("class")
+            assert problems == []
+            page.context.close()
+        finally:
+            host.close()
 
 
 # --- embedding on another origin -------------------------------------------------------------------

@@ -123,7 +123,7 @@ web_urls = st.sampled_from([u for u in URLS if u.startswith(("http://", "https:/
                             and " " not in u and u != "http://"])
 plausible_talks = st.fixed_dictionaries(
     {"id": st.from_regex(r"t[a-z0-9]{0,8}", fullmatch=True),
-     "date": st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)).map(str),
+     "date": st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)).map(str),
      "title": named},
     optional={"speakers": st.lists(st.fixed_dictionaries(
                   {"name": named}, optional={"affiliation": carried, "url": web_urls}), max_size=3),

@@ -500,8 +500,8 @@ def test_embed_json_carries_what_the_script_shows_and_no_more(client, seed):
                                   "attend": seed.series.attend}
     assert [t["title"] for t in document["talks"]] == [t.title for t in seed.talks]
     for record in document["talks"]:
-        assert set(record) == {"title", "status", "start", "end", "timezone", "when", "location",
-                               "byline", "url"}
+        assert set(record) - {"notice"} == {"title", "status", "start", "end", "timezone", "when",
+                                            "location", "byline", "url", "previous_starts"}
     assert len(small.data) * 3 < len(full.data)  # no abstracts
 
 
@@ -567,7 +567,8 @@ def test_json_carries_every_field_of_every_talk(client, seed):
     for record, talk in zip(document["talks"], seed.talks, strict=False):
         assert set(record) == {"id", "title", "status", "start", "end", "start_local", "timezone",
                                "when", "when_range", "duration_minutes", "location", "speakers", "byline",
-                               "abstract", "links", "recording", "note", "url", "ics"}
+                               "abstract", "links", "recording", "note", "url", "ics",
+                               "previous_starts", "notice"}
         assert record["title"] == talk.title and record["status"] == talk.status
         assert record["start"].endswith("Z") and record["end"].endswith("Z")
         assert record["timezone"] == talk.zone.key

@@ -3,11 +3,23 @@ edits, reverts, new and removed talks, restarts, clock jumps, read-only and
 full periods, unreadable and damaged ledgers, and several workers writing
 one ledger. Read back from the published calendar and Atom feed:
 
-- no talk's SEQUENCE or LAST-MODIFIED ever decreases, and one (UID,
-  SEQUENCE) pair never shows two different events;
+- no talk's SEQUENCE, LAST-MODIFIED or DTSTAMP ever decreases, and one
+  (UID, SEQUENCE) pair never shows two different events;
 - no UID and no feed id ever changes;
 - the ledger is never lost: a damaged one is left byte for byte as it was,
   and a readable one holds every talk ever recorded, at its latest SEQUENCE.
+
+By default each worker keeps its build in memory (MemoryWorker: the
+builder's steps — build_due, load_schedule, update_ledger, build_snapshot —
+without writing builds to disk), each with its own memory, as separate
+servers of one data file would have: the hardest case for the ledger. The
+explicit histories at the end and one of the two slow runs use real
+Publishers serving published builds from disk (DiskWorker).
+
+The invariant reads each calendar by hand (read_events: the unfolded
+lines); every CROSS_CHECK-th check and at teardown icalendar and vobject
+must read exactly the same, and the explicit histories also ask libical and
+ical.js.
 
 One limit is inherent: a worker that restarts while changes cannot be
 recorded has no way to know the SEQUENCE numbers its predecessor showed
@@ -20,71 +32,276 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Protocol
 
 import icalendar
 import pytest
+import vobject
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from lxml import etree
 
+from feeds import files
 from feeds.data import revisions as revisions_module
 from feeds.data.loader import load_schedule
-from feeds.data.revisions import LedgerError, ledger_path, read_ledger
+from feeds.data.revisions import LedgerError, Revision, ledger_path, read_ledger, update_ledger
+from feeds.data.yaml_reader import InvalidData
+from feeds.model import Schedule
+from feeds.publish import builds
+from feeds.publish.builder import BuildJob, build_due, source_of
+from feeds.publish.snapshot import BuildOptions, Snapshot, build_snapshot
 from feeds.server.publisher import Publisher
 from feeds.settings import Settings
+from feeds.urls import CALENDAR, Site
 
-from helpers import NOW, SEED_DATA, SEED_ID_AUTHORITY, SITE_URL, FakeClock, talk_id_of, talk_uid
+from calendar_readers import READERS
+from helpers import NOW, SEED_DATA, SEED_ID_AUTHORITY, SITE_URL, FakeClock, talk_uid
 
+OPTIONS = BuildOptions(Site(SITE_URL))
 SEED_TALKS = [t.id for t in load_schedule(SEED_DATA).talks][-3:]  # few, so that edits meet
 SEED_TITLES = {t.id: t.title for t in load_schedule(SEED_DATA).talks}
 EXTRA = ["extra-a", "extra-b"]
 ATOM_ID = "{http://www.w3.org/2005/Atom}id"
 ATOM_ENTRY = "{http://www.w3.org/2005/Atom}entry"
-Published = dict[str, tuple[str, int, datetime, bytes]]  # talk id -> (UID, SEQUENCE, LAST-MODIFIED, event)
+#: Every this many invariant checks, real parsers read what read_events read.
+CROSS_CHECK = 8
+UTC = timezone.utc
 
 
-def published(pub: Publisher) -> tuple[Published, list[str]] | None:
-    """What a worker serves now: every event, and the Atom feed's ids."""
-    snapshot = pub.current()
-    if snapshot is None:
-        return None
-    events: Published = {}
-    for event in icalendar.Calendar.from_ical(snapshot.routes["/calendar.ics"].body).walk("VEVENT"):
-        uid = str(event["UID"])
-        talk_id = talk_id_of(event)
-        events[talk_id] = (uid, int(event["SEQUENCE"]), event["LAST-MODIFIED"].dt, event.to_ical())
-    atom = etree.fromstring(snapshot.routes["/atom.xml"].body)
-    ids = [atom.findtext(ATOM_ID)] + [e.findtext(ATOM_ID) for e in atom.iter(ATOM_ENTRY)]
+@dataclass(frozen=True)
+class Event:
+    """What the contract is about in one VEVENT, and its whole text."""
+
+    uid: str
+    sequence: int
+    modified: datetime
+    stamp: datetime
+    url: str
+    text: str
+
+    @property
+    def talk_id(self) -> str:
+        """The talk's id, from its page's address (/talks/<id>): the UID may not show it."""
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    def fields(self) -> tuple[str, int, datetime, datetime, str]:
+        return (self.uid, self.sequence, self.modified, self.stamp, self.url)
+
+
+PROPERTY = re.compile(r"(UID|SEQUENCE|LAST-MODIFIED|DTSTAMP|URL)(?:;[^:]*)?:(.*)")
+
+
+def _utc(value: str) -> datetime:
+    return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def read_events(calendar: bytes) -> list[Event]:
+    """Every VEVENT's UID, SEQUENCE, LAST-MODIFIED, DTSTAMP and URL, read from
+    the unfolded lines (RFC 5545 3.1), and the event's text: cheap enough for
+    every step. cross_check holds it to icalendar and vobject."""
+    text = calendar.decode("utf-8").replace("\r\n ", "").replace("\r\n\t", "")
+    events: list[Event] = []
+    depth, values, lines = 0, {}, []
+    for line in text.split("\r\n"):
+        if depth == 0:
+            if line == "BEGIN:VEVENT":
+                depth, values, lines = 1, {}, [line]
+            continue
+        lines.append(line)
+        if line.startswith("BEGIN:"):
+            depth += 1
+        elif line.startswith("END:"):
+            depth -= 1
+            if depth == 0:
+                events.append(Event(values["UID"], int(values["SEQUENCE"]),
+                                    _utc(values["LAST-MODIFIED"]), _utc(values["DTSTAMP"]),
+                                    values["URL"], "\r\n".join(lines)))
+        elif depth == 1 and (match := PROPERTY.fullmatch(line)):
+            assert match[1] not in values, f"two {match[1]} in one event: {line}"
+            values[match[1]] = match[2]
+    return events
+
+
+def icalendar_fields(calendar: bytes) -> list[tuple[str, int, datetime, datetime, str]]:
+    cal = icalendar.Calendar.from_ical(calendar)
+    return [(str(e["UID"]), int(e["SEQUENCE"]), e["LAST-MODIFIED"].dt, e["DTSTAMP"].dt,
+             str(e["URL"])) for e in cal.walk("VEVENT")]
+
+
+def vobject_fields(calendar: bytes) -> list[tuple[str, int, datetime, datetime, str]]:
+    cal = vobject.readOne(calendar.decode("utf-8"))
+    return [(e.uid.value, int(e.sequence.value), e.last_modified.value, e.dtstamp.value,
+             e.url.value) for e in cal.contents.get("vevent", [])]
+
+
+def cross_check(calendar: bytes) -> None:
+    """icalendar and vobject read every event's fields as read_events does."""
+    mine = [event.fields() for event in read_events(calendar)]
+    assert mine, "no events"
+    for name, reader in (("icalendar", icalendar_fields), ("vobject", vobject_fields)):
+        assert reader(calendar) == mine, f"{name} reads the calendar otherwise"
+
+
+Shown = dict[str, Event]  # talk id -> its event
+
+
+def shown_by(calendar: bytes, atom: bytes) -> tuple[Shown, list[str]]:
+    """Every event of a calendar by talk id, and the Atom feed's ids."""
+    events: Shown = {}
+    for event in read_events(calendar):
+        assert event.talk_id not in events, f"two events for {event.talk_id}"
+        events[event.talk_id] = event
+    feed = etree.fromstring(atom)
+    ids = [feed.findtext(ATOM_ID)] + [e.findtext(ATOM_ID) for e in feed.iter(ATOM_ENTRY)]
     return events, ids
 
 
+# --- workers ----------------------------------------------------------------------------
+
+class Worker(Protocol):
+    def serves(self) -> Snapshot | None:
+        """What it serves now (it looks at the data file and ledger first)."""
+
+    def healthy(self) -> bool:
+        """What /healthz says: ok, or degraded (e.g. changes not recorded)."""
+
+
+class DiskWorker:
+    """A server worker: a Publisher serving published builds from the state
+    folder that every DiskWorker shares, building inline."""
+
+    def __init__(self, data: Path, clock: FakeClock):
+        settings = Settings(talks_file=str(data), site_url=SITE_URL, build_mode="inline",
+                            check_interval=0)
+        self.publisher = Publisher(settings, data.parent / "state", clock=clock, settle=0)
+
+    def serves(self) -> Snapshot | None:
+        return self.publisher.current()
+
+    def healthy(self) -> bool:
+        return self.publisher.health().ok
+
+
+@dataclass(frozen=True)
+class KeptBuild:
+    """What build_due asks of a published build, for one kept in memory."""
+
+    name: str
+    source: list[int] | None
+    options: dict[str, Any]
+    valid_until: datetime | None
+    format: int = builds.FORMAT
+
+
+class MemoryWorker:
+    """A server worker with its own memory: feeds.publish.builder.run_build's
+    steps (build_due, load_schedule, update_ledger with what it published
+    as `known`, build_snapshot), with the build and the status kept in
+    memory instead of a state folder. The ledger is the real one on disk."""
+
+    def __init__(self, data: Path, clock: FakeClock):
+        self.job = BuildJob(str(data), "", SITE_URL, OPTIONS.feed_limit, max_age=3600, keep=1,
+                            timeout=60.0, settle=0.0, ledger_retry=0.0)
+        self.data = data
+        self.clock = clock
+        self.current: Snapshot | None = None
+        self.kept: KeptBuild | None = None
+        self.status: dict[str, Any] = {}
+        self.look()
+
+    def serves(self) -> Snapshot | None:
+        self.look()
+        return self.current
+
+    def healthy(self) -> bool:
+        """For the build `serves` returned last (a second look would redo a retry)."""
+        return self.current is not None and not self.status.get("errors")
+
+    def look(self) -> None:
+        """run_build, in memory."""
+        now, source = self.clock(), source_of(self.job)
+        reason = build_due(self.job, self.kept, source, now, self.status,  # type: ignore[arg-type]
+                           time.time())
+        if not reason:
+            return
+        self.status = {**self.status, "options": self.job.options, "retry": False,
+                       "retry_at": None,
+                       "source": source if reason == "reload" else self.status.get("source")}
+        if reason == "rebuild":
+            assert self.current is not None and self.kept is not None
+            self.status["rebuilt_for"] = self.kept.name
+            self._publish(self.current.schedule, self.current.revisions, now, self.kept.source)
+        else:
+            self._reload(now)
+
+    def _reload(self, now: datetime) -> None:
+        signature = files.stat_signature(self.data)
+        try:
+            schedule = load_schedule(self.data)
+        except InvalidData as exc:
+            self.status["errors"] = [str(p) for p in exc.problems]
+            return
+        mtime = datetime.fromtimestamp(signature[0] / 1e9, UTC) if signature else now
+        try:
+            update = update_ledger(ledger_path(self.data), schedule, now,
+                                   fallback_now=mtime.replace(microsecond=0),
+                                   known=self.current.revisions if self.current else None)
+        except OSError as exc:
+            self.status.update(errors=[f"cannot update the revision ledger: {exc}"], retry=True)
+            return
+        if update.revisions is None:
+            self.status.update(errors=list(update.errors),
+                               retry_at=time.time() + self.job.ledger_retry)
+            return
+        if update.errors:
+            self.status["retry_at"] = time.time() + self.job.ledger_retry
+        self._publish(schedule, update.revisions, now, source_of(self.job), update.errors)
+
+    def _publish(self, schedule: Schedule, revisions: Mapping[str, Revision], now: datetime,
+                 source: list[int] | None, errors: tuple[str, ...] = ()) -> None:
+        self.current = build_snapshot(schedule, revisions, OPTIONS, now)
+        number = int(self.kept.name) + 1 if self.kept else 1
+        self.kept = KeptBuild(str(number), source, self.job.options, self.current.valid_until)
+        self.status["errors"] = list(errors)
+
+
+# --- the contract -----------------------------------------------------------------------
+
 @dataclass
 class History:
-    """The highest SEQUENCE and date shown per talk, and each (UID, SEQUENCE)'s event."""
+    """The highest SEQUENCE and dates shown per talk, and each (UID, SEQUENCE)'s event."""
 
-    top: dict[str, tuple[int, datetime]] = field(default_factory=dict)
-    events: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    top: dict[str, tuple[int, datetime, datetime]] = field(default_factory=dict)
+    events: dict[tuple[str, int], str] = field(default_factory=dict)
 
-    def check_and_add(self, shown: Published, who: str) -> None:
-        for talk_id, (uid, seq, modified, event) in shown.items():
+    def check_and_add(self, shown: Shown, who: str) -> None:
+        for talk_id, event in shown.items():
+            seq, modified, stamp = event.sequence, event.modified, event.stamp
             if talk_id in self.top:
-                old_seq, old_modified = self.top[talk_id]
+                old_seq, old_modified, old_stamp = self.top[talk_id]
                 assert seq >= old_seq, f"{who}: {talk_id} SEQUENCE {old_seq} -> {seq}"
                 assert modified >= old_modified, f"{who}: {talk_id} LAST-MODIFIED went back"
+                assert stamp >= old_stamp, f"{who}: {talk_id} DTSTAMP went back"
                 assert seq > old_seq or modified == old_modified, f"{who}: {talk_id} redated"
-            before = self.events.setdefault((uid, seq), event)
-            assert before == event, f"{who}: {uid} SEQUENCE {seq} shows two events"
-            self.top[talk_id] = max(self.top.get(talk_id, (seq, modified)), (seq, modified))
+            before = self.events.setdefault((event.uid, seq), event.text)
+            assert before == event.text, f"{who}: {event.uid} SEQUENCE {seq} shows two events"
+            self.top[talk_id] = max(self.top.get(talk_id, (seq, modified, stamp)),
+                                    (seq, modified, stamp))
 
 
 class LedgerMachine(RuleBasedStateMachine):
+    #: How a worker is started: in memory by default, DiskWorker in the slow variant.
+    start: Callable[[Path, FakeClock], Worker] = MemoryWorker
+
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="feeds-states-"))
@@ -99,7 +316,7 @@ class LedgerMachine(RuleBasedStateMachine):
         revisions_module.write_atomically = self._write_ledger  # type: ignore[assignment]
         self.damaged: bytes | None = None  # the damaged ledger's bytes, while damaged
         self.backup = b""  # the ledger before the damage, as git has it
-        self.workers: list[Publisher] = []
+        self.workers: list[Worker] = []
         self.lives: list[History] = []  # one per worker, since it started
         self.recorded = History()  # everything shown while /healthz said ok
         self.everything = History()  # everything shown, while no worker lost its memory
@@ -107,11 +324,21 @@ class LedgerMachine(RuleBasedStateMachine):
         self.uids: dict[str, str] = {}
         self.feed_id = ""
         self.ledger_top: dict[str, int] = {}
+        self.checks = 0
         self._start_worker()
 
     def teardown(self) -> None:
-        revisions_module.write_atomically = self._real_write  # type: ignore[assignment]
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            self.cross_check_with_parsers()
+        finally:
+            revisions_module.write_atomically = self._real_write  # type: ignore[assignment]
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def cross_check_with_parsers(self) -> None:
+        """The newest worker's calendar, read by icalendar and vobject."""
+        snapshot = self.workers[-1].serves()
+        if snapshot is not None:
+            cross_check(snapshot.routes[CALENDAR].body)
 
     # --- the world --------------------------------------------------------------------
 
@@ -126,13 +353,10 @@ class LedgerMachine(RuleBasedStateMachine):
         os.utime(self.data, (self.mtime, self.mtime))
 
     def _unrecorded(self) -> bool:
-        return any(not pub.health().ok for pub in self.workers if pub.current() is not None)
+        return any(not w.healthy() for w in self.workers if w.serves() is not None)
 
     def _start_worker(self) -> None:
-        settings = Settings(talks_file=str(self.data), site_url=SITE_URL, build_mode="inline",
-                            check_interval=0)
-        self.workers.append(Publisher(settings, self.data.parent / "state", clock=self.clock,
-                                      settle=0))
+        self.workers.append(type(self).start(self.data, self.clock))
         self.lives.append(History())
 
     # --- the rules --------------------------------------------------------------------
@@ -213,20 +437,26 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def nothing_goes_backwards_and_no_identity_changes(self) -> None:
-        for number, (pub, life) in enumerate(zip(self.workers, self.lives, strict=True)):
-            shown = published(pub)
-            if shown is None:
+        self.checks += 1
+        for number, (worker, life) in enumerate(zip(self.workers, self.lives, strict=True)):
+            snapshot = worker.serves()
+            if snapshot is None:
                 assert self.damaged is not None  # only a worker that cannot read the ledger
                 continue
-            events, feed_ids = shown
+            calendar = snapshot.routes[CALENDAR].body
+            if self.checks % CROSS_CHECK == number:  # one worker's at a time
+                cross_check(calendar)
+            events, feed_ids = shown_by(calendar, snapshot.routes["/atom.xml"].body)
             who = f"worker {number}"
             life.check_and_add(events, who)
-            if pub.health().ok:
+            if worker.healthy():
                 self.recorded.check_and_add(events, who + " (recorded)")
             if not self.memory_lost:
                 self.everything.check_and_add(events, who + " (all)")
-            for talk_id, (uid, *_rest) in events.items():
-                assert uid == self.uids.setdefault(talk_id, uid) == talk_uid(talk_id)
+            for talk_id, event in events.items():
+                assert event.uid == self.uids.setdefault(talk_id, event.uid) \
+                    == talk_uid(talk_id)
+            assert len(set(self.uids.values())) == len(self.uids), "two talks share a UID"
             assert feed_ids[0] == (self.feed_id or feed_ids[0])
             self.feed_id = feed_ids[0]
             assert all(i.startswith(f"tag:{SEED_ID_AUTHORITY},2026:") for i in feed_ids)
@@ -259,4 +489,92 @@ class LongerHistories(LedgerMachine):
 LongerHistories.TestCase.settings = settings(max_examples=60, stateful_step_count=25,
                                              deadline=None,
                                              suppress_health_check=[HealthCheck.too_slow])
-test_the_revision_contract_holds_over_longer_histories = pytest.mark.slow(LongerHistories.TestCase)
+test_the_revision_contract_holds_over_longer_histories = pytest.mark.slow(
+    LongerHistories.TestCase)
+
+
+class LongerHistoriesOnDisk(LedgerMachine):
+    start = DiskWorker
+
+
+LongerHistoriesOnDisk.TestCase.settings = settings(max_examples=20, stateful_step_count=25,
+                                                   deadline=None,
+                                                   suppress_health_check=[HealthCheck.too_slow])
+test_the_revision_contract_holds_over_longer_histories_on_disk = pytest.mark.slow(
+    LongerHistoriesOnDisk.TestCase)
+
+
+# --- explicit histories, published to disk ------------------------------------------------
+
+class OnDisk(LedgerMachine):
+    start = DiskWorker
+
+
+FIRST, SECOND, THIRD = SEED_TALKS
+HISTORIES = {
+    "read-only, a rebuild and restarts": [
+        ("edit_or_revert", {"talk": FIRST, "title": "Edited"}),
+        ("ledger_writes", {"failure": errno.EROFS}),
+        ("edit_or_revert", {"talk": SECOND, "title": "Edited"}),
+        ("clock_jump", {"hours": 24 * 400}),
+        ("restart", {"which": 0}),
+        ("another_worker", {}),
+        ("ledger_writes", {"failure": None}),
+        ("edit_or_revert", {"talk": FIRST, "title": None}),
+        ("add_talk", {"talk": EXTRA[0], "day": "2026-07-06"}),
+        ("remove_talk", {"talk": EXTRA[0]}),
+    ],
+    "a damaged ledger": [
+        ("add_talk", {"talk": EXTRA[1], "day": "2026-07-20"}),
+        ("damage_ledger", {"kind": "bad sequence"}),
+        ("edit_or_revert", {"talk": THIRD, "title": "Edited again"}),
+        ("another_worker", {}),
+        ("clock_jump", {"hours": -24 * 30}),
+        ("repair_ledger", {}),
+        ("edit_or_revert", {"talk": THIRD, "title": "Edited"}),
+        ("restart", {"which": 1}),
+        ("damage_ledger", {"kind": "undecodable"}),
+        ("restart", {"which": 0}),
+        ("repair_ledger", {}),
+        ("edit_or_revert", {"talk": SECOND, "title": "Edited"}),
+    ],
+    "a full disk and three workers": [
+        ("another_worker", {}),
+        ("another_worker", {}),
+        ("ledger_writes", {"failure": errno.ENOSPC}),
+        ("edit_or_revert", {"talk": FIRST, "title": "Edited"}),
+        ("edit_or_revert", {"talk": FIRST, "title": "Edited again"}),
+        ("restart", {"which": 2}),
+        ("clock_jump", {"hours": -5}),
+        ("ledger_writes", {"failure": None}),
+        ("edit_or_revert", {"talk": FIRST, "title": None}),
+        ("damage_ledger", {"kind": "half a line"}),
+        ("clock_jump", {"hours": 6}),
+        ("repair_ledger", {}),
+    ],
+}
+
+
+@pytest.mark.parametrize("history", HISTORIES)
+def test_the_revision_contract_holds_for_builds_published_to_disk(history: str) -> None:
+    """Explicit histories through real Publishers and published builds; at the
+    end every calendar reader finds the events read_events read, at one instant each."""
+    machine = OnDisk()
+    try:
+        machine.nothing_goes_backwards_and_no_identity_changes()
+        machine.the_ledger_is_never_lost()
+        for step, arguments in HISTORIES[history]:
+            getattr(machine, step)(**arguments)
+            machine.nothing_goes_backwards_and_no_identity_changes()
+            machine.the_ledger_is_never_lost()
+        snapshot = machine.workers[0].serves()
+        assert snapshot is not None
+        calendar = snapshot.routes[CALENDAR].body
+        uids = {event.uid for event in read_events(calendar)}
+        instants = {name: reader(calendar) for name, reader in READERS.items()}
+        for name, found in instants.items():
+            assert set(found) == uids, f"{name} reads other events"
+            assert found == instants["icalendar"], f"{name} reads other instants"
+        assert len(machine.everything.top) >= len(SEED_TALKS)
+    finally:
+        machine.teardown()

@@ -111,14 +111,14 @@ def test_the_site_serves_the_schema(client, schema_file):
 
 def test_validate_prints_github_annotations(data_file, capsys):
     text = data_file.read_text().replace("  - id: 2026-03-09-wen\n",
-                                         "  - id: 2026-03-09-wen\n    status: postponed\n")
+                                         "  - id: 2026-03-09-wen\n    status: delayed\n")
     data_file.write_text(text)
-    line = next(n for n, row in enumerate(text.splitlines(), 1) if "status: postponed" in row)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "status: delayed" in row)
     assert cli.main(["validate", "--format", "github", str(data_file)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1
     assert out[0].startswith(f"::error file={data_file},line={line},col=")
-    assert "status 'postponed' is unknown" in out[0]
+    assert "status 'delayed' is unknown" in out[0]
 
 
 def test_github_annotations_escape_what_github_would_misread():

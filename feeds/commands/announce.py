@@ -29,10 +29,12 @@ from feeds.commands import mailer
 from feeds.data.announced import (
     ANNOUNCEMENT,
     REMINDER,
+    UPDATE,
     AnnounceError,
     Sent,
     already_sent,
     due_messages,
+    due_updates,
     last_sent,
     read_sent,
     render_sent,
@@ -249,14 +251,16 @@ def run_due(mailing: Mailing, smtp: mailer.SmtpSettings | None) -> int:
     days = mailing.settings.announce_days
     if days < 0:
         raise AnnounceError(f"FEEDS_ANNOUNCE_DAYS={days}: give a number of days, 0 or more")
-    pending = due_messages(mailing.schedule, read_sent(ledger), mailing.now, days, to)
+    entries = read_sent(ledger)
+    pending = due_updates(mailing.schedule, mailing.revisions, entries, to) \
+        + due_messages(mailing.schedule, entries, mailing.now, days, to)
     if not pending:
         print(f"nothing is due (announcements go out {days} days ahead, reminders on the day)")
     for talk, kind in pending:
         if smtp is None:
             print(f"would send the {kind} of {talk.id} to {to or '(no recipient set)'}: "
                   f"{subject(talk, mailing.schedule.series, kind, False, mailing.now)}")
-        elif not _send(mailing, ledger, talk, kind, smtp, force=False, once=True):
+        elif not _send(mailing, ledger, talk, kind, smtp, force=False, once=kind != UPDATE):
             return EXIT_ERROR
     return 0
 

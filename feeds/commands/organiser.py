@@ -1,4 +1,5 @@
-"""The organisers' commands: `feeds add`, `feeds recording`, `feeds cancel`.
+"""The organisers' commands: `feeds add`, `feeds recording`, `feeds cancel`,
+`feeds move`, `feeds postpone`.
 
 Each reads the data file, makes one form-keeping edit (feeds.data.editing),
 validates the result and only then records it in the ledger and writes it,
@@ -15,6 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from feeds import timezones
 from feeds.commands import papers
 from feeds.data import editing
 from feeds.data.loader import MAX_BYTES, parse_schedule
@@ -57,6 +59,20 @@ def register(commands: Any) -> None:
     stop.add_argument("--note", default="", help="a note for subscribers, e.g. the new date")
     stop.add_argument("--data", type=Path, default=None, help=data_help)
     stop.set_defaults(run=run_cancel)
+    move = commands.add_parser("move", help="move a talk to another date or time (calendars, "
+                                            "feeds and pages tell subscribers it moved)")
+    move.add_argument("id")
+    move.add_argument("--date", required=True, help="the new day, YYYY-MM-DD")
+    move.add_argument("--time", help="the new start, HH:MM in the talk's zone "
+                                     "(default: the time it has now)")
+    move.add_argument("--data", type=Path, default=None, help=data_help)
+    move.set_defaults(run=run_move)
+    later = commands.add_parser("postpone", help="mark a talk postponed: it will take place, "
+                                                 "its new date is not known yet")
+    later.add_argument("id")
+    later.add_argument("--note", default="", help="a note for subscribers")
+    later.add_argument("--data", type=Path, default=None, help=data_help)
+    later.set_defaults(run=run_postpone)
 
 
 def _fail(message: str) -> int:
@@ -204,3 +220,37 @@ def run_cancel(args: argparse.Namespace, now: Callable[[], datetime] | None = No
     return 0
 
 
+
+
+def run_move(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> int:
+    """`feeds move ID --date YYYY-MM-DD [--time HH:MM]`."""
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        return _fail(f"--date {args.date!r} is not a date; write YYYY-MM-DD")
+    moment = (now or utc_now)()
+    status, old = _edit_talk(
+        args, lambda: moment,
+        lambda text, source: editing.move(text, source, args.id, day, args.time or "", moment),
+        f"talk {args.id} already starts then")
+    if status is not None:
+        return status
+    new = _load(args.data or _data_default())[1].talk(args.id)
+    if old and new:
+        print(f"talk {args.id} moved from {timezones.when(old.start)} to "
+              f"{timezones.when(new.start)}; calendars and feeds will say so")
+    return 0
+
+
+def run_postpone(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> int:
+    """`feeds postpone ID [--note TEXT]`."""
+    status, old = _edit_talk(
+        args, now, lambda text, source: editing.postpone(text, source, args.id, args.note),
+        f"talk {args.id} is already postponed")
+    if status is not None:
+        return status
+    print(f"talk {args.id} is postponed: it keeps its slot, marked postponed, until "
+          f"`feeds move {args.id} --date …` sets the new date")
+    if old and old.note and args.note.strip() and old.note != args.note.strip():
+        print(f"its note was replaced; it was: {old.note}")
+    return 0

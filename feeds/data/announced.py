@@ -4,17 +4,20 @@ sends the same message twice, and what a daily run has still to send."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from feeds import timezones
+from feeds.data.revisions import Revision
 from feeds.model import Schedule, Talk
 
 ANNOUNCEMENT = "announcement"
 REMINDER = "reminder"
-KINDS = (ANNOUNCEMENT, REMINDER)
+#: The news that an announced talk moved, was cancelled or was postponed.
+UPDATE = "update"
+KINDS = (ANNOUNCEMENT, REMINDER, UPDATE)
 SENT_HEADER = (
     "# Announcements sent by `feeds announce`. Commit it with the data file; never\n"
     "# edit it by hand. Columns: talk id, kind, SEQUENCE, sent at (UTC), recipients.\n"
@@ -91,11 +94,12 @@ def due_messages(schedule: Schedule, entries: Iterable[Sent], now: datetime, day
         to: str) -> list[tuple[Talk, str]]:
     """What a daily run at `now` sends: the announcement of each upcoming
     talk from `days` days before its day, the reminder on its day (before it
-    starts), each once per recipient list. Cancelled talks get neither."""
+    starts), each once per recipient list. Cancelled and postponed talks get
+    neither."""
     done = {(e.talk_id, e.kind) for e in entries if e.to == to}
     found = []
     for talk in schedule.talks:
-        if talk.cancelled or talk.start <= now:
+        if talk.cancelled or talk.postponed or talk.start <= now:
             continue
         today = now.astimezone(talk.zone).date()
         if today == talk.day:
@@ -106,4 +110,24 @@ def due_messages(schedule: Schedule, entries: Iterable[Sent], now: datetime, day
             continue
         if (talk.id, kind) not in done:
             found.append((talk, kind))
+    return found
+
+
+def due_updates(schedule: Schedule, revisions: Mapping[str, Revision], entries: Iterable[Sent],
+                to: str) -> list[tuple[Talk, str]]:
+    """The updates a run sends: one for each talk that `to` was told of (an
+    announcement or a reminder) and that moved, was cancelled or was
+    postponed since the last message about it to `to`, once. A talk never
+    announced to `to` gets none."""
+    told: dict[str, int] = {}
+    for e in entries:
+        if e.to == to:
+            told[e.talk_id] = max(told.get(e.talk_id, -1), e.sequence)
+    found = []
+    for talk in schedule.talks:
+        revision = revisions.get(talk.id)
+        if talk.id not in told or revision is None:
+            continue
+        if any(change.sequence > told[talk.id] for change in revision.changes):
+            found.append((talk, UPDATE))
     return found

@@ -1,4 +1,5 @@
-"""Form-keeping edits of the data file for `feeds add`, `recording` and `cancel`.
+"""Form-keeping edits of the data file for `feeds add`, `recording`, `cancel`,
+`move` and `postpone`.
 
 Every edit is an exact text edit: the new or changed lines are spliced in at
 positions taken from YAML's node marks, so every other byte of the file (its
@@ -25,7 +26,8 @@ from feeds.data.loader import MAX_BYTES, TOO_LARGE, parse_schedule
 from feeds.data.revisions import ledger_path, update_ledger
 from feeds.data.yaml_reader import TIME_PATTERN, InvalidData, node_tree, size_text, valid_url
 from feeds.files import FileTooLarge, locked, read_bounded, stat_signature, write_atomically
-from feeds.model import CANCELLED, ID_PATTERN, Link, Schedule, Speaker
+from feeds.model import CANCELLED, ID_PATTERN, POSTPONED, SCHEDULED, Link, Schedule, Speaker
+from feeds.timezones import WallClockError, format_when, localize
 
 # The order of a talk's keys in README.md; a key that is added goes before the
 # first later key the talk has, or after the talk's last line.
@@ -327,6 +329,56 @@ def set_recording(text: str, source: str, talk_id: str, url: str) -> str:
 def cancel(text: str, source: str, talk_id: str, note: str = "") -> str:
     """`text` with the talk marked cancelled, and its note set if given."""
     text = set_field(text, source, talk_id, "status", CANCELLED)
+    if note.strip():
+        text = set_field(text, source, talk_id, "note", note.strip())
+    return text
+
+
+def _talk(text: str, source: str, talk_id: str) -> tuple[Schedule, datetime]:
+    """The schedule and the talk's current start; EditError for an unknown id."""
+    schedule = parse_schedule(text, source)
+    talk = schedule.talk(talk_id)
+    if talk is None:
+        raise EditError(f"there is no talk with the id {talk_id!r} in {source}")
+    return schedule, talk.start
+
+
+def move(text: str, source: str, talk_id: str, day: date, clock: str, now: datetime) -> str:
+    """`text` with the talk moved to `day` at `clock` ("HH:MM", or "" to keep
+    its time of day) in its own zone; a postponed talk is scheduled again.
+    EditError for a cancelled talk, a start that has passed at `now`, or a
+    time that does not exist (or happens twice) in the talk's zone."""
+    schedule, old = _talk(text, source, talk_id)
+    talk = schedule.talk(talk_id)
+    assert talk is not None
+    if talk.cancelled:
+        raise EditError(f"talk {talk_id} is cancelled; if it takes place after all, remove its "
+                        "'status: cancelled' line by hand first")
+    wall = datetime.strptime(check_time(clock), "%H:%M").time() if clock else old.time()
+    try:
+        start = localize(day, wall, talk.zone)
+    except WallClockError as exc:
+        raise EditError(f"cannot move talk {talk_id}: {exc}") from None
+    if start <= now:
+        raise EditError(f"cannot move talk {talk_id} to {format_when(start)}: that is in the "
+                        f"past (it is now {format_when(now.astimezone(talk.zone))})")
+    text = set_field(text, source, talk_id, "date", day.isoformat())
+    moved = parse_schedule(text, source).talk(talk_id)
+    if moved is None or moved.start.time() != wall:  # a timestamp date, or another default
+        text = set_field(text, source, talk_id, "time", f"{wall:%H:%M}")
+    if talk.postponed:
+        text = set_field(text, source, talk_id, "status", SCHEDULED)
+    return text
+
+
+def postpone(text: str, source: str, talk_id: str, note: str = "") -> str:
+    """`text` with the talk marked postponed (it keeps its slot until it is
+    moved), and its note set if given. EditError for a cancelled talk."""
+    schedule, _ = _talk(text, source, talk_id)
+    talk = schedule.talk(talk_id)
+    if talk is not None and talk.cancelled:
+        raise EditError(f"talk {talk_id} is cancelled; a cancelled talk cannot be postponed")
+    text = set_field(text, source, talk_id, "status", POSTPONED)
     if note.strip():
         text = set_field(text, source, talk_id, "note", note.strip())
     return text

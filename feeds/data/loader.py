@@ -27,6 +27,7 @@ from feeds.model import (
     ID_PATTERN,
     SCHEDULED,
     STATUSES,
+    TALK_YEARS,
     Link,
     Schedule,
     Series,
@@ -36,9 +37,8 @@ from feeds.model import (
 )
 
 # The limits of what a talk series can hold; they also bound the cost of a
-# build (README, "Limits"). Years a talk may fall in: the archive of a series
-# and its plans, well inside the tz database's reach.
-YEARS = range(2000, 2101)
+# build (README, "Limits").
+YEARS = TALK_YEARS
 #: At most this many talks, and this many different time zones, in one file.
 MAX_TALKS = 20_000
 MAX_ZONES = 24

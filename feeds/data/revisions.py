@@ -13,17 +13,38 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfoNotFoundError
 
 from feeds.files import directory_file_mode, locked, remove_stale_temporaries, write_atomically
-from feeds.model import ID_PATTERN, Schedule, Talk
-from feeds.timezones import EPOCH, isoformat_utc, parse_utc
+from feeds.model import CANCELLED, ID_PATTERN, POSTPONED, SCHEDULED, STATUSES, TALK_YEARS, Schedule, Talk
+from feeds.timezones import EPOCH, get_zone, isoformat_utc, parse_utc
 
 log = logging.getLogger(__name__)
 HEADER = (
     "# Revision ledger of the talks, kept by `feeds`. Commit it with the data file;\n"
     "# never edit it by hand. Columns: id, fingerprint, sequence, last change,\n"
-    "# first seen, recording first seen (UTC).\n"
+    "# first seen, recording first seen (UTC), start, status, changes.\n"
 )
+
+
+ChangeKind = Literal["moved", "cancelled", "postponed"]
+MOVED: ChangeKind = "moved"
+CHANGE_KINDS: tuple[ChangeKind, ...] = (MOVED, "cancelled", "postponed")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change subscribers must be told of: a talk moved, was cancelled or
+    was postponed, detected by comparing it with its last published revision."""
+
+    kind: ChangeKind
+    #: The SEQUENCE of the revision that made the change.
+    sequence: int
+    #: When it was made (UTC): the revision's date.
+    at: datetime
+    #: The start before the change, in its zone, if the start changed.
+    previous: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,24 @@ class Revision:
     first_seen: datetime
     #: When its recording first appeared (UTC), if it has one.
     recording_seen: datetime | None = None
+    #: The start last published, in the talk's zone (None in a ledger
+    #: written before starts were kept: it is filled in on the next update).
+    start: datetime | None = None
+    #: The status last published ("" where unknown, as `start`).
+    status: str = ""
+    #: Every move, cancellation and postponement, oldest first.
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def previous_starts(self) -> tuple[datetime, ...]:
+        """Every start the talk had before its current one, oldest first."""
+        return tuple(c.previous for c in self.changes if c.previous is not None)
+
+    def moved_from(self, talk: Talk) -> datetime | None:
+        """The start before the last move if that move is the talk's latest
+        news (it is neither cancelled nor postponed since), else None."""
+        last = self.changes[-1] if self.changes else None
+        return last.previous if last is not None and talk.status == SCHEDULED else None
 
     def published(self, talk: Talk) -> datetime:
         """First publication for feeds: a talk back-filled after it took
@@ -66,7 +105,7 @@ def ledger_path(data_file: str | Path) -> Path:
 NONE = "-"  # a date not seen yet
 #: iCalendar's SEQUENCE is an INTEGER (RFC 5545 3.3.8): at most 2^31 - 1.
 SEQUENCE_LIMIT = 2**31
-#: Years a ledger date may fall in (as the data file's talks).
+#: Years a ledger date may fall in: moments a build saw a change (not talk dates).
 YEARS = range(1970, 3000)
 FINGERPRINT = re.compile(r"[0-9a-f]{20}")
 DIGITS = re.compile(r"[0-9]{1,10}")
@@ -96,6 +135,67 @@ def _stamp(moment: datetime | None) -> str:
     return isoformat_utc(moment) if moment else NONE
 
 
+#: A start as the ledger keeps it: the wall-clock time with its offset and
+#: zone (RFC 9557), e.g. 2026-12-14T17:00:00+01:00[Europe/Berlin].
+START = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2})"
+                   r"\[([A-Za-z0-9_+/-]+)\]")
+
+
+def format_start(start: datetime) -> str:
+    """'2026-12-14T17:00:00+01:00[Europe/Berlin]'."""
+    return f"{start.isoformat(timespec='seconds')}[{getattr(start.tzinfo, 'key', 'UTC')}]"
+
+
+def parse_start(text: str) -> datetime:
+    """The aware start of a format_start() text; ValueError if it is not one."""
+    match = START.fullmatch(text)
+    if not match:
+        raise ValueError(f"the start {text!r} is not a time such as "
+                         "2026-12-14T17:00:00+01:00[Europe/Berlin]")
+    try:
+        zone = get_zone(match.group(2))
+    except ZoneInfoNotFoundError:
+        raise ValueError(f"the start {text!r} names no zone of the tz database") from None
+    moment = datetime.fromisoformat(match.group(1))
+    if moment.year not in TALK_YEARS:
+        raise ValueError(f"the start {text!r} is not between {TALK_YEARS.start} and "
+                         f"{TALK_YEARS.stop - 1}")
+    return moment.astimezone(zone)
+
+
+def _same_start(a: datetime, b: datetime) -> bool:
+    """Whether two starts are the same wall-clock time in the same zone."""
+    return format_start(a) == format_start(b)
+
+
+def format_changes(changes: tuple[Change, ...]) -> str:
+    """'moved,3,2026-12-01T10:00:00Z,2026-12-14T17:00:00+01:00[Europe/Berlin] cancelled,4,…'."""
+    return " ".join(",".join([c.kind, str(c.sequence), isoformat_utc(c.at)]
+                             + ([format_start(c.previous)] if c.previous else []))
+                    for c in changes) or NONE
+
+
+def parse_changes(text: str) -> tuple[Change, ...]:
+    """The changes of a format_changes() text; ValueError saying what is wrong."""
+    if text == NONE:
+        return ()
+    changes = []
+    for item in text.split(" "):
+        parts = item.split(",")
+        if len(parts) not in (3, 4) or parts[0] not in CHANGE_KINDS \
+                or not DIGITS.fullmatch(parts[1]) or int(parts[1]) >= SEQUENCE_LIMIT \
+                or not STAMP.fullmatch(parts[2]):
+            raise ValueError(f"the change {item!r} is not kind,sequence,date[,previous start]")
+        problems: list[str] = []
+        at = _date(parts[2], "the change's date", problems)
+        if at is None:
+            raise ValueError("; ".join(problems))
+        previous = parse_start(parts[3]) if len(parts) == 4 else None
+        kind = next(k for k in CHANGE_KINDS if k == parts[0])
+        changes.append(Change(kind, int(parts[1]), at, previous))
+    return tuple(changes)
+
+
 def _date(text: str, what: str, problems: list[str]) -> datetime | None:
     """A ledger date; appends a problem and returns None if it is not one."""
     try:
@@ -112,10 +212,12 @@ def _date(text: str, what: str, problems: list[str]) -> datetime | None:
 def parse_line(line: str) -> tuple[str, Revision]:
     """One ledger line, every field checked; ValueError saying what is wrong."""
     fields = line.split("\t")
-    if len(fields) != 6:
-        raise ValueError(f"the line has {len(fields)} tab-separated fields instead of 6 "
-                         "(id, fingerprint, sequence, last change, first seen, recording)")
-    talk_id, digest, seq, modified, first, recording = fields
+    if len(fields) not in (6, 9):
+        raise ValueError(f"the line has {len(fields)} tab-separated fields instead of 9 "
+                         "(id, fingerprint, sequence, last change, first seen, recording, "
+                         "start, status, changes) or 6 (a ledger from before starts were kept)")
+    talk_id, digest, seq, modified, first, recording = fields[:6]
+    start, status, changes = fields[6:] if len(fields) == 9 else (NONE, NONE, NONE)
     problems: list[str] = []
     if not ID_PATTERN.fullmatch(talk_id):
         problems.append(f"the talk id {talk_id!r} is not one a data file can have")
@@ -130,9 +232,19 @@ def parse_line(line: str) -> tuple[str, Revision]:
                                                      problems)
     if changed and seen and seen > changed:
         problems.append("the talk first appeared after its last change")
+    if status != NONE and status not in STATUSES:
+        problems.append(f"the status {status!r} is not one of {', '.join(STATUSES)}")
+    begins: datetime | None = None
+    history: tuple[Change, ...] = ()
+    try:
+        begins = None if start == NONE else parse_start(start)
+        history = parse_changes(changes)
+    except ValueError as exc:
+        problems.append(str(exc))
     if problems or changed is None or seen is None:
         raise ValueError("; ".join(problems))
-    return talk_id, Revision(digest, int(seq), changed, seen, recorded)
+    return talk_id, Revision(digest, int(seq), changed, seen, recorded, begins,
+                             "" if status == NONE else status, history)
 
 
 def read_ledger(path: Path) -> dict[str, Revision]:
@@ -176,8 +288,12 @@ def render_ledger(entries: Mapping[str, Revision]) -> str:
     lines = [HEADER]
     for talk_id in sorted(entries):
         r = entries[talk_id]
-        lines.append("\t".join((talk_id, r.fingerprint, str(r.sequence), _stamp(r.modified),
-                                _stamp(r.first_seen), _stamp(r.recording_seen))) + "\n")
+        fields = [talk_id, r.fingerprint, str(r.sequence), _stamp(r.modified),
+                  _stamp(r.first_seen), _stamp(r.recording_seen)]
+        if r.start is not None or r.status or r.changes:
+            fields += [format_start(r.start) if r.start else NONE, r.status or NONE,
+                       format_changes(r.changes)]
+        lines.append("\t".join(fields) + "\n")
     return "".join(lines)
 
 
@@ -212,10 +328,12 @@ def merge(recorded: Mapping[str, Revision], known: Mapping[str, Revision]) -> di
             result[talk_id] = mine
         elif not _ahead(theirs, mine):
             seen = [d for d in (mine.recording_seen, theirs.recording_seen) if d]
+            longer = mine if len(mine.changes) >= len(theirs.changes) else theirs
             result[talk_id] = Revision(CONFLICT, max(mine.sequence, theirs.sequence),
                                        max(mine.modified, theirs.modified),
                                        min(mine.first_seen, theirs.first_seen),
-                                       min(seen, default=None))
+                                       min(seen, default=None), longer.start, longer.status,
+                                       longer.changes)
     return result
 
 
@@ -234,14 +352,35 @@ def advance(entries: Mapping[str, Revision], schedule: Schedule,
         digest = fingerprint(talk)
         old = entries.get(talk.id)
         if old is None:
-            new = Revision(digest, 0, stamp, stamp, stamp if talk.recording else None)
+            new = Revision(digest, 0, stamp, stamp, stamp if talk.recording else None,
+                           talk.start, talk.status)
         elif old.fingerprint != digest:
-            new = Revision(digest, min(old.sequence + 1, SEQUENCE_LIMIT - 1), stamp,
-                           old.first_seen, old.recording_seen or (stamp if talk.recording else None))
+            sequence = min(old.sequence + 1, SEQUENCE_LIMIT - 1)
+            new = Revision(digest, sequence, stamp,
+                           old.first_seen, old.recording_seen or (stamp if talk.recording else None),
+                           talk.start, talk.status, old.changes + detect_change(old, talk, sequence,
+                                                                                 stamp))
+        elif old.start is None or not old.status:  # a ledger from before starts were kept
+            new = dataclasses.replace(old, start=talk.start, status=talk.status)
         else:
             continue
         result[talk.id] = new
     return result
+
+
+def detect_change(old: Revision, talk: Talk, sequence: int, at: datetime) -> tuple[Change, ...]:
+    """The change `talk` makes to what its published revision `old` said:
+    cancelled or postponed if its status became so, else moved if its start
+    changed (date, time or zone); () for any other edit. A talk whose
+    published start is unknown (a ledger from before starts were kept) is
+    not taken for moved."""
+    previous = old.start if old.start is not None and not _same_start(old.start, talk.start) \
+        else None
+    if talk.status != old.status and talk.status in (CANCELLED, POSTPONED) and old.status:
+        return (Change(talk.status, sequence, at, previous),)  # type: ignore[arg-type]
+    if previous is not None:
+        return (Change(MOVED, sequence, at, previous),)
+    return ()
 
 
 @dataclass(frozen=True)

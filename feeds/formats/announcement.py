@@ -18,10 +18,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from feeds import timezones, urls
-from feeds.data.announced import ANNOUNCEMENT, REMINDER, AnnounceError, Sent
+from feeds.data.announced import ANNOUNCEMENT, REMINDER, UPDATE, AnnounceError, Sent
 from feeds.data.revisions import Revision
 from feeds.formats import calendar_links, ical, text
-from feeds.formats.text import CANCELLED_PREFIX
 from feeds.model import Series, Talk
 
 #: CRLF line ends and nothing but ASCII on the wire (non-ASCII text is
@@ -59,7 +58,7 @@ def reminder_word(talk: Talk, now: datetime) -> str:
 def subject(talk: Talk, series: Series, kind: str, update: bool, now: datetime) -> str:
     """'[Series] Title — Mon 13 Apr 2026, 17:00 CEST' (time in the series' zone),
     the title led by 'CANCELLED: ', 'Updated: ' or a reminder's 'Today: '."""
-    lead = CANCELLED_PREFIX if talk.cancelled else "Updated: " if update else ""
+    lead = text.status_prefix(talk) or ("Updated: " if update else "")
     if kind == REMINDER and not talk.cancelled:
         lead += reminder_word(talk, now) + ": "
     moment = timezones.format_when(talk.start.astimezone(series.timezone))
@@ -80,7 +79,8 @@ def view(talk: Talk, series: Series, site: urls.Site, kind: str, join_url: str,
     word = reminder_word(talk, now)
     return {
         "series": series, "talk": talk, "reminder": kind == REMINDER, "join_url": join_url,
-        "heading": "talk announcement" if kind == ANNOUNCEMENT else (
+        "heading": "talk announcement" if kind == ANNOUNCEMENT else "change to a talk"
+        if kind == UPDATE else (
             f"{word.lower()}'s talk" if word != "Reminder" else "reminder"),
         "update": timezones.day_label(update.sent_at.astimezone(series.timezone)) if update else "",
         "update_kind": update.kind if update else "",
@@ -148,6 +148,7 @@ def compose(talk: Talk, revision: Revision, series: Series, site: urls.Site, kin
             update: Sent | None = None) -> EmailMessage:
     """One message: text/plain with a text/html alternative, and the .ics."""
     context = view(talk, series, site, kind, join_url, update, now)
+    context["notice"] = text.change_notice(talk, revision.moved_from(talk))
     context["subject"] = subject(talk, series, kind, update is not None, now)
     message = EmailMessage(policy=POLICY)
     _set_header(message, "Subject", context["subject"])

@@ -61,7 +61,8 @@ def talk_event(talk: Talk, revision: Revision, series: Series, site: urls.Site,
     event.add("dtstart", talk.start)
     event.add("dtend", talk.end)
     event.add("summary", summary(talk))
-    event.add("description", description(talk, site, join_url, series.attend))
+    event.add("description", description(talk, site, join_url, series.attend,
+                                         revision.moved_from(talk)))
     event.add("url", site.url(urls.talk_page(talk.id)), parameters={"VALUE": "URI"})
     event.add("location", join_url or talk.location)
     if join_url:  # a list FEATURE, as icalendar.Conference would quote "AUDIO,VIDEO"
@@ -73,7 +74,8 @@ def talk_event(talk: Talk, revision: Revision, series: Series, site: urls.Site,
         event.add("organizer", organizer)
     if series.categories:
         event.add("categories", list(series.categories))
-    event.add("status", "CANCELLED" if talk.cancelled else "CONFIRMED")
+    event.add("status", "CANCELLED" if talk.cancelled else
+              "TENTATIVE" if talk.postponed else "CONFIRMED")
     event.add("transp", "TRANSPARENT" if talk.cancelled else "OPAQUE")
     return event
 

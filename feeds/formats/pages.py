@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from feeds import timezones, urls
+from feeds.data.revisions import Revision
 from feeds.formats import calendar_links, text
 from feeds.formats.delivery import NO_REFERRER, Delivery
 from feeds.formats.memo import Memo, direct
@@ -196,8 +197,18 @@ def _person(speaker: Speaker) -> dict[str, Any]:
     return person
 
 
-def event_ld(talk: Talk, series: Series, site: urls.Site) -> dict[str, Any]:
-    """The schema.org Event of a talk, for JSON-LD."""
+def event_status(talk: Talk, previous_starts: tuple[datetime, ...] = ()) -> str:
+    """The schema.org EventStatusType: cancelled, postponed, rescheduled (a
+    talk with earlier starts) or scheduled."""
+    status = ("Cancelled" if talk.cancelled else "Postponed" if talk.postponed
+              else "Rescheduled" if previous_starts else "Scheduled")
+    return f"https://schema.org/Event{status}"
+
+
+def event_ld(talk: Talk, series: Series, site: urls.Site,
+             previous_starts: tuple[datetime, ...] = ()) -> dict[str, Any]:
+    """The schema.org Event of a talk, for JSON-LD; a moved talk's earlier
+    starts are its previousStartDate (oldest first)."""
     page = site.url(urls.talk_route(talk.id))
     organizer: dict[str, Any] = {"@type": "Organization", "name": series.title,
                                  "url": site.url(urls.HOME)}
@@ -210,12 +221,14 @@ def event_ld(talk: Talk, series: Series, site: urls.Site) -> dict[str, Any]:
         "startDate": timezones.isoformat_local(talk.start),
         "endDate": timezones.isoformat_local(talk.end),
         "eventAttendanceMode": "https://schema.org/OnlineEventAttendanceMode",
-        "eventStatus": "https://schema.org/Event" + ("Cancelled" if talk.cancelled else "Scheduled"),
+        "eventStatus": event_status(talk, previous_starts),
         "location": {"@type": "VirtualLocation", "name": talk.location, "url": page},
         "url": page,
         "performer": [_person(s) for s in talk.speakers],
         "organizer": organizer,
     }
+    if previous_starts:
+        data["previousStartDate"] = [timezones.isoformat_local(s) for s in previous_starts]
     if talk.abstract:
         data["description"] = talk.abstract
     if talk.recording:
@@ -256,7 +269,10 @@ State = Literal["upcoming", "live", "past"]
 
 
 def talk_state(talk: Talk, now: datetime) -> State:
-    """Whether `talk` is still to come, running at `now`, or over."""
+    """Whether `talk` is still to come, running at `now`, or over; a
+    postponed talk is still to come."""
+    if talk.postponed:
+        return "upcoming"
     if talk.end <= now:
         return "past"
     return "live" if talk.start <= now and not talk.cancelled else "upcoming"
@@ -268,8 +284,27 @@ def past_by_year(talks: list[Talk]) -> list[tuple[int, list[Talk]]]:
 
 
 def next_talk(schedule: Schedule, now: datetime) -> Talk | None:
-    """The talk running now, or else the next one that is not cancelled."""
-    return next((t for t in schedule.upcoming(now) if not t.cancelled), None)
+    """The talk running now, or else the next one that is neither cancelled
+    nor postponed."""
+    return next((t for t in schedule.upcoming(now) if not t.cancelled and not t.postponed), None)
+
+
+def moved_from(talk: Talk, revision: Revision | None) -> datetime | None:
+    return revision.moved_from(talk) if revision is not None else None
+
+
+def notices(schedule: Schedule, revisions: Mapping[str, Revision] | None) -> dict[str, str]:
+    """Each changed talk's notice (text.change_notice) by id."""
+    found = {t.id: text.change_notice(t, moved_from(t, (revisions or {}).get(t.id)))
+             for t in schedule.talks}
+    return {talk_id: notice for talk_id, notice in found.items() if notice}
+
+
+def previous_starts(talk: Talk, revision: Revision | None) -> tuple[datetime, ...]:
+    """The earlier starts a page and its JSON-LD tell: those of a talk whose
+    latest news is a move."""
+    return revision.previous_starts \
+        if revision is not None and revision.moved_from(talk) is not None else ()
 
 
 # --- rendering --------------------------------------------------------------------
@@ -292,10 +327,12 @@ def _macros(site: urls.Site) -> dict[str, Any]:
 
 
 def talk_article(talk: Talk, series: Series, site: urls.Site, here: str, state: State,
-                 level: int = 3, own_page: bool = False, memo: Memo = direct) -> Markup:
-    """One talk's <article> (templates/_talk.html), linked from the page at `here`."""
+                 level: int = 3, own_page: bool = False, memo: Memo = direct,
+                 notice: str = "") -> Markup:
+    """One talk's <article> (templates/_talk.html), linked from the page at
+    `here`; a changed talk's `notice` (text.change_notice) leads it."""
     macro = memo(_macros, site)["talk_article"]
-    return Markup(macro(talk, series, here, state, level=level, own_page=own_page))
+    return Markup(macro(talk, series, here, state, level=level, own_page=own_page, notice=notice))
 
 
 def past_item(talk: Talk, site: urls.Site, here: str, memo: Memo = direct) -> Markup:
@@ -304,7 +341,8 @@ def past_item(talk: Talk, site: urls.Site, here: str, memo: Memo = direct) -> Ma
 
 
 def _render(template: str, series: Series, site: urls.Site, memo: Memo, here: str,
-            absolute: bool = False, **context: Any) -> bytes:
+            absolute: bool = False, notices: Mapping[str, str] | None = None,
+            **context: Any) -> bytes:
     """A template with what every page uses: series, site, feeds, here (the
     page's own route), link() and asset() (relative URLs from here), article()
     and past_item(); `absolute` links for a page sent at any address."""
@@ -314,21 +352,26 @@ def _render(template: str, series: Series, site: urls.Site, memo: Memo, here: st
         asset=lambda name: urls.relative(here, urls.asset(fingerprinted(name))),
         inline_asset=inline_asset,
         article=lambda talk, state, level=3, own_page=False: memo(
-            talk_article, talk, series, site, here, state, level, own_page, memo),
+            talk_article, talk, series, site, here, state, level, own_page, memo,
+            (notices or {}).get(talk.id, "")),
+        notice=lambda talk: (notices or {}).get(talk.id, ""),
         past_item=lambda talk: memo(past_item, talk, site, here, memo),
         **context)
     return page.encode("utf-8")
 
 
-def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct) -> bytes:
+def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct,
+         revisions: Mapping[str, Revision] | None = None) -> bytes:
     """/: what's next, one tap to subscribe, the upcoming talks in full, the
-    subscribe panel, then past talks compact by year."""
+    subscribe panel, then past talks compact by year; moved, postponed and
+    cancelled talks with their notices (from `revisions`)."""
     series = schedule.series
     meta = {"title": series.title, "url": site.url(urls.HOME),
             "description": text.shorten(series.description, 200) or series.title}
     upcoming = schedule.upcoming(now)
     nxt = next_talk(schedule, now)
     return _render("home.html", series, site, memo, urls.HOME, meta=meta,
+                   notices=notices(schedule, revisions),
                    upcoming=[(t, talk_state(t, now)) for t in upcoming],
                    next=nxt, next_state=talk_state(nxt, now) if nxt else "upcoming",
                    past=past_by_year(schedule.past(now)))
@@ -336,22 +379,26 @@ def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct
 
 def talk_page(talk: Talk, series: Series, site: urls.Site, state: State,
               previous: Talk | None = None, following: Talk | None = None,
-              memo: Memo = direct) -> bytes:
-    """/talks/<id>/: one talk, what state it is in, "add to calendar" while it
-    is to come, the previous and next talks, a subscribe prompt, JSON-LD and
-    sharing tags."""
+              memo: Memo = direct, revision: Revision | None = None) -> bytes:
+    """/talks/<id>/: one talk, what state it is in (a notice first if it
+    moved, is postponed or cancelled, from its `revision`), "add to
+    calendar" while it is to come, the previous and next talks, a subscribe
+    prompt, JSON-LD and sharing tags."""
     here = urls.talk_route(talk.id)
     when = timezones.when_range(talk.start, talk.end)
     summary = " · ".join(filter(None, [talk.byline(), when]))
     description = text.shorten(f"{summary}. {talk.abstract}" if talk.abstract else summary, 300)
-    if talk.cancelled:
-        description = text.shorten(f"Cancelled. {description}", 300)
+    notice = text.change_notice(talk, moved_from(talk, revision))
+    if notice:
+        description = text.shorten(f"{notice} {description}", 300)
     meta = {"title": f"{talk.title} – {series.title}", "url": site.url(here),
             "description": description, "share_title": talk.title, "type": "article"}
-    add = add_to_calendar(talk, series, site) if state != "past" and not talk.cancelled else []
+    add = add_to_calendar(talk, series, site) \
+        if state != "past" and not talk.cancelled and not talk.postponed else []
     return _render("talk.html", series, site, memo, here, meta=meta, talk=talk, state=state,
                    add_links=add, previous=previous, following=following,
-                   ld=event_ld(talk, series, site))
+                   notices={talk.id: notice} if notice else None,
+                   ld=event_ld(talk, series, site, previous_starts(talk, revision)))
 
 
 def website(series: Series, site: urls.Site, memo: Memo = direct) -> bytes:
@@ -365,9 +412,11 @@ def website(series: Series, site: urls.Site, memo: Memo = direct) -> bytes:
 
 
 def embed(schedule: Schedule, site: urls.Site, now: datetime, options: EmbedOptions,
-          memo: Memo = direct) -> bytes:
-    """/embed/: the compact list for an iframe on another site."""
+          memo: Memo = direct, revisions: Mapping[str, Revision] | None = None) -> bytes:
+    """/embed/: the compact list for an iframe on another site, changed
+    talks with their notices."""
     return _render("embed.html", schedule.series, site, memo, urls.EMBED_PAGE, options=options,
+                   notices=notices(schedule, revisions),
                    groups=embed_groups(schedule, now, options), now=now,
                    state=lambda talk: talk_state(talk, now))
 

@@ -86,8 +86,8 @@ def _mapping(fields: Mapping[str, Schema], keys: Iterable[str], required: Iterab
             "required": list(required), "additionalProperties": False}
 
 
-_YEARS = r"(?:20\d\d|2100)"  # loader.YEARS
-assert loader.YEARS == range(2000, 2101)
+_YEARS = r"(?:19\d\d|2[01]\d\d|2200)"  # loader.YEARS
+assert loader.YEARS == range(1900, 2201)
 
 _AUTHORITY = f"^(?:\\s*(?:{loader.DOMAIN.pattern}|{loader.EMAIL.pattern})\\s*)?$"
 SERIES_FIELDS: dict[str, Schema] = {
@@ -143,8 +143,9 @@ TALK_FIELDS: dict[str, Schema] = {
                             "A link: the paper, slides or code."), "Papers, slides, code."),
     "recording": _url("The recording, once it is published. Never guess an address."),
     "note": _text("An organisers' note, e.g. a follow-up paper."),
-    "status": {"description": "scheduled (the default) or cancelled: keep a cancelled talk "
-                              "in the file so that calendars show it as cancelled.",
+    "status": {"description": "scheduled (the default), cancelled, or postponed (it will take "
+                              "place, its new date is not known: it keeps its slot until it is "
+                              "moved). Keep such a talk in the file so that calendars show it.",
                "enum": [*model.STATUSES, None]},
 }
 TOP_FIELDS: dict[str, Schema] = {

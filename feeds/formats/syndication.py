@@ -1,5 +1,6 @@
 """The RSS 2.0 and Atom 1.0 feeds, built with feedgen from one list of
-entries: one per talk, and one more per talk whose recording is out.
+entries: one per talk, one more per talk whose recording is out, and one
+per move, cancellation and postponement (the ledger's changes).
 Per-talk parts are called through `memo` (feeds.formats.memo)."""
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from feedgen.feed import FeedGenerator
 from markupsafe import Markup
 
 from feeds import timezones, urls
-from feeds.data.revisions import Revision
+from feeds.data.revisions import Change, Revision
 from feeds.formats.delivery import Delivery
 from feeds.formats.memo import Memo, direct
-from feeds.formats.text import CANCELLED_PREFIX
+from feeds.formats.text import status_prefix
 from feeds.model import Schedule, Series, Talk
 from feeds.timezones import EPOCH
 
@@ -106,11 +107,30 @@ def _page_links(talk: Talk, site: urls.Site) -> Markup:
         _link(site.url(urls.talk_ics(talk.id)), "Add to calendar (.ics)"))
 
 
-def talk_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
+def _moved(previous: datetime, now: datetime, series: Series) -> str:
+    """'This talk moved from Mon 14 Dec 2026, 17:00 CET to Tue 15 Dec 2026, 18:00 CET.'"""
+    return (f"This talk moved from {timezones.format_when(previous.astimezone(series.timezone))}"
+            f" to {timezones.format_when(now.astimezone(series.timezone))}.")
+
+
+POSTPONED_TEXT = "This talk is postponed; the new date will be announced here."
+
+
+def _status_notice(talk: Talk, series: Series, moved_from: datetime | None) -> Markup:
+    if talk.cancelled:
+        return Markup("<p><strong>This talk is cancelled.</strong></p>")
+    if talk.postponed:
+        return Markup("<p><strong>{}</strong></p>").format(POSTPONED_TEXT)
+    if moved_from is not None:
+        return Markup("<p><strong>{}</strong></p>").format(_moved(moved_from, talk.start, series))
+    return Markup()
+
+
+def talk_content(talk: Talk, series: Series, site: urls.Site,
+                 moved_from: datetime | None = None) -> Markup:
     """The HTML body of a talk's entry, every piece escaped by markupsafe."""
-    parts = [Markup("<p><strong>This talk is cancelled.</strong></p>") if talk.cancelled else "",
-             _speakers(talk), _when(talk, series), _attend(talk, series),
-             _paragraphs(talk.abstract)]
+    parts = [_status_notice(talk, series, moved_from), _speakers(talk), _when(talk, series),
+             _attend(talk, series), _paragraphs(talk.abstract)]
     if talk.links:
         parts.append(Markup("<ul>{}</ul>").format(Markup().join(
             Markup("<li>{}</li>").format(_link(link.url, link.label)) for link in talk.links)))
@@ -134,8 +154,8 @@ def recording_content(talk: Talk, series: Series, site: urls.Site) -> Markup:
 # --- entries ------------------------------------------------------------------
 
 def talk_title(talk: Talk, series: Series) -> str:
-    """'Title — Mon 13 Apr 2026, 17:00 CEST', marked when cancelled."""
-    prefix = CANCELLED_PREFIX if talk.cancelled else ""
+    """'Title — Mon 13 Apr 2026, 17:00 CEST', marked when cancelled or postponed."""
+    prefix = status_prefix(talk)
     return f"{prefix}{talk.title} — {timezones.format_when(talk.start.astimezone(series.timezone))}"
 
 
@@ -147,13 +167,66 @@ def talk_entries(talk: Talk, revision: Revision, series: Series,
     entries = [Entry(site.tag("talk", talk.id), talk_title(talk, series),
                      site.url(urls.talk_page(talk.id)),
                      *_dates(revision.published(talk), revision),
-                     authors, partial(memo, talk_content, talk, series, site))]
+                     authors, partial(memo, talk_content, talk, series, site,
+                                      revision.moved_from(talk)))]
+    entries += change_entries(talk, revision, series, site, memo)
     if talk.recording:
         entries.append(Entry(site.tag("recording", talk.id), f"Recording: {talk.title}",
                              talk.recording,
                              *_dates(recording_published(talk, revision), revision),
                              authors, partial(memo, recording_content, talk, series, site)))
     return tuple(entries)
+
+
+def change_title(change: Change, talk: Talk, series: Series, moved_to: datetime) -> str:
+    """'Moved: Title — now Tue 15 Dec 2026, 18:00 CET', 'Cancelled: Title' or
+    'Postponed: Title'."""
+    if change.kind == "moved":
+        local = moved_to.astimezone(series.timezone)
+        return f"Moved: {talk.title} — now {timezones.format_when(local)}"
+    return f"{change.kind.capitalize()}: {talk.title}"
+
+
+def change_content(change: Change, talk: Talk, series: Series, site: urls.Site,
+                   moved_to: datetime, latest: bool) -> Markup:
+    """The HTML body of a change's entry: what changed, the note if this is
+    the talk's latest change, and the talk page."""
+    if change.kind == "cancelled":
+        told = "This talk is cancelled: it will not take place."
+    elif change.kind == "postponed":
+        told = POSTPONED_TEXT
+    else:
+        assert change.previous is not None
+        told = _moved(change.previous, moved_to, series)
+    parts = [Markup("<p><strong>{}</strong></p>").format(told), _speakers(talk)]
+    if latest and talk.note:
+        parts.append(Markup("<p>Note: {}</p>").format(talk.note))
+    parts.append(_page_links(talk, site))
+    return Markup().join(parts)
+
+
+def change_entries(talk: Talk, revision: Revision, series: Series, site: urls.Site,
+                   memo: Memo = direct) -> list[Entry]:
+    """One entry per move, cancellation and postponement, each with an id of
+    its own (the talk's plus the revision's SEQUENCE) and dated when it was
+    made; a move says where the talk went then (the next move's start before,
+    or its start now)."""
+    authors = tuple(s.name for s in talk.speakers)
+    starts = [c.previous for c in revision.changes if c.previous is not None] + [talk.start]
+    found, moves = [], 0
+    for index, change in enumerate(revision.changes):
+        moved_to = talk.start
+        if change.previous is not None:
+            moves += 1
+            moved_to = starts[moves]
+        at = timezones.to_utc(change.at)
+        found.append(Entry(
+            site.tag("talk", talk.id, "revision", str(change.sequence)),
+            change_title(change, talk, series, moved_to), site.url(urls.talk_page(talk.id)),
+            at, at, authors,
+            partial(memo, change_content, change, talk, series, site, moved_to,
+                    index == len(revision.changes) - 1)))
+    return found
 
 
 def entries(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,

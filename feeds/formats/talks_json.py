@@ -7,9 +7,13 @@ document is made of serialized values, as json.dumps would write it whole."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from feeds import timezones, urls
+from feeds.data.revisions import Revision
+from feeds.formats import text
 from feeds.formats.delivery import Delivery
 from feeds.formats.memo import Memo, direct
 from feeds.model import Schedule, Series, Speaker, Talk
@@ -28,12 +32,16 @@ def speaker_record(speaker: Speaker) -> dict[str, Any]:
             "url": _or_none(speaker.url)}
 
 
-def talk_record(talk: Talk, site: urls.Site) -> dict[str, Any]:
-    """One talk as JSON-ready data."""
+def talk_record(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
+                notice: str = "") -> dict[str, Any]:
+    """One talk as JSON-ready data; `previous_starts` are the starts it had
+    before it moved (oldest first), `notice` what a page says of its change."""
     return {
         "id": talk.id,
         "title": talk.title,
         "status": talk.status,
+        "previous_starts": [timezones.isoformat_utc(s) for s in previous_starts],
+        "notice": _or_none(notice),
         "start": timezones.isoformat_utc(talk.start),
         "end": timezones.isoformat_utc(talk.end),
         "start_local": timezones.isoformat_local(talk.start),
@@ -69,34 +77,51 @@ def series_record(series: Series, site: urls.Site) -> dict[str, Any]:
     }
 
 
-def talks_document(schedule: Schedule, site: urls.Site) -> dict[str, Any]:
+def changes(talk: Talk, revisions: Mapping[str, Revision] | None
+            ) -> tuple[tuple[datetime, ...], str]:
+    """A talk's earlier starts (every one, oldest first) and its notice."""
+    revision = (revisions or {}).get(talk.id)
+    return ((revision.previous_starts if revision else ()),
+            text.change_notice(talk, revision.moved_from(talk) if revision else None))
+
+
+def talks_document(schedule: Schedule, site: urls.Site,
+                   revisions: Mapping[str, Revision] | None = None) -> dict[str, Any]:
     """The whole document: the series, then every talk, earliest first."""
     return {"series": series_record(schedule.series, site),
-            "talks": [talk_record(talk, site) for talk in schedule.talks]}
+            "talks": [talk_record(talk, site, *changes(talk, revisions))
+                      for talk in schedule.talks]}
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def talk_json(talk: Talk, site: urls.Site) -> str:
+def talk_json(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
+              notice: str = "") -> str:
     """talk_record(...) serialized."""
-    return _dumps(talk_record(talk, site))
+    return _dumps(talk_record(talk, site, previous_starts, notice))
 
 
-def render(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> bytes:
+def render(schedule: Schedule, site: urls.Site, memo: Memo = direct,
+           revisions: Mapping[str, Revision] | None = None) -> bytes:
     """/talks.json as UTF-8 bytes: the same text as ``_dumps(talks_document(...))``."""
-    talks = ",".join(memo(talk_json, talk, site) for talk in schedule.talks)
+    talks = ",".join(memo(talk_json, talk, site, *changes(talk, revisions))
+                     for talk in schedule.talks)
     text = f'{{"series":{_dumps(series_record(schedule.series, site))},"talks":[{talks}]}}'
     return (text + "\n").encode("utf-8")
 
 
 # --- /embed.json: what embed.js shows, and nothing more -------------------------
 
-def embed_talk(talk: Talk, site: urls.Site) -> str:
-    """One talk as embed.js shows it, serialized: no abstract, links or notes."""
+def embed_talk(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
+               notice: str = "") -> str:
+    """One talk as embed.js shows it, serialized: no abstract, links or notes;
+    a changed talk's notice only where it has one (the list stays small)."""
     return _dumps({
         "title": talk.title, "status": talk.status,
+        "previous_starts": [timezones.isoformat_utc(s) for s in previous_starts],
+        **({"notice": notice} if notice else {}),
         "start": timezones.isoformat_utc(talk.start), "end": timezones.isoformat_utc(talk.end),
         "timezone": talk.zone.key, "when": timezones.when_range(talk.start, talk.end),
         "location": talk.location, "byline": talk.byline(),
@@ -104,11 +129,13 @@ def embed_talk(talk: Talk, site: urls.Site) -> str:
     })
 
 
-def render_embed(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> bytes:
+def render_embed(schedule: Schedule, site: urls.Site, memo: Memo = direct,
+                 revisions: Mapping[str, Revision] | None = None) -> bytes:
     """/embed.json: the series' title, page and attend text, and every talk
     with only the fields the embedded list shows, earliest first."""
     series = schedule.series
     head = _dumps({"title": series.title, "url": site.url(urls.HOME),
                    "attend": _or_none(series.attend)})
-    talks = ",".join(memo(embed_talk, talk, site) for talk in schedule.talks)
+    talks = ",".join(memo(embed_talk, talk, site, *changes(talk, revisions))
+                     for talk in schedule.talks)
     return f'{{"series":{head},"talks":[{talks}]}}\n'.encode()

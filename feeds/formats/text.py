@@ -5,15 +5,18 @@ titles share them."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from markupsafe import Markup, escape
 
-from feeds import urls
+from feeds import timezones, urls
 from feeds.model import Talk
 
 SUMMARY_LIMIT = 254
 #: Leads the title of a cancelled talk wherever a title stands alone.
 CANCELLED_PREFIX = "CANCELLED: "
+#: Leads the title of a postponed talk wherever a title stands alone.
+POSTPONED_PREFIX = "Postponed: "
 _URL = re.compile(r"https?://[^\s<>\"']+")
 _TRAILING = ".,;:!?)]}"
 
@@ -21,7 +24,7 @@ _TRAILING = ".,;:!?)]}"
 def summary(talk: Talk, limit: int = SUMMARY_LIMIT) -> str:
     """'Title — Speaker (Affiliation)', shortened to fit `limit` characters:
     affiliations go first, then extra speakers, then the title's end."""
-    prefix = CANCELLED_PREFIX if talk.cancelled else ""
+    prefix = status_prefix(talk)
     candidates = [talk.byline(), talk.byline(affiliations=False)]
     if len(talk.speakers) > 1:
         candidates.append(f"{talk.speakers[0].name} et al.")
@@ -34,12 +37,54 @@ def summary(talk: Talk, limit: int = SUMMARY_LIMIT) -> str:
     return prefix + talk.title[:room].rstrip() + "…" + tail[: limit - len(prefix) - room - 1]
 
 
-def description(talk: Talk, site: urls.Site, join_url: str = "", attend: str = "") -> str:
+def status_prefix(talk: Talk) -> str:
+    """'CANCELLED: ', 'Postponed: ' or '': what leads a title standing alone,
+    for readers (Google Calendar) that never show an event's STATUS."""
+    return CANCELLED_PREFIX if talk.cancelled else POSTPONED_PREFIX if talk.postponed else ""
+
+
+def moved_from(previous: datetime, talk: Talk) -> str:
+    """'Moved from Mon 14 Dec, 17:00 CET': the start before the last move, in
+    the talk's zone."""
+    return f"Moved from {timezones.short_when(previous.astimezone(talk.zone))}"
+
+
+POSTPONED_NOTICE = "This talk is postponed; the new date will be announced here."
+CANCELLED_NOTICE = "This talk was cancelled."
+
+
+def change_notice(talk: Talk, moved_from: datetime | None = None) -> str:
+    """What a page or an embed says first of a talk that changed: 'This talk
+    moved from Mon 14 December to Tue 15 December, 18:00 CET.' (the old time
+    too when only the time changed), that it is postponed or cancelled; ""
+    for a talk that is as first announced."""
+    if talk.cancelled:
+        return CANCELLED_NOTICE
+    if talk.postponed:
+        return POSTPONED_NOTICE
+    if moved_from is None:
+        return ""
+    before = moved_from.astimezone(talk.zone)
+    old = timezones.day_month(before)
+    if before.date() == talk.start.date():
+        old += f", {timezones.format_clock(before)}"
+    return (f"This talk moved from {old} to {timezones.day_month(talk.start)}, "
+            f"{timezones.format_clock(talk.start)}.")
+
+
+def description(talk: Talk, site: urls.Site, join_url: str = "", attend: str = "",
+                previous: datetime | None = None) -> str:
     """The plain-text body of a talk's event; `attend` (the series' "how to
-    join" text) goes where a members' copy has its join link."""
-    parts = [f"Join: {join_url}"] if join_url else []
+    join" text) goes where a members' copy has its join link; a talk moved
+    from `previous` says so first."""
+    parts = [moved_from(previous, talk) + "."] if previous is not None else []
+    if join_url:
+        parts.append(f"Join: {join_url}")
     if talk.cancelled:
         parts.append("This talk is cancelled.")
+    elif talk.postponed:
+        parts.append("This talk is postponed: it will take place, but its new date is not "
+                     "known yet. It keeps this slot until the new date is set.")
     elif attend and not join_url:
         parts.append(f"{talk.location}. {attend}" if talk.location else attend)
     if talk.speakers:

@@ -69,14 +69,16 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
                                               b.feed_limit, b.memo), syndication.RSS_DELIVERY),
     (urls.ATOM, lambda b: syndication.atom_feed(b.schedule, b.revisions, b.site, b.dated_until,
                                                 b.feed_limit, b.memo), syndication.ATOM_DELIVERY),
-    (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo), pages.PAGE_DELIVERY),
+    (urls.HOME, lambda b: pages.home(b.schedule, b.site, b.now, b.memo, b.revisions),
+     pages.PAGE_DELIVERY),
     (urls.EMBED_PAGE, lambda b: pages.embed(b.schedule, b.site, b.now, pages.EmbedOptions(),
-                                            b.memo), pages.EMBED_DELIVERY),
+                                            b.memo, b.revisions), pages.EMBED_DELIVERY),
     (urls.WEBSITE, lambda b: b.memo(pages.website, b.schedule.series, b.site, b.memo),
      pages.PAGE_DELIVERY),
-    (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo), talks_json.JSON_DELIVERY),
+    (urls.JSON, lambda b: talks_json.render(b.schedule, b.site, b.memo, b.revisions),
+     talks_json.JSON_DELIVERY),
     (urls.SCHEMA, lambda b: schema.render(), schema.SCHEMA_DELIVERY),
-    (urls.EMBED_JSON, lambda b: talks_json.render_embed(b.schedule, b.site, b.memo),
+    (urls.EMBED_JSON, lambda b: talks_json.render_embed(b.schedule, b.site, b.memo, b.revisions),
      talks_json.JSON_DELIVERY),
 )
 #: Routes with one document per talk; the last column says whether the
@@ -86,7 +88,7 @@ TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery, bool], ...]
                                         b.site, b.memo), ical.TALK_FILE_DELIVERY, True),
     (urls.talk_route, lambda b, t: b.memo(pages.talk_page, t, b.schedule.series, b.site,
                                           pages.talk_state(t, b.now), *b.schedule.neighbours(t),
-                                          b.memo), pages.PAGE_DELIVERY, False),
+                                          b.memo, b.revisions[t.id]), pages.PAGE_DELIVERY, False),
 )
 #: The same file at a second address: the one-line embed script.
 ALIASES = {urls.EMBED_JS: urls.asset(pages.SCRIPT)}
@@ -211,8 +213,8 @@ class EmbedPages:
         b = self._build
         started = self._clock()
         try:
-            page = Resource(pages.embed(b.schedule, b.site, b.now, options, b.memo), pages.EMBED_DELIVERY,
-                            b.changed)
+            page = Resource(pages.embed(b.schedule, b.site, b.now, options, b.memo,
+                                        b.revisions), pages.EMBED_DELIVERY, b.changed)
         finally:
             self._budget.spend(self._clock() - started)
         with self._lock:

@@ -209,11 +209,16 @@
     };
   }
 
+  /* A postponed talk is still to come, whatever its old slot. */
+  function ended(talk, now) {
+    return talk.status !== "postponed" && Date.parse(talk.end) <= now;
+  }
+
   /* The same choice as the server's /embed: upcoming soonest first, then
      past newest first; the limit caps the total. */
   function groups(talks, opts, now) {
-    var upcoming = talks.filter(function (t) { return Date.parse(t.end) > now; });
-    var past = talks.filter(function (t) { return Date.parse(t.end) <= now; }).reverse();
+    var upcoming = talks.filter(function (t) { return !ended(t, now); });
+    var past = talks.filter(function (t) { return ended(t, now); }).reverse();
     var wanted = [];
     if (opts.show !== "past") wanted.push(["Upcoming talks", upcoming]);
     if (opts.show !== "upcoming") wanted.push(["Past talks", past]);
@@ -227,8 +232,9 @@
 
   function talkItem(talk, series, now) {
     var cancelled = talk.status === "cancelled";
-    var over = Date.parse(talk.end) <= now;
-    var live = !cancelled && !over && Date.parse(talk.start) <= now;
+    var over = ended(talk, now);
+    var live = !cancelled && !over && talk.status !== "postponed" &&
+      Date.parse(talk.start) <= now;
     var item = el("li", "fe-talk" + (cancelled ? " fe-cancelled" : "") +
       (live ? " fe-live" : over ? " fe-past" : " fe-upcoming"));
     var when = el("p", "fe-when");
@@ -241,6 +247,7 @@
     title.append(link(talk.url, talk.title));
     if (cancelled) title.append(" ", el("strong", "fe-badge", "Cancelled"));
     item.append(when, title);
+    if (talk.notice && !cancelled) item.append(el("p", "fe-notice", talk.notice));
     if (talk.byline) item.append(el("p", "fe-who", talk.byline));
     if (!cancelled && !over) {
       var where = el("p", "fe-where", talk.location);
