@@ -199,6 +199,7 @@ class KeptBuild:
     source: list[int] | None
     options: dict[str, Any]
     valid_until: datetime | None
+    origin: dict[str, Any]  # the data file and settings it was made from
     format: int = builds.FORMAT
 
 
@@ -270,7 +271,8 @@ class MemoryWorker:
                  source: list[int] | None, errors: tuple[str, ...] = ()) -> None:
         self.current = build_snapshot(schedule, revisions, OPTIONS, now)
         number = int(self.kept.name) + 1 if self.kept else 1
-        self.kept = KeptBuild(str(number), source, self.job.options, self.current.valid_until)
+        self.kept = KeptBuild(str(number), source, self.job.options, self.current.valid_until,
+                              self.job.origin)
         self.status["errors"] = list(errors)
 
 

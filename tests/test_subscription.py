@@ -44,7 +44,7 @@ def big():
     schedule = parse_schedule(synthetic.data_text(2000))
     now = datetime.combine(synthetic.talk_day(1950), datetime.min.time(), timezone.utc)
     revisions = advance({}, schedule, now)
-    site = Site(SITE_URL).for_series(schedule.series.uid_domain)
+    site = Site(SITE_URL).for_series(schedule.series.id_authority)
     build = Build(schedule, revisions, site, now, 100, last_change(schedule, revisions, now),
                   Kept(), dated_until=now)
     routes = {path: Resource(render(build), delivery, build.changed)
