@@ -29,6 +29,9 @@ from test_published import slow_clients  # noqa: E402
 
 from feeds.publish.builder import BUILDER_COMMAND, BuildJob  # noqa: E402
 from feeds.publish.builds import PublishedBuild  # noqa: E402
+from feeds.publish.snapshot import BuildOptions  # noqa: E402
+from feeds.server.publisher import state_dir  # noqa: E402
+from feeds.urls import Site  # noqa: E402
 
 import synthetic  # noqa: E402
 from helpers import free_port  # noqa: E402
@@ -39,8 +42,17 @@ def data_file(folder: Path, size: int) -> Path:
     return synthetic.write(folder / "talks.yaml", size)
 
 
+SITE_URL = "https://talks.example.org"
+
+
+def served_state(data: Path, state: Path) -> Path:
+    """The folder a server with FEEDS_STATE_DIR=`state` serves `data` from."""
+    return state_dir(str(state), "", data, BuildOptions(Site(SITE_URL)), 3600)
+
+
 def build(data: Path, state: Path) -> float:
-    job = BuildJob(str(data), str(state), "https://talks.example.org", 100, 3600, 3, 600.0, 0.0)
+    """Build `data` where a server with FEEDS_STATE_DIR=`state` looks for it."""
+    job = BuildJob(str(data), str(served_state(data, state)), SITE_URL, 100, 3600, 3, 600.0, 0.0)
     start = time.perf_counter()
     subprocess.run([*BUILDER_COMMAND,
                     json.dumps(asdict(job))], check=True, capture_output=True)
@@ -95,7 +107,7 @@ def main() -> int:
                    "FEEDS_SITE_URL": "https://talks.example.org"}
             proc, base = gunicorn("wsgi:app", env, "--workers", "1")
             started = first_answer(base, proc)
-            routes = PublishedBuild(state / "current").routes
+            routes = PublishedBuild(served_state(data, state) / "current").routes
             for route in list(routes)[:3000]:
                 urllib.request.urlopen(base + route, timeout=10).read()
             print(f"| {size} | {built:.1f} | {started:.2f} | {worker_rss(proc):.0f} |")
@@ -104,7 +116,7 @@ def main() -> int:
         data = data_file(Path(tmp) / "tp", 12)
         state = data.parent / "state"
         build(data, state)
-        body = state / "current" / "site" / "calendar.ics"
+        body = served_state(data, state) / "current" / "site" / "calendar.ics"
         env = {"FEEDS_TALKS_FILE": str(data), "FEEDS_STATE_DIR": str(state), "BENCH_BODY": str(body)}
         results = {}
         for name, app in (("minimal Flask app", "minimal_app:app"), ("feeds", "wsgi:app")) * 2:

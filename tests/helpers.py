@@ -102,7 +102,8 @@ def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None 
              timeout: float = 30) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """gunicorn with the repository's gunicorn.conf.py on 127.0.0.1, serving
     `data_file` with `app`; yields (base URL, process) once `ready` answers
-    200. Extra `args` go on gunicorn's command line (e.g. "--workers", "3").
+    200 (at once if `ready` is empty: the caller makes the first request).
+    Extra `args` go on gunicorn's command line (e.g. "--workers", "3").
     The tests and the benchmarks start gunicorn only through this."""
     port = free_port()
     path = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "bench"),
@@ -117,7 +118,7 @@ def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None 
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
-        while True:
+        while ready:
             try:
                 with urllib.request.urlopen(base + ready, timeout=2) as response:
                     if response.status == 200:

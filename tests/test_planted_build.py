@@ -33,8 +33,9 @@ def plant(build: Path, route: str, file: str) -> None:
 def planted(make_app, data_file, tmp_path):
     """A served build whose route table was changed afterwards, and the
     paths it names (all to one file outside the build)."""
-    make_app().test_client().get("/")  # the first build
-    state = data_file.parent / "state"
+    app = make_app()
+    app.test_client().get("/")  # the first build
+    state = app.extensions["feeds"].state
     build = current_build(state)
     outside = tmp_path / "outside.txt"
     outside.write_bytes(MARK)
@@ -52,7 +53,7 @@ def planted(make_app, data_file, tmp_path):
 def test_a_planted_route_file_is_never_served(planted, make_app):
     build, forms = planted
     client = make_app().test_client()  # a new process opens the planted build
-    assert current_build(Path(client.application.config["STATE_DIR"])) == build
+    assert current_build(client.application.extensions["feeds"].state) == build
     for route in forms:
         for method in (client.get, client.head):
             response = method(route)

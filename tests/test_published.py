@@ -264,7 +264,11 @@ def test_the_published_site_is_what_feeds_build_writes(app, data_file, tmp_path,
         return {str(p.relative_to(root)): (p.read_bytes(), int(p.stat().st_mtime))
                 for p in root.rglob("*") if p.is_file()}
 
-    assert tree(site) == tree(outdir)
+    published, built = tree(site), tree(outdir)
+    assert {k: v[0] for k, v in published.items()} == {k: v[0] for k, v in built.items()}
+    now = time.time()
+    for name, (_, mtime) in published.items():  # dated by the route, or written just now
+        assert mtime == built[name][1] or max(now - mtime, now - built[name][1]) < 60, name
 
 
 def test_old_builds_are_deleted_but_the_last_few_kept(make_app, data_file):
@@ -325,6 +329,7 @@ def test_workers_over_an_unreadable_build_start_a_builder_for_it(data_file, tmp_
     settings = Settings(talks_file=str(data_file), site_url=SITE_URL, feed_limit=100)
     first = Publisher(replace(settings, build_mode="inline"), state).current()
     assert first is not None
+    calendar = first.routes["/calendar.ics"].body  # the build is set aside below
     stored = first.directory / builds.CONTEXT
     stored.write_bytes(stored.read_bytes()[:100])
 
@@ -336,7 +341,7 @@ def test_workers_over_an_unreadable_build_start_a_builder_for_it(data_file, tmp_
         time.sleep(0.05)
         build = worker.current()
     assert build is not None and build.name != first.name
-    assert build.routes["/calendar.ics"].body == first.routes["/calendar.ics"].body
+    assert build.routes["/calendar.ics"].body == calendar
     assert len(build.context.schedule.talks) == build.talks == 12
 
 
@@ -344,7 +349,7 @@ def test_routes_are_looked_up_in_the_build_one_at_a_time(app, data_file):
     """Opening a build reads no per-route data; each route answers with the
     same bytes as its file, also after the build directory is pruned."""
     client = app.test_client()
-    build = builds.open_current(data_file.parent / "state")
+    build = builds.open_current(app.extensions["feeds"].state)
     assert build is not None
     index = (build.directory / builds.INDEX).read_text(encoding="utf-8")
     assert "/calendar.ics" not in index  # the routes live in the route table
@@ -383,8 +388,9 @@ def test_a_build_of_the_previous_layout_is_built_again_from_its_data(make_app, d
     """After an upgrade, a build with a pickled model (format 2) is neither
     unpickled nor served: the first start builds again from the data file
     and serves the same bytes as the build before it."""
-    state = data_file.parent / "state"
-    before = _responses(make_app().test_client())
+    first_app = make_app()
+    state = first_app.extensions["feeds"].state
+    before = _responses(first_app.test_client())
     assert before[EMBED_DARK][0] == 200
     build = builds.open_current(state)
     assert build is not None
@@ -416,8 +422,9 @@ def test_a_build_of_the_previous_layout_is_built_again_from_its_data(make_app, d
 def test_a_build_whose_context_cannot_be_read_is_built_again(make_app, data_file, damage):
     """A build whose stored context is missing, cut short or overwritten is
     never served half-read: the next start builds again from the data file."""
-    state = data_file.parent / "state"
-    before = _responses(make_app().test_client())
+    first_app = make_app()
+    state = first_app.extensions["feeds"].state
+    before = _responses(first_app.test_client())
     build = builds.open_current(state)
     assert build is not None
     stored = build.directory / builds.CONTEXT
@@ -441,8 +448,9 @@ def test_a_context_damaged_inside_is_never_rendered_from(make_app, data_file, ca
     """Damage the open-time check cannot see (inside the file, same size) is
     found when the context is read: /embed?… answers 503, never a page made
     from half the data, while the published routes keep their bytes."""
-    before = _responses(make_app().test_client())
-    build = builds.open_current(data_file.parent / "state")
+    first_app = make_app()
+    before = _responses(first_app.test_client())
+    build = builds.open_current(first_app.extensions["feeds"].state)
     assert build is not None
     stored = build.directory / builds.CONTEXT
     blob = bytearray(stored.read_bytes())
@@ -461,8 +469,9 @@ def test_the_context_is_stored_as_data_and_read_back_with_the_loader(make_app, d
     from feeds.data.loader import load_schedule
     from feeds.data.revisions import ledger_path, read_ledger
 
-    make_app().test_client().get("/")
-    build = builds.open_current(data_file.parent / "state")
+    app = make_app()
+    app.test_client().get("/")
+    build = builds.open_current(app.extensions["feeds"].state)
     assert build is not None
     stored = json.loads((build.directory / builds.CONTEXT).read_text(encoding="utf-8"))
     assert stored["data"] == data_file.read_text(encoding="utf-8")

@@ -199,6 +199,7 @@ class KeptBuild:
     source: list[int] | None
     options: dict[str, Any]
     valid_until: datetime | None
+    origin: dict[str, Any]  # the data file and settings it was made from
     format: int = builds.FORMAT
 
 
@@ -239,7 +240,8 @@ class MemoryWorker:
         if reason == "rebuild":
             assert self.current is not None and self.kept is not None
             self.status["rebuilt_for"] = self.kept.name
-            self._publish(self.current.context.schedule, self.current.context.revisions, now, self.kept.source)
+            self._publish(self.current.context.schedule, self.current.context.revisions, now,
+                          self.kept.source)
         else:
             self._reload(now)
 
@@ -270,7 +272,8 @@ class MemoryWorker:
                  source: list[int] | None, errors: tuple[str, ...] = ()) -> None:
         self.current = build_snapshot(schedule, revisions, OPTIONS, now)
         number = int(self.kept.name) + 1 if self.kept else 1
-        self.kept = KeptBuild(str(number), source, self.job.options, self.current.valid_until)
+        self.kept = KeptBuild(str(number), source, self.job.options, self.current.valid_until,
+                              self.job.origin)
         self.status["errors"] = list(errors)
 
 

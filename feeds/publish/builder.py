@@ -8,15 +8,22 @@ same before and after it is read. A file that does not validate, a build
 that fails or one that runs past its time limit leaves the current build
 served, and the build status says why. Every builder makes the same bytes
 from the same file: revisions come from the shared ledger, and ``now`` only
-decides which talks are over."""
+decides which talks are over.
+
+A build that was killed or ran past its time limit is tried again with a
+growing delay (and at once after a restart); a current build that cannot be
+read is set aside and the newest intact one put back before building. A
+builder process dies with the process that started it."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -38,7 +45,17 @@ from feeds.settings import utc_now
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 #: The command line that runs a builder process: ``BUILDER_COMMAND + [job JSON]``.
-BUILDER_COMMAND = [sys.executable, "-c", "from feeds.publish.builder import main; main()"]
+BUILDER_COMMAND = [sys.executable, "-c",
+                   "import sys; from feeds.publish.builder import main; sys.exit(main())"]
+#: A build that was killed or timed out is tried again after this many
+#: seconds, doubled after each failure up to RETRY_MAX.
+RETRY_FIRST = 2.0
+RETRY_MAX = 300.0
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before the next try after `failures` failures in a row."""
+    return min(RETRY_FIRST * 2 ** max(failures - 1, 0), RETRY_MAX)
 
 
 @dataclass(frozen=True)
@@ -55,11 +72,21 @@ class BuildJob:
     settle: float
     #: While changes cannot be recorded in the ledger, seconds between tries.
     ledger_retry: float = 10.0
+    #: When the server started (wall clock): a build that was killed or timed
+    #: out before then is tried again at once.
+    server_start: float = 0.0
 
     @property
     def options(self) -> dict[str, Any]:
         """The settings a published build depends on (recorded in its index)."""
-        return {"site": self.site_url, "feed_limit": self.feed_limit, "max_age": self.max_age}
+        return job_options(self.site_url, self.feed_limit, self.max_age)
+
+    @property
+    def origin(self) -> dict[str, Any]:
+        """What a build is made from: the data file (its resolved path) and
+        every setting that changes its bytes. Only builds of the same origin
+        are served, and only their revisions are taken as known."""
+        return origin_of(self.data_file, self.options)
 
     @property
     def state(self) -> Path:
@@ -67,6 +94,15 @@ class BuildJob:
 
     def build_options(self) -> BuildOptions:
         return BuildOptions(urls.Site(self.site_url), self.feed_limit)
+
+
+def job_options(site_url: str, feed_limit: int, max_age: int) -> dict[str, Any]:
+    """The settings that change a build's bytes."""
+    return {"site": site_url, "feed_limit": feed_limit, "max_age": max_age}
+
+
+def origin_of(data_file: str | Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    return {"data_file": str(Path(data_file).resolve()), **options}
 
 
 def source_of(job: BuildJob) -> list[int] | None:
@@ -81,17 +117,18 @@ def source_of(job: BuildJob) -> list[int] | None:
 
 
 def build_due(job: BuildJob, current: PublishedBuild | None, source: list[int] | None,
-        now: datetime, status: Mapping[str, Any], wall: float = 0.0, unreadable: str = "") -> str:
-    """Why a build is due ("reload", "rebuild"), or "" if none is.
-    `unreadable` names a current build that cannot be read: it is built
-    again from the data file (once)."""
-    if unreadable and status.get("rebuilt_for") != unreadable:
-        return "reload"
-    changed = current is None or current.source != source or current.options != job.options
+        now: datetime, status: Mapping[str, Any], wall: float = 0.0) -> str:
+    """Why a build is due ("reload", "rebuild"), or "" if none is."""
+    changed = current is None or current.source != source or current.origin != job.origin
+    # This source failed already (a success does not count: its build may
+    # have been set aside since).
     tried = (status.get("source") == source and status.get("options") == job.options
-             and not status.get("retry"))
-    unrecorded = status.get("retry_at") is not None and wall >= status["retry_at"]
-    if (changed and not tried) or unrecorded:
+             and bool(status.get("errors")) and not status.get("retry"))
+    # A try to repeat: changes not recorded, a build killed or timed out
+    # (after its delay, or at once after a restart).
+    again = status.get("retry_at") is not None and (
+        wall >= status["retry_at"] or status.get("failed_at", wall) < job.server_start)
+    if (changed and not tried) or again:
         return "reload"
     outdated = current is not None and current.valid_until is not None and \
         now >= current.valid_until
@@ -121,12 +158,13 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
     if status.get("state") == "building":  # the builder before us died
         status = _failed(job, status, f"building {data_file} stopped before it finished "
                          f"(killed, or past FEEDS_BUILD_TIMEOUT={job.timeout:g} s); "
-                         "the last good build is still served")
-    current, unreadable = open_current(state)
+                         "the last good build is still served", again=True, wall=wall(),
+                         began=status.get("started"))
+    current = heal(job)
     signature = files.stat_signature(data_file)
     source = source_of(job)
     now = clock()
-    reason = build_due(job, current, source, now, status, wall(), unreadable)
+    reason = build_due(job, current, source, now, status, wall())
     if not reason:
         return 0.0
     if reason == "reload":
@@ -139,8 +177,6 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
     if reason == "rebuild":
         assert current is not None
         attempt["rebuilt_for"] = current.name
-    elif unreadable:
-        attempt["rebuilt_for"] = unreadable
     builds.write_status(state, attempt)
     try:
         if reason == "rebuild":
@@ -157,23 +193,32 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
         return _reload(job, attempt, signature, now, current, wall())
     except BuildTimeout:
         _failed(job, attempt, f"building {data_file} took longer than FEEDS_BUILD_TIMEOUT="
-                f"{job.timeout:g} s; the last good build is still served")
+                f"{job.timeout:g} s; the last good build is still served", again=True,
+                wall=wall())
     return 0.0
 
 
-def open_current(state: Path) -> tuple[PublishedBuild | None, str]:
-    """The current build, or None and the name of one that cannot be read."""
-    name = builds.current_name(state)
-    try:
-        return builds.open_current(state), ""
-    except (OSError, ValueError, KeyError) as exc:
-        log.warning("the current build %s cannot be read; it is built again: %s", name, exc)
-        return None, name or ""
+def heal(job: BuildJob) -> PublishedBuild | None:
+    """The build of this origin to build on (the caller holds the build
+    lock): a current build that cannot be read is set aside and `current`
+    pointed at the newest intact build of this origin, which is returned."""
+    opened = builds.open_served(job.state, job.origin)
+    for name in opened.broken:
+        builds.set_aside(job.state, name)
+    if opened.foreign or opened.current == (opened.build.name if opened.build else None):
+        return opened.build
+    if opened.build is not None:
+        builds.point_current(job.state, opened.build.name)
+        log.warning("serving the intact build %s while %s is rebuilt", opened.build.name,
+                    job.data_file)
+    elif opened.current is not None:  # nothing intact: no link rather than a dangling one
+        (job.state / builds.CURRENT).unlink()
+    return opened.build
 
 
 def _known(current: PublishedBuild | None) -> Mapping[str, Revision] | None:
-    """The revisions the current build published, if it can be read."""
-    if current is None:
+    """The revisions last published from this origin (never another's), if readable."""
+    if current is None or current.origin is None:
         return None
     try:
         return current.made_from().revisions
@@ -229,42 +274,94 @@ def _publish(job: BuildJob, attempt: dict[str, Any], made_from: builds.MadeFrom,
         snapshot = render_snapshot(context)
         name = builds.publish(job.state, snapshot, job.max_age, source=source,
                               options=job.options, loaded_at=loaded_at, made_from=made_from,
-                              keep=job.keep)
+                              keep=job.keep, origin=job.origin)
+    except OSError as exc:  # e.g. a full disk: tried again later
+        _failed(job, attempt, f"cannot write the build to {job.state_dir}: {exc}; "
+                "the last good build is still served", again=True)
+        return
     except Exception as exc:  # a bug must not take the last good version down
         log.exception("keeping the last good version; building %s failed", job.data_file)
         _failed(job, attempt, f"building the site failed: {exc!r}")
         return
     builds.write_status(job.state, {**attempt, "state": "idle", "errors": list(errors),
-                                       "ok_at": time.time()})
+                                       "ok_at": time.time(), "failures": 0,
+                                       "source": source})  # the ledger may have moved on
     log.info("published %d talks from %s (build %s)", len(context.schedule.talks), job.data_file,
              name)
 
 
-def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str,
-            why: str = "", details: str = "") -> dict[str, Any]:
-    """Record a failed attempt: `problems` in the status (public), `details`
-    (default: the problems) in the log."""
+def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str, why: str = "",
+            details: str = "", again: bool = False, wall: float | None = None,
+            began: float | None = None) -> dict[str, Any]:
+    """Record a failed try: `problems` in the status (public), `details`
+    (default: the problems) in the log; `again`: try the same source again
+    after a delay that grows with each failure in a row (a kill, a time-out,
+    a full disk), or at once after a restart if the try `began` before it."""
     log.error("keeping the last good version; %s:\n%s", why or problems[0],
               details or "\n".join(problems))
-    status = {**attempt, "state": "idle", "errors": list(problems), "failed_at": time.time()}
+    at = time.time() if wall is None else wall
+    status = {**attempt, "state": "idle", "errors": list(problems),
+              "failed_at": min(at, began) if began is not None else at}
+    if again:
+        failures = int(attempt.get("failures") or 0) + 1
+        status.update(failures=failures, retry_at=at + retry_delay(failures))
     builds.write_status(job.state, status)
     return status
+
+
+class Stopped(BaseException):
+    """The server that started this builder has gone (SIGTERM)."""
 
 
 def _alarm(signum: int, frame: FrameType | None) -> None:
     raise BuildTimeout
 
 
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise Stopped
+
+
+#: How often a builder checks that the process that started it is still there.
+PARENT_CHECK = 0.25
+
+
+def die_with_parent(parent: int, interval: float = PARENT_CHECK) -> bool:
+    """SIGTERM to this process once the process that started it has ended
+    (a thread polls getppid: Linux's PR_SET_PDEATHSIG would fire when the
+    starting *thread* ends, e.g. a request thread). False if it is gone already."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    if os.getppid() != parent:
+        return False
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """A builder process (BUILDER_COMMAND, with the build lock's descriptor inherited).
-    It holds the build lock it inherited until it exits."""
+    It holds the build lock it inherited until it exits, and ends with the
+    process that started it (its half-written build is removed). Exits 1,
+    with one line in the log, when the state folder cannot be written."""
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="[builder %(process)d] %(levelname)s %(message)s")
     job = BuildJob(**json.loads(args[0]))
+    parent = int(args[1]) if len(args) > 1 else os.getppid()
+    signal.signal(signal.SIGTERM, _stopped)
+    if not die_with_parent(parent):
+        return 1
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(max(1, math.ceil(job.timeout)))
     try:
         run_build(job)
+    except Stopped:
+        log.info("stopped: the server that started this builder has gone")
+        return 1
+    except OSError as exc:  # e.g. the status cannot be written: a full or read-only disk
+        log.error("cannot build in %s: %s", job.state_dir, exc)
+        return 1
     finally:
         signal.alarm(0)
     return 0

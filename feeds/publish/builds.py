@@ -2,21 +2,27 @@
 into the file tree that `feeds build` writes, and every worker process
 serves the current one from there.
 
-The state directory (FEEDS_STATE_DIR, by default the app's instance folder)::
+The state folder of one data file with its settings (FEEDS_STATE_DIR, by
+default the app's instance folder, then sources/<key>: see
+feeds.server.publisher.state_dir)::
 
     builds/<seq>-<version>/site/         the `feeds build` tree (feeds.publish.export)
     builds/<seq>-<version>/index.json    header sets, dates, deliveries, version, ...
     builds/<seq>-<version>/routes.sqlite route -> file, header set, ETag, date (one row each)
     builds/<seq>-<version>/context.json  what it is made from, by value (`MadeFrom`):
                                          for /embed?…, the members' calendar, a rebuild
+    builds/broken-<seq>-<version>/       a build that could not be read, set aside
     current -> builds/<seq>-<version>    replaced with one rename: readers see old or new
     status.json                          the last build attempt (errors for /healthz)
     build.lock                           held by the one process that builds
     private/                             0700: the members' last good secrets
 
-A build directory never changes once `current` names it. One that cannot
-be read (written by an older feeds, or with its context cut short) is never
-served: the builder builds again from the data file. Workers read the
+Each build records its origin (the data file's resolved path and every
+setting that changes its bytes); a server serves only builds of its own
+origin. A build directory never changes once `current` names it; its files
+and directory are synced to disk before the switch. One that cannot be read
+(written by an older feeds, or with its context cut short) is never served:
+it is set aside and the builder builds again from the data file. Workers read the
 files on demand and look a route up in routes.sqlite when it is asked for,
 so their memory does not grow with the number of talks, opening a build
 costs the same at any size, and the page cache shares the bytes between
@@ -25,6 +31,7 @@ them."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import hashlib
@@ -72,14 +79,20 @@ ROUTES = "routes.sqlite"
 CONTEXT = "context.json"
 #: A superseded build stays on disk at least this long, for responses under way.
 GRACE = 60.0
+#: A build that could not be read is renamed with this prefix (kept for a look, then pruned).
+BROKEN = "broken-"
 Headers = tuple[tuple[str, str], ...]
+
+
+class BrokenBuild(ValueError):
+    """A build on disk that cannot be read (truncated, missing files)."""
 
 
 def utc(stamp: float | None) -> datetime | None:
     return None if stamp is None else datetime.fromtimestamp(stamp, timezone.utc)
 
 
-class UnreadableBuild(ValueError):
+class UnreadableBuild(BrokenBuild):
     """A build directory that cannot be read whole: it is never served, and
     the builder builds again from the data file."""
 
@@ -225,7 +238,10 @@ class RouteTable(Mapping[str, Served]):
                 self._recent.move_to_end(route)
                 served = self._recent[route]
             else:
-                row = self._query(_LOOKUP, route).fetchone()
+                try:
+                    row = self._query(_LOOKUP, route).fetchone()
+                except sqlite3.DatabaseError as exc:  # damaged on disk after it was opened
+                    raise BrokenBuild(f"{self._uri}: {exc}") from exc
                 try:
                     served = None if row is None else self._served(row)
                 except ValueError as exc:  # planted: never served
@@ -293,6 +309,8 @@ class PublishedBuild:
         self.valid_until = utc(index["valid_until"])
         self.source: list[int] | None = index["source"]
         self.options: dict[str, Any] = index["options"]
+        #: What the build was made from (see `origin`); None: an older feeds wrote it.
+        self.origin: dict[str, Any] | None = index.get("origin")
         sets: list[Headers] = [tuple((k, v) for k, v in hs) for hs in index["headers"]]
         dates = [(utc(stamp) or EPOCH, http_date(stamp)) for stamp in index["dates"]]
         deliveries = [Delivery(**fields) for fields in index["deliveries"]]
@@ -425,6 +443,117 @@ def open_current(state: Path) -> PublishedBuild | None:
     return PublishedBuild(builds_dir(state) / name)
 
 
+def open_build(directory: Path) -> PublishedBuild:
+    """Open one build; BrokenBuild if any of its files cannot be read."""
+    try:
+        return PublishedBuild(directory)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise BrokenBuild(f"{directory.name}: {exc}") from exc
+
+
+@dataclass
+class Opened:
+    """What `open_served` found: the build to serve and the damage on the way."""
+
+    build: PublishedBuild | None
+    #: The name `current` points at (None: no link).
+    current: str | None
+    #: Builds that could not be read, `current` first if it is one of them.
+    broken: list[str]
+    #: Whether `current` names a build of another origin.
+    foreign: bool = False
+
+
+def open_served(state: Path, origin: Mapping[str, Any], skip: Sequence[str] = ()) -> Opened:
+    """The build to serve for `origin`: the current one if it opens and was
+    made from `origin`, else the newest intact build of `origin` (read only:
+    nothing on disk changes). Builds named in `skip` are not tried."""
+    name = current_name(state)
+    found = Opened(None, name, [])
+    tried = set(skip)
+    candidates = ([name] if name is not None else []) + [p.name for p in reversed(_builds(state))]
+    for candidate in candidates:
+        if candidate in tried:
+            continue
+        tried.add(candidate)
+        try:
+            build = open_build(builds_dir(state) / candidate)
+        except BrokenBuild as exc:
+            found.broken.append(candidate)
+            if candidate == name:
+                log.error("cannot open the published build %s", exc)
+            continue
+        if build.origin == dict(origin):
+            found.build = build
+            return found
+        if candidate == name:
+            found.foreign = True
+    return found
+
+
+def set_aside(state: Path, name: str) -> None:
+    """Rename a build that cannot be read out of the way (the caller holds the build lock)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(builds_dir(state) / name, builds_dir(state) / f"{BROKEN}{name}")
+        log.warning("set aside the damaged build %s as %s%s", name, BROKEN, name)
+
+
+def point_current(state: Path, name: str) -> None:
+    """Make `name` the current build: one rename of a new link, then synced."""
+    link = state / f".{CURRENT}.{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    os.symlink(f"{BUILDS}/{name}", link)
+    os.replace(link, state / CURRENT)  # the switch: one rename
+    _sync_directory(state)
+
+
+def _sync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(root: Path) -> None:
+    """Every file and directory under `root` on disk: one syncfs(2) of its
+    file system where Linux offers it (one call at any number of files),
+    else an fsync per file; then each directory."""
+    if not _syncfs(root):
+        for file in root.rglob("*"):
+            if file.is_file():
+                fd = os.open(file, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+    for directory in [root, *(d for d in root.rglob("*") if d.is_dir())]:
+        _sync_directory(directory)
+
+
+def _syncfs(path: Path) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return bool(syncfs(fd) == 0)
+    finally:
+        os.close(fd)
+
+
+def remove_temporaries(state: Path) -> None:
+    """Remove build directories a killed builder left half written (the
+    caller holds the build lock, so nobody is writing one)."""
+    with contextlib.suppress(FileNotFoundError):
+        for entry in builds_dir(state).iterdir():
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
 def _builds(state: Path) -> list[Path]:
     """The finished build directories, oldest first."""
     found = []
@@ -436,15 +565,26 @@ def _builds(state: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-", 1)[0]))
 
 
+def _next_seq(state: Path) -> int:
+    """One more than any build's number, set-aside builds included: a name
+    is never used twice."""
+    seqs = [0]
+    for entry in builds_dir(state).iterdir():
+        head = entry.name.removeprefix(BROKEN).split("-", 1)[0]
+        if head.isdigit():
+            seqs.append(int(head))
+    return max(seqs) + 1
+
+
 def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] | None,
             options: dict[str, Any], loaded_at: datetime, made_from: MadeFrom,
-            keep: int = 3) -> str:
-    """Write `snapshot`, rendered from `made_from`, as a new build and make it
-    current; returns its name."""
+            keep: int = 3, origin: Mapping[str, Any] | None = None) -> str:
+    """Write `snapshot`, rendered from `made_from`, as a new build, sync it to
+    disk and make it current; returns its name. The caller holds the build lock."""
     builds = builds_dir(state)
     builds.mkdir(parents=True, exist_ok=True)
-    existing = _builds(state)
-    seq = int(existing[-1].name.split("-", 1)[0]) + 1 if existing else 1
+    remove_temporaries(state)
+    seq = _next_seq(state)
     name = f"{seq:06d}-{snapshot.version}"
     tmp = builds / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -455,22 +595,22 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
                  "loaded_at": loaded_at.timestamp(),
                  "last_modified": snapshot.last_modified.timestamp(),
                  "valid_until": snapshot.valid_until.timestamp() if snapshot.valid_until else None,
-                 "source": source, "options": options, **index_of(snapshot, max_age)}
+                 "source": source, "options": options,
+                 "origin": dict(origin) if origin is not None else None,
+                 **index_of(snapshot, max_age)}
         write_routes(tmp / ROUTES, index.pop("routes"))
         stored = made_from.to_json()
         (tmp / CONTEXT).write_bytes(stored)
         index["context"] = {"bytes": len(stored), "sha256": _digest(stored),
                             "ends": _ends(stored[:ENDS], stored[-ENDS:])}
         (tmp / INDEX).write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
+        _sync_tree(tmp)  # a power cut after the switch must not leave a damaged build current
         os.rename(tmp, builds / name)
+        _sync_directory(builds)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    link = state / f".{CURRENT}.{os.getpid()}.tmp"
-    with contextlib.suppress(FileNotFoundError):
-        link.unlink()
-    os.symlink(f"{BUILDS}/{name}", link)
-    os.replace(link, state / CURRENT)  # the switch: one rename
+    point_current(state, name)
     prune(state, keep)
     return name
 
@@ -483,6 +623,10 @@ def prune(state: Path, keep: int, grace: float = GRACE, wall: float | None = Non
     for old, newer in zip(builds[:-keep], builds[1:], strict=False):
         if old.name != current and now - newer.stat().st_mtime >= grace:
             shutil.rmtree(old, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        for entry in builds_dir(state).iterdir():
+            if entry.name.startswith(BROKEN) and now - entry.stat().st_mtime >= grace:
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 # --- the build status, shared by every process ---------------------------------
@@ -519,8 +663,12 @@ def build_lock(state: Path) -> Iterator[int | None]:
 
 
 def private_dir(state: Path) -> Path:
-    """A directory only the server's user can read (mode 0700)."""
+    """A directory only the server's user can read (mode 0700). On a state
+    folder that cannot be written it is used as it is (a copy in it is read)."""
     path = state / PRIVATE
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        log.warning("cannot make %s private (mode 0700): %s", path, exc)
     return path

@@ -25,8 +25,8 @@ from werkzeug.wsgi import get_host
 from feeds import urls
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
-from feeds.publish.builds import PublishedBuild, Served, UnreadableBuild, private_dir
-from feeds.publish.snapshot import EmbedBusy
+from feeds.publish.builds import BrokenBuild, PublishedBuild, Served, UnreadableBuild, private_dir
+from feeds.publish.snapshot import BuildOptions, EmbedBusy
 from feeds.server import accesslog
 from feeds.server.members import Members
 from feeds.server.publisher import Publisher, state_dir
@@ -58,7 +58,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings.as_flask_config(), CLOCK=clock, **flask_config)
     app.extensions["feeds.settings"] = settings
     logging.basicConfig(level=logging.INFO)
-    state = state_dir(settings.state_dir, app.instance_path, settings.talks_file)
+    state = state_dir(settings.state_dir, app.instance_path, settings.talks_file,
+                      BuildOptions.from_settings(settings), settings.cache_max_age)
     published = Publisher(settings, state, clock=clock)
     app.extensions["feeds"] = published
     app.extensions["feeds.members"] = Members(settings.secrets_file, settings.join_url,
@@ -123,10 +124,16 @@ def settings_of(app: Flask) -> Settings:
 
 
 def current_build() -> PublishedBuild:
-    """The build this request is served from; 503 before any build is published."""
-    build = publisher().current()
+    """The build this request is served from. Before the first build of
+    the data file is published the request waits for it; if there is none
+    (a broken file), 503 with the reasons."""
+    published = publisher()
+    build = published.ready()
     if build is None:
-        abort(503)
+        reasons = "\n".join(published.health().errors)
+        abort(Response(f"Service unavailable: nothing is published yet.\n{reasons}\n", 503,
+                       headers={"Retry-After": "5", "Cache-Control": "no-store"},
+                       content_type="text/plain; charset=utf-8"))
     return build
 
 
@@ -143,7 +150,12 @@ class PublishedRoutes:
         if (method == "GET" or method == "HEAD") and "HTTP_IF_MATCH" not in environ:
             path = environ.get("PATH_INFO") or "/"
             build = self.publisher.current()
-            served = build.routes.get(path) if build is not None else None
+            try:
+                served = build.routes.get(path) if build is not None else None
+            except BrokenBuild as exc:
+                assert build is not None
+                self.publisher.discard(build, exc)
+                served = None  # Flask looks again, in the intact build
             if served is not None and not (path == urls.EMBED_PAGE and environ.get("QUERY_STRING")):
                 try:
                     body = served.body
@@ -195,7 +207,12 @@ def send(resource: Resource | Served) -> Response:
 
 def serve(path: str) -> WerkzeugResponse:
     build = current_build()
-    resource = build.routes.get("/" + path)
+    try:
+        resource = build.routes.get("/" + path)
+    except BrokenBuild as exc:  # damaged under us: the newest intact build
+        publisher().discard(build, exc)
+        build = current_build()
+        resource = build.routes.get("/" + path)
     if resource is None:
         return moved(build, "/" + path)
     return send(resource)

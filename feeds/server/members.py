@@ -13,6 +13,7 @@ Removing the secrets file removes the copy too: revoking stays revoking."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import threading
@@ -34,7 +35,14 @@ from feeds.publish.snapshot import RenderContext
 from feeds.server.publisher import Health
 from feeds.timezones import EPOCH
 
-KEPT_COPY = "secrets.yaml"  # the last good secrets, in the private directory
+#: The unkeyed copy an earlier feeds kept; removed, never read.
+UNKEYED_COPY = "secrets.yaml"
+
+
+def kept_copy_name(secrets_file: Path) -> str:
+    """The name of the last good copy of `secrets_file` in the private directory."""
+    digest = hashlib.sha256(str(secrets_file.resolve()).encode()).hexdigest()[:16]
+    return f"secrets-{digest}.yaml"
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +75,11 @@ class Members:
                  private: Path | None = None):
         self.secrets_file = Path(secrets_file) if secrets_file else None
         #: Where the last good secrets are kept; None: only in memory.
-        self.kept = private / KEPT_COPY if private is not None else None
+        self.kept = (private / kept_copy_name(self.secrets_file)
+                     if private is not None and self.secrets_file else None)
+        if private is not None:
+            with contextlib.suppress(OSError):
+                (private / UNKEYED_COPY).unlink()
         self._env_join_url = join_url if join_url and valid_url(join_url) else ""
         self._env_problem = ("FEEDS_JOIN_URL is not a web address; it is ignored"
                              if join_url and not self._env_join_url else "")

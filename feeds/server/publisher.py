@@ -8,7 +8,13 @@ after it. At most once per check interval a worker also looks at the data
 file's ``stat``; if it changed (or a talk ended, which moves it from
 "upcoming" to "past"), the first worker to take the build lock starts a
 builder, by default a background process with a time limit, while every
-worker keeps serving the current build."""
+worker keeps serving the current build.
+
+A worker serves only builds of its own origin (data file and settings). A
+current build that cannot be read is passed over for the newest intact one.
+Until the first build of a data file is published, requests wait for it
+(up to FEEDS_BUILD_TIMEOUT). A builder that fails without recording why
+(a full or read-only state folder) is started again after a growing delay."""
 
 from __future__ import annotations
 
@@ -26,7 +32,17 @@ from pathlib import Path
 
 from feeds.files import FileWatch
 from feeds.publish import builds
-from feeds.publish.builder import BUILDER_COMMAND, BuildJob, build_due, run_build, source_of, unsettled
+from feeds.publish.builder import (
+    BUILDER_COMMAND,
+    BuildJob,
+    build_due,
+    job_options,
+    origin_of,
+    retry_delay,
+    run_build,
+    source_of,
+    unsettled,
+)
 from feeds.publish.builds import PublishedBuild
 from feeds.publish.snapshot import BuildOptions
 from feeds.settings import Settings, utc_now
@@ -36,6 +52,11 @@ Clock = Callable[[], datetime]
 SETTLE = 0.25  # seconds a changed file must stay unchanged before it is read
 #: A builder process that ignores its own alarm is killed this much later.
 KILL_GRACE = 10.0
+#: How often a request that waits for the first build looks for it.
+FIRST_BUILD_POLL = 0.05
+#: What /healthz calls the served build: the data file's current version, the
+#: last good version while the file is broken, a build under way, nothing.
+CURRENT, STALE, BUILDING, NONE = "current", "stale", "building", "none"
 
 
 @dataclass(frozen=True)
@@ -50,14 +71,20 @@ class Health:
     warnings: tuple[str, ...]
     #: The served build's version: the same in every process.
     version: str = ""
+    #: CURRENT, STALE, BUILDING or NONE.
+    state: str = NONE
+    #: What the served build was made from (data file, site, settings).
+    source: dict[str, object] | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
             "status": "ok" if self.ok else "degraded",
+            "state": self.state,
             "data_file": self.data_file,
             "talks": self.talks,
             "last_good_load": self.loaded_at.isoformat() if self.loaded_at else None,
             "version": self.version,
+            "source": self.source,
             "errors": list(self.errors),
             "warnings": list(self.warnings),
         }
@@ -80,22 +107,27 @@ class Publisher:
         self.job = BuildJob(str(self.data_file), str(self.state), options.site.base,
                             options.feed_limit, settings.cache_max_age, settings.keep_builds,
                             settings.build_timeout, self.settle,
-                            ledger_retry=10 * check_interval)
+                            ledger_retry=10 * check_interval, server_start=wall())
+        self.origin = self.job.origin
         self._watch = FileWatch(self.data_file, check_interval, monotonic)
         self._wall = wall
         self._sleep = sleep
+        self._monotonic = monotonic
         self._name: str | None = None
         self._current: PublishedBuild | None = None
-        #: A current build that cannot be read (never served; built again).
-        self._unreadable = ""
+        self._broken: set[str] = set()
         self._child: subprocess.Popen[bytes] | None = None
         self._child_started = 0.0
+        #: Problems outside the build status: the state folder, the builder.
+        self._problems: dict[str, str] = {}
+        self._failures = 0  # builders in a row that ended without success
+        self._hold_until = 0.0  # no builder is started before this (monotonic)
+        self._watcher_pid = 0
         self.refresh()
         if mode == "inline":
             self._first_inline_build()
         if mode == "process":  # look even while no request comes
             self._start_watcher()
-            os.register_at_fork(after_in_child=self._start_watcher)
 
     def _first_inline_build(self, attempts: int = 20) -> None:
         """Inline (one process: tests, `feeds serve`): wait out a file that
@@ -103,14 +135,20 @@ class Publisher:
         for _ in range(attempts):
             if self._current is not None or not self.data_file.exists():
                 return
-            with builds.build_lock(self.state) as fd:
-                wait = run_build(self.job, self.clock, self._wall) if fd is not None else 0.0
+            wait = self._build_inline()
             self.follow()
             if not wait:
                 return
             self._sleep(wait)
 
     def _start_watcher(self) -> None:
+        """The watcher thread of this process. Started here, in the process
+        that serves (a forked copy starts its own at its first request),
+        never from an at-fork hook: under gevent that hook runs in the child
+        that subprocess forks to run the builder, and starting a thread
+        there ran the worker's loop in that child (gunicorn's misleading
+        "Parent changed, shutting down" and "Worker exiting")."""
+        self._watcher_pid = os.getpid()
         threading.Thread(target=self._watching, name="feeds-watch", daemon=True).start()
 
     def _watching(self) -> None:
@@ -123,21 +161,61 @@ class Publisher:
 
     def current(self) -> PublishedBuild | None:
         """The build to serve this request from; callers keep it for a whole response."""
+        if self.mode == "process" and self._watcher_pid != os.getpid():
+            self._start_watcher()  # a forked copy (gunicorn --preload)
         self.follow()
         self._watch.check(self._look)
         return self._current
 
+    def ready(self, timeout: float | None = None) -> PublishedBuild | None:
+        """The build to serve; while nothing is published for this data file
+        and its first build is under way, wait for it (at most `timeout`,
+        by default FEEDS_BUILD_TIMEOUT plus the builder's grace)."""
+        build = self.current()
+        if build is not None or self.mode != "process":
+            return build
+        limit = self.job.timeout + KILL_GRACE if timeout is None else timeout
+        deadline = self._monotonic() + limit
+        while build is None and self._first_build_pending() and self._monotonic() < deadline:
+            self._sleep(FIRST_BUILD_POLL)
+            build = self.current()
+        return build
+
+    def _first_build_pending(self) -> bool:
+        """Whether a build of the data file as it is now may still come."""
+        if self._problems:
+            return False
+        status = builds.read_status(self.state)
+        if status.get("state") == "building" or status.get("retry") or status.get("retry_at"):
+            return True  # under way, or tried again soon
+        return not (status.get("source") == source_of(self.job)
+                    and status.get("options") == self.job.options and status.get("errors"))
+
     def follow(self) -> PublishedBuild | None:
-        """Switch to the build that ``current`` names, if it moved."""
+        """Switch to the build of this origin that ``current`` names, if it
+        moved; a current build that cannot be read or is another origin's
+        is passed over for the newest intact build of this origin."""
         name = builds.current_name(self.state)
-        if name != self._name and name is not None and name != self._unreadable:
-            try:
-                build = PublishedBuild(builds.builds_dir(self.state) / name)
-            except (OSError, ValueError, KeyError) as exc:
-                log.error("cannot open the published build %s: %s", name, exc)
-                self._unreadable = name
-            else:
-                self._name, self._current = name, build
+        if name != self._name:
+            self._open(name)
+        return self._current
+
+    def _open(self, name: str | None) -> None:
+        opened = builds.open_served(self.state, self.origin, skip=tuple(self._broken))
+        self._broken.update(opened.broken)
+        if opened.foreign:
+            log.warning("%s/current is a build of another data file or other settings; "
+                        "it is not served", self.state)
+        self._name, self._current = name, opened.build
+
+    def discard(self, build: PublishedBuild, exc: BaseException) -> PublishedBuild | None:
+        """`build` turned out damaged while it was served: pass it over for
+        the newest intact build, and let the builder set it aside."""
+        log.error("the published build %s is damaged (%s); passing it over", build.name, exc)
+        self._broken.add(build.name)
+        if self._current is build:
+            self._open(builds.current_name(self.state))
+        self._watch.retry_in(0)
         return self._current
 
     def refresh(self) -> None:
@@ -146,66 +224,128 @@ class Publisher:
 
     def _look(self) -> None:
         if self.mode == "inline":
-            with builds.build_lock(self.state) as fd:
-                if fd is not None:
-                    wait = run_build(self.job, self.clock, self._wall)
-                    if wait:
-                        self._watch.retry_in(wait)
+            wait = self._build_inline()
+            if wait:
+                self._watch.retry_in(wait)
         else:
             self._start_builder()
         self.follow()
 
+    def _build_inline(self) -> float:
+        """Build in this thread if due (inline mode); seconds to look again after."""
+        try:
+            with builds.build_lock(self.state) as fd:
+                if fd is None:
+                    return 0.0
+                self._problems.pop("state", None)
+                wait = run_build(self.job, self.clock, self._wall)
+        except OSError as exc:
+            self._state_unwritable(exc)
+            return 0.0
+        return wait
+
+    def _state_unwritable(self, exc: OSError) -> None:
+        problem = (f"the state folder {self.state} cannot be written ({exc.strerror or exc}); "
+                   "the last good build is served, but edits are not published")
+        if self._problems.get("state") != problem:
+            log.error("%s", problem)
+        self._problems["state"] = problem
+
     def _start_builder(self) -> None:
         """Start a builder process if a build is due and nobody is building."""
         if self._child is not None:
-            if self._child.poll() is None:
-                if time.monotonic() - self._child_started > self.job.timeout + KILL_GRACE:
+            code = self._child.poll()
+            if code is None:
+                if self._monotonic() - self._child_started > self.job.timeout + KILL_GRACE:
                     self._child.kill()  # it ignored its alarm; the next look records it
                 return
             self._child = None
-        with builds.build_lock(self.state) as fd:
-            if fd is None:
-                return  # another process builds
-            status = builds.read_status(self.state)
-            signature = self._watch.signature()
-            if status.get("state") != "building":
-                current = self.follow()
-                unreadable = self._unreadable if self._unreadable == builds.current_name(
-                    self.state) else ""
-                reason = build_due(self.job, current, source_of(self.job), self.clock(), status,
-                                   self._wall(), unreadable)
-                if not reason:
-                    return
-                wait = unsettled(signature, self.settle, self._wall())
-                if reason == "reload" and wait:
-                    self._watch.retry_in(wait)
-                    return
-            self._child = subprocess.Popen(
-                [*BUILDER_COMMAND, json.dumps(asdict(self.job))], pass_fds=(fd,), stdin=subprocess.DEVNULL)
-            self._child_started = time.monotonic()
+            self._builder_ended(code)
+        if self._monotonic() < self._hold_until:
+            return
+        try:
+            with builds.build_lock(self.state) as fd:
+                if fd is None:
+                    return  # another process builds
+                self._problems.pop("state", None)
+                status = builds.read_status(self.state)
+                signature = self._watch.signature()
+                damaged = builds.current_name(self.state) in self._broken  # to be set aside
+                if status.get("state") != "building" and not damaged:
+                    reason = build_due(self.job, self.follow(), source_of(self.job), self.clock(),
+                                       status, self._wall())
+                    if not reason:
+                        return
+                    wait = unsettled(signature, self.settle, self._wall())
+                    if reason == "reload" and wait:
+                        self._watch.retry_in(wait)
+                        return
+                self._child = subprocess.Popen(
+                    [*BUILDER_COMMAND, json.dumps(asdict(self.job)), str(os.getpid())],
+                    pass_fds=(fd,), stdin=subprocess.DEVNULL)
+                self._child_started = self._monotonic()
+        except OSError as exc:  # the lock cannot be taken: a read-only or full state folder
+            self._state_unwritable(exc)
+
+    def _builder_ended(self, code: int) -> None:
+        """Count a builder that failed without recording why; start the
+        next one only after a growing delay, logging each kind of failure once."""
+        if code == 0:
+            self._failures, self._hold_until = 0, 0.0
+            self._problems.pop("builder", None)
+            return
+        self._failures += 1
+        delay = retry_delay(self._failures)
+        self._hold_until = self._monotonic() + delay
+        problem = (f"the builder for {self.data_file} ended with status {code} "
+                   "(see the server log); it is started again after a growing delay")
+        if self._problems.get("builder") != problem:
+            log.error("%s; next try in %g s", problem, delay)
+        self._problems["builder"] = problem
+        self._watch.retry_in(delay)
 
     def health(self) -> Health:
         build = self.current()
         status = builds.read_status(self.state)
-        errors = tuple(status.get("errors", ()))
-        if build is None and not errors:
-            errors = (f"nothing is published yet; building {self.data_file} …",)
+        source = source_of(self.job)
+        # Only errors about the data file as it is now: not a version
+        # already replaced, nor another file's.
+        about_now = status.get("source") == source and status.get("options") == self.job.options
+        errors = tuple(status.get("errors", ())) if about_now else ()
+        errors += tuple(self._problems.values())
+        building = status.get("state") == "building" or (
+            not errors and build_due(self.job, build, source, self.clock(), status,
+                                     self._wall()) == "reload")
+        if build is None:
+            state = BUILDING if building and not errors else NONE
+            if not errors:
+                errors = (f"nothing is published yet; building {self.data_file} …"
+                          if building else f"nothing is published for {self.data_file}",)
+        elif build.source == source:
+            state = CURRENT
+        else:
+            state = BUILDING if building else STALE
         return Health(
             ok=build is not None and not errors,
             data_file=str(self.data_file),
             talks=build.talks if build else 0,
             loaded_at=build.loaded_at if build else None,
             errors=errors,
-            warnings=tuple(status.get("warnings", ())),
+            warnings=tuple(status.get("warnings", ())) if about_now else (),
             version=build.version if build else "",
+            state=state,
+            source=dict(build.origin) if build is not None and build.origin else None,
         )
 
 
-def state_dir(configured: str, instance_path: str, data_file: str | Path) -> Path:
-    """FEEDS_STATE_DIR, or a folder of the app's instance folder that belongs
-    to this data file alone (named by a digest of its resolved path), so that
-    servers of two data files never share builds."""
-    if configured:
-        return Path(configured).absolute()
-    digest = hashlib.sha256(str(Path(data_file).resolve()).encode()).hexdigest()[:16]
-    return Path(instance_path).absolute() / "sources" / digest
+def state_dir(configured: str, instance_path: str, data_file: str | Path,
+              options: BuildOptions, max_age: int) -> Path:
+    """The state folder of this data file with these settings: a folder
+    named by a digest of the file's resolved path and `options` (what
+    changes a build's bytes), in FEEDS_STATE_DIR or else the app's instance
+    folder. Servers of two data files, or of one file with two site
+    addresses, never share builds, status or the last good secrets."""
+    base = Path(configured or instance_path).absolute()
+    settings = job_options(options.site.base, options.feed_limit, max_age)
+    key = json.dumps(origin_of(data_file, settings), sort_keys=True)
+    return base / "sources" / hashlib.sha256(key.encode()).hexdigest()[:16]
