@@ -4,9 +4,12 @@ of a data file, and servers on loopback."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -172,3 +175,62 @@ def fetch(url: str) -> bytes:
 def clean_environment(**extra: str) -> dict[str, str]:
     """This process's environment without FEEDS_* settings, plus `extra`."""
     return {**{k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}, **extra}
+
+
+# --- shared by several test modules ------------------------------------------------
+
+#: Debian's own Python: the quick start's, and what the fresh-venv tests build on.
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+#: The browser the page tests drive (Debian's chromium), and its flags.
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: Screenshots and other files for a person to look at (not committed).
+ARTIFACTS = ROOT / "tests" / "artifacts"
+HOSTILE_TITLE = '<script>alert(1)</script> "Quoted" & <b>bold</b>'
+HOSTILE_ABSTRACT = '</script><script>alert(2)</script> "q" & <img src=x onerror=alert(3)>'
+HOSTILE_ID = "2026-04-20-hostile"
+
+
+def add_talk(data_file: Path, **fields: object) -> None:
+    """Append a talk to the data file; strings are written JSON-quoted,
+    which YAML reads back exactly."""
+    lines = [f"  - id: {fields.pop('id')}"]
+    lines += [f"    {key}: {json.dumps(value)}" for key, value in fields.items()]
+    data_file.write_text(data_file.read_text() + "\n" + "\n".join(lines) + "\n")
+
+
+def add_hostile_talk(data_file: Path) -> None:
+    add_talk(data_file, id=HOSTILE_ID, date="2026-04-20", title=HOSTILE_TITLE,
+             abstract=HOSTILE_ABSTRACT,
+             speakers=[{"name": 'Eve "<i>" & Co', "affiliation": "A&B <Lab>"}],
+             note='See <a href="javascript:alert(4)">this</a> & https://example.org/?a=1&b=2.')
+
+
+def fresh_copy(target: Path) -> None:
+    """What a clone of this checkout holds: its tracked and new files, nothing ignored."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def newsboat(url: str, home: Path) -> list[tuple[str, str, str, int]]:
+    """Reload `url` with newsboat and return (guid, title, link, date) of
+    what its cache holds, as its article list shows them."""
+    home.mkdir(exist_ok=True)
+    (home / "urls").write_text(url + "\n")
+    (home / "config").write_text("")
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home),
+           "XDG_DATA_HOME": str(home)}
+    args = ["newsboat", "-u", str(home / "urls"), "-c", str(home / "cache.db"),
+            "-C", str(home / "config")]
+    done = subprocess.run(args + ["-x", "reload"], env=env, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(home / "cache.db") as db:
+        return db.execute("SELECT guid, title, url, pubDate FROM rss_item WHERE deleted = 0 "
+                          "ORDER BY pubDate DESC").fetchall()

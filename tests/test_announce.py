@@ -34,6 +34,9 @@ from feeds.data.revisions import ledger_path, update_ledger
 from feeds.urls import Site
 
 from helpers import (
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
     NOW,
     ROOT,
     SITE_URL,
@@ -45,7 +48,6 @@ from helpers import (
     talk_uid,
 )
 from smtp_server import PASSWORD, Inbox, smtp_server
-from test_browser import ARGS, ARTIFACTS, CHROMIUM
 
 TALK = "2026-04-13-fischer"  # the next talk after NOW (Monday 13 April 2026, 17:00 Berlin)
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -27,13 +27,20 @@ from feeds.formats import pages
 from feeds.model import Schedule
 from feeds.urls import Site
 
-from helpers import NOW, ROOT, SEED_DATA, FakeClock
-from test_pages import HOSTILE_ID, HOSTILE_TITLE, add_hostile_talk, add_talk
+from helpers import (
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    HOSTILE_ID,
+    HOSTILE_TITLE,
+    NOW,
+    ROOT,
+    SEED_DATA,
+    FakeClock,
+    add_hostile_talk,
+    add_talk,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 ZONES = ("America/New_York", "Asia/Tokyo", "Pacific/Auckland", "Europe/Berlin")
 LOCALES = ("en-US", "ja-JP", "de-DE")

@@ -16,7 +16,6 @@ import icalendar
 import lxml.html
 import pytest
 import vobject
-from test_syndication import newsboat
 from werkzeug.serving import make_server
 
 from feeds.commands import announce, cli, organiser
@@ -33,7 +32,7 @@ from feeds.data.revisions import (
 )
 
 from calendar_readers import READERS
-from helpers import NOW, FakeClock, serving
+from helpers import NOW, FakeClock, newsboat, serving
 from smtp_server import Inbox, smtp_server
 
 MEHLIG = "2026-05-11-mehlig"

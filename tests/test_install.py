@@ -13,8 +13,7 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from helpers import ROOT, clean_environment
-from test_quickstart import SYSTEM_PYTHON, fresh_copy
+from helpers import ROOT, SYSTEM_PYTHON, clean_environment, fresh_copy
 
 #: Lists the installed package's files and imports every module, far from the copy.
 PROBE = """

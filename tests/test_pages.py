@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -15,33 +14,25 @@ from icalendar import Calendar
 
 from feeds.formats import pages
 
-from helpers import NOW, SITE_URL, snapshot_for, talk_id_of
+from helpers import (
+    HOSTILE_ABSTRACT,
+    HOSTILE_ID,
+    HOSTILE_TITLE,
+    NOW,
+    SITE_URL,
+    add_hostile_talk,
+    add_talk,
+    snapshot_for,
+    talk_id_of,
+)
 
 TALK = "2026-04-13-fischer"
-HOSTILE_TITLE = '<script>alert(1)</script> "Quoted" & <b>bold</b>'
-HOSTILE_ABSTRACT = '</script><script>alert(2)</script> "q" & <img src=x onerror=alert(3)>'
-HOSTILE_ID = "2026-04-20-hostile"
 BERLIN = ZoneInfo("Europe/Berlin")
 DISPLAY = {"New York": "America/New_York", "Los Angeles": "America/Los_Angeles",
            "Tokyo": "Asia/Tokyo"}
 
 
 # --- helpers --------------------------------------------------------------------
-
-def add_talk(data_file: Path, **fields: object) -> None:
-    """Append a talk to the data file; strings are written JSON-quoted,
-    which YAML reads back exactly."""
-    lines = [f"  - id: {fields.pop('id')}"]
-    lines += [f"    {key}: {json.dumps(value)}" for key, value in fields.items()]
-    data_file.write_text(data_file.read_text() + "\n" + "\n".join(lines) + "\n")
-
-
-def add_hostile_talk(data_file: Path) -> None:
-    add_talk(data_file, id=HOSTILE_ID, date="2026-04-20", title=HOSTILE_TITLE,
-             abstract=HOSTILE_ABSTRACT,
-             speakers=[{"name": 'Eve "<i>" & Co', "affiliation": "A&B <Lab>"}],
-             note='See <a href="javascript:alert(4)">this</a> & https://example.org/?a=1&b=2.')
-
 
 def page(client, path: str, status: int = 200):
     response = client.get(path)

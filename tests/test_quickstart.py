@@ -9,12 +9,10 @@ import email
 import email.policy
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 import urllib.error
-from pathlib import Path
 
 import icalendar
 import lxml.html
@@ -22,9 +20,18 @@ import pytest
 
 from feeds.data.loader import load_schedule
 
-from helpers import ROOT, SEED_DATA, clean_environment, fetch, free_port, running, talk_id_of, talk_uid
-
-SYSTEM_PYTHON = Path("/usr/bin/python3")
+from helpers import (
+    ROOT,
+    SEED_DATA,
+    SYSTEM_PYTHON,
+    clean_environment,
+    fetch,
+    free_port,
+    fresh_copy,
+    running,
+    talk_id_of,
+    talk_uid,
+)
 
 
 def quick_start() -> list[str]:
@@ -34,17 +41,6 @@ def quick_start() -> list[str]:
     block = re.search(r"```sh\n(.*?)```", section, re.S)
     assert block, "the quick start has no sh block"
     return [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
-
-
-def fresh_copy(target: Path) -> None:
-    """What a clone of this checkout holds: its tracked and new files, nothing ignored."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
 
 
 def test_the_quick_start_has_two_commands_and_ci_runs_the_second():

@@ -4,16 +4,12 @@ strict mode, and newsboat (a terminal feed reader from Debian)."""
 from __future__ import annotations
 
 import calendar
-import os
 import shutil
-import sqlite3
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import feedparser
@@ -25,7 +21,7 @@ from werkzeug.serving import make_server
 from feeds.formats.syndication import atom_feed, rss_feed
 from feeds.urls import Site
 
-from helpers import NOW, SEED_ID_AUTHORITY, SITE_URL, add_to_talk, revisions_for, serving
+from helpers import NOW, SEED_ID_AUTHORITY, SITE_URL, add_to_talk, newsboat, revisions_for, serving
 
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
 RSS_NS = {"atom": "http://www.w3.org/2005/Atom", "dc": "http://purl.org/dc/elements/1.1/"}
@@ -338,24 +334,6 @@ def served(make_app) -> Iterator[str]:
     """The app on a real HTTP server on 127.0.0.1; yields its base URL."""
     with serving(make_server("127.0.0.1", 0, make_app(), threaded=True)) as url:
         yield url
-
-
-def newsboat(url: str, home: Path) -> list[tuple[str, str, str, int]]:
-    """Reload `url` with newsboat and return (guid, title, link, date) of
-    what its cache holds, as its article list shows them."""
-    home.mkdir(exist_ok=True)
-    (home / "urls").write_text(url + "\n")
-    (home / "config").write_text("")
-    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home),
-           "XDG_DATA_HOME": str(home)}
-    args = ["newsboat", "-u", str(home / "urls"), "-c", str(home / "cache.db"),
-            "-C", str(home / "config")]
-    done = subprocess.run(args + ["-x", "reload"], env=env, capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stderr
-    with sqlite3.connect(home / "cache.db") as db:
-        return db.execute("SELECT guid, title, url, pubDate FROM rss_item WHERE deleted = 0 "
-                          "ORDER BY pubDate DESC").fetchall()
 
 
 def test_newsboat_shows_every_entry_once_with_its_dates(served, data_file, clock, tmp_path):
