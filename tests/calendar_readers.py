@@ -73,7 +73,7 @@ def icalendar_instants(data: bytes) -> dict[str, str]:
 
 
 def vobject_instants(data: bytes) -> dict[str, str]:
-    """vobject, interpreting the file's own VTIMEZONEs (as tests/test_ical.py)."""
+    """vobject, interpreting the file's own VTIMEZONEs (as tests/formats/test_ical.py)."""
     cal = vobject.readOne(data.decode("utf-8"))
     zones = {vtz.tzid.value: vtz.gettzinfo() for vtz in cal.contents.get("vtimezone", [])}
     result = {}

@@ -237,10 +237,10 @@ def event_ld(talk: Talk, series: Series, site: urls.Site,
 
 
 #: The frame's height: it fits SNIPPET_LIMIT talks of the seed on a 390 px
-#: phone (tests/test_browser.py measures it); the frame's background is clear.
+#: phone (tests/integration/test_browser.py measures it); the frame's background is clear.
 FRAME_HEIGHT = 720
 #: The space the script snippet reserves before its list arrives, so the host
-#: page does not move (tests/test_browser.py measures the layout shift).
+#: page does not move (tests/integration/test_browser.py measures the layout shift).
 SCRIPT_RESERVE = "36rem"
 _SNIPPETS = {
     "iframe": '<iframe src="{{ src }}?limit={{ limit }}" title="{{ title }}: upcoming talks" '

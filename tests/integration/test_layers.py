@@ -10,11 +10,12 @@ import ast
 import importlib
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "feeds"
+from helpers import ROOT
+
+PACKAGE = ROOT / "feeds"
 #: The rooms, lowest first: a module may import its own room and the ones before it.
 ROOMS = ("", "data", "formats", "publish", "server", "commands")
 #: One document each; they share only the bases of formats/ (announcement's

@@ -1,7 +1,7 @@
 """The state folder through the app (inline builds): a build belongs to its
 data file and settings, the last good secrets to their secrets file; a
 damaged, killed or unwritable state heals itself; /healthz tells which
-version is served. tests/test_state_processes.py runs the same stories
+version is served. tests/integration/test_state_processes.py runs the same stories
 through real gunicorn servers."""
 
 from __future__ import annotations

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from helpers import NOW, add_to_talk
+from helpers import NOW, ROOT, add_to_talk
 
-SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "atom.rng"
+SCHEMA_FILE = ROOT / "tests" / "schemas" / "atom.rng"
 ATOM_NS = {"a": "http://www.w3.org/2005/Atom"}
 LATER = NOW + timedelta(days=2, hours=3)
 RECORDING = "https://example.org/rec"

@@ -2,7 +2,7 @@
 the last good version kept through bad, half-written and deleted files,
 /healthz, and several processes (publishers over one file) building the
 same bytes. Builds run inline here, with the injected clock;
-tests/test_published.py runs the background builder and real servers."""
+tests/publish/test_builds.py runs the background builder and real servers."""
 
 from __future__ import annotations
 
