@@ -1,10 +1,11 @@
 """Small file utilities shared by the ledger, the secrets, the publisher and
 the export: bounded reads, cheap change detection, a lock shared by
-processes, atomic writes and directory swaps."""
+processes, atomic writes, directory swaps and syncing a tree to disk."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import secrets
@@ -213,3 +214,41 @@ def replace_directory(new: Path, target: Path) -> None:
     os.rename(target, old)
     os.rename(new, target)
     shutil.rmtree(old)
+
+
+def sync_directory(path: Path) -> None:
+    """The directory `path` on disk (its entries: names added, renamed, removed)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_tree(root: Path) -> None:
+    """Every file and directory under `root` on disk: one syncfs(2) of its
+    file system where Linux offers it (one call at any number of files),
+    else an fsync per file; then each directory."""
+    if not _syncfs(root):
+        for file in root.rglob("*"):
+            if file.is_file():
+                fd = os.open(file, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+    for directory in [root, *(d for d in root.rglob("*") if d.is_dir())]:
+        sync_directory(directory)
+
+
+def _syncfs(path: Path) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return bool(syncfs(fd) == 0)
+    finally:
+        os.close(fd)

@@ -38,7 +38,9 @@ from feeds.data.revisions import Revision, ledger_path
 from feeds.data.yaml_reader import InvalidData
 from feeds.files import Signature
 from feeds.publish import builds
-from feeds.publish.builds import PublishedBuild, UnreadableBuild
+from feeds.publish.builds import PublishedBuild
+from feeds.publish.made_from import MadeFrom
+from feeds.publish.routes import UnreadableBuild
 from feeds.publish.snapshot import BuildOptions, RenderContext, render_snapshot
 from feeds.settings import utc_now
 
@@ -259,14 +261,13 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
         return 0.0
     if recorded.errors:  # published, but not recorded: degraded, and tried again
         attempt["retry_at"] = wall + job.ledger_retry
-    made_from = builds.MadeFrom(recorded.text, str(data_file), recorded.revisions,
-                                job.build_options(), now)
+    made_from = MadeFrom(recorded.text, str(data_file), recorded.revisions, job.build_options(), now)
     _publish(job, attempt, made_from, made_from.context(recorded.schedule), source_of(job), now,
              errors=recorded.errors)
     return 0.0
 
 
-def _publish(job: BuildJob, attempt: dict[str, Any], made_from: builds.MadeFrom,
+def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom,
              context: RenderContext, source: list[int] | None, loaded_at: datetime,
              errors: tuple[str, ...] = ()) -> None:
     """Render every route, write the build and switch it in; on failure keep the current one."""

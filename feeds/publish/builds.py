@@ -1,6 +1,8 @@
 """Published builds on disk: each good version of the data is rendered once,
 into the file tree that `feeds build` writes, and every worker process
-serves the current one from there.
+serves the current one from there. This module keeps the build directories'
+life cycle: open, serve, set aside, publish, prune; the status, the lock and
+the private folder.
 
 The state folder of one data file with its settings (FEEDS_STATE_DIR, by
 default the app's instance folder, then sources/<key>: see
@@ -8,8 +10,8 @@ feeds.server.publisher.state_dir)::
 
     builds/<seq>-<version>/site/         the `feeds build` tree (feeds.publish.export)
     builds/<seq>-<version>/index.json    header sets, dates, deliveries, version, ...
-    builds/<seq>-<version>/routes.sqlite route -> file, header set, ETag, date (one row each)
-    builds/<seq>-<version>/context.json  what it is made from, by value (`MadeFrom`):
+    builds/<seq>-<version>/routes.sqlite route -> file, header set, ETag, date (feeds.publish.routes)
+    builds/<seq>-<version>/context.json  what it is made from, by value (feeds.publish.made_from):
                                          for /embed?…, the members' calendar, a rebuild
     builds/broken-<seq>-<version>/       a build that could not be read, set aside
     current -> builds/<seq>-<version>    replaced with one rename: readers see old or new
@@ -31,10 +33,8 @@ them."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -42,23 +42,30 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from feeds import urls
-from feeds.data.loader import parse_schedule
-from feeds.data.revisions import LedgerError, Revision, parse_ledger, render_ledger
 from feeds.data.yaml_reader import InvalidData
-from feeds.files import write_atomically
+from feeds.files import sync_directory, sync_tree, write_atomically
 from feeds.formats import pages
-from feeds.formats.delivery import Delivery, Resource, content_disposition, http_date, quoted_etag
-from feeds.model import Schedule
+from feeds.formats.delivery import Delivery, Resource, http_date
 from feeds.publish import export
-from feeds.publish.snapshot import BuildOptions, EmbedPages, RenderContext, Snapshot
+from feeds.publish.made_from import MadeFrom, check_ends, fingerprint, read_checked
+from feeds.publish.routes import (
+    BrokenBuild,
+    Headers,
+    RouteTable,
+    Served,
+    UnreadableBuild,
+    index_of,
+    inside,
+    write_routes,
+)
+from feeds.publish.snapshot import EmbedPages, RenderContext, Snapshot
 from feeds.timezones import EPOCH
 
 log = logging.getLogger(__name__)
@@ -66,8 +73,6 @@ log = logging.getLogger(__name__)
 #: The layout of a build directory. Builds of other formats (1: routes in
 #: index.json, 2: a pickled model) are not read: they are built again.
 FORMAT = 3
-#: Stands for the download's Content-Disposition in a shared header set.
-DOWNLOAD = "<download>"
 BUILDS = "builds"
 CURRENT = "current"
 STATUS = "status.json"
@@ -81,209 +86,10 @@ CONTEXT = "context.json"
 GRACE = 60.0
 #: A build that could not be read is renamed with this prefix (kept for a look, then pruned).
 BROKEN = "broken-"
-Headers = tuple[tuple[str, str], ...]
-
-
-class BrokenBuild(ValueError):
-    """A build on disk that cannot be read (truncated, missing files)."""
 
 
 def utc(stamp: float | None) -> datetime | None:
     return None if stamp is None else datetime.fromtimestamp(stamp, timezone.utc)
-
-
-class UnreadableBuild(BrokenBuild):
-    """A build directory that cannot be read whole: it is never served, and
-    the builder builds again from the data file."""
-
-
-@dataclass(frozen=True)
-class MadeFrom:
-    """What a build is made from, stored by value (data, never code): the
-    data file's text, read again with the normal loader, the ledger's rows
-    and the few settings and the moment the build depends on."""
-
-    #: The data file's text, as it was parsed.
-    text: str
-    #: Where it was read from (for the loader's messages).
-    data_file: str
-    revisions: Mapping[str, Revision]
-    options: BuildOptions
-    now: datetime
-
-    def context(self, schedule: Schedule | None = None) -> RenderContext:
-        """The render context (`schedule`: the text's, if already parsed);
-        InvalidData if the text does not parse."""
-        if schedule is None:
-            schedule = parse_schedule(self.text, self.data_file)
-        return RenderContext.of(schedule, self.revisions, self.options, self.now)
-
-    def to_json(self) -> bytes:
-        return json.dumps({"data_file": self.data_file, "data": self.text,
-                           "ledger": render_ledger(self.revisions), "now": self.now.isoformat(),
-                           "site": self.options.site.base, "feed_limit": self.options.feed_limit},
-                          ensure_ascii=False, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_json(cls, blob: bytes, name: str) -> MadeFrom:
-        """`blob` as written by `to_json`; UnreadableBuild naming `name` if it is not."""
-        try:
-            fields = json.loads(blob)
-            return cls(str(fields["data"]), str(fields["data_file"]),
-                       parse_ledger(str(fields["ledger"]), name),
-                       BuildOptions(urls.Site(str(fields["site"])), int(fields["feed_limit"])),
-                       datetime.fromisoformat(str(fields["now"])))
-        except (ValueError, TypeError, KeyError, LedgerError) as exc:
-            raise UnreadableBuild(f"{name}: {exc}") from exc
-
-
-def _digest(blob: bytes) -> str:
-    return hashlib.sha256(blob).hexdigest()
-
-
-#: Bytes at each end of context.json checked when a build is opened (the
-#: whole file is checked when it is read).
-ENDS = 4096
-
-
-def _ends(head: bytes, tail: bytes) -> str:
-    return _digest(head + b"\0" + tail)
-
-
-@dataclass(frozen=True)
-class Served:
-    """One route of a published build: its file and how to send it."""
-
-    file: str
-    #: Every header but Content-Length, validators included.
-    headers: Headers
-    etag: str
-    last_modified: datetime
-    delivery: Delivery
-    download_name: str = ""
-
-    @property
-    def body(self) -> bytes:
-        with open(self.file, "rb") as handle:
-            return handle.read()
-
-    @property
-    def media_type(self) -> str:
-        return dict(self.headers)["Content-Type"]
-
-
-def inside(site: str, file: str) -> str:
-    """The path of `file`, a route table's name relative to the build's site
-    folder `site` (ending in '/'); ValueError unless it stays inside: no
-    absolute path, no '..' or '.' part, no empty part, no backslash or NUL.
-    A route table written by anyone but the builder is never trusted."""
-    parts = file.split("/") if isinstance(file, str) else [""]
-    if any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts):
-        raise ValueError(f"the route file {file!r} is not inside the build")
-    return site + file
-
-
-def served_from(row: Sequence[Any], site: str, sets: list[Headers],
-                dates: list[tuple[datetime, str]], deliveries: list[Delivery]) -> Served:
-    """One row of a route table (file, header set, ETag, date, delivery,
-    download name; the indexes point into index.json's lists) as `Served`;
-    ValueError for a file outside the build."""
-    file, hset, etag, date, delivery, download = row
-    path = inside(site, file)
-    moment, text = dates[date]
-    headers = sets[hset]
-    if download:  # the one header that differs per talk file
-        headers = tuple((k, content_disposition(download) if v == DOWNLOAD else v)
-                        for k, v in headers)
-    return Served(path, headers + (("ETag", quoted_etag(etag)), ("Last-Modified", text)),
-                  etag, moment, deliveries[delivery], download)
-
-
-class RouteTable(Mapping[str, Served]):
-    """A build's routes, looked up one at a time in its SQLite table (opened
-    read-only and immutable: a build never changes), so opening a build costs
-    the same for 20 routes as for 20 000, and a worker keeps only the few it
-    answered lately. Iterates in the order the build wrote them."""
-
-    #: Routes kept as `Served` after a lookup (the feeds and pages most asked for).
-    RECENT = 256
-
-    def __init__(self, database: Path, site: str, sets: list[Headers],
-                 dates: list[tuple[datetime, str]], deliveries: list[Delivery]):
-        self._site, self._sets, self._dates, self._deliveries = site, sets, dates, deliveries
-        self._uri = f"{database.resolve().as_uri()}?mode=ro&immutable=1"
-        self._lock = threading.Lock()
-        self._recent: OrderedDict[str, Served | None] = OrderedDict()
-        # Opened now: a build pruned later still answers from the open file.
-        self._db, self._pid = self._connect(), os.getpid()
-        with self._lock:
-            self._count: int = self._db.execute("SELECT count(*) FROM routes").fetchone()[0]
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._uri, uri=True, check_same_thread=False)
-
-    def _query(self, sql: str, *args: str) -> sqlite3.Cursor:
-        """Run `sql` (the caller holds the lock); a forked child opens its own
-        connection, as SQLite asks."""
-        if self._pid != os.getpid():
-            self._db, self._pid = self._connect(), os.getpid()
-        return self._db.execute(sql, args)
-
-    def _served(self, row: Sequence[Any]) -> Served:
-        return served_from(row, self._site, self._sets, self._dates, self._deliveries)
-
-    def get(self, route: str, default: Any = None) -> Any:  # one query per route not seen lately
-        with self._lock:
-            if route in self._recent:
-                self._recent.move_to_end(route)
-                served = self._recent[route]
-            else:
-                try:
-                    row = self._query(_LOOKUP, route).fetchone()
-                except sqlite3.DatabaseError as exc:  # damaged on disk after it was opened
-                    raise BrokenBuild(f"{self._uri}: {exc}") from exc
-                try:
-                    served = None if row is None else self._served(row)
-                except ValueError as exc:  # planted: never served
-                    log.error("%s: %s", self._uri, exc)
-                    served = None
-                self._recent[route] = served
-                if len(self._recent) > self.RECENT:
-                    self._recent.popitem(last=False)
-        return default if served is None else served
-
-    def __getitem__(self, route: str) -> Served:
-        served = self.get(route)
-        if served is None:
-            raise KeyError(route)
-        return served
-
-    def __contains__(self, route: object) -> bool:
-        return isinstance(route, str) and self.get(route) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        with self._lock:
-            routes = [route for (route,) in self._query(
-                "SELECT route FROM routes ORDER BY position")]
-        return iter(routes)
-
-    def __len__(self) -> int:
-        return self._count
-
-
-_LOOKUP = "SELECT file, hset, etag, date, delivery, download FROM routes WHERE route = ?"
-
-
-def write_routes(database: Path, routes: Mapping[str, list[Any]]) -> None:
-    """A build's route table: one row per route, in `served_from`'s order."""
-    with contextlib.closing(sqlite3.connect(database)) as db:
-        db.execute("CREATE TABLE routes (position INTEGER PRIMARY KEY, route TEXT NOT NULL "
-                   "UNIQUE, file TEXT NOT NULL, hset INTEGER NOT NULL, etag TEXT NOT NULL, "
-                   "date INTEGER NOT NULL, delivery INTEGER NOT NULL, download TEXT NOT NULL)")
-        db.executemany("INSERT INTO routes (route, file, hset, etag, date, delivery, download) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       ((route, *row) for route, row in routes.items()))
-        db.commit()
 
 
 class PublishedBuild:
@@ -300,7 +106,7 @@ class PublishedBuild:
         #: missing, cut short or damaged is not opened (its size and both
         #: ends are checked now, at the same cost at any size).
         self._stored: dict[str, Any] = index["context"]
-        self._check_context()
+        check_ends(directory / CONTEXT, self._stored)
         self.version: str = index["version"]
         self.seq: int = index["seq"]
         self.talks: int = index["talks"]
@@ -330,38 +136,12 @@ class PublishedBuild:
 
     # What the build is made from, read only when a page needs it (/embed?…,
     # the members' calendar) or the builder rebuilds it.
-    def _check_context(self) -> None:
-        path = self.directory / CONTEXT
-        try:
-            with open(path, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                head = handle.read(ENDS)
-                handle.seek(max(0, size - ENDS))
-                tail = handle.read(ENDS)
-        except OSError as exc:
-            raise UnreadableBuild(f"{path}: {exc.strerror or exc}") from exc
-        if size != self._stored["bytes"] or _ends(head, tail) != self._stored["ends"]:
-            raise UnreadableBuild(f"{path} is not the file its build wrote "
-                                  f"({size} bytes of {self._stored['bytes']})")
-
-    def _read_context(self) -> bytes:
-        """context.json, checked whole against the index; UnreadableBuild if it is not."""
-        path = self.directory / CONTEXT
-        try:
-            blob = path.read_bytes()
-        except OSError as exc:
-            raise UnreadableBuild(f"{path}: {exc.strerror or exc}") from exc
-        if len(blob) != self._stored["bytes"] or _digest(blob) != self._stored["sha256"]:
-            raise UnreadableBuild(f"{path} is not the file its build wrote "
-                                  f"({len(blob)} bytes of {self._stored['bytes']})")
-        return blob
-
     def made_from(self) -> MadeFrom:
         """What the build is made from; UnreadableBuild if it cannot be read."""
         with self._lock:
             if self._made_from is None:
-                self._made_from = MadeFrom.from_json(self._read_context(),
-                                                     str(self.directory / CONTEXT))
+                path = self.directory / CONTEXT
+                self._made_from = MadeFrom.from_json(read_checked(path, self._stored), str(path))
             return self._made_from
 
     @property
@@ -389,39 +169,6 @@ class PublishedBuild:
                                context.changed)
             self._embed = EmbedPages(context, default)
         return self._embed(options)
-
-
-def index_of(snapshot: Snapshot, max_age: int) -> dict[str, Any]:
-    """Where each route's file is and the headers it is sent with."""
-    sets: dict[Headers, int] = {}
-    dates: dict[float, int] = {}
-    deliveries: dict[Delivery, int] = {}
-
-    def header_set(headers: Mapping[str, str]) -> int:
-        return sets.setdefault(tuple(headers.items()), len(sets))
-
-    def date(moment: datetime) -> int:
-        return dates.setdefault(moment.timestamp(), len(dates))
-
-    def delivery(resource: Resource) -> int:
-        return deliveries.setdefault(resource.delivery, len(deliveries))
-
-    def shared_headers(resource: Resource) -> dict[str, str]:
-        """The route's headers, its download name left out so that every
-        talk file shares one header set (one per route would grow with talks)."""
-        headers = resource.headers(max_age)
-        if resource.download_name:
-            headers["Content-Disposition"] = DOWNLOAD
-        return headers
-
-    routes = {route: [export.file_path(route, r), header_set(shared_headers(r)), r.etag,
-                      date(r.last_modified), delivery(r), r.download_name]
-              for route, r in snapshot.routes.items()}
-    page = snapshot.not_found
-    missing = {**page.headers(0), "Cache-Control": "no-cache"}
-    return {"routes": routes, "not_found": [export.NOT_FOUND, header_set(missing), delivery(page)],
-            "headers": [list(map(list, hs)) for hs in sets], "dates": list(dates),
-            "deliveries": [asdict(d) for d in deliveries]}
 
 
 def builds_dir(state: Path) -> Path:
@@ -505,44 +252,7 @@ def point_current(state: Path, name: str) -> None:
         link.unlink()
     os.symlink(f"{BUILDS}/{name}", link)
     os.replace(link, state / CURRENT)  # the switch: one rename
-    _sync_directory(state)
-
-
-def _sync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sync_tree(root: Path) -> None:
-    """Every file and directory under `root` on disk: one syncfs(2) of its
-    file system where Linux offers it (one call at any number of files),
-    else an fsync per file; then each directory."""
-    if not _syncfs(root):
-        for file in root.rglob("*"):
-            if file.is_file():
-                fd = os.open(file, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-    for directory in [root, *(d for d in root.rglob("*") if d.is_dir())]:
-        _sync_directory(directory)
-
-
-def _syncfs(path: Path) -> bool:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        syncfs = libc.syncfs
-    except (OSError, AttributeError):
-        return False
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        return bool(syncfs(fd) == 0)
-    finally:
-        os.close(fd)
+    sync_directory(state)
 
 
 def remove_temporaries(state: Path) -> None:
@@ -601,12 +311,11 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
         write_routes(tmp / ROUTES, index.pop("routes"))
         stored = made_from.to_json()
         (tmp / CONTEXT).write_bytes(stored)
-        index["context"] = {"bytes": len(stored), "sha256": _digest(stored),
-                            "ends": _ends(stored[:ENDS], stored[-ENDS:])}
+        index["context"] = fingerprint(stored)
         (tmp / INDEX).write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
-        _sync_tree(tmp)  # a power cut after the switch must not leave a damaged build current
+        sync_tree(tmp)  # a power cut after the switch must not leave a damaged build current
         os.rename(tmp, builds / name)
-        _sync_directory(builds)
+        sync_directory(builds)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -25,7 +25,8 @@ from werkzeug.wsgi import get_host
 from feeds import urls
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
-from feeds.publish.builds import BrokenBuild, PublishedBuild, Served, UnreadableBuild, private_dir
+from feeds.publish.builds import PublishedBuild, private_dir
+from feeds.publish.routes import BrokenBuild, Served, UnreadableBuild
 from feeds.publish.snapshot import BuildOptions, EmbedBusy
 from feeds.server import accesslog
 from feeds.server.members import Members

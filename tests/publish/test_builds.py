@@ -23,7 +23,7 @@ import icalendar
 import pytest
 
 from feeds.commands import cli
-from feeds.publish import builds
+from feeds.publish import builds, routes
 
 from helpers import SITE_URL, gunicorn
 
@@ -289,10 +289,10 @@ def test_old_builds_are_deleted_but_the_last_few_kept(make_app, data_file):
 def test_a_worker_started_over_a_published_build_reads_no_data(make_app, data_file, monkeypatch):
     good = make_app().test_client().get("/calendar.ics")
     from feeds.data import recorded
-    from feeds.publish import builder
+    from feeds.publish import builder, made_from
 
     monkeypatch.setattr(recorded, "parse_schedule", lambda *a: pytest.fail("read the YAML"))
-    monkeypatch.setattr(builds, "parse_schedule", lambda *a: pytest.fail("read the stored YAML"))
+    monkeypatch.setattr(made_from, "parse_schedule", lambda *a: pytest.fail("read the stored YAML"))
     monkeypatch.setattr(builder, "render_snapshot", lambda *a: pytest.fail("built"))
     again = make_app().test_client().get("/calendar.ics")
     assert (again.data, again.headers["ETag"]) == (good.data, good.headers["ETag"])
@@ -405,7 +405,7 @@ def test_a_build_of_the_previous_layout_is_built_again_from_its_data(make_app, d
     with pytest.raises(ModuleNotFoundError):
         pickle.loads(model)
     (build.directory / "model.pickle").write_bytes(model)
-    with pytest.raises(builds.UnreadableBuild):
+    with pytest.raises(routes.UnreadableBuild):
         builds.PublishedBuild(build.directory)
     _refuse_unpickling(monkeypatch)
 
@@ -435,7 +435,7 @@ def test_a_build_whose_context_cannot_be_read_is_built_again(make_app, data_file
         stored.write_bytes(stored.read_bytes()[: size // 2])
     else:  # the same size, as a file system may leave it after a crash
         stored.write_bytes(bytes(size))
-    with pytest.raises(builds.UnreadableBuild):
+    with pytest.raises(routes.UnreadableBuild):
         builds.PublishedBuild(build.directory)
 
     after = _responses(make_app().test_client())
