@@ -18,7 +18,7 @@ from typing import Any
 
 from feeds import timezones
 from feeds.commands import papers, report
-from feeds.data import editing
+from feeds.data import editing, talk_input
 from feeds.data.loader import MAX_BYTES, parse_schedule
 from feeds.data.recorded import Recorded
 from feeds.data.yaml_reader import InvalidData
@@ -120,7 +120,7 @@ def run_add(args: argparse.Namespace, today: date | None = None,
             return _fail("give --paper (arXiv, OpenReview or DOI), or --title (and "
                          "--abstract) by hand")
         # Everything given by hand is checked before the paper is looked up.
-        speakers = tuple(editing.parse_speaker(s) for s in args.speaker)
+        speakers = tuple(talk_input.parse_speaker(s) for s in args.speaker)
         day: date | None = None
         if args.date:
             try:
@@ -128,8 +128,8 @@ def run_add(args: argparse.Namespace, today: date | None = None,
             except ValueError:
                 return _fail(f"--date {args.date!r} is not a date; write YYYY-MM-DD")
         if args.id:
-            editing.check_id(args.id, {t.id for t in schedule.talks})
-        start = editing.check_time(args.time) if args.time else ""
+            talk_input.check_id(args.id, {t.id for t in schedule.talks})
+        start = talk_input.check_time(args.time) if args.time else ""
         hand_abstract = _abstract(args)
         # The look-up happens before the lock: a slow API never holds up another edit.
         paper = papers.fetch_paper(args.paper, contact=schedule.series.contact) if (
@@ -143,14 +143,14 @@ def run_add(args: argparse.Namespace, today: date | None = None,
             original, schedule = _load(path)  # as any edit made meanwhile left it
             taken = {t.id for t in schedule.talks}
             if args.id:
-                editing.check_id(args.id, taken)
+                talk_input.check_id(args.id, taken)
             if day is None:
                 moment = (now or utc_now)()
-                day, how = editing.next_slot(
+                day, how = talk_input.next_slot(
                     schedule, today or moment.astimezone(schedule.series.timezone).date())
                 print(f"date: {how}; give --date to choose another")
-            talk = editing.NewTalk(
-                id=args.id or editing.make_id(day, speakers, taken), day=day, title=title,
+            talk = talk_input.NewTalk(
+                id=args.id or talk_input.make_id(day, speakers, taken), day=day, title=title,
                 speakers=speakers, abstract=abstract,
                 links=(Link(paper.label, paper.url),) if paper else (),
                 time=start)

@@ -1,39 +1,29 @@
 """A paper's title, abstract, authors and canonical link, from arXiv, OpenReview
 or Crossref, for `feeds add --paper`.
 
-Each lookup is one HTTP GET with a timeout and a descriptive User-Agent, and
-never a retry: arXiv asks for no more than one request every three seconds on
-a single connection, which one command run cannot exceed. Any failure (no
+Each lookup is one HTTP GET (`fetching`: a timeout, a size cap, a descriptive
+User-Agent) and never a retry: arXiv asks for no more than one request every
+three seconds on a single connection, which one command run cannot exceed. Any failure (no
 network, an HTTP error, an unknown id, a response of the wrong shape) is a
 `PaperError` with a message for the organiser, and nothing is guessed."""
 
 from __future__ import annotations
 
-import contextlib
 import html
-import http.client
 import io
 import json
 import re
-import socket
-import threading
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import feedparser  # type: ignore[import-untyped]
 
+from feeds.commands.fetching import Deadline, PaperError, get
 from feeds.settings import Settings
 
 TIMEOUT = 20.0  # seconds for a whole lookup, redirects included
-#: The most bytes an answer may have: a record with a long abstract and
-#: thousands of authors stays well below it.
-MAX_ANSWER = 8 * 1024 * 1024
-USER_AGENT = "feeds/0.1 (talk-series publisher{contact})"
 
 ARXIV, OPENREVIEW, DOI = "arXiv", "OpenReview", "DOI"  # link labels, as in the seed
 
@@ -46,10 +36,6 @@ _ARXIV_URL = re.compile(
 _DOI = re.compile(r"(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)", re.IGNORECASE)
 _OPENREVIEW_HOSTS = {"openreview.net", "www.openreview.net"}
 _OPENREVIEW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-class PaperError(Exception):
-    """A paper could not be identified or looked up; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -132,168 +118,6 @@ def clean_abstract(text: str, markup: bool = False) -> str:
     return "\n\n".join(p for p in paragraphs if p)
 
 
-# --- fetching -----------------------------------------------------------------
-
-
-def user_agent(contact: str = "") -> str:
-    """Who asks: Crossref's etiquette wants a mailto, arXiv a descriptive agent."""
-    return USER_AGENT.format(contact=f"; mailto:{contact}" if contact else "")
-
-
-class Deadline:
-    """One time limit for a whole lookup, redirects included: when it passes,
-    every socket opened under it is shut down, so that a server that sends
-    a byte now and then cannot hold the command (each read alone is quick)."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self._end = time.monotonic() + seconds
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self.expired = False
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def left(self) -> float:
-        """Seconds left, at least a little: a connection still fails at the end."""
-        return max(0.01, self._end - time.monotonic())
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                self._shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                self._shut(sock)
-
-    @staticmethod
-    def _shut(sock: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked in another call
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
-def _watched(base: type[http.client.HTTPConnection],
-             deadline: Deadline) -> type[http.client.HTTPConnection]:
-    """`base` whose socket the deadline shuts down, and whose every read
-    waits no longer than the time left."""
-
-    class Watched(base):  # type: ignore[valid-type,misc]
-        def connect(self) -> None:
-            self.timeout = deadline.left()
-            super().connect()
-            assert self.sock is not None
-            deadline.watch(self.sock)
-
-    return Watched
-
-
-class _HTTP(urllib.request.HTTPHandler):
-    def __init__(self, deadline: Deadline):
-        super().__init__()
-        self.deadline = deadline
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
-
-
-class _HTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: Deadline):
-        super().__init__()
-        self.deadline = deadline
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_watched(http.client.HTTPSConnection, self.deadline), req,
-                            context=self._context)  # type: ignore[attr-defined]
-
-
-class _WithinTheAPI(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to https on the API's own host (or, for a
-    local API given as http, to the same scheme and port); anything else
-    (another host, ftp://, file://, a downgrade to http) is a PaperError."""
-
-    def __init__(self, origin: str, what: str):
-        super().__init__()
-        self.origin = urllib.parse.urlsplit(origin)
-        self.what = what
-
-    def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                       headers: Any) -> Any:
-        location = headers.get("location") or headers.get("uri")
-        if location:  # checked before urllib's own scheme check, for one clear message
-            self._check(urllib.parse.urljoin(req.full_url, location))
-        return super().http_error_302(req, fp, code, msg, headers)
-
-    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
-
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                         headers: Any, newurl: str) -> urllib.request.Request | None:
-        self._check(newurl)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-    def _check(self, newurl: str) -> None:
-        target = urllib.parse.urlsplit(newurl)
-        try:
-            port = target.port
-        except ValueError:
-            port = -1
-        same_host = (target.hostname or "").lower() == (self.origin.hostname or "").lower()
-        allowed = same_host and (target.scheme == "https" or (
-            target.scheme == self.origin.scheme and port == self.origin.port))
-        if not allowed:
-            raise PaperError(f"{self.what} redirected to {newurl[:200]!r}, away from "
-                             f"{self.origin.scheme}://{self.origin.netloc}; it was not followed")
-
-
-def _read(response: Any, what: str, url: str) -> bytes:
-    """At most MAX_ANSWER bytes of a response; PaperError if there is more."""
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > MAX_ANSWER:
-        raise PaperError(f"{what}'s answer is larger than {MAX_ANSWER // 2**20} MB for {url}; "
-                         "that is no paper record")
-    body = bytes(response.read(MAX_ANSWER + 1))
-    if len(body) > MAX_ANSWER:
-        raise PaperError(f"{what}'s answer is larger than {MAX_ANSWER // 2**20} MB for {url}; "
-                         "that is no paper record")
-    return body
-
-
-def _get(url: str, what: str, contact: str, deadline: Deadline) -> tuple[int, bytes]:
-    """The status and body of one GET (and the redirects it is allowed);
-    4xx bodies are returned for the caller to explain, everything else that
-    is not 200 is a PaperError."""
-    request = urllib.request.Request(url, headers={"User-Agent": user_agent(contact)})
-    opener = urllib.request.build_opener(_HTTP(deadline), _HTTPS(deadline),
-                                         _WithinTheAPI(url, what))
-    late = f"cannot reach {what} at {url}: no complete answer within {deadline.seconds:g} s"
-    try:
-        with opener.open(request, timeout=deadline.left()) as response:
-            status, body = int(response.status), _read(response, what, url)
-    except urllib.error.HTTPError as exc:
-        body = _read(exc, what, url) if exc.fp else b""
-        if deadline.expired:
-            raise PaperError(late) from None
-        if 400 <= exc.code < 500:
-            return exc.code, body
-        raise PaperError(f"{what} answered HTTP {exc.code} ({exc.reason}) for {url}; "
-                         "try again later") from None
-    except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        if deadline.expired:
-            raise PaperError(late) from None
-        reason = getattr(exc, "reason", exc)
-        raise PaperError(f"cannot reach {what} at {url}: {reason}") from None
-    if deadline.expired:  # what was read may have been cut short
-        raise PaperError(late)
-    return status, body
-
-
 def _json(body: bytes, what: str) -> Any:
     try:
         return json.loads(body.decode("utf-8"))
@@ -331,7 +155,7 @@ def fetch_paper(reference: str | PaperRef, contact: str = "",
                 env: Mapping[str, str] | None = None, timeout: float = TIMEOUT) -> Paper:
     """Look the paper up at its source; API bases come from FEEDS_ARXIV_API,
     FEEDS_OPENREVIEW_API and FEEDS_CROSSREF_API. `timeout` bounds the whole
-    lookup; an answer is at most MAX_ANSWER bytes."""
+    lookup; an answer is at most fetching.MAX_ANSWER bytes."""
     ref = parse_reference(reference) if isinstance(reference, str) else reference
     apis = Settings.load(environ=env)
     deadline = Deadline(timeout)  # for the whole lookup
@@ -358,7 +182,7 @@ def _arxiv(ref: PaperRef, base: str, contact: str, deadline: Deadline) -> Paper:
     """One `id_list` query (the API's Atom feed, read with feedparser)."""
     what = "the arXiv API"
     query = urllib.parse.urlencode({"id_list": ref.key, "max_results": "1"})
-    status, body = _get(f"{base}?{query}", what, contact, deadline)
+    status, body = get(f"{base}?{query}", what, contact, deadline)
     feed = feedparser.parse(io.BytesIO(body))
     entries = list(feed.get("entries", []))
     for entry in entries:  # arXiv reports errors as an entry titled "Error"
@@ -388,7 +212,7 @@ def _openreview(ref: PaperRef, base: str, contact: str, deadline: Deadline) -> P
     """GET /notes?id=… of API v2."""
     what = "the OpenReview API"
     url = f"{base.rstrip('/')}/notes?{urllib.parse.urlencode({'id': ref.key})}"
-    status, body = _get(url, what, contact, deadline)
+    status, body = get(url, what, contact, deadline)
     if status == 404:
         raise PaperError(f"there is no OpenReview paper {ref.key!r}; check the id")
     if status != 200:
@@ -415,7 +239,7 @@ def _crossref(ref: PaperRef, base: str, contact: str, deadline: Deadline) -> Pap
     """GET /works/{doi} of the Crossref REST API."""
     what = "the Crossref API"
     url = f"{base.rstrip('/')}/works/{urllib.parse.quote(ref.key, safe='/')}"
-    status, body = _get(url, what, contact, deadline)
+    status, body = get(url, what, contact, deadline)
     if status == 404:
         raise PaperError(f"Crossref does not know the DOI {ref.key!r}; check it")
     if status != 200:

@@ -1,6 +1,7 @@
 """The revision of each talk: a content fingerprint, a SEQUENCE, when it last
 changed and when it first appeared, kept in a plain-text ledger beside the
-data file so that organisers never keep such counters by hand."""
+data file so that organisers never keep such counters by hand. A talk's
+change history and the formats of the ledger's columns are in `changes`."""
 
 from __future__ import annotations
 
@@ -13,12 +14,24 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Literal
-from zoneinfo import ZoneInfoNotFoundError
 
+from feeds.data.changes import (
+    DIGITS,
+    MOVED,
+    NONE,
+    SEQUENCE_LIMIT,
+    Change,
+    format_changes,
+    format_date,
+    format_start,
+    parse_changes,
+    parse_date,
+    parse_start,
+    same_start,
+)
 from feeds.files import directory_file_mode, locked, remove_stale_temporaries, write_atomically
-from feeds.model import CANCELLED, ID_PATTERN, POSTPONED, SCHEDULED, STATUSES, TALK_YEARS, Schedule, Talk
-from feeds.timezones import EPOCH, get_zone, isoformat_utc, parse_utc
+from feeds.model import CANCELLED, ID_PATTERN, POSTPONED, SCHEDULED, STATUSES, Schedule, Talk
+from feeds.timezones import EPOCH, isoformat_utc
 
 log = logging.getLogger(__name__)
 HEADER = (
@@ -26,25 +39,6 @@ HEADER = (
     "# never edit it by hand. Columns: id, fingerprint, sequence, last change,\n"
     "# first seen, recording first seen (UTC), start, status, changes.\n"
 )
-
-
-ChangeKind = Literal["moved", "cancelled", "postponed"]
-MOVED: ChangeKind = "moved"
-CHANGE_KINDS: tuple[ChangeKind, ...] = (MOVED, "cancelled", "postponed")
-
-
-@dataclass(frozen=True)
-class Change:
-    """A change subscribers must be told of: a talk moved, was cancelled or
-    was postponed, detected by comparing it with its last published revision."""
-
-    kind: ChangeKind
-    #: The SEQUENCE of the revision that made the change.
-    sequence: int
-    #: When it was made (UTC): the revision's date.
-    at: datetime
-    #: The start before the change, in its zone, if the start changed.
-    previous: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -102,14 +96,7 @@ def ledger_path(data_file: str | Path) -> Path:
     return data_file.with_name(data_file.stem + ".revisions.tsv")
 
 
-NONE = "-"  # a date not seen yet
-#: iCalendar's SEQUENCE is an INTEGER (RFC 5545 3.3.8): at most 2^31 - 1.
-SEQUENCE_LIMIT = 2**31
-#: Years a ledger date may fall in: moments a build saw a change (not talk dates).
-YEARS = range(1970, 3000)
 FINGERPRINT = re.compile(r"[0-9a-f]{20}")
-DIGITS = re.compile(r"[0-9]{1,10}")
-STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 #: How far the clock may be behind the ledger's latest date before it is
 #: reported: changes within one second are dated a second apart.
 CLOCK_SLACK = timedelta(minutes=1)
@@ -131,84 +118,6 @@ class LedgerError(Exception):
         super().__init__("\n".join(problems))
 
 
-def _stamp(moment: datetime | None) -> str:
-    return isoformat_utc(moment) if moment else NONE
-
-
-#: A start as the ledger keeps it: the wall-clock time with its offset and
-#: zone (RFC 9557), e.g. 2026-12-14T17:00:00+01:00[Europe/Berlin].
-START = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2})"
-                   r"\[([A-Za-z0-9_+/-]+)\]")
-
-
-def format_start(start: datetime) -> str:
-    """'2026-12-14T17:00:00+01:00[Europe/Berlin]'."""
-    return f"{start.isoformat(timespec='seconds')}[{getattr(start.tzinfo, 'key', 'UTC')}]"
-
-
-def parse_start(text: str) -> datetime:
-    """The aware start of a format_start() text; ValueError if it is not one."""
-    match = START.fullmatch(text)
-    if not match:
-        raise ValueError(f"the start {text!r} is not a time such as "
-                         "2026-12-14T17:00:00+01:00[Europe/Berlin]")
-    try:
-        zone = get_zone(match.group(2))
-    except ZoneInfoNotFoundError:
-        raise ValueError(f"the start {text!r} names no zone of the tz database") from None
-    moment = datetime.fromisoformat(match.group(1))
-    if moment.year not in TALK_YEARS:
-        raise ValueError(f"the start {text!r} is not between {TALK_YEARS.start} and "
-                         f"{TALK_YEARS.stop - 1}")
-    return moment.astimezone(zone)
-
-
-def _same_start(a: datetime, b: datetime) -> bool:
-    """Whether two starts are the same wall-clock time in the same zone."""
-    return format_start(a) == format_start(b)
-
-
-def format_changes(changes: tuple[Change, ...]) -> str:
-    """'moved,3,2026-12-01T10:00:00Z,2026-12-14T17:00:00+01:00[Europe/Berlin] cancelled,4,…'."""
-    return " ".join(",".join([c.kind, str(c.sequence), isoformat_utc(c.at)]
-                             + ([format_start(c.previous)] if c.previous else []))
-                    for c in changes) or NONE
-
-
-def parse_changes(text: str) -> tuple[Change, ...]:
-    """The changes of a format_changes() text; ValueError saying what is wrong."""
-    if text == NONE:
-        return ()
-    changes = []
-    for item in text.split(" "):
-        parts = item.split(",")
-        if len(parts) not in (3, 4) or parts[0] not in CHANGE_KINDS \
-                or not DIGITS.fullmatch(parts[1]) or int(parts[1]) >= SEQUENCE_LIMIT \
-                or not STAMP.fullmatch(parts[2]):
-            raise ValueError(f"the change {item!r} is not kind,sequence,date[,previous start]")
-        problems: list[str] = []
-        at = _date(parts[2], "the change's date", problems)
-        if at is None:
-            raise ValueError("; ".join(problems))
-        previous = parse_start(parts[3]) if len(parts) == 4 else None
-        kind = next(k for k in CHANGE_KINDS if k == parts[0])
-        changes.append(Change(kind, int(parts[1]), at, previous))
-    return tuple(changes)
-
-
-def _date(text: str, what: str, problems: list[str]) -> datetime | None:
-    """A ledger date; appends a problem and returns None if it is not one."""
-    try:
-        moment = parse_utc(text) if STAMP.fullmatch(text) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.year not in YEARS:
-        problems.append(f"{what} {text!r} is not a UTC time such as 2026-04-13T15:00:00Z "
-                        f"between {YEARS.start} and {YEARS.stop - 1}")
-        return None
-    return moment
-
-
 def parse_line(line: str) -> tuple[str, Revision]:
     """One ledger line, every field checked; ValueError saying what is wrong."""
     fields = line.split("\t")
@@ -226,10 +135,10 @@ def parse_line(line: str) -> tuple[str, Revision]:
     if not DIGITS.fullmatch(seq) or int(seq) >= SEQUENCE_LIMIT:
         problems.append(f"the sequence {seq!r} is not a whole number from 0 to "
                         f"{SEQUENCE_LIMIT - 1}")
-    changed = _date(modified, "the last change", problems)
-    seen = _date(first, "the first appearance", problems)
-    recorded = None if recording == NONE else _date(recording, "the recording's first appearance",
-                                                     problems)
+    changed = parse_date(modified, "the last change", problems)
+    seen = parse_date(first, "the first appearance", problems)
+    recorded = None if recording == NONE else parse_date(
+        recording, "the recording's first appearance", problems)
     if changed and seen and seen > changed:
         problems.append("the talk first appeared after its last change")
     if status != NONE and status not in STATUSES:
@@ -294,8 +203,8 @@ def render_ledger(entries: Mapping[str, Revision]) -> str:
     lines = [HEADER]
     for talk_id in sorted(entries):
         r = entries[talk_id]
-        fields = [talk_id, r.fingerprint, str(r.sequence), _stamp(r.modified),
-                  _stamp(r.first_seen), _stamp(r.recording_seen)]
+        fields = [talk_id, r.fingerprint, str(r.sequence), format_date(r.modified),
+                  format_date(r.first_seen), format_date(r.recording_seen)]
         if r.start is not None or r.status or r.changes:
             fields += [format_start(r.start) if r.start else NONE, r.status or NONE,
                        format_changes(r.changes)]
@@ -380,7 +289,7 @@ def detect_change(old: Revision, talk: Talk, sequence: int, at: datetime) -> tup
     changed (date, time or zone); () for any other edit. A talk whose
     published start is unknown (a ledger from before starts were kept) is
     not taken for moved."""
-    previous = old.start if old.start is not None and not _same_start(old.start, talk.start) \
+    previous = old.start if old.start is not None and not same_start(old.start, talk.start) \
         else None
     if talk.status != old.status and talk.status in (CANCELLED, POSTPONED) and old.status:
         return (Change(talk.status, sequence, at, previous),)  # type: ignore[arg-type]

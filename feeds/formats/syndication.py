@@ -14,7 +14,8 @@ from feedgen.feed import FeedGenerator
 from markupsafe import Markup
 
 from feeds import timezones, urls
-from feeds.data.revisions import Change, Revision
+from feeds.data.changes import Change
+from feeds.data.revisions import Revision
 from feeds.formats.delivery import Delivery
 from feeds.formats.memo import Memo, direct
 from feeds.formats.text import status_prefix

@@ -163,7 +163,7 @@ def test_defaults_are_the_public_apis(monkeypatch):
         asked.append(url)
         raise PaperError("stop")  # never leave the machine
 
-    monkeypatch.setattr(papers, "_get", fake_get)
+    monkeypatch.setattr(papers, "get", fake_get)
     for reference in ("2501.19393", "https://openreview.net/forum?id=x1", "10.5555/1"):
         with pytest.raises(PaperError):
             fetch_paper(reference, env={})

@@ -9,10 +9,10 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from feeds.data import editing
-from feeds.data.editing import EditError, NewTalk
+from feeds.data import editing, talk_input
 from feeds.data.loader import parse_schedule
 from feeds.data.revisions import ledger_path, read_ledger
+from feeds.data.talk_input import EditError, NewTalk
 from feeds.model import Link, Speaker
 
 from helpers import NOW, SEED_DATA
@@ -203,7 +203,7 @@ def test_cancel_replaces_an_existing_note():
     (date(2027, 1, 1), date(2027, 1, 4)),  # 15 fortnights after 2026-06-08
 ])
 def test_next_slot_follows_the_seeds_fortnightly_mondays(seed, today, expected):
-    day, how = editing.next_slot(seed, today)
+    day, how = talk_input.next_slot(seed, today)
     assert day == expected and day.weekday() == 0
     assert expected.isoformat() in how and "14 days" in how
 
@@ -216,13 +216,13 @@ def weekly(*days: str) -> str:
 
 def test_next_slot_fills_a_free_week_before_the_last_booked_talk():
     schedule = parse_schedule(weekly("2026-05-06", "2026-05-13", "2026-05-20", "2026-06-03"))
-    assert editing.next_slot(schedule, date(2026, 5, 21))[0] == date(2026, 5, 27)
-    assert editing.next_slot(schedule, date(2026, 5, 28))[0] == date(2026, 6, 10)
+    assert talk_input.next_slot(schedule, date(2026, 5, 21))[0] == date(2026, 5, 27)
+    assert talk_input.next_slot(schedule, date(2026, 5, 28))[0] == date(2026, 6, 10)
 
 
 def test_an_irregular_series_keeps_its_weekday(seed):
     schedule = parse_schedule(weekly("2026-05-05", "2026-05-15", "2026-05-26"))  # Tue Fri Tue
-    day, _ = editing.next_slot(schedule, date(2026, 6, 1))
+    day, _ = talk_input.next_slot(schedule, date(2026, 6, 1))
     assert day == date(2026, 6, 2) and day.weekday() == 1
 
 
@@ -236,37 +236,37 @@ def test_an_irregular_series_keeps_its_weekday(seed):
 ])
 def test_ids_follow_the_seeds_scheme(names, expected):
     speakers = [Speaker(n) for n in names]
-    assert editing.make_id(date(2027, 1, 11), speakers, set()) == expected
+    assert talk_input.make_id(date(2027, 1, 11), speakers, set()) == expected
 
 
 def test_seed_ids_are_what_the_scheme_gives(seed):
     for existing in seed.talks:
         if len(existing.speakers) and existing.id != "2026-01-19-entezari":
-            assert editing.make_id(existing.day, existing.speakers, set()) == existing.id
+            assert talk_input.make_id(existing.day, existing.speakers, set()) == existing.id
 
 
 def test_ids_are_unique():
     taken = {"2027-01-11-wen", "2027-01-11-wen-2"}
-    assert editing.make_id(date(2027, 1, 11), [Speaker("Kaiyue Wen")], taken) == "2027-01-11-wen-3"
+    assert talk_input.make_id(date(2027, 1, 11), [Speaker("Kaiyue Wen")], taken) == "2027-01-11-wen-3"
 
 
 @pytest.mark.parametrize("given", ["has space", "-dash-first", "ü", "x" * 101])
 def test_a_bad_hand_made_id_is_refused(given):
     with pytest.raises(EditError, match="not URL-safe"):
-        editing.check_id(given, set())
+        talk_input.check_id(given, set())
 
 
 def test_a_taken_id_is_refused():
     with pytest.raises(EditError, match="already used"):
-        editing.check_id("2026-03-09-wen", {"2026-03-09-wen"})
+        talk_input.check_id("2026-03-09-wen", {"2026-03-09-wen"})
 
 
 def test_speaker_is_split_at_the_first_comma():
-    assert editing.parse_speaker("Ting Han, Lamarr Institute, TU Dortmund, Germany") == Speaker(
+    assert talk_input.parse_speaker("Ting Han, Lamarr Institute, TU Dortmund, Germany") == Speaker(
         "Ting Han", "Lamarr Institute, TU Dortmund, Germany")
-    assert editing.parse_speaker("  Rahim   Entezari ") == Speaker("Rahim Entezari")
+    assert talk_input.parse_speaker("  Rahim   Entezari ") == Speaker("Rahim Entezari")
     with pytest.raises(EditError, match="no name"):
-        editing.parse_speaker(", Somewhere")
+        talk_input.parse_speaker(", Somewhere")
 
 
 # --- writing ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import lxml.html
 import pytest
 from icalendar import Calendar
 
-from feeds.formats import pages
+from feeds.formats import pages, talk_links
 
 from helpers import (
     HOSTILE_ABSTRACT,
@@ -341,7 +341,7 @@ def test_recording_comes_first_once_it_exists(make_app, data_file):
     ("https://www.youtube.com/watch?v=bad", ""),
 ])
 def test_players_use_the_privacy_enhanced_addresses(recording, player):
-    assert pages.player_url(recording) == player
+    assert talk_links.player_url(recording) == player
 
 
 def test_unknown_talk_gets_the_friendly_404_page(client):
