@@ -206,6 +206,12 @@ def run_recording(args: argparse.Namespace,
     return 0
 
 
+def _say_if_note_replaced(old: Talk | None, note: str) -> None:
+    """Tell the organiser which note a new one replaced, so nothing is lost unseen."""
+    if old and old.note and note.strip() and old.note != note.strip():
+        print(f"its note was replaced; it was: {old.note}")
+
+
 def run_cancel(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> int:
     """`feeds cancel ID [--note TEXT]`."""
     status, old = _edit_talk(
@@ -214,11 +220,8 @@ def run_cancel(args: argparse.Namespace, now: Callable[[], datetime] | None = No
     if status is not None:
         return status
     print(f"talk {args.id} is cancelled; calendars will show it as cancelled")
-    if old and old.note and args.note.strip() and old.note != args.note.strip():
-        print(f"its note was replaced; it was: {old.note}")
+    _say_if_note_replaced(old, args.note)
     return 0
-
-
 
 
 def run_move(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> int:
@@ -250,6 +253,5 @@ def run_postpone(args: argparse.Namespace, now: Callable[[], datetime] | None = 
         return status
     print(f"talk {args.id} is postponed: it keeps its slot, marked postponed, until "
           f"`feeds move {args.id} --date …` sets the new date")
-    if old and old.note and args.note.strip() and old.note != args.note.strip():
-        print(f"its note was replaced; it was: {old.note}")
+    _say_if_note_replaced(old, args.note)
     return 0
