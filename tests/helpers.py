@@ -234,3 +234,21 @@ def newsboat(url: str, home: Path) -> list[tuple[str, str, str, int]]:
     with sqlite3.connect(home / "cache.db") as db:
         return db.execute("SELECT guid, title, url, pubDate FROM rss_item WHERE deleted = 0 "
                           "ORDER BY pubDate DESC").fetchall()
+
+
+#: A sitecustomize for builder processes: each render waits for what
+#: $STEP_FILE says (seconds), or fails if it says "fail".
+SLOW_STEP = """\
+import os, sys, time
+if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder process
+    from feeds.publish import builder
+    real = builder.render_snapshot
+    def step(*args, **kwargs):
+        what = open(os.environ["STEP_FILE"]).read().strip()
+        if what == "fail":
+            raise RuntimeError("an injected failure")
+        if what:
+            time.sleep(float(what))
+        return real(*args, **kwargs)
+    builder.render_snapshot = step
+"""

@@ -20,24 +20,12 @@ import pytest
 
 from feeds.publish import builds
 
-from helpers import SEED_DATA, gunicorn
+from helpers import SEED_DATA, SLOW_STEP, gunicorn
 
 SITE_A, SITE_B = "https://talks.example.org", "https://other.example.net"
 TITLE_A, TITLE_B = "Efficient ML Reading Group", "Series B Private Club"
 TALK = "Finite-Time Lyapunov Exponents"
 PATHS = ("/", "/calendar.ics", "/rss.xml", "/talks.json", "/talks/2026-05-11-mehlig/")
-SLOW_STEP = """\
-import os, sys, time
-if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder process
-    from feeds.publish import builder
-    real = builder.build_snapshot
-    def step(*args, **kwargs):
-        what = open(os.environ["STEP_FILE"]).read().strip()
-        if what:
-            time.sleep(float(what))
-        return real(*args, **kwargs)
-    builder.build_snapshot = step
-"""
 
 pytestmark = pytest.mark.slow
 

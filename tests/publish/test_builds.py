@@ -25,26 +25,12 @@ import pytest
 from feeds.commands import cli
 from feeds.publish import builds, routes
 
-from helpers import SITE_URL, gunicorn
+from helpers import SITE_URL, SLOW_STEP, gunicorn
 
 SERIES = "title: Efficient ML Reading Group"
 TITLE = "Finite-Time Lyapunov Exponents of Deep Neural Networks"
 TOKEN = "Kq3v9xY2mN8pR4tW6zB1cD5fG7hJ0kL2"
 PATHS = ("/calendar.ics", "/", "/rss.xml", "/talks.json", "/talks/2026-05-11-mehlig/")
-SLOW_STEP = """\
-import os, sys, time
-if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder process
-    from feeds.publish import builder
-    real = builder.render_snapshot
-    def step(*args, **kwargs):
-        what = open(os.environ["STEP_FILE"]).read().strip()
-        if what == "fail":
-            raise RuntimeError("an injected failure")
-        if what:
-            time.sleep(float(what))
-        return real(*args, **kwargs)
-    builder.render_snapshot = step
-"""
 
 
 def get(base: str, path: str, timeout: float = 5) -> tuple[int, bytes, str, float]:
