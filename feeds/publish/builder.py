@@ -173,9 +173,12 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
         wait = unsettled(signature, job.settle, wall())
         if wait:
             return wait  # still being written, perhaps
+    # A rebuild (a talk started or ended) re-renders the current build: what
+    # is known about the data file, its errors and a pending ledger retry, stays.
     attempt = {**status, "state": "building", "started": wall(),
                "source": source if reason == "reload" else status.get("source"),
-               "options": job.options, "retry": False, "retry_at": None}
+               "options": job.options, "retry": False,
+               "retry_at": None if reason == "reload" else status.get("retry_at")}
     if reason == "rebuild":
         assert current is not None
         attempt["rebuilt_for"] = current.name
@@ -190,7 +193,8 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
                 log.warning("building %s again from %s: %s", current.name, data_file, exc)
                 attempt["source"] = source
                 return _reload(job, attempt, signature, now, None, wall())
-            _publish(job, attempt, made_from, context, current.source, current.loaded_at or now)
+            _publish(job, attempt, made_from, context, current.source, current.loaded_at or now,
+                     errors=tuple(status.get("errors", ())))
             return 0.0
         return _reload(job, attempt, signature, now, current, wall())
     except BuildTimeout:
