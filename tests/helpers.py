@@ -237,7 +237,7 @@ def newsboat(url: str, home: Path) -> list[tuple[str, str, str, int]]:
 
 
 #: A sitecustomize for builder processes: each render waits for what
-#: $STEP_FILE says (seconds), or fails if it says "fail".
+#: $STEP_FILE says (seconds), or fails if it says "fail" (see slow_builds).
 SLOW_STEP = """\
 import os, sys, time
 if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder process
@@ -252,3 +252,15 @@ if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder 
         return real(*args, **kwargs)
     builder.render_snapshot = step
 """
+
+
+def slow_builds(folder: Path, **settings: str) -> tuple[Path, dict[str, str]]:
+    """The step file that steers builder processes started with the returned
+    environment (SLOW_STEP, as their sitecustomize), plus `settings` (FEEDS_*)."""
+    inject = folder / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(SLOW_STEP)
+    step = folder / "step"
+    step.write_text("")
+    return step, {"STEP_FILE": str(step), **settings,
+                  "PYTHONPATH": os.pathsep.join([str(inject), os.environ.get("PYTHONPATH", "")])}

@@ -20,7 +20,7 @@ import pytest
 
 from feeds.publish import builds
 
-from helpers import SEED_DATA, SLOW_STEP, gunicorn
+from helpers import SEED_DATA, gunicorn, slow_builds
 
 SITE_A, SITE_B = "https://talks.example.org", "https://other.example.net"
 TITLE_A, TITLE_B = "Efficient ML Reading Group", "Series B Private Club"
@@ -140,16 +140,10 @@ def test_every_answer_from_the_first_is_the_configured_series_and_address(data_f
 
 def test_the_first_rebuild_logs_no_worker_exit_and_builders_die_with_the_server(
         data_file, tmp_path):
-    inject = tmp_path / "inject"
-    inject.mkdir()
-    (inject / "sitecustomize.py").write_text(SLOW_STEP)
-    step = tmp_path / "step"
-    step.write_text("")
     log = tmp_path / "gunicorn.log"
     # The default interval of 1 s: the watcher wakes with gunicorn's own 1 s
     # loop in the worker, which is how the spurious lines appeared.
-    env = {"STEP_FILE": str(step), "FEEDS_CHECK_INTERVAL": "1.0",
-           "PYTHONPATH": os.pathsep.join([str(inject), os.environ.get("PYTHONPATH", "")])}
+    step, env = slow_builds(tmp_path, FEEDS_CHECK_INTERVAL="1.0")
     with gunicorn(data_file, log, "--workers", "2", env=env) as (base, master):
         text = data_file.read_text()
         for n in range(6):
@@ -173,13 +167,7 @@ def test_the_first_rebuild_logs_no_worker_exit_and_builders_die_with_the_server(
 
 
 def test_a_killed_build_is_tried_again(data_file, tmp_path):
-    inject = tmp_path / "inject"
-    inject.mkdir()
-    (inject / "sitecustomize.py").write_text(SLOW_STEP)
-    step = tmp_path / "step"
-    step.write_text("")
-    env = {"STEP_FILE": str(step), "FEEDS_CHECK_INTERVAL": "0.2",
-           "PYTHONPATH": os.pathsep.join([str(inject), os.environ.get("PYTHONPATH", "")])}
+    step, env = slow_builds(tmp_path, FEEDS_CHECK_INTERVAL="0.2")
     with gunicorn(data_file, tmp_path / "log", "--workers", "2", env=env) as (base, master):
         step.write_text("30")
         data_file.write_text(data_file.read_text().replace(TALK, "Killed, then built"))

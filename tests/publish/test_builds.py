@@ -25,7 +25,7 @@ import pytest
 from feeds.commands import cli
 from feeds.publish import builds, routes
 
-from helpers import SITE_URL, SLOW_STEP, gunicorn
+from helpers import SITE_URL, gunicorn, slow_builds
 
 SERIES = "title: Efficient ML Reading Group"
 TITLE = "Finite-Time Lyapunov Exponents of Deep Neural Networks"
@@ -112,13 +112,7 @@ def test_the_last_good_build_survives_kill_hup_and_restart_with_broken_files(dat
 
 @pytest.mark.slow
 def test_a_slow_or_failing_build_never_delays_a_request(data_file, tmp_path):
-    inject = tmp_path / "inject"
-    inject.mkdir()
-    (inject / "sitecustomize.py").write_text(SLOW_STEP)
-    step = tmp_path / "step"
-    step.write_text("")
-    env = {"STEP_FILE": str(step), "FEEDS_BUILD_TIMEOUT": "3", "FEEDS_CHECK_INTERVAL": "0.2",
-           "PYTHONPATH": os.pathsep.join([str(inject), os.environ.get("PYTHONPATH", "")])}
+    step, env = slow_builds(tmp_path, FEEDS_BUILD_TIMEOUT="3", FEEDS_CHECK_INTERVAL="0.2")
     with gunicorn(data_file, tmp_path / "log", "--workers", "2", env=env) as (base, _):
         good = {path: get(base, path)[1:3] for path in PATHS}
         for what, reason in (("fail", "an injected failure"), ("30", "FEEDS_BUILD_TIMEOUT=3")):
