@@ -26,6 +26,10 @@ DEFAULT_DURATION = timedelta(minutes=60)
 #: (feeds.formats.vtimezone) in well under a second.
 TALK_YEARS = range(1900, 2201)
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+#: A tag (a topic across the series of a hub): a short lowercase word or
+#: hyphenated phrase, e.g. "compression" or "large-language-models".
+TAG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+TAG_LENGTH = 40
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class Talk:
     note: str = ""
     status: Status = SCHEDULED
     location: str = DEFAULT_LOCATION
+    #: Its topics in a hub (the series' tags apply to it as well); a series
+    #: served alone shows none.
+    tags: tuple[str, ...] = ()
     #: Where the talk starts in the data file, for messages. Not part of the
     #: talk's identity: moving a talk within the file changes no output.
     line: int = field(default=0, compare=False)
@@ -123,6 +130,8 @@ class Series:
     #: How to attend (e.g. how members get the video link): shown with every
     #: upcoming talk. The link itself stays in the members' calendar.
     attend: str = ""
+    #: Its topics in a hub, which apply to every talk of the series.
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

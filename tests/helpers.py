@@ -264,3 +264,51 @@ def slow_builds(folder: Path, **settings: str) -> tuple[Path, dict[str, str]]:
     step.write_text("")
     return step, {"STEP_FILE": str(step), **settings,
                   "PYTHONPATH": os.pathsep.join([str(inject), os.environ.get("PYTHONPATH", "")])}
+
+
+# --- a generated hub: three series in three zones ---------------------------------------
+
+#: The hub's series: (slug, title, zone, time, id authority, series tags).
+HUB_SERIES = (
+    ("efficient-ml", "Efficient ML", "Europe/Berlin", "17:00", "efficient@example.org",
+     ("machine-learning",)),
+    ("theory", "Theory Seminar", "America/New_York", "11:00", "theory.example.org",
+     ("mathematics",)),
+    ("kyoto-nlp", "Kyoto NLP", "Asia/Tokyo", "18:30", "nlp@example.jp",
+     ("machine-learning", "language")),
+)
+HUB_SITE = """title: Talks of the Network
+description: Every reading group and seminar of the network.
+contact: hub@example.org
+id_authority: hub.example.org
+"""
+
+
+def hub_series_text(slug: str, title: str, zone: str, clock: str, authority: str,
+                    tags: tuple[str, ...], talks: int = 4, first: str = "2026-03-02") -> str:
+    """A series file of the generated hub: `talks` talks two weeks apart
+    from `first`, with ids that repeat across the series (talk-1, talk-2,
+    …) and, on every second talk, a tag of its own."""
+    start = datetime.fromisoformat(first).date()
+    lines = ["series:", f"  title: {title}", f"  contact: {slug}@example.org",
+             f"  timezone: {zone}", f'  time: "{clock}"', f"  id_authority: {authority}",
+             f"  tags: [{', '.join(tags)}]", "talks:"]
+    for n in range(1, talks + 1):
+        day = start.toordinal() + 14 * (n - 1)
+        lines += [f"  - id: talk-{n}", f"    date: {datetime.fromordinal(day).date()}",
+                  f"    title: {title} talk {n}", "    speakers:",
+                  f"      - name: Speaker {n} of {title}",
+                  f"    abstract: Talk {n} of the {title}."]
+        if n % 2 == 0:
+            lines.append(f"    tags: [{slug}-special]")
+    return "\n".join(lines) + "\n"
+
+
+def write_hub(folder: Path, talks: int = 4) -> Path:
+    """A hub folder of the three HUB_SERIES; returns it."""
+    (folder / "series").mkdir(parents=True, exist_ok=True)
+    (folder / "site.yaml").write_text(HUB_SITE, encoding="utf-8")
+    for slug, *fields in HUB_SERIES:
+        (folder / "series" / f"{slug}.yaml").write_text(
+            hub_series_text(slug, *fields, talks=talks), encoding="utf-8")  # type: ignore[arg-type]
+    return folder

@@ -27,6 +27,8 @@ from feeds.model import (
     ID_PATTERN,
     SCHEDULED,
     STATUSES,
+    TAG_LENGTH,
+    TAG_PATTERN,
     TALK_YEARS,
     Link,
     Schedule,
@@ -46,11 +48,11 @@ MAX_ZONES = 24
 MAX_BYTES = 32 * 1024 * 1024
 TOO_LARGE = ", more than a talk series can hold; split off the archive"
 SERIES_KEYS = {"title", "description", "url", "contact", "timezone", "time", "duration",
-               "location", "id_authority", "uid_domain", "categories", "nominations", "attend"}
+               "location", "id_authority", "uid_domain", "categories", "nominations", "attend", "tags"}
 #: A series key's old name -> its name since 1.0; the old one still works, with a warning.
 RENAMED_SERIES_KEYS = {"uid_domain": "id_authority"}
 TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", "abstract",
-             "links", "recording", "note", "status", "location"}
+             "links", "recording", "note", "status", "location", "tags"}
 SPEAKER_KEYS = {"name", "affiliation", "url"}
 LINK_KEYS = {"label", "url"}
 TOP_KEYS = ("series", "talks")  # both required
@@ -151,6 +153,7 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
         categories=categories,
         nominations=reader.text(fields.get("nominations"), "series.nominations", multiline=True),
         attend=reader.text(fields.get("attend"), "series.attend", multiline=True),
+        tags=tags(reader, fields.get("tags"), "series.tags"),
     ), defaults
 
 
@@ -216,6 +219,27 @@ def _categories(reader: Reader, node: Node | None) -> tuple[str, ...]:
     return tuple(filter(None, (reader.text(item, "a category", required=True) for item in items)))
 
 
+def tags(reader: Reader, node: Node | None, what: str) -> tuple[str, ...]:
+    """A list of tags: each a short lowercase word or hyphenated phrase,
+    each once, in the order written."""
+    found: list[str] = []
+    for item in reader.sequence(node, what) if node is not None else []:
+        tag = reader.text(item, "a tag", required=True)
+        if not tag:
+            continue
+        if not TAG_PATTERN.fullmatch(tag) or len(tag) > TAG_LENGTH:
+            reader.error(item, f"tag {tag!r} is not a short lowercase word or hyphenated "
+                               f"phrase; write e.g. compression or large-language-models "
+                               f"(a-z, 0-9 and '-', at most {TAG_LENGTH} characters)",
+                         "a tag is not a short lowercase word or hyphenated phrase")
+        elif tag in found:
+            reader.error(item, f"tag {tag!r} is listed twice in {what}; keep one",
+                         "a tag is listed twice")
+        else:
+            found.append(tag)
+    return tuple(found)
+
+
 def _talk(reader: Reader, node: Node, series: Series | None, defaults: _Defaults,
           seen: dict[str, int]) -> Talk | None:
     reader.talk_id = _peek_id(node)
@@ -272,6 +296,7 @@ def _talk_fields(reader: Reader, node: Node, fields: dict[str, Node], series: Se
                         reader.text(fields.get("note"), "note", multiline=True)),
         status=status,
         location=reader.text(fields.get("location"), "location") or defaults.location,
+        tags=tags(reader, fields.get("tags"), "tags"),
         line=node.start_mark.line + 1,
     )
 

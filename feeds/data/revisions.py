@@ -85,6 +85,8 @@ def fingerprint(talk: Talk) -> str:
     """A digest of everything a talk's outputs show, independent of YAML layout."""
     data = dataclasses.asdict(talk)
     data.pop("line")
+    if not data["tags"]:  # so that files written before tags keep every fingerprint
+        data.pop("tags")
     data["start"] = [talk.start.isoformat(), talk.zone.key]
     data["duration"] = talk.duration.total_seconds()
     blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()

@@ -90,6 +90,12 @@ _YEARS = r"(?:19\d\d|2[01]\d\d|2200)"  # loader.YEARS
 assert loader.YEARS == range(1900, 2201)
 
 _AUTHORITY = f"^(?:\\s*(?:{loader.DOMAIN.pattern}|{loader.EMAIL.pattern})\\s*)?$"
+def _tags(description: str) -> Schema:
+    return _list({"description": "A tag: a short lowercase word or hyphenated phrase.",
+                  "type": "string", "pattern": _anchored(model.TAG_PATTERN.pattern),
+                  "maxLength": model.TAG_LENGTH, "examples": ["compression"]}, description)
+
+
 SERIES_FIELDS: dict[str, Schema] = {
     "title": _text("The series' title.", required=True),
     "description": _text("What the series is about, shown on the page and in the feeds."),
@@ -113,6 +119,9 @@ SERIES_FIELDS: dict[str, Schema] = {
     "nominations": _text("How to propose a talk, shown on the page."),
     "attend": _text("How to join a talk (e.g. how members get the video link), shown with "
                     "every upcoming talk."),
+    "tags": _tags("Topics of every talk of the series, in a hub: each gets a page, a "
+                  "calendar and feeds of its own (/tags/<tag>/). A series served alone "
+                  "shows none."),
 }
 SPEAKER_FIELDS: dict[str, Schema] = {
     "name": _text("The speaker's name.", required=True),
@@ -147,6 +156,7 @@ TALK_FIELDS: dict[str, Schema] = {
                               "place, its new date is not known: it keeps its slot until it is "
                               "moved). Keep such a talk in the file so that calendars show it.",
                "enum": [*model.STATUSES, None]},
+    "tags": _tags("Topics of this talk in a hub, besides the series' own tags."),
 }
 TOP_FIELDS: dict[str, Schema] = {
     "series": _mapping(SERIES_FIELDS, loader.SERIES_KEYS, loader.SERIES_REQUIRED,
