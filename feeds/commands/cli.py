@@ -12,13 +12,16 @@ from typing import Any
 
 from feeds import settings, urls
 from feeds.commands import announce, organiser, starter
-from feeds.commands.report import EXIT_ERROR, FORMATS, print_recorded
+from feeds.commands.report import EXIT_ERROR, FORMATS, print_problems, print_recorded
+from feeds.data.hub import HubRecorded, is_hub, record_hub
 from feeds.data.recorded import Recorded, record
 from feeds.data.secrets_file import add_token
 from feeds.data.yaml_reader import InvalidData
 from feeds.formats import schema
 from feeds.formats.calendar_links import subscribe_links
+from feeds.model import Schedule
 from feeds.publish import export
+from feeds.publish import hub as hub_build
 from feeds.publish.snapshot import BuildOptions, build_snapshot
 from feeds.settings import Settings, SettingsError, utc_now
 from feeds.timezones import format_when
@@ -51,18 +54,51 @@ def _settings(**overrides: Any) -> Settings:
     return Settings.load({key: value for key, value in overrides.items() if value})
 
 
+def hub_recorded_or_report(folder: Path, now: datetime, output: str = "text") -> HubRecorded | None:
+    """A hub folder read and each series recorded in its ledger, or None
+    after printing every problem, each at its own file:line."""
+    recorded = record_hub(folder, now)
+    print_problems(recorded.problems, output)
+    for got in recorded.series.values():
+        print_recorded(got, output)
+    if not recorded.ok:
+        problems = len(recorded.all_problems) + sum(len(r.errors) for r in recorded.series.values())
+        print(f"{problems} problem(s) in {folder}; nothing was published.", file=sys.stderr)
+        return None
+    return recorded
+
+
+def _next_line(schedule: Schedule, now: datetime) -> str:
+    upcoming = schedule.upcoming(now)
+    return (f"next: {format_when(upcoming[0].start)} — {upcoming[0].title}"
+            if upcoming else "no upcoming talk")
+
+
+def validate_hub(folder: Path, output: str) -> int:
+    """`feeds validate` of a hub folder: every file, or a line per series."""
+    now = utc_now()
+    recorded = hub_recorded_or_report(folder, now, output)
+    if recorded is None:
+        return EXIT_ERROR
+    for got in recorded.series.values():
+        assert got.schedule is not None
+        print(f"{got.data_file}: OK, {len(got.schedule.talks)} talks; "
+              f"{_next_line(got.schedule, now)}")
+    print(f"{folder}: OK, a hub of {len(recorded.series)} series")
+    return 0
+
+
 def validate(args: argparse.Namespace) -> int:
     """Print every problem and fail, or print a one-line summary."""
     file = Path(_settings(talks_file=args.file).talks_file)
+    if is_hub(file):
+        return validate_hub(file, args.format)
     now = utc_now()
     recorded = recorded_or_report(file, now, args.format)
     if recorded is None or recorded.schedule is None:
         return EXIT_ERROR
     schedule = recorded.schedule
-    upcoming = schedule.upcoming(now)
-    nxt = (f"next: {format_when(upcoming[0].start)} — {upcoming[0].title}"
-           if upcoming else "no upcoming talk")
-    print(f"{file}: OK, {len(schedule.talks)} talks; {nxt}")
+    print(f"{file}: OK, {len(schedule.talks)} talks; {_next_line(schedule, now)}")
     return 0
 
 
@@ -71,12 +107,20 @@ def build(args: argparse.Namespace) -> int:
     config = _settings(talks_file=args.data, site_url=args.site_url)
     data = Path(config.talks_file)
     now = utc_now()
-    recorded = recorded_or_report(data, now)
-    if recorded is None or recorded.schedule is None or recorded.revisions is None:
-        return EXIT_ERROR
-    schedule = recorded.schedule
-    snapshot = build_snapshot(schedule, recorded.revisions, BuildOptions.from_settings(config),
-                              now)
+    if is_hub(data):
+        hub = hub_recorded_or_report(data, now)
+        if hub is None:
+            return EXIT_ERROR
+        context = hub_build.from_recorded(hub, BuildOptions.from_settings(config), now).context()
+        snapshot = hub_build.render_hub(context)
+        schedule = snapshot.context.schedule
+    else:
+        recorded = recorded_or_report(data, now)
+        if recorded is None or recorded.schedule is None or recorded.revisions is None:
+            return EXIT_ERROR
+        schedule = recorded.schedule
+        snapshot = build_snapshot(schedule, recorded.revisions,
+                                  BuildOptions.from_settings(config), now)
     try:
         routes = export.write_site(snapshot, args.outdir, config.cache_max_age)
     except (export.ExportError, OSError) as exc:

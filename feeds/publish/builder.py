@@ -33,11 +33,13 @@ from types import FrameType
 from typing import Any
 
 from feeds import files, urls
+from feeds.data.hub import is_hub
 from feeds.data.recorded import record
 from feeds.data.revisions import Revision, ledger_path
 from feeds.data.yaml_reader import InvalidData
 from feeds.files import Signature
 from feeds.publish import builds
+from feeds.publish import hub as hub_build
 from feeds.publish.builds import PublishedBuild
 from feeds.publish.made_from import MadeFrom
 from feeds.publish.routes import UnreadableBuild
@@ -110,7 +112,10 @@ def origin_of(data_file: str | Path, options: Mapping[str, Any]) -> dict[str, An
 def source_of(job: BuildJob) -> list[int] | None:
     """What a build is made from, as it is now: the data file's signature and
     the ledger's (another process, e.g. `feeds validate`, may write the
-    ledger; its revisions then win). None while there is no data file."""
+    ledger; its revisions then win); of a hub, every file's. None while
+    there is no data file."""
+    if is_hub(job.data_file):
+        return hub_build.signature(job.data_file)
     data = files.stat_signature(Path(job.data_file))
     if data is None:
         return None
@@ -163,7 +168,8 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
                          "the last good build is still served", again=True, wall=wall(),
                          began=status.get("started"))
     current = heal(job)
-    signature = files.stat_signature(data_file)
+    signature = (hub_build.newest(data_file) if is_hub(data_file)
+                 else files.stat_signature(data_file))
     source = source_of(job)
     now = clock()
     reason = build_due(job, current, source, now, status, wall())
@@ -227,14 +233,49 @@ def _known(current: PublishedBuild | None) -> Mapping[str, Revision] | None:
     if current is None or current.origin is None:
         return None
     try:
-        return current.made_from().revisions
+        made = current.made_from()
+        return made.revisions if isinstance(made, MadeFrom) else None
     except UnreadableBuild as exc:
         log.warning("the revisions of %s cannot be read: %s", current.name, exc)
         return None
 
 
+def _reload_hub(job: BuildJob, attempt: dict[str, Any], now: datetime,
+                current: PublishedBuild | None, wall: float) -> float:
+    """Record every series of a hub and publish it; a broken series (or
+    site.yaml) keeps its version from the current build."""
+    previous = None
+    if current is not None and current.origin is not None:
+        try:
+            made = current.made_from()
+            previous = made if isinstance(made, hub_build.HubMadeFrom) else None
+        except UnreadableBuild as exc:
+            log.warning("the revisions of %s cannot be read: %s", current.name, exc)
+    try:
+        loaded = hub_build.load(job.data_file, job.build_options(), now, previous)
+    except OSError as exc:
+        _failed(job, {**attempt, "retry": True}, f"cannot update a revision ledger: {exc}",
+                why="a ledger failed")
+        return 0.0
+    attempt["warnings"] = list(loaded.warnings)
+    if loaded.retry:
+        attempt["retry_at"] = wall + job.ledger_retry
+    if loaded.made_from is None:
+        _failed(job, attempt, *loaded.errors, why=f"{job.data_file} has errors",
+                details="\n".join(loaded.details or loaded.errors))
+        return 0.0
+    if loaded.details:
+        log.error("publishing the last good version of the broken files of %s:\n%s",
+                  job.data_file, "\n".join(loaded.details))
+    _publish(job, attempt, loaded.made_from, loaded.made_from.context(), source_of(job), now,
+             errors=loaded.errors)
+    return 0.0
+
+
 def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
             now: datetime, current: PublishedBuild | None, wall: float) -> float:
+    if is_hub(job.data_file):
+        return _reload_hub(job, attempt, now, current, wall)
     data_file = Path(job.data_file)
     mtime = datetime.fromtimestamp(signature[0] / 1e9, timezone.utc) if signature else now
     try:
@@ -271,12 +312,13 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
     return 0.0
 
 
-def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom,
-             context: RenderContext, source: list[int] | None, loaded_at: datetime,
-             errors: tuple[str, ...] = ()) -> None:
+def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom | hub_build.HubMadeFrom,
+             context: RenderContext | hub_build.HubContext, source: list[int] | None,
+             loaded_at: datetime, errors: tuple[str, ...] = ()) -> None:
     """Render every route, write the build and switch it in; on failure keep the current one."""
     try:
-        snapshot = render_snapshot(context)
+        snapshot = (hub_build.render_hub(context) if isinstance(context, hub_build.HubContext)
+                    else render_snapshot(context))
         name = builds.publish(job.state, snapshot, job.max_age, source=source,
                               options=job.options, loaded_at=loaded_at, made_from=made_from,
                               keep=job.keep, origin=job.origin)
@@ -291,8 +333,8 @@ def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom,
     builds.write_status(job.state, {**attempt, "state": "idle", "errors": list(errors),
                                        "ok_at": time.time(), "failures": 0,
                                        "source": source})  # the ledger may have moved on
-    log.info("published %d talks from %s (build %s)", len(context.schedule.talks), job.data_file,
-             name)
+    log.info("published %d talks from %s (build %s)", len(snapshot.context.schedule.talks),
+             job.data_file, name)
 
 
 def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str, why: str = "",

@@ -76,6 +76,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
     app.add_url_rule(urls.EMBED_PAGE, view_func=embed)  # /embed too: it redirects here
+    app.add_url_rule(f"/<slug>{urls.EMBED_PAGE}", view_func=series_embed)  # a hub's series
     app.register_error_handler(404, not_found)
     app.after_request(protect)
     app.add_url_rule("/", view_func=serve, defaults={"path": ""})
@@ -157,7 +158,8 @@ class PublishedRoutes:
                 assert build is not None
                 self.publisher.discard(build, exc)
                 served = None  # Flask looks again, in the intact build
-            if served is not None and not (path == urls.EMBED_PAGE and environ.get("QUERY_STRING")):
+            if served is not None and not (path.endswith(urls.EMBED_PAGE)
+                                           and environ.get("QUERY_STRING")):
                 try:
                     body = served.body
                 except OSError:  # pruned under us: let Flask look again
@@ -240,20 +242,51 @@ def embed() -> WerkzeugResponse:
     (feeds.publish.snapshot.EmbedPages bounds what that may cost)."""
     if request.path != urls.EMBED_PAGE:  # /embed, the address in other sites' snippets
         return moved(current_build(), request.path)
+    build = current_build()
+    try:
+        if build.is_hub:  # series=a,b and tag=x choose what it shows
+            return send(build.hub_embeds().hub(request.args.items(multi=True)))
+        options = EmbedOptions.from_query(request.args.items(multi=True))
+    except ValueError as exc:
+        return Response(f"{exc}\n", 400, content_type="text/plain; charset=utf-8")
+    except UnreadableBuild:
+        log.exception("cannot render /embed from the build %s", build.name)
+        abort(503)
+    except EmbedBusy as busy:
+        return busy_response(busy)
+    try:
+        return send(build.embed(options))
+    except EmbedBusy as busy:  # too many new option sets lately: the site comes first
+        return busy_response(busy)
+    except UnreadableBuild:
+        log.exception("cannot render /embed from the build %s", build.name)
+        abort(503)
+
+
+def busy_response(busy: EmbedBusy) -> Response:
+    return Response("this list is busy; try again in a moment\n", 503,
+                    content_type="text/plain; charset=utf-8",
+                    headers={"Retry-After": str(math.ceil(busy.retry_after)),
+                             "Cache-Control": "no-store"})
+
+
+def series_embed(slug: str) -> WerkzeugResponse:
+    """A hub's /<slug>/embed/ with query options, as the series' /embed/ alone."""
+    build = current_build()
+    if not build.is_hub or f"/{slug}{urls.EMBED_PAGE}" not in build.routes:
+        return serve(request.path.lstrip("/"))
+    if request.path != f"/{slug}{urls.EMBED_PAGE}":
+        return moved(build, request.path)
     try:
         options = EmbedOptions.from_query(request.args.items(multi=True))
     except ValueError as exc:
         return Response(f"{exc}\n", 400, content_type="text/plain; charset=utf-8")
-    build = current_build()
     try:
-        return send(build.embed(options))
-    except EmbedBusy as busy:  # too many new option sets lately: the site comes first
-        return Response("this list is busy; try again in a moment\n", 503,
-                        content_type="text/plain; charset=utf-8",
-                        headers={"Retry-After": str(math.ceil(busy.retry_after)),
-                                 "Cache-Control": "no-store"})
+        return send(build.hub_embeds().series(slug, options))
+    except EmbedBusy as busy:
+        return busy_response(busy)
     except UnreadableBuild:
-        log.exception("cannot render /embed from the build %s", build.name)
+        log.exception("cannot render /%s/embed from the build %s", slug, build.name)
         abort(503)
 
 

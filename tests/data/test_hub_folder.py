@@ -9,7 +9,8 @@ import pytest
 from feeds.data.hub import is_hub, parse_site, read_hub, record_hub, series_paths
 from feeds.data.loader import parse_schedule
 from feeds.data.yaml_reader import InvalidData
-from tests.helpers import HUB_SERIES, NOW, hub_series_text, write_hub
+
+from helpers import HUB_SERIES, NOW, hub_series_text, write_hub
 
 
 def test_a_folder_is_a_hub_and_a_file_is_not(tmp_path: Path) -> None:

@@ -1,0 +1,454 @@
+"""The hub's own views across its series: the combined and per-tag
+calendars, RSS and Atom feeds, /talks.json, /embed.json and the pages (/,
+/tags/<tag>/, /embed/).
+
+Every talk keeps its series' identity: its event is the one its series'
+calendar holds (the same UID, SEQUENCE and URL), with CATEGORIES holding
+the series' title and its tags; its feed entries keep their ids. Per-talk
+parts are called through `memo` (feeds.formats.memo), and are the same
+calls the series' own routes make, so a hub build renders each talk once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from feedgen.feed import FeedGenerator
+from icalendar import Calendar, vDuration, vText
+
+from feeds import timezones, urls
+from feeds.data.hub import HubInfo
+from feeds.data.revisions import Revision
+from feeds.formats import calendar_links, ical, pages, syndication, talks_json, text
+from feeds.formats.memo import Memo, direct
+from feeds.model import Schedule, Series, Talk
+from feeds.settings import CALENDAR_REFRESH
+from feeds.timezones import EPOCH
+
+#: How many upcoming talks across the series the hub's page lists.
+NEXT_TALKS = 12
+#: How many past talks a tag's page lists.
+TAG_PAST = 20
+
+
+def tag_route(tag: str) -> str:
+    return f"/tags/{tag}/"
+
+
+def tag_calendar(tag: str) -> str:
+    return f"/tags/{tag}/calendar.ics"
+
+
+def tag_rss(tag: str) -> str:
+    return f"/tags/{tag}/rss.xml"
+
+
+def tag_atom(tag: str) -> str:
+    return f"/tags/{tag}/atom.xml"
+
+
+def series_route(slug: str, path: str = urls.HOME) -> str:
+    """A series' route (`path`, as served alone) at its place in the hub."""
+    return f"/{slug}{path}"
+
+
+@dataclass(frozen=True)
+class SeriesView:
+    """One series of the hub as its own routes render it: at its own site
+    (the hub's address plus /<slug>, minting ids under its own authority)."""
+
+    slug: str
+    schedule: Schedule
+    revisions: Mapping[str, Revision]
+    site: urls.Site
+    #: No feed date of the series is later than this.
+    dated_until: datetime
+
+    @property
+    def series(self) -> Series:
+        return self.schedule.series
+
+
+@dataclass(frozen=True)
+class Item:
+    """One talk in the hub's views, with its series."""
+
+    view: SeriesView
+    talk: Talk
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return talk_tags(self.view.series, self.talk)
+
+    @property
+    def url(self) -> str:
+        return self.view.site.url(urls.talk_route(self.talk.id))
+
+
+def talk_tags(series: Series, talk: Talk) -> tuple[str, ...]:
+    """A talk's tags: its series' first, then its own, each once."""
+    return tuple(dict.fromkeys(series.tags + talk.tags))
+
+
+def items(views: Iterable[SeriesView], tag: str | None = None) -> list[Item]:
+    """Every talk of `views` (with `tag`, if given), by start, then series and id."""
+    found = [Item(view, talk) for view in views for talk in view.schedule.talks
+             if tag is None or tag in talk_tags(view.series, talk)]
+    found.sort(key=lambda i: (i.talk.start, i.view.slug, i.talk.id))
+    return found
+
+
+def all_tags(views: Iterable[SeriesView]) -> dict[str, int]:
+    """Every tag of the hub with its number of talks, by name."""
+    counts: Counter[str] = Counter()
+    for view in views:
+        for talk in view.schedule.talks:
+            counts.update(talk_tags(view.series, talk))
+        for tag in view.series.tags:  # a tagged series without talks yet
+            counts.setdefault(tag, 0)
+    return dict(sorted(counts.items()))
+
+
+# --- calendars ----------------------------------------------------------------
+
+def categories(series: Series, talk: Talk) -> tuple[str, ...]:
+    """CATEGORIES of a talk's event in the hub's calendars: its series'
+    title, its tags, then its series' own categories, each once."""
+    return tuple(dict.fromkeys((series.title, *talk_tags(series, talk), *series.categories)))
+
+
+def hub_event(item: Item, memo: Memo) -> bytes:
+    """The talk's event as its series' calendar has it, CATEGORIES aside."""
+    view, talk = item.view, item.talk
+    series = replace(view.series, categories=categories(view.series, talk))
+    return memo(ical.event_bytes, talk, view.revisions[talk.id], series, view.site, "")
+
+
+def calendar_head(info: HubInfo, site: urls.Site, title: str, self_path: str,
+                  home_path: str) -> bytes:
+    """The combined calendar's own properties: the hub's (or the tag's) name."""
+    cal = Calendar()
+    cal.add("prodid", f"-//feeds//{site.authority}//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("name", title)
+    cal.add("x-wr-calname", vText(title))
+    if info.description:
+        cal.add("x-wr-caldesc", vText(info.description))
+    cal.add("refresh-interval", CALENDAR_REFRESH, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", vDuration(CALENDAR_REFRESH))
+    cal.add("source", site.url(self_path), parameters={"VALUE": "URI"})
+    cal.add("url", site.url(home_path), parameters={"VALUE": "URI"})
+    return cal.to_ical()
+
+
+def _timezones(chosen: Sequence[Item], memo: Memo) -> list[bytes]:
+    years: dict[str, list[int]] = {}
+    for item in chosen:
+        years.setdefault(item.talk.zone.key, []).append(item.talk.day.year)
+    return [memo(ical.vtimezone_bytes, key, min(y), max(y)) for key, y in sorted(years.items())]
+
+
+def combined_calendar(head: bytes, chosen: Sequence[Item], memo: Memo = direct) -> bytes:
+    """A calendar of `chosen` talks under `head` (calendar_head)."""
+    ordered = sorted(chosen, key=lambda i: (i.talk.start, i.view.slug, i.talk.id))
+    end = b"END:VCALENDAR\r\n"
+    assert head.endswith(end)
+    return b"".join((head[: -len(end)], *_timezones(ordered, memo),
+                     *(hub_event(i, memo) for i in ordered), end))
+
+
+def subscription_calendar(head: bytes, found: Sequence[Item], now: datetime,
+                          memo: Memo = direct, budget: int = ical.SUBSCRIPTION_BYTES) -> bytes:
+    """The combined subscription: upcoming talks soonest first, then the most
+    recent past talks newest first, as many as fit in `budget` bytes (well
+    under Google Calendar's 1 MB, however many series the hub holds); every
+    talk is in /archive.ics and in its series' own calendars."""
+    upcoming = [i for i in found if i.talk.end > now]
+    past = [i for i in reversed(found) if i.talk.end <= now]
+    room = budget - len(head) - sum(map(len, _timezones(found, memo)))
+    chosen: list[Item] = []
+    for item in (*upcoming, *past):
+        room -= len(hub_event(item, memo))
+        if room < 0:
+            break
+        chosen.append(item)
+    body = combined_calendar(head, chosen, memo)
+    while len(body) > budget and chosen:
+        chosen.pop()
+        body = combined_calendar(head, chosen, memo)
+    return body
+
+
+# --- feeds --------------------------------------------------------------------
+
+def _entries(found: Sequence[Item], memo: Memo) -> list[tuple[syndication.Entry, Item]]:
+    """Every entry of `found` talks, as their series' feeds have them,
+    newest publication first."""
+    result = []
+    for item in found:
+        view = item.view
+        latest = timezones.to_utc(view.dated_until)
+        for entry in memo(syndication.talk_entries, item.talk, view.revisions[item.talk.id],
+                          view.series, view.site, memo):
+            result.append((syndication._not_after(entry, latest), item))
+    result.sort(key=lambda pair: (pair[0].published, pair[0].id), reverse=True)
+    return result
+
+
+@dataclass(frozen=True)
+class FeedAddresses:
+    """What a combined feed is called and where it and its page are."""
+
+    title: str
+    description: str
+    #: Its own tag: id.
+    id: str
+    rss: str
+    atom: str
+    home: str
+
+
+def combined_feed(info: HubInfo, site: urls.Site, found: Sequence[Item], where: FeedAddresses,
+                  limit: int, rss: bool, memo: Memo = direct) -> bytes:
+    """The most recent `limit` entries of `found` talks as RSS 2.0 or Atom
+    1.0; each entry keeps its series' id and names its series and tags as
+    categories."""
+    fg = FeedGenerator()
+    if rss:
+        fg.load_extension("dc", atom=False, rss=True)
+    fg.id(where.id)
+    fg.title(where.title)
+    fg.description(where.description or where.title)
+    fg.language("en")
+    fg.author({"name": info.title, "email": info.contact} if info.contact else {"name": info.title})
+    if info.contact:
+        fg.managingEditor(f"{info.contact} ({info.title})")
+    self_path, media_type = ((where.rss, syndication.RSS_TYPE) if rss
+                             else (where.atom, syndication.ATOM_TYPE))
+    fg.link(href=site.url(self_path), rel="self", type=media_type)
+    fg.link(href=site.url(where.home), rel="alternate")
+    entries = _entries(found, memo)
+    fg.updated(max((e.updated for e, _ in entries), default=EPOCH))
+    for entry, item in entries[:max(limit, 0)]:
+        fe = fg.add_entry(order="append")
+        fe.id(entry.id)
+        fe.title(entry.title)
+        fe.link(href=entry.link, rel="alternate")
+        fe.published(entry.published)
+        fe.updated(entry.updated)
+        fe.content(str(entry.content()), type="html")
+        for name in entry.authors:
+            fe.author(name=name)
+            if rss:
+                fe.dc.dc_creator(name)
+        fe.category([{"term": term} for term in categories(item.view.series, item.talk)])
+    return fg.rss_str(pretty=True) if rss else fg.atom_str(pretty=True)
+
+
+# --- JSON -----------------------------------------------------------------------
+
+def _dumps(value: Any) -> str:
+    return talks_json._dumps(value)
+
+
+def series_list(views: Sequence[SeriesView]) -> list[dict[str, Any]]:
+    return [{"slug": v.slug, "title": v.series.title, "url": v.site.url(urls.HOME),
+             "tags": list(v.series.tags)} for v in views]
+
+
+def _tagged(item: Item, record: str) -> str:
+    """A talk's serialized record with its series' slug and its tags first."""
+    assert record.startswith("{")
+    return f'{{"series":{_dumps(item.view.slug)},"tags":{_dumps(list(item.tags))},' + record[1:]
+
+
+def hub_json(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found: Sequence[Item],
+             memo: Memo = direct) -> bytes:
+    """/talks.json of the hub: the hub, its series and every talk (each
+    record as in its series' /talks.json, with `series` and `tags`), earliest first."""
+    hub = {"title": info.title, "description": info.description or None,
+           "url": site.url(urls.HOME), "contact": info.contact or None,
+           "calendar": site.url(urls.CALENDAR), "webcal": site.webcal(urls.CALENDAR),
+           "rss": site.url(urls.RSS), "atom": site.url(urls.ATOM)}
+    talks = ",".join(_tagged(i, memo(talks_json.talk_json, i.talk, i.view.site,
+                                     *talks_json.changes(i.talk, i.view.revisions)))
+                     for i in found)
+    return (f'{{"hub":{_dumps(hub)},"series":{_dumps(series_list(views))},'
+            f'"talks":[{talks}]}}\n').encode()
+
+
+def hub_embed_json(info: HubInfo, site: urls.Site, found: Sequence[Item],
+                   memo: Memo = direct) -> bytes:
+    """/embed.json of the hub: what embed.js shows, each talk with its
+    series' slug and title and its tags (embed.js filters by them)."""
+    head = _dumps({"title": info.title, "url": site.url(urls.HOME), "attend": None})
+    talks = ",".join(
+        _tagged(i, '{"series_title":' + _dumps(i.view.series.title) + "," + memo(
+            talks_json.embed_talk, i.talk, i.view.site,
+            *talks_json.changes(i.talk, i.view.revisions))[1:])
+        for i in found)
+    return f'{{"series":{head},"talks":[{talks}]}}\n'.encode()
+
+
+# --- pages ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HubEmbedOptions:
+    """What the hub's /embed shows: the series' options, and which series or tag."""
+
+    show: str = "upcoming"
+    limit: int | None = None
+    theme: str = "auto"
+    series: tuple[str, ...] = ()
+    tag: str = ""
+
+    @classmethod
+    def from_query(cls, pairs: Iterable[tuple[str, str]], slugs: Iterable[str],
+                   tags: Iterable[str]) -> HubEmbedOptions:
+        """Options from query parameters; ValueError says what is wrong."""
+        pairs = list(pairs)
+        plain = [(k, v) for k, v in pairs if k not in ("series", "tag")]
+        base = pages.EmbedOptions.from_query(plain) if plain else pages.EmbedOptions()
+        given: dict[str, str] = {}
+        for key, value in pairs:
+            if key in ("series", "tag"):
+                if key in given:
+                    raise ValueError(f"give {key} only once")
+                given[key] = value
+        known, known_tags = set(slugs), set(tags)
+        chosen = tuple(dict.fromkeys(s for s in given.get("series", "").split(",") if s))
+        if "series" in given and not chosen:
+            raise ValueError("series must name one or more series, e.g. series=a,b")
+        for slug in chosen:
+            if slug not in known:
+                raise ValueError("series names a series this hub does not have")
+        tag = given.get("tag", "")
+        if "tag" in given and tag not in known_tags:
+            raise ValueError("tag names a tag no talk of this hub has")
+        return cls(base.show, base.limit, base.theme, tuple(sorted(chosen)), tag)
+
+    @property
+    def plain(self) -> pages.EmbedOptions:
+        return pages.EmbedOptions(self.show, self.limit, self.theme)
+
+
+def rhythm(schedule: Schedule) -> str:
+    """How often the series meets, from its latest talks: 'Mondays at 17:00
+    CET, every 2 weeks'; '' when it has too few talks to tell."""
+    talks = [t for t in schedule.talks if not t.cancelled][-8:]
+    if len(talks) < 2:
+        return ""
+    zone = schedule.series.timezone
+    local = [t.start.astimezone(zone) for t in talks]
+    (day, clock), count = Counter((s.strftime("%A"), s.strftime("%H:%M")) for s in local) \
+        .most_common(1)[0]
+    if count < 2:
+        return ""
+    gaps = Counter((b.date() - a.date()).days for a, b in zip(local, local[1:], strict=False))
+    gap = gaps.most_common(1)[0][0]
+    every = {7: "weekly", 14: "every 2 weeks", 21: "every 3 weeks"}.get(gap) or \
+        ("monthly" if 28 <= gap <= 31 else "")
+    said = f"{day}s at {clock} ({zone.key})"
+    return f"{said}, {every}" if every else said
+
+
+def _environment_context(here: str) -> dict[str, Any]:
+    return {"urls": urls, "here": here,
+            "link": lambda path: urls.relative(here, path),
+            "asset": lambda name: urls.relative(here, urls.asset(pages.fingerprinted(name))),
+            "inline_asset": pages.inline_asset, "tag_route": tag_route,
+            "tag_calendar": tag_calendar, "tag_rss": tag_rss, "tag_atom": tag_atom,
+            "series_route": series_route}
+
+
+def _state(now: datetime) -> Any:
+    return lambda item: pages.talk_state(item.talk, now)
+
+
+def _render(template: str, here: str, **context: Any) -> bytes:
+    return pages.ENV.get_template(template).render(
+        **_environment_context(here), **context).encode("utf-8")
+
+
+def _next(view: SeriesView, now: datetime) -> Talk | None:
+    return pages.next_talk(view.schedule, now)
+
+
+def _addresses(info: HubInfo, site: urls.Site, calendar: str) -> dict[str, str]:
+    webcal = site.webcal(calendar)
+    return {"calendar": site.url(calendar), "webcal": webcal,
+            "google": calendar_links.google_subscribe(webcal),
+            "outlook_live": calendar_links.outlook_subscribe(calendar_links.OUTLOOK_LIVE,
+                                                             site.url(calendar), info.title)}
+
+
+def home(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found: Sequence[Item],
+         now: datetime) -> bytes:
+    """/: what's next across the series, every series with its next talk
+    and rhythm, the tags, and how to subscribe to it all."""
+    upcoming = [i for i in found if i.talk.end > now and not i.talk.cancelled][:NEXT_TALKS]
+    meta = {"title": info.title, "url": site.url(urls.HOME),
+            "description": text.shorten(info.description, 200) or info.title}
+    snippet = pages.ENV.from_string(pages._SNIPPETS["iframe"]).render(
+        src=site.url(urls.EMBED_PAGE), title=info.title, limit=pages.SNIPPET_LIMIT,
+        height=pages.FRAME_HEIGHT)
+    return _render("hub.html", urls.HOME, info=info, meta=meta, upcoming=upcoming,
+                   state=_state(now), tags=all_tags(views), snippet=snippet,
+                   series=[(v, _next(v, now), rhythm(v.schedule)) for v in views],
+                   feeds=_addresses(info, site, urls.CALENDAR))
+
+
+def tag_page(info: HubInfo, site: urls.Site, tag: str, views: Sequence[SeriesView],
+             found: Sequence[Item], now: datetime) -> bytes:
+    """/tags/<tag>/: the talks on one topic across the series, and its calendar and feeds."""
+    here = tag_route(tag)
+    upcoming = [i for i in found if i.talk.end > now]
+    past = [i for i in reversed(found) if i.talk.end <= now][:TAG_PAST]
+    meta = {"title": f"{tag} – {info.title}", "url": site.url(here),
+            "description": f"Talks on {tag} across the series of {info.title}."}
+    tagged = [v for v in views if tag in v.series.tags or
+              any(tag in t.tags for t in v.schedule.talks)]
+    return _render("tag.html", here, info=info, meta=meta, tag=tag, upcoming=upcoming,
+                   past=past, state=_state(now), series=tagged,
+                   feeds=_addresses(info, site, tag_calendar(tag)))
+
+
+def embed(info: HubInfo, site: urls.Site, found: Sequence[Item], now: datetime,
+          options: HubEmbedOptions) -> bytes:
+    """/embed/ of the hub: the compact list for a frame, of the chosen series or tag."""
+    chosen = [i for i in found if (not options.series or i.view.slug in options.series)
+              and (not options.tag or options.tag in i.tags)]
+    upcoming = [i for i in chosen if i.talk.end > now or i.talk.postponed]
+    past = [i for i in reversed(chosen) if i.talk.end <= now and not i.talk.postponed]
+    groups: list[tuple[str, list[Item]]] = []
+    if options.show in ("upcoming", "all"):
+        groups.append(("Upcoming talks", upcoming))
+    if options.show in ("past", "all"):
+        groups.append(("Past talks", past))
+    left = options.limit
+    shown = []
+    for heading, group in groups:
+        if left is not None:
+            group, left = group[:left], left - len(group[:left])
+        if group:
+            shown.append((heading, group))
+    return _render("hub_embed.html", urls.EMBED_PAGE, info=info, options=options,
+                   groups=shown, state=_state(now))
+
+
+def not_found(info: HubInfo, site: urls.Site) -> bytes:
+    """The hub's 404 page: sent at any address, so its links are absolute."""
+    meta = {"title": f"Page not found – {info.title}", "url": "",
+            "description": "This page does not exist."}
+    page = pages.ENV.get_template("hub_404.html").render(
+        **{**_environment_context(urls.HOME), "link": site.url}, info=info, meta=meta)
+    return page.encode("utf-8")
+
+
+def hub_tags_of(views: Sequence[SeriesView]) -> Iterator[str]:
+    yield from all_tags(views)
