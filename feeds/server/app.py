@@ -23,12 +23,14 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import get_host
 
 from feeds import urls
+from feeds.data.hub import is_hub
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
 from feeds.publish.builds import PublishedBuild, private_dir
 from feeds.publish.routes import BrokenBuild, Served, UnreadableBuild
 from feeds.publish.snapshot import BuildOptions, EmbedBusy
 from feeds.server import accesslog
+from feeds.server.hub_members import HubMembers
 from feeds.server.members import Members
 from feeds.server.publisher import Publisher, state_dir
 from feeds.settings import FIELDS, Settings, utc_now
@@ -63,8 +65,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                       BuildOptions.from_settings(settings), settings.cache_max_age)
     published = Publisher(settings, state, clock=clock)
     app.extensions["feeds"] = published
-    app.extensions["feeds.members"] = Members(settings.secrets_file, settings.join_url,
-                                              settings.check_interval, private=private_dir(state))
+    hub = is_hub(settings.talks_file)  # its secrets: a folder (feeds.server.hub_members)
+    app.extensions["feeds.members"] = Members(None if hub else settings.secrets_file,
+                                              settings.join_url, settings.check_interval,
+                                              private=private_dir(state))
+    app.extensions["feeds.hub_members"] = HubMembers(
+        settings.secrets_file if hub else None, settings.check_interval, private_dir(state))
     app.wsgi_app = PublishedRoutes(app.wsgi_app, published)  # type: ignore[method-assign]
     if settings.proxy_fix:  # trust X-Forwarded-* from this many proxies
         hops = settings.proxy_fix
@@ -74,6 +80,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.site_url == DEFAULT_SITE_URL:  # not configured: a local run
         app.wsgi_app = WarnIfServedElsewhere(app.wsgi_app)  # type: ignore[method-assign]
     app.add_url_rule(urls.members_calendar("<token>"), view_func=members_calendar)
+    app.add_url_rule("/<slug>" + urls.members_calendar("<token>"),
+                     view_func=series_members_calendar)
     app.add_url_rule(urls.HEALTH, view_func=health)
     app.add_url_rule(urls.EMBED_PAGE, view_func=embed)  # /embed too: it redirects here
     app.add_url_rule(f"/<slug>{urls.EMBED_PAGE}", view_func=series_embed)  # a hub's series
@@ -302,11 +310,31 @@ def not_found(error: HTTPException) -> Response | HTTPException:
 def members_calendar(token: str) -> Response:
     """A member's calendar; an unknown token gets the same 404 as any unknown page."""
     build = current_build()
+    if build.is_hub:  # a hub's members' calendars are its series'
+        abort(404)
     try:
         resource = current_app.extensions["feeds.members"].calendar(build, token)
     except UnreadableBuild:
         log.exception("cannot render the members' calendar from the build %s", build.name)
         abort(503)
+    return private(resource)
+
+
+def series_members_calendar(slug: str, token: str) -> Response:
+    """A member's calendar of one series of a hub (a token of the series or of the hub)."""
+    build = current_build()
+    if not build.is_hub:
+        abort(404)
+    try:
+        resource = current_app.extensions["feeds.hub_members"].calendar(build, slug, token)
+    except UnreadableBuild:
+        log.exception("cannot render the members' calendar from the build %s", build.name)
+        abort(503)
+    return private(resource)
+
+
+def private(resource: Resource | None) -> Response:
+    """A members' calendar: never kept by a shared cache, never indexed; 404 if None."""
     if resource is None:
         abort(404)
     response = send(resource)
@@ -320,8 +348,8 @@ def protect(response: Response) -> Response:
     """Every response, errors included: no MIME sniffing; and no Referer from
     a members' address or a 404 page, whose address may hold a token."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    private = request.path.startswith("/members/") or response.status_code == 404
-    if private:
+    secret = "/members/" in request.path or response.status_code == 404
+    if secret:
         response.headers["Referrer-Policy"] = NO_REFERRER
     else:
         response.headers.setdefault("Referrer-Policy", REFERRER_POLICY)
@@ -330,6 +358,7 @@ def protect(response: Response) -> Response:
 
 def health() -> tuple[Response, int]:
     state = current_app.extensions["feeds.members"].annotate(publisher().health())
+    state = current_app.extensions["feeds.hub_members"].annotate(state)
     response = jsonify(state.as_json())
     response.headers["Cache-Control"] = "no-store"
     return response, 200 if state.ok else 503
