@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from feeds import settings, urls
-from feeds.commands import announce, organiser, starter
+from feeds.commands import announce, hub_starter, organiser, starter
 from feeds.commands.report import EXIT_ERROR, FORMATS, print_problems, print_recorded
 from feeds.data.hub import HubRecorded, is_hub, record_hub
 from feeds.data.recorded import Recorded, record
@@ -167,6 +167,8 @@ def init(args: argparse.Namespace) -> int:
     """`feeds init DIR`: start a new series in an empty folder."""
     series = starter.NewSeries(title=args.title or starter.title_from_folder(args.folder),
                                contact=args.contact, timezone=args.timezone, time=args.time)
+    if args.hub:
+        return init_hub(args, series)
     try:
         written = starter.create(args.folder, series, utc_now())
     except starter.InitError as exc:
@@ -189,6 +191,28 @@ def init(args: argparse.Namespace) -> int:
     if starter.LOCAL_COPY in (args.folder / starter.REQUIREMENTS).read_text(encoding="utf-8"):
         print(f"warning: edit {starter.REQUIREMENTS}: this feeds was installed from a local "
               "folder, so CI does not know where to install it from", file=sys.stderr)
+    return 0
+
+
+def init_hub(args: argparse.Namespace, hub: starter.NewSeries) -> int:
+    """`feeds init --hub DIR`: start a hub with one example series."""
+    try:
+        written = hub_starter.create(args.folder, hub, utc_now())
+    except starter.InitError as exc:
+        print(f"error: {exc}; nothing was written.", file=sys.stderr)
+        return 1
+    except InvalidData as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("error: fix the option named above; nothing was written.", file=sys.stderr)
+        return 1
+    print(f"Started the hub {hub.title!r} in {args.folder}:")
+    for name in written:
+        print(f"  {name}")
+    print(f"""Next:
+  feeds serve --data {args.folder}      # the site, updated as you edit
+  edit {args.folder}/site.yaml and {args.folder}/series/example.yaml; add series/<slug>.yaml files
+  feeds validate {args.folder}          # every file, each problem at its file:line""")
     return 0
 
 
@@ -257,6 +281,9 @@ def parser() -> argparse.ArgumentParser:
                      help="the series' IANA zone, e.g. Europe/Berlin (default: UTC)")
     new.add_argument("--time", default=starter.NewSeries.time,
                      help="the usual start time, HH:MM (default: 17:00)")
+    new.add_argument("--hub", action="store_true",
+                     help="start a hub (site.yaml and series/<slug>.yaml) with one example "
+                          "series; --title and --contact are the hub's")
     new.set_defaults(run=init)
     organiser.register(commands)  # add, recording, cancel
     announce.register(commands)  # announce

@@ -20,6 +20,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, get_sockaddr, make_server, select_address_family
 
 from feeds import settings
+from feeds.data.hub import is_hub, read_hub
 from feeds.data.recorded import read
 from feeds.server.app import create_app, settings_of
 from feeds.settings import Settings, variable
@@ -67,7 +68,7 @@ def serve(data: Path | None, host: str = HOST, port: int = PORT,
     environ = os.environ if environ is None else environ
     overrides: dict[str, Any] = {"TALKS_FILE": str(data)} if data else {}
     data_file = Path(Settings.load(overrides, environ).talks_file)
-    if not data_file.is_file():
+    if not (data_file.is_file() or is_hub(data_file)):
         print(f"error: there is no data file at {data_file}; give --data FILE, or start a "
               "new series with `feeds init DIR`", file=sys.stderr)
         return 1
@@ -84,7 +85,7 @@ def serve(data: Path | None, host: str = HOST, port: int = PORT,
         overrides["SITE_URL"] = address
     if not environ.get(variable("build_mode")):
         overrides["BUILD_MODE"] = "inline"  # one process: each save is built at once
-    problems = read(data_file).problems
+    problems = read_hub(data_file).all_problems if is_hub(data_file) else read(data_file).problems
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
