@@ -11,7 +11,9 @@
  * its reserved height, so the host page does not move. Without a box, the
  * list goes right after the script tag (the older snippet). Options, on the
  * box or on the script: data-show="upcoming|past|all", data-limit="N",
- * data-theme="auto|light|dark" (auto follows prefers-color-scheme).
+ * data-theme="auto|light|dark" (auto follows prefers-color-scheme); a hub's
+ * embed.js also data-series="a,b" (slugs) and data-tag="x", or the same as
+ * ?series=a,b&tag=x on the script's address.
  *
  * Everything lives inside this function: no globals are created. Talk data
  * only ever reaches the page as text (textContent), never as markup. */
@@ -202,11 +204,23 @@
       console.warn("feeds embed.js: data-limit must be a whole number above 0");
       limit = Infinity;
     }
+    var query = new URL(script.src).searchParams;
+    var series = source.getAttribute("data-series") || query.get("series") || "";
     return {
       show: choice(source, "show", ["upcoming", "past", "all"], "upcoming"),
       theme: choice(source, "theme", ["auto", "light", "dark"], "auto"),
-      limit: limit
+      limit: limit,
+      series: series.split(",").filter(function (slug) { return slug; }),
+      tag: source.getAttribute("data-tag") || query.get("tag") || ""
     };
+  }
+
+  /* A hub's talks name their series and tags; a series' own never filter. */
+  function chosenTalks(talks, opts) {
+    return talks.filter(function (t) {
+      return (!opts.series.length || opts.series.indexOf(t.series) >= 0) &&
+        (!opts.tag || (t.tags || []).indexOf(opts.tag) >= 0);
+    });
   }
 
   /* A postponed talk is still to come, whatever its old slot. */
@@ -248,7 +262,8 @@
     if (cancelled) title.append(" ", el("strong", "fe-badge", "Cancelled"));
     item.append(when, title);
     if (talk.notice && !cancelled) item.append(el("p", "fe-notice", talk.notice));
-    if (talk.byline) item.append(el("p", "fe-who", talk.byline));
+    var who = [talk.series_title, talk.byline].filter(function (part) { return part; });
+    if (who.length) item.append(el("p", "fe-who", who.join(" \u00b7 ")));
     if (!cancelled && !over) {
       var where = el("p", "fe-where", talk.location);
       if (series.attend) where.append(" \u00b7 ", el("span", "fe-attend", series.attend));
@@ -263,7 +278,7 @@
     var title = el("p", "fe-series");
     title.append(link(series.url, series.title));
     var parts = [title];
-    var chosen = groups(data.talks, opts, now);
+    var chosen = groups(chosenTalks(data.talks, opts), opts, now);
     chosen.forEach(function (group) {
       var list = el("ol", "fe-talks");
       group[1].forEach(function (talk) { list.append(talkItem(talk, series, now)); });
