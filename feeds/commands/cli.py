@@ -111,7 +111,9 @@ def build(args: argparse.Namespace) -> int:
         hub = hub_recorded_or_report(data, now)
         if hub is None:
             return EXIT_ERROR
-        context = hub_build.from_recorded(hub, BuildOptions.from_settings(config), now).context()
+        parsed = {slug: got.schedule for slug, got in hub.series.items() if got.schedule}
+        context = hub_build.from_recorded(hub, BuildOptions.from_settings(config), now).context(
+            parsed)
         snapshot = hub_build.render_hub(context)
         schedule = snapshot.context.schedule
     else:

@@ -267,7 +267,7 @@ def _reload_hub(job: BuildJob, attempt: dict[str, Any], now: datetime,
     if loaded.details:
         log.error("publishing the last good version of the broken files of %s:\n%s",
                   job.data_file, "\n".join(loaded.details))
-    _publish(job, attempt, loaded.made_from, loaded.made_from.context(), source_of(job), now,
+    _publish(job, attempt, loaded.made_from, loaded.context(), source_of(job), now,
              errors=loaded.errors)
     return 0.0
 

@@ -114,11 +114,12 @@ class HubMadeFrom:
     def revisions(self) -> Mapping[str, Mapping[str, Any]]:
         return {slug: m.revisions for slug, m in self.series.items()}
 
-    def context(self) -> HubContext:
-        """The render context; InvalidData if a stored text does not parse."""
+    def context(self, schedules: Mapping[str, Schedule] | None = None) -> HubContext:
+        """The render context (`schedules`: the series' texts already parsed,
+        by slug, if some are); InvalidData if a stored text does not parse."""
         info = parse_site(self.site_text, self.site_file)
         contexts = {slug: replace(made, options=series_options(self.options, slug),
-                                  now=self.now).context()
+                                  now=self.now).context((schedules or {}).get(slug))
                     for slug, made in sorted(self.series.items())}
         return HubContext(info, hub_site(self.options, info), self.now, self.options.feed_limit,
                           contexts)
@@ -168,6 +169,14 @@ class _OneBuild(Kept):
 
     def next_generation(self) -> None:
         pass
+
+    # Renderers pass their memo on as an argument, so it is part of the keys
+    # of what they keep: every build's wrapper of `kept` must be the same key.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _OneBuild) and other._kept is self._kept
+
+    def __hash__(self) -> int:
+        return hash((_OneBuild, id(self._kept)))
 
 
 def _prefixed(slug: str, routes: Mapping[str, Resource]) -> dict[str, Resource]:
@@ -290,6 +299,12 @@ class HubLoad:
     warnings: tuple[str, ...] = ()
     #: Whether something could not be recorded in a ledger (try again later).
     retry: bool = False
+    #: The series parsed now (the others keep their last good version), by slug.
+    schedules: Mapping[str, Schedule] = field(default_factory=dict)
+
+    def context(self) -> HubContext:
+        assert self.made_from is not None
+        return self.made_from.context(self.schedules)
 
 
 def load(folder: str | Path, options: BuildOptions, now: datetime,
@@ -305,6 +320,7 @@ def load(folder: str | Path, options: BuildOptions, now: datetime,
     warnings: list[str] = []
     retry = False
     series: dict[str, MadeFrom] = {}
+    schedules: dict[str, Schedule] = {}
     for slug, got in recorded.series.items():
         warnings += [p.public for p in got.data_warnings] + list(got.warnings)
         errors += list(got.errors)
@@ -315,6 +331,8 @@ def load(folder: str | Path, options: BuildOptions, now: datetime,
             details += [str(p) for p in got.problems]
             if previous is not None and slug in previous.series:
                 made = replace(previous.series[slug], now=now)
+        elif got.schedule is not None:
+            schedules[slug] = got.schedule
         if made is not None:
             series[slug] = made
     site_text, site_file = recorded.site_text, str(hub_data.site_path(folder))
@@ -326,7 +344,7 @@ def load(folder: str | Path, options: BuildOptions, now: datetime,
         errors.append(f"{folder / hub_data.SERIES_FOLDER}: no series can be published")
         return HubLoad(None, tuple(errors), tuple(details), tuple(warnings), retry)
     return HubLoad(HubMadeFrom(site_text, site_file, series, options, now), tuple(errors),
-                   tuple(details), tuple(warnings), retry)
+                   tuple(details), tuple(warnings), retry, schedules)
 
 
 def from_recorded(recorded: hub_data.HubRecorded, options: BuildOptions,
