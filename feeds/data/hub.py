@@ -11,7 +11,7 @@ the series files. Every problem names its own file:line."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -178,13 +178,21 @@ def read_hub(folder: str | Path) -> HubRecorded:
                        tuple(problems + naming))
 
 
+Recorder = Callable[[Path, datetime, Mapping[str, Revision] | None], Recorded]
+
+
+def _record(path: Path, now: datetime, known: Mapping[str, Revision] | None) -> Recorded:
+    return record(path, now, known=known)
+
+
 def record_hub(folder: str | Path, now: datetime,
-               known: Mapping[str, Mapping[str, Revision]] | None = None) -> HubRecorded:
+               known: Mapping[str, Mapping[str, Revision]] | None = None,
+               recorder: Recorder = _record) -> HubRecorded:
     """Every file of the hub read and validated, and each valid series
-    recorded in its own ledger (`known`: the revisions last published, by slug)."""
+    recorded in its own ledger (`known`: the revisions last published, by
+    slug) by `recorder` (feeds.data.recorded.record)."""
     folder = Path(folder)
     text, info, problems = _site(folder)
     paths, naming = series_paths(folder)
-    series = {slug: record(path, now, known=(known or {}).get(slug))
-              for slug, path in paths.items()}
+    series = {slug: recorder(path, now, (known or {}).get(slug)) for slug, path in paths.items()}
     return HubRecorded(folder, text, info, series, tuple(problems + naming))

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from feeds import files, urls
 from feeds.data import hub as hub_data
 from feeds.data.hub import HubInfo, parse_site
-from feeds.data.recorded import Recorded
+from feeds.data.recorded import Recorded, record
 from feeds.data.revisions import ledger_path
 from feeds.formats import hub as views
 from feeds.formats import ical, pages, syndication, talks_json
@@ -307,6 +307,35 @@ class HubLoad:
         return self.made_from.context(self.schedules)
 
 
+class RecordedSeries:
+    """What this process last recorded of each series file, kept while the
+    file and its ledger stay as they were (their stat signatures): a
+    builder that lives on reads, validates and records only the series that
+    changed. A fresh process records every series."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[Any, ...], Recorded]] = {}
+
+    @staticmethod
+    def _signature(path: Path) -> tuple[Any, ...]:
+        return (files.stat_signature(path), files.stat_signature(ledger_path(path)))
+
+    def record(self, path: Path, now: datetime, known: Mapping[str, Any] | None) -> Recorded:
+        key = str(path.resolve())
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == self._signature(path) and None not in kept[0]:
+            return kept[1]
+        got = record(path, now, known=known)
+        if got.recorded:
+            self._kept[key] = (self._signature(path), got)
+        else:
+            self._kept.pop(key, None)
+        return got
+
+
+_RECORDED = RecordedSeries()
+
+
 def load(folder: str | Path, options: BuildOptions, now: datetime,
          previous: HubMadeFrom | None) -> HubLoad:
     """Record every series of the hub in its own ledger; a series whose
@@ -314,7 +343,7 @@ def load(folder: str | Path, options: BuildOptions, now: datetime,
     and so does a broken site.yaml."""
     folder = Path(folder)
     known = {slug: made.revisions for slug, made in previous.series.items()} if previous else {}
-    recorded = hub_data.record_hub(folder, now, known)
+    recorded = hub_data.record_hub(folder, now, known, _RECORDED.record)
     errors = [p.public for p in recorded.problems]
     details = [str(p) for p in recorded.problems]
     warnings: list[str] = []
