@@ -10,6 +10,7 @@ calls the series' own routes make, so a hub build renders each talk once."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from typing import Any
 
 from feedgen.feed import FeedGenerator
 from icalendar import Calendar, vDuration, vText
+from markupsafe import Markup
 
 from feeds import timezones, urls
 from feeds.data.hub import HubInfo
@@ -186,7 +188,10 @@ def subscription_calendar(head: bytes, found: Sequence[Item], now: datetime,
 
 # --- feeds --------------------------------------------------------------------
 
-def _entries(found: Sequence[Item], memo: Memo) -> list[tuple[syndication.Entry, Item]]:
+Entries = list[tuple[syndication.Entry, Item]]
+
+
+def entries(found: Sequence[Item], memo: Memo = direct) -> Entries:
     """Every entry of `found` talks, as their series' feeds have them,
     newest publication first."""
     result = []
@@ -213,11 +218,11 @@ class FeedAddresses:
     home: str
 
 
-def combined_feed(info: HubInfo, site: urls.Site, found: Sequence[Item], where: FeedAddresses,
-                  limit: int, rss: bool, memo: Memo = direct) -> bytes:
-    """The most recent `limit` entries of `found` talks as RSS 2.0 or Atom
-    1.0; each entry keeps its series' id and names its series and tags as
-    categories."""
+def combined_feed(info: HubInfo, site: urls.Site, made: Entries, where: FeedAddresses,
+                  limit: int, rss: bool) -> bytes:
+    """The most recent `limit` of `made` entries (`entries`, newest first)
+    as RSS 2.0 or Atom 1.0; each entry keeps its series' id and names its
+    series and tags as categories."""
     fg = FeedGenerator()
     if rss:
         fg.load_extension("dc", atom=False, rss=True)
@@ -232,9 +237,8 @@ def combined_feed(info: HubInfo, site: urls.Site, found: Sequence[Item], where: 
                              else (where.atom, syndication.ATOM_TYPE))
     fg.link(href=site.url(self_path), rel="self", type=media_type)
     fg.link(href=site.url(where.home), rel="alternate")
-    entries = _entries(found, memo)
-    fg.updated(max((e.updated for e, _ in entries), default=EPOCH))
-    for entry, item in entries[:max(limit, 0)]:
+    fg.updated(max((e.updated for e, _ in made), default=EPOCH))
+    for entry, item in made[:max(limit, 0)]:
         fe = fg.add_entry(order="append")
         fe.id(entry.id)
         fe.title(entry.title)
@@ -366,13 +370,28 @@ def _environment_context(here: str) -> dict[str, Any]:
             "series_route": series_route}
 
 
-def _state(now: datetime) -> Any:
-    return lambda item: pages.talk_state(item.talk, now)
+@functools.lru_cache(maxsize=256)
+def _macros(here: str) -> dict[str, Any]:
+    """The macros of templates/_hub_talk.html, for the page at `here`."""
+    return vars(pages.ENV.get_template("_hub_talk.html").make_module(_environment_context(here)))
 
 
-def _render(template: str, here: str, **context: Any) -> bytes:
+def talk_item(macro: str, here: str, slug: str, talk: Talk, series_title: str, attend: str,
+              state: str) -> Markup:
+    """One talk of a hub's list (`macro`: hub_talk or embed_talk) on the page at `here`."""
+    return Markup(_macros(here)[macro](slug, talk, series_title, attend, state))
+
+
+def _render(template: str, here: str, now: datetime, memo: Memo, macro: str = "hub_talk",
+            **context: Any) -> bytes:
+    """A hub template; item_html(item) is a talk of its lists, kept per talk."""
+    def item_html(item: Item) -> Markup:
+        series = item.view.series
+        return memo(talk_item, macro, here, item.view.slug, item.talk, series.title,
+                    series.attend, pages.talk_state(item.talk, now))
+
     return pages.ENV.get_template(template).render(
-        **_environment_context(here), **context).encode("utf-8")
+        **_environment_context(here), item_html=item_html, **context).encode("utf-8")
 
 
 def _next(view: SeriesView, now: datetime) -> Talk | None:
@@ -388,7 +407,7 @@ def _addresses(info: HubInfo, site: urls.Site, calendar: str) -> dict[str, str]:
 
 
 def home(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found: Sequence[Item],
-         now: datetime) -> bytes:
+         now: datetime, memo: Memo = direct) -> bytes:
     """/: what's next across the series, every series with its next talk
     and rhythm, the tags, and how to subscribe to it all."""
     upcoming = [i for i in found if i.talk.end > now and not i.talk.cancelled][:NEXT_TALKS]
@@ -397,14 +416,14 @@ def home(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found: Seq
     snippet = pages.ENV.from_string(pages._SNIPPETS["iframe"]).render(
         src=site.url(urls.EMBED_PAGE), title=info.title, limit=pages.SNIPPET_LIMIT,
         height=pages.FRAME_HEIGHT)
-    return _render("hub.html", urls.HOME, info=info, meta=meta, upcoming=upcoming,
-                   state=_state(now), tags=all_tags(views), snippet=snippet,
+    return _render("hub.html", urls.HOME, now, memo, info=info, meta=meta, upcoming=upcoming,
+                   tags=all_tags(views), snippet=snippet,
                    series=[(v, _next(v, now), rhythm(v.schedule)) for v in views],
                    feeds=_addresses(info, site, urls.CALENDAR))
 
 
 def tag_page(info: HubInfo, site: urls.Site, tag: str, views: Sequence[SeriesView],
-             found: Sequence[Item], now: datetime) -> bytes:
+             found: Sequence[Item], now: datetime, memo: Memo = direct) -> bytes:
     """/tags/<tag>/: the talks on one topic across the series, and its calendar and feeds."""
     here = tag_route(tag)
     upcoming = [i for i in found if i.talk.end > now]
@@ -413,13 +432,13 @@ def tag_page(info: HubInfo, site: urls.Site, tag: str, views: Sequence[SeriesVie
             "description": f"Talks on {tag} across the series of {info.title}."}
     tagged = [v for v in views if tag in v.series.tags or
               any(tag in t.tags for t in v.schedule.talks)]
-    return _render("tag.html", here, info=info, meta=meta, tag=tag, upcoming=upcoming,
-                   past=past, state=_state(now), series=tagged,
+    return _render("tag.html", here, now, memo, info=info, meta=meta, tag=tag,
+                   upcoming=upcoming, past=past, series=tagged,
                    feeds=_addresses(info, site, tag_calendar(tag)))
 
 
 def embed(info: HubInfo, site: urls.Site, found: Sequence[Item], now: datetime,
-          options: HubEmbedOptions) -> bytes:
+          options: HubEmbedOptions, memo: Memo = direct) -> bytes:
     """/embed/ of the hub: the compact list for a frame, of the chosen series or tag."""
     chosen = [i for i in found if (not options.series or i.view.slug in options.series)
               and (not options.tag or options.tag in i.tags)]
@@ -437,8 +456,8 @@ def embed(info: HubInfo, site: urls.Site, found: Sequence[Item], now: datetime,
             group, left = group[:left], left - len(group[:left])
         if group:
             shown.append((heading, group))
-    return _render("hub_embed.html", urls.EMBED_PAGE, info=info, options=options,
-                   groups=shown, state=_state(now))
+    return _render("hub_embed.html", urls.EMBED_PAGE, now, memo, "embed_talk", info=info,
+                   options=options, groups=shown)
 
 
 def not_found(info: HubInfo, site: urls.Site) -> bytes:

@@ -24,7 +24,7 @@ from feeds import files, urls
 from feeds.data import hub as hub_data
 from feeds.data.hub import HubInfo, parse_site
 from feeds.data.recorded import Recorded, record
-from feeds.data.revisions import ledger_path
+from feeds.data.revisions import latest_date, ledger_path
 from feeds.formats import hub as views
 from feeds.formats import ical, pages, syndication, talks_json
 from feeds.formats.delivery import Resource
@@ -41,6 +41,7 @@ from feeds.publish.snapshot import (
     RenderContext,
     Snapshot,
     render_snapshot,
+    turning_points,
 )
 from feeds.timezones import EPOCH, to_utc
 
@@ -179,8 +180,41 @@ class _OneBuild(Kept):
         return hash((_OneBuild, id(self._kept)))
 
 
-def _prefixed(slug: str, routes: Mapping[str, Resource]) -> dict[str, Resource]:
-    return {views.series_route(slug, path): resource for path, resource in routes.items()}
+class SeriesState:
+    """A series' render context as the key of its whole rendering: two
+    contexts render the same bytes when their schedule, revisions, site and
+    feed limit are equal and the same talk starts and ends have passed (a
+    build's `now` decides nothing else, see feeds.publish.builder), and
+    their feeds are dated up to the same moment (the ledger's latest date
+    when the clock is behind it). An unchanged series of a hub is then not
+    rendered again."""
+
+    __slots__ = ("context", "_key", "_hash")
+
+    def __init__(self, context: RenderContext):
+        self.context = c = context
+        passed = sum(1 for moment in turning_points(c.schedule) if moment <= c.now)
+        behind = c.dated_until if c.dated_until <= latest_date(c.revisions) else None
+        self._key = (c.schedule, frozenset(c.revisions.items()), c.site, c.feed_limit, passed,
+                     behind)
+        self._hash = hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SeriesState) and other._key == self._key
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+def series_routes(state: SeriesState, memo: Kept) -> tuple[tuple[tuple[str, Resource], ...],
+                                                           datetime | None]:
+    """Every route of one series as served alone, and when it changes by itself."""
+    snapshot = render_snapshot(state.context, memo)
+    return tuple(snapshot.routes.items()), snapshot.valid_until
+
+
+def _prefixed(slug: str, routes: Iterable[tuple[str, Resource]]) -> dict[str, Resource]:
+    return {views.series_route(slug, path): resource for path, resource in routes}
 
 
 def render_hub(context: HubContext, memo: Kept = KEPT) -> Snapshot:
@@ -190,10 +224,10 @@ def render_hub(context: HubContext, memo: Kept = KEPT) -> Snapshot:
     routes: dict[str, Resource] = {}
     valid: list[datetime] = []
     for slug, series_context in context.series.items():
-        snapshot = render_snapshot(series_context, one)
-        routes.update(_prefixed(slug, snapshot.routes))
-        if snapshot.valid_until is not None:
-            valid.append(snapshot.valid_until)
+        series, valid_until = one(series_routes, SeriesState(series_context), one)
+        routes.update(_prefixed(slug, series))
+        if valid_until is not None:
+            valid.append(valid_until)
     routes.update(hub_routes(context, memo))
     stand_in = context.render_context()
     not_found = Resource(views.not_found(context.info, context.site),
@@ -212,31 +246,33 @@ def hub_routes(context: HubContext, memo: Kept = KEPT) -> dict[str, Resource]:
     def resource(body: bytes, delivery: Any) -> Resource:
         return Resource(body, delivery, changed)
 
+    every_entry = views.entries(found, memo)  # once, newest first; each tag's are a part
+
     def feeds(title: str, description: str, feed_id: str, rss: str, atom: str, home: str,
-              chosen: list[views.Item]) -> dict[str, Resource]:
+              chosen: views.Entries) -> dict[str, Resource]:
         where = views.FeedAddresses(title, description, feed_id, rss, atom, home)
-        return {rss: resource(views.combined_feed(info, site, chosen, where, limit, True, memo),
+        return {rss: resource(views.combined_feed(info, site, chosen, where, limit, True),
                               syndication.RSS_DELIVERY),
-                atom: resource(views.combined_feed(info, site, chosen, where, limit, False, memo),
+                atom: resource(views.combined_feed(info, site, chosen, where, limit, False),
                                syndication.ATOM_DELIVERY)}
 
     head = views.calendar_head(info, site, info.title, urls.CALENDAR, urls.HOME)
     archive_title = info.title + ical.ARCHIVE_SUFFIX
     routes = {
-        urls.HOME: resource(views.home(info, site, series, found, now), pages.PAGE_DELIVERY),
+        urls.HOME: resource(views.home(info, site, series, found, now, memo), pages.PAGE_DELIVERY),
         urls.CALENDAR: resource(views.subscription_calendar(head, found, now, memo),
                                 ical.FEED_DELIVERY),
         urls.ARCHIVE: resource(views.combined_calendar(
             views.calendar_head(info, site, archive_title, urls.ARCHIVE, urls.HOME), found, memo),
             ical.FEED_DELIVERY),
         **feeds(info.title, info.description, site.tag("feed"), urls.RSS, urls.ATOM, urls.HOME,
-                found),
+                every_entry),
         urls.JSON: resource(views.hub_json(info, site, series, found, memo),
                             talks_json.JSON_DELIVERY),
         urls.EMBED_JSON: resource(views.hub_embed_json(info, site, found, memo),
                                   talks_json.JSON_DELIVERY),
-        urls.EMBED_PAGE: resource(views.embed(info, site, found, now, views.HubEmbedOptions()),
-                                  pages.EMBED_DELIVERY),
+        urls.EMBED_PAGE: resource(views.embed(info, site, found, now, views.HubEmbedOptions(),
+                                              memo), pages.EMBED_DELIVERY),
     }
     for tag in views.all_tags(series):
         tagged = views.items(series, tag)
@@ -244,12 +280,12 @@ def hub_routes(context: HubContext, memo: Kept = KEPT) -> dict[str, Resource]:
         tag_head = views.calendar_head(info, site, title, views.tag_calendar(tag),
                                        views.tag_route(tag))
         routes[views.tag_route(tag)] = resource(
-            views.tag_page(info, site, tag, series, tagged, now), pages.PAGE_DELIVERY)
+            views.tag_page(info, site, tag, series, tagged, now, memo), pages.PAGE_DELIVERY)
         routes[views.tag_calendar(tag)] = resource(
             views.subscription_calendar(tag_head, tagged, now, memo), ical.FEED_DELIVERY)
         routes.update(feeds(title, f"Talks on {tag} across {info.title}.",
                             site.tag("tag", tag, "feed"), views.tag_rss(tag), views.tag_atom(tag),
-                            views.tag_route(tag), tagged))
+                            views.tag_route(tag), [(e, i) for e, i in every_entry if tag in i.tags]))
     for name, body in pages.static_files().items():
         routes[urls.asset(name)] = resource(body, pages.asset_delivery(name))
         routes[urls.asset(pages.fingerprinted(name))] = Resource(

@@ -94,6 +94,6 @@ def test_the_hub_page_escapes_what_the_files_say():
 def test_the_combined_feed_keeps_each_series_ids_and_names_its_hub():
     v = view("alpha", "UTC", ("one",), 2)
     where = hub.FeedAddresses("Hub", "", SITE.tag("feed"), urls.RSS, urls.ATOM, urls.HOME)
-    body = hub.combined_feed(INFO, SITE, hub.items([v]), where, 100, rss=False)
+    body = hub.combined_feed(INFO, SITE, hub.entries(hub.items([v])), where, 100, rss=False)
     assert b"tag:alpha.example.org,2026:talk/talk-1" in body
     assert b"<id>tag:hub.example.org,2026:feed</id>" in body
