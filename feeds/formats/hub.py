@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from feedgen.feed import FeedGenerator
-from icalendar import Calendar, vDuration, vText
+from icalendar import Calendar, Event, vDuration, vText
 from markupsafe import Markup
 
 from feeds import timezones, urls
@@ -122,11 +122,37 @@ def categories(series: Series, talk: Talk) -> tuple[str, ...]:
     return tuple(dict.fromkeys((series.title, *talk_tags(series, talk), *series.categories)))
 
 
+def categories_line(names: tuple[str, ...]) -> bytes:
+    """The CATEGORIES content line (folded, with its CRLF) that icalendar
+    writes for `names`."""
+    event = Event()
+    event.add("categories", list(names))
+    body = ical.serialize(event)
+    return body[len(b"BEGIN:VEVENT\r\n"):-len(b"END:VEVENT\r\n")]
+
+
+def with_categories(event: bytes, line: bytes) -> bytes:
+    """A serialized VEVENT of ical.talk_event with its CATEGORIES line (if
+    any) replaced by `line`, where icalendar writes it: after its canonical
+    first properties (the last of which in talk_event is SEQUENCE), first of
+    the others, which follow sorted by name. The bytes talk_event gives with
+    those categories (tests compare)."""
+    start = event.find(b"\r\nCATEGORIES:")
+    if start >= 0:  # up to the next line that is not a folded continuation
+        end = event.index(b"\r\n", start + 2)
+        while event[end + 2:end + 3] == b" ":
+            end = event.index(b"\r\n", end + 2)
+        event = event[:start + 2] + event[end + 2:]
+    at = event.index(b"\r\n", event.index(b"\r\nSEQUENCE:") + 2) + 2
+    return event[:at] + line + event[at:]
+
+
 def hub_event(item: Item, memo: Memo) -> bytes:
-    """The talk's event as its series' calendar has it, CATEGORIES aside."""
+    """The talk's event as its series' calendar has it (the same serialized
+    event, kept once), CATEGORIES aside."""
     view, talk = item.view, item.talk
-    series = replace(view.series, categories=categories(view.series, talk))
-    return memo(ical.event_bytes, talk, view.revisions[talk.id], series, view.site, "")
+    event = memo(ical.event_bytes, talk, view.revisions[talk.id], view.series, view.site, "")
+    return with_categories(event, memo(categories_line, categories(view.series, talk)))
 
 
 def calendar_head(info: HubInfo, site: urls.Site, title: str, self_path: str,

@@ -3,6 +3,7 @@ CATEGORIES, tags, the embed's options and the series' rhythm."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import icalendar
@@ -12,7 +13,7 @@ from feeds import urls
 from feeds.data.hub import HubInfo
 from feeds.data.loader import parse_schedule
 from feeds.data.revisions import advance
-from feeds.formats import hub
+from feeds.formats import hub, ical
 
 from helpers import NOW, hub_series_text
 
@@ -97,3 +98,20 @@ def test_the_combined_feed_keeps_each_series_ids_and_names_its_hub():
     body = hub.combined_feed(INFO, SITE, hub.entries(hub.items([v])), where, 100, rss=False)
     assert b"tag:alpha.example.org,2026:talk/talk-1" in body
     assert b"<id>tag:hub.example.org,2026:feed</id>" in body
+
+
+@pytest.mark.parametrize("series_categories", [(), ("Efficient ML", "Reading group"),
+                                               ("Z, z; " * 30,)])
+@pytest.mark.parametrize("names", [("Alpha",), ("Alpha", "one", "two"),
+                                   ("Ä long, comma; name " * 6, "x" * 90, "ünïcode")])
+def test_an_events_categories_are_replaced_as_icalendar_writes_them(series_categories, names):
+    """The hub's event is its series' serialized event with another
+    CATEGORIES line: byte for byte what ical.talk_event writes with them."""
+    v = view("alpha", "Europe/Berlin", ("one",), 2)
+    for talk in v.schedule.talks:
+        series = dataclasses.replace(v.series, categories=series_categories)
+        revision = v.revisions[talk.id]
+        event = ical.event_bytes(talk, revision, series, v.site)
+        expected = ical.event_bytes(talk, revision,
+                                    dataclasses.replace(series, categories=names), v.site)
+        assert hub.with_categories(event, hub.categories_line(names)) == expected
