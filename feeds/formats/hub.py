@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -84,10 +84,6 @@ class Item:
     @property
     def tags(self) -> tuple[str, ...]:
         return talk_tags(self.view.series, self.talk)
-
-    @property
-    def url(self) -> str:
-        return self.view.site.url(urls.talk_route(self.talk.id))
 
 
 def talk_tags(series: Series, talk: Talk) -> tuple[str, ...]:
@@ -362,10 +358,6 @@ class HubEmbedOptions:
             raise ValueError("tag names a tag no talk of this hub has")
         return cls(base.show, base.limit, base.theme, tuple(sorted(chosen)), tag)
 
-    @property
-    def plain(self) -> pages.EmbedOptions:
-        return pages.EmbedOptions(self.show, self.limit, self.theme)
-
 
 def rhythm(schedule: Schedule) -> str:
     """How often the series meets, from its latest talks: 'Mondays at 17:00
@@ -493,7 +485,3 @@ def not_found(info: HubInfo, site: urls.Site) -> bytes:
     page = pages.ENV.get_template("hub_404.html").render(
         **{**_environment_context(urls.HOME), "link": site.url}, info=info, meta=meta)
     return page.encode("utf-8")
-
-
-def hub_tags_of(views: Sequence[SeriesView]) -> Iterator[str]:
-    yield from all_tags(views)
