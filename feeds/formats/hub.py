@@ -11,6 +11,7 @@ calls the series' own routes make, so a hub build renders each talk once."""
 from __future__ import annotations
 
 import functools
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -177,13 +178,17 @@ def _timezones(chosen: Sequence[Item], memo: Memo) -> list[bytes]:
     return [memo(ical.vtimezone_bytes, key, min(y), max(y)) for key, y in sorted(years.items())]
 
 
-def combined_calendar(head: bytes, chosen: Sequence[Item], memo: Memo = direct) -> bytes:
-    """A calendar of `chosen` talks under `head` (calendar_head)."""
-    ordered = sorted(chosen, key=lambda i: (i.talk.start, i.view.slug, i.talk.id))
+def combined_calendar(head: bytes, chosen: Sequence[Item], memo: Memo = direct,
+                      events: Sequence[bytes] | None = None) -> bytes:
+    """A calendar of `chosen` talks under `head` (calendar_head); `events`:
+    their hub_event bytes, in the same order, if made already (then `chosen`
+    must be in order)."""
+    if events is None:
+        chosen = sorted(chosen, key=lambda i: (i.talk.start, i.view.slug, i.talk.id))
+        events = [hub_event(i, memo) for i in chosen]
     end = b"END:VCALENDAR\r\n"
     assert head.endswith(end)
-    return b"".join((head[: -len(end)], *_timezones(ordered, memo),
-                     *(hub_event(i, memo) for i in ordered), end))
+    return b"".join((head[: -len(end)], *_timezones(chosen, memo), *events, end))
 
 
 def subscription_calendar(head: bytes, found: Sequence[Item], now: datetime,
@@ -293,32 +298,89 @@ def _tagged(item: Item, record: str) -> str:
     return f'{{"series":{_dumps(item.view.slug)},"tags":{_dumps(list(item.tags))},' + record[1:]
 
 
+def talk_record(item: Item, memo: Memo = direct) -> str:
+    """A talk's record in the hub's /talks.json: its series' record, with
+    `series` and `tags` first."""
+    return _tagged(item, memo(talks_json.talk_json, item.talk, item.view.site,
+                              *talks_json.changes(item.talk, item.view.revisions)))
+
+
+def embed_record(item: Item, memo: Memo = direct) -> str:
+    """A talk's record in the hub's /embed.json."""
+    return _tagged(item, '{"series_title":' + _dumps(item.view.series.title) + "," + memo(
+        talks_json.embed_talk, item.talk, item.view.site,
+        *talks_json.changes(item.talk, item.view.revisions))[1:])
+
+
 def hub_json(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found: Sequence[Item],
-             memo: Memo = direct) -> bytes:
+             memo: Memo = direct, records: Sequence[str] | None = None) -> bytes:
     """/talks.json of the hub: the hub, its series and every talk (each
-    record as in its series' /talks.json, with `series` and `tags`), earliest first."""
+    record as in its series' /talks.json, with `series` and `tags`), earliest
+    first; `records`: those of `found`, if made already."""
     hub = {"title": info.title, "description": info.description or None,
            "url": site.url(urls.HOME), "contact": info.contact or None,
            "calendar": site.url(urls.CALENDAR), "webcal": site.webcal(urls.CALENDAR),
            "rss": site.url(urls.RSS), "atom": site.url(urls.ATOM)}
-    talks = ",".join(_tagged(i, memo(talks_json.talk_json, i.talk, i.view.site,
-                                     *talks_json.changes(i.talk, i.view.revisions)))
-                     for i in found)
+    talks = ",".join(records if records is not None else (talk_record(i, memo) for i in found))
     return (f'{{"hub":{_dumps(hub)},"series":{_dumps(series_list(views))},'
             f'"talks":[{talks}]}}\n').encode()
 
 
 def hub_embed_json(info: HubInfo, site: urls.Site, found: Sequence[Item],
-                   memo: Memo = direct) -> bytes:
+                   memo: Memo = direct, records: Sequence[str] | None = None) -> bytes:
     """/embed.json of the hub: what embed.js shows, each talk with its
     series' slug and title and its tags (embed.js filters by them)."""
     head = _dumps({"title": info.title, "url": site.url(urls.HOME), "attend": None})
-    talks = ",".join(
-        _tagged(i, '{"series_title":' + _dumps(i.view.series.title) + "," + memo(
-            talks_json.embed_talk, i.talk, i.view.site,
-            *talks_json.changes(i.talk, i.view.revisions))[1:])
-        for i in found)
+    talks = ",".join(records if records is not None else (embed_record(i, memo) for i in found))
     return f'{{"series":{head},"talks":[{talks}]}}\n'.encode()
+
+
+# --- one series' share, merged ---------------------------------------------------
+
+@dataclass(frozen=True)
+class SeriesParts:
+    """One series' share of the hub's documents: its talks (by start, then
+    id) and, in the same order, their JSON records and calendar events; its
+    feed entries, newest first. Kept per series, so a hub build joins the
+    unchanged series' shares instead of looking up every talk."""
+
+    items: tuple[Item, ...]
+    records: tuple[str, ...]
+    embed_records: tuple[str, ...]
+    events: tuple[bytes, ...]
+    entries: tuple[tuple[syndication.Entry, Item], ...]
+
+
+def series_parts(view: SeriesView, memo: Memo = direct) -> SeriesParts:
+    found = tuple(Item(view, talk) for talk in view.schedule.talks)
+    return SeriesParts(found, tuple(talk_record(i, memo) for i in found),
+                       tuple(embed_record(i, memo) for i in found),
+                       tuple(hub_event(i, memo) for i in found), tuple(entries(found, memo)))
+
+
+@dataclass(frozen=True)
+class Merged:
+    """Every series' share, merged into the hub's order."""
+
+    items: list[Item]
+    records: list[str]
+    embed_records: list[str]
+    events: list[bytes]
+    entries: Entries
+
+
+def merge(parts: Sequence[SeriesParts]) -> Merged:
+    """The series' shares in the hub's orders: talks by start, then series
+    and id; entries newest first."""
+    order = list(heapq.merge(*(
+        [((item.talk.start, item.view.slug, item.talk.id), n, k)
+         for k, item in enumerate(part.items)] for n, part in enumerate(parts))))
+    every = list(heapq.merge(*(part.entries for part in parts),
+                             key=lambda pair: (pair[0].published, pair[0].id), reverse=True))
+    return Merged([parts[n].items[k] for _, n, k in order],
+                  [parts[n].records[k] for _, n, k in order],
+                  [parts[n].embed_records[k] for _, n, k in order],
+                  [parts[n].events[k] for _, n, k in order], every)
 
 
 # --- pages ----------------------------------------------------------------------

@@ -215,6 +215,13 @@ def series_routes(state: SeriesState, memo: Kept) -> tuple[tuple[tuple[str, Reso
     return tuple(snapshot.routes.items()), snapshot.valid_until
 
 
+def parts_of(state: SeriesState, slug: str, memo: Kept) -> views.SeriesParts:
+    """One series' share of the hub's documents (kept per series state)."""
+    c = state.context
+    return views.series_parts(views.SeriesView(slug, c.schedule, c.revisions, c.site,
+                                               c.dated_until), memo)
+
+
 def _prefixed(slug: str, routes: Iterable[tuple[str, Resource]]) -> dict[str, Resource]:
     return {views.series_route(slug, path): resource for path, resource in routes}
 
@@ -250,7 +257,7 @@ def _render_hub(context: HubContext, memo: Kept) -> Snapshot:
         routes.update(_prefixed(slug, series))
         if valid_until is not None:
             valid.append(valid_until)
-    routes.update(hub_routes(context, memo))
+    routes.update(hub_routes(context, one))
     stand_in = context.render_context()
     not_found = Resource(views.not_found(context.info, context.site),
                          pages.NOT_FOUND_DELIVERY, context.changed)
@@ -262,13 +269,15 @@ def hub_routes(context: HubContext, memo: Kept = KEPT) -> dict[str, Resource]:
     """The hub's own routes: /, its calendars, feeds, JSON, embed and tags."""
     info, site, now, changed = context.info, context.site, context.now, context.changed
     series = context.views
-    found = views.items(series)
+    merged = views.merge([memo(parts_of, SeriesState(c), slug, memo)
+                          for slug, c in context.series.items()])
+    found = merged.items
     limit = context.feed_limit
 
     def resource(body: bytes, delivery: Any) -> Resource:
         return Resource(body, delivery, changed)
 
-    every_entry = views.entries(found, memo)  # once, newest first; each tag's are a part
+    every_entry = merged.entries  # newest first; each tag's are a part
 
     def feeds(title: str, description: str, feed_id: str, rss: str, atom: str, home: str,
               chosen: views.Entries) -> dict[str, Resource]:
@@ -285,13 +294,14 @@ def hub_routes(context: HubContext, memo: Kept = KEPT) -> dict[str, Resource]:
         urls.CALENDAR: resource(views.subscription_calendar(head, found, now, memo),
                                 ical.FEED_DELIVERY),
         urls.ARCHIVE: resource(views.combined_calendar(
-            views.calendar_head(info, site, archive_title, urls.ARCHIVE, urls.HOME), found, memo),
-            ical.FEED_DELIVERY),
+            views.calendar_head(info, site, archive_title, urls.ARCHIVE, urls.HOME), found, memo,
+            merged.events), ical.FEED_DELIVERY),
         **feeds(info.title, info.description, site.tag("feed"), urls.RSS, urls.ATOM, urls.HOME,
                 every_entry),
-        urls.JSON: resource(views.hub_json(info, site, series, found, memo),
+        urls.JSON: resource(views.hub_json(info, site, series, found, memo, merged.records),
                             talks_json.JSON_DELIVERY),
-        urls.EMBED_JSON: resource(views.hub_embed_json(info, site, found, memo),
+        urls.EMBED_JSON: resource(views.hub_embed_json(info, site, found, memo,
+                                                       merged.embed_records),
                                   talks_json.JSON_DELIVERY),
         urls.EMBED_PAGE: resource(views.embed(info, site, found, now, views.HubEmbedOptions(),
                                               memo), pages.EMBED_DELIVERY),
