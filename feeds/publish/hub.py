@@ -113,10 +113,6 @@ class HubMadeFrom:
     options: BuildOptions
     now: datetime
 
-    @property
-    def revisions(self) -> Mapping[str, Mapping[str, Any]]:
-        return {slug: m.revisions for slug, m in self.series.items()}
-
     def context(self, schedules: Mapping[str, Schedule] | None = None) -> HubContext:
         """The render context (`schedules`: the series' texts already parsed,
         by slug, if some are); InvalidData if a stored text does not parse."""

@@ -304,3 +304,17 @@ def test_a_hub_without_a_valid_site_yaml_publishes_nothing_and_says_why(hub, clo
     response = client.get("/")
     assert response.status_code == 503
     assert "site.yaml" in client.get("/healthz").get_data(as_text=True)
+
+
+def test_a_series_added_or_removed_appears_or_leaves_with_its_routes(client, hub):
+    extra = hub / "series" / "late-comers.yaml"
+    extra.write_text((hub / "series" / "theory.yaml").read_text(encoding="utf-8").replace(
+        "title: Theory Seminar", "title: Late Comers"), encoding="utf-8")
+    assert client.get("/late-comers/calendar.ics").status_code == 200
+    assert "Late Comers" in client.get("/").get_data(as_text=True)
+    assert any(s["slug"] == "late-comers" for s in client.get("/talks.json").get_json()["series"])
+    (hub / "series" / "theory.yaml").unlink()
+    assert client.get("/theory/calendar.ics").status_code == 404
+    cal = icalendar.Calendar.from_ical(client.get("/calendar.ics").data)
+    assert not any(str(e["SUMMARY"]).startswith("Theory Seminar") for e in cal.walk("VEVENT"))
+    assert client.get("/healthz").status_code == 200
