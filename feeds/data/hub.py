@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -169,13 +169,41 @@ def _site(folder: Path) -> tuple[str | None, HubInfo | None, list[Problem]]:
     return text, info, []
 
 
+def without_clashes(series: Mapping[str, Recorded]) -> dict[str, Recorded]:
+    """`series` (in slug order), a series that would give a talk the
+    calendar UID and feed id of another series' talk (both mint ids under
+    the same authority, and the talk ids are equal) made invalid, with a
+    problem at each such talk: the first series in slug order keeps them."""
+    owners: dict[tuple[str, str], Path] = {}
+    result: dict[str, Recorded] = {}
+    for slug, got in series.items():
+        if got.schedule is None:
+            result[slug] = got
+            continue
+        authority = got.schedule.series.id_authority
+        problems = [
+            Problem(str(got.data_file), talk.line, 1,
+                    f"talk {talk.id!r} would have the same calendar UID and feed id as the talk "
+                    f"{talk.id!r} of {owners[(authority, talk.id)]}: both series mint their ids "
+                    f"under {authority}; give this series an id_authority of its own (a domain or "
+                    "address its organisers control), or the talk another id",
+                    talk.id, "a talk's id and id authority are another series' talk's")
+            for talk in got.schedule.talks if (authority, talk.id) in owners]
+        if problems:
+            result[slug] = replace(got, schedule=None, revisions=None, problems=tuple(problems))
+            continue
+        owners.update({(authority, talk.id): got.data_file for talk in got.schedule.talks})
+        result[slug] = got
+    return result
+
+
 def read_hub(folder: str | Path) -> HubRecorded:
     """Every file of the hub read and validated, nothing recorded."""
     folder = Path(folder)
     text, info, problems = _site(folder)
     paths, naming = series_paths(folder)
-    return HubRecorded(folder, text, info, {slug: read(path) for slug, path in paths.items()},
-                       tuple(problems + naming))
+    series = without_clashes({slug: read(path) for slug, path in paths.items()})
+    return HubRecorded(folder, text, info, series, tuple(problems + naming))
 
 
 Recorder = Callable[[Path, datetime, Mapping[str, Revision] | None], Recorded]
@@ -194,5 +222,6 @@ def record_hub(folder: str | Path, now: datetime,
     folder = Path(folder)
     text, info, problems = _site(folder)
     paths, naming = series_paths(folder)
-    series = {slug: recorder(path, now, (known or {}).get(slug)) for slug, path in paths.items()}
+    series = without_clashes({slug: recorder(path, now, (known or {}).get(slug))
+                              for slug, path in paths.items()})
     return HubRecorded(folder, text, info, series, tuple(problems + naming))

@@ -98,3 +98,22 @@ def test_recording_a_hub_writes_one_ledger_per_series(tmp_path: Path) -> None:
     for slug, *_ in HUB_SERIES:
         ledger = hub / "series" / f"{slug}.revisions.tsv"
         assert "talk-1\t" in ledger.read_text(encoding="utf-8")
+
+
+def test_two_series_that_would_share_a_uid_are_reported_at_the_talk(tmp_path: Path) -> None:
+    """Ids need only be unique within a series, unless two series mint
+    their ids under one authority: then the later series (by slug) is
+    refused at each talk whose UID and feed id would be the other's."""
+    hub = write_hub(tmp_path / "hub")
+    theory = hub / "series" / "theory.yaml"
+    theory.write_text(theory.read_text(encoding="utf-8").replace(
+        "id_authority: theory.example.org", "id_authority: efficient@example.org"),
+        encoding="utf-8")
+    got = read_hub(hub)
+    assert got.series["efficient-ml"].schedule is not None
+    clashes = got.series["theory"].problems
+    assert got.series["theory"].schedule is None and len(clashes) == 4
+    lines = [n for n, line in enumerate(theory.read_text(encoding="utf-8").splitlines(), 1)
+             if line.startswith("  - id: talk-")]
+    assert [(Path(p.source).name, p.line) for p in clashes] == [("theory.yaml", n) for n in lines]
+    assert "efficient-ml.yaml" in clashes[0].message

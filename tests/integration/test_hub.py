@@ -318,3 +318,16 @@ def test_a_series_added_or_removed_appears_or_leaves_with_its_routes(client, hub
     cal = icalendar.Calendar.from_ical(client.get("/calendar.ics").data)
     assert not any(str(e["SUMMARY"]).startswith("Theory Seminar") for e in cal.walk("VEVENT"))
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_series_that_would_repeat_another_series_uids_is_kept_out(hub, clock):
+    theory = hub / "series" / "theory.yaml"
+    theory.write_text(theory.read_text(encoding="utf-8").replace(
+        "id_authority: theory.example.org", "id_authority: efficient@example.org"),
+        encoding="utf-8")
+    client = app_for(hub, clock).test_client()
+    cal = icalendar.Calendar.from_ical(client.get("/archive.ics").data)
+    uids = [str(e["UID"]) for e in cal.walk("VEVENT")]
+    assert len(uids) == len(set(uids)) == 8  # efficient-ml and kyoto-nlp only
+    errors = client.get("/healthz").get_json()["errors"]
+    assert any("series/theory.yaml" in e for e in errors)
