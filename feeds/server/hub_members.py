@@ -13,6 +13,7 @@ reported as the one secrets file of a single series is (feeds.server.members).""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -93,6 +94,10 @@ class HubMembers:
 
     def annotate(self, health: Health) -> Health:
         """`health` with every secrets file's problems as warnings."""
+        if self.folder is not None and not self.folder.is_dir():
+            health = replace(health, warnings=health.warnings + (
+                f"FEEDS_SECRETS_FILE={self.folder} is not a folder: a hub's secrets are a "
+                "folder with site.yaml and series/<slug>.yaml; no members' calendar is served",))
         for members in [self.hub, *self._series.values()]:
             if members is not None:
                 health = members.annotate(health)

@@ -76,3 +76,14 @@ def test_no_join_link_reaches_a_public_route(app):
     for route in app.extensions["feeds"].current().routes:
         body = client.get(route).data
         assert THEORY_LINK.encode() not in body and KYOTO_LINK.encode() not in body, route
+
+
+def test_a_secrets_file_instead_of_a_folder_is_reported(tmp_path):
+    hub = write_hub(tmp_path / "hub")
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text(f"join_url: {THEORY_LINK}\n", encoding="utf-8")
+    app = create_app({"TESTING": True, "TALKS_FILE": str(hub), "SITE_URL": SITE_URL,
+                      "CLOCK": FakeClock(), "CHECK_INTERVAL": 0.0, "BUILD_MODE": "inline",
+                      "STATE_DIR": str(tmp_path / "state"), "SECRETS_FILE": str(secrets)})
+    warnings = app.test_client().get("/healthz").get_json()["warnings"]
+    assert any("is not a folder" in w for w in warnings)
