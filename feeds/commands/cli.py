@@ -220,7 +220,7 @@ def init_hub(args: argparse.Namespace, hub: starter.NewSeries) -> int:
 
 def print_schema(args: argparse.Namespace) -> int:
     """`feeds schema`: the data file's JSON Schema, for editors and checkers."""
-    sys.stdout.write(schema.render().decode())
+    sys.stdout.write((schema.render_site() if args.hub else schema.render()).decode())
     return 0
 
 
@@ -251,6 +251,7 @@ def parser() -> argparse.ArgumentParser:
                             "Actions annotation (::error file=…,line=…,col=…::…) on stdout")
     check.set_defaults(run=validate)
     show = commands.add_parser("schema", help="print the data file's JSON Schema (2020-12)")
+    show.add_argument("--hub", action="store_true", help="the schema of a hub's site.yaml")
     show.set_defaults(run=print_schema)
     site = commands.add_parser("build", help="write the site into OUTDIR for a static host")
     site.add_argument("outdir", type=Path)

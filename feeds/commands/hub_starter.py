@@ -5,6 +5,7 @@ series, ready for `feeds serve --data DIR` and `feeds validate DIR`.
     DIR/series/example.yaml         one ordinary series file (the `feeds init` template)
     DIR/series/example.revisions.tsv its ledger
     DIR/talks.schema.json           the series files' JSON Schema, for editors
+    DIR/site.schema.json            site.yaml's
     DIR/.gitignore, DIR/README.md"""
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from feeds.timezones import get_zone
 
 EXAMPLE_SLUG = "example"
 SCHEMA_FILE = "talks.schema.json"
+SITE_SCHEMA_FILE = "site.schema.json"
 SITE_TEMPLATE = """\
+# yaml-language-server: $$schema=site.schema.json
 # The hub: many series on one site. Each series is one ordinary series file
 # in series/, named by its slug (series/<slug>.yaml is served at /<slug>/).
 # Check every file with:  feeds validate .
@@ -74,6 +77,7 @@ def files(hub: starter.NewSeries, now: datetime) -> dict[str, str]:
     return {SITE_FILE: Template(SITE_TEMPLATE).substitute(values),
             f"{SERIES_FOLDER}/{EXAMPLE_SLUG}.yaml": series_text,
             SCHEMA_FILE: schema.render().decode(),
+            SITE_SCHEMA_FILE: schema.render_site().decode(),
             "README.md": Template(README).substitute(values),
             ".gitignore": GITIGNORE}
 

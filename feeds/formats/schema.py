@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from feeds import model
-from feeds.data import loader, yaml_reader
+from feeds.data import hub, loader, yaml_reader
 from feeds.formats.delivery import Delivery
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -178,3 +178,36 @@ def data_file_schema() -> Schema:
 def render() -> bytes:
     """The schema as a JSON document, the same bytes on every run."""
     return (json.dumps(data_file_schema(), indent=2, ensure_ascii=False) + "\n").encode()
+
+
+# --- a hub's site.yaml (feeds.data.hub) ------------------------------------------
+
+SITE_FIELDS: dict[str, Schema] = {
+    "title": _text("The hub's title: its page's, and the combined calendars' and feeds' name.",
+                   required=True),
+    "description": _text("What the series of the hub have in common, shown on its page and "
+                         "in its calendars and feeds."),
+    "contact": {"description": "The hub's organisers' e-mail address.",
+                "type": ["string", "null"],
+                "pattern": f"^(?:\\s*{loader.EMAIL.pattern}\\s*)?$"},
+    "url": _url("The hub's own home page elsewhere, if any."),
+    "id_authority": {"description": "A domain or e-mail address the hub's organisers control "
+                                    "(default: contact) that the hub's own feeds' ids are minted "
+                                    "under; every talk keeps its series' ids. Set it once, never "
+                                    "change it.",
+                     "type": ["string", "null"], "pattern": _AUTHORITY},
+}
+
+
+def site_file_schema() -> Schema:
+    """The JSON Schema of a hub's site.yaml."""
+    top = _mapping(SITE_FIELDS, hub.SITE_KEYS, hub.SITE_REQUIRED,
+                   "A hub of talk series: site.yaml beside series/<slug>.yaml; see README.md, "
+                   "'Many series on one site: a hub'.")
+    return {"$schema": DIALECT, "title": "feeds hub file (site.yaml)", **top}
+
+
+@functools.cache
+def render_site() -> bytes:
+    """The site.yaml schema as a JSON document, the same bytes on every run."""
+    return (json.dumps(site_file_schema(), indent=2, ensure_ascii=False) + "\n").encode()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 from feeds.commands import cli
 from feeds.data.hub import read_hub
@@ -45,3 +48,19 @@ def test_a_bad_option_writes_nothing(tmp_path: Path, capsys, option: list[str]) 
     assert cli.main(["init", "--hub", str(tmp_path / "new"), *option]) == 1
     assert "nothing was written" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+
+
+def test_the_site_yaml_schema_accepts_the_started_hub_and_refuses_unknown_keys(tmp_path: Path,
+                                                                               capsys) -> None:
+    folder = tmp_path / "network"
+    assert cli.main(["init", "--hub", str(folder)]) == 0
+    capsys.readouterr()
+    assert cli.main(["schema", "--hub"]) == 0
+    site_schema = json.loads(capsys.readouterr().out)
+    assert json.loads((folder / "site.schema.json").read_text(encoding="utf-8")) == site_schema
+    validator = jsonschema.Draft202012Validator(site_schema)
+    site = yaml.safe_load((folder / "site.yaml").read_text(encoding="utf-8"))
+    assert list(validator.iter_errors(site)) == []
+    assert list(validator.iter_errors({**site, "colour": "red"}))
+    assert list(validator.iter_errors({"description": "no title"}))
+    assert all(field.get("description") for field in site_schema["properties"].values())
