@@ -38,10 +38,11 @@ def test_a_uid_is_a_name_based_uuid_that_shows_no_host_or_address():
 
 
 def test_the_seed_uid_that_readme_shows_never_changes():
-    """Published UIDs are forever: this one is in README.md, 'The data file'."""
+    """Published UIDs are forever: this one is in the organisers' guide, 'The data file'."""
     site = urls.Site("https://anywhere.example").for_series("efficientml@gmail.com")
     assert site.uid("2026-04-13-fischer") == "3186deee-65fd-51ad-856d-711185db2004"
-    assert "`3186deee-65fd-51ad-856d-711185db2004`" in (ROOT / "README.md").read_text(encoding="utf-8")
+    guide = (ROOT / "docs" / "organisers" / "data-file.md").read_text(encoding="utf-8")
+    assert "`3186deee-65fd-51ad-856d-711185db2004`" in guide
 
 
 def test_without_a_pinned_authority_ids_use_the_sites_host():
