@@ -3,6 +3,7 @@ UIDs and tag: ids that depend on the talk id alone."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -60,3 +61,14 @@ def test_paths_of_a_talk():
     assert urls.talk_ics("t1") == "/talks/t1.ics"
     assert urls.members_calendar("TOKEN") == "/members/TOKEN/calendar.ics"
     assert urls.asset("style.css") == "/static/style.css"
+
+
+def test_the_subscribers_guide_link_is_a_page_of_this_repository():
+    """"Trouble subscribing?" links the subscribers' guide: a file of this
+    checkout, under the repository address that pyproject.toml publishes."""
+    repository = re.search(r'^Repository = "(\S+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert repository
+    prefix = repository.group(1) + "/blob/main/"
+    assert urls.SUBSCRIBER_HELP.startswith(prefix)
+    page = ROOT / urls.SUBSCRIBER_HELP[len(prefix):]
+    assert page.is_file() and "Trouble subscribing?" in page.read_text(encoding="utf-8")
