@@ -427,3 +427,18 @@ def test_systemd_analyze_notices_a_missing_executable(tmp_path):
     shutil.copy(UNIT, copy)
     done = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "/srv/feeds/feeds/.venv/bin/gunicorn" in done.stderr
+
+
+# --- the README ----------------------------------------------------------------------------------
+
+
+def test_the_readme_is_short_and_its_links_lead_to_files():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    local = [target.split("#", 1)[0] for target in targets if "://" not in target]
+    assert "docs/subscribers/index.md" in local and "docs/operators/install.md" in local
+    missing = [target for target in local if not (ROOT / target).exists()]
+    assert not missing, missing
+    # A newcomer learns why `feeds` alone is "command not found" after the quick start.
+    assert ". .venv/bin/activate" in readme
