@@ -237,6 +237,23 @@ def test_the_install_guide_runs_as_written(tmp_path):
         events = icalendar.Calendar.from_ical(calendar).walk("VEVENT")
         assert {talk_id_of(event): str(event["UID"]) for event in events} == {
             talk.id: talk_uid(talk.id) for talk in seed.talks}
+        # nginx in front, with the guide's proxy configuration (proxy_pass to this port).
+        proxy = proxy_snippet().replace("proxy_pass http://127.0.0.1:8000;",
+                                        f"proxy_pass http://127.0.0.1:{port};")
+        with nginx_serving(proxy, tmp_path / "nginx") as (secure, context, plain):
+            assert get(secure, context, "/healthz").status == 200
+            calendar_answer = get(secure, context, "/calendar.ics", gzip=True)
+            assert calendar_answer.body == calendar
+            assert calendar_answer.one("Content-Type") == "text/calendar; charset=utf-8"
+            assert calendar_answer.one("Content-Encoding") is None  # never gzipped: Outlook
+            assert calendar_answer.one("X-Content-Type-Options") == "nosniff"
+            rss = get(secure, context, "/rss.xml", gzip=True)
+            assert rss.one("Content-Encoding") == "gzip" and rss.one("Vary") == "Accept-Encoding"
+            token = "t0kenThatNobodyHas0123456789"
+            assert get(secure, context, f"/members/{token}/calendar.ics").status == 404
+            assert redirected(plain, "/calendar.ics") == (301, "https://talks.example.org/calendar.ics")
+        access = (tmp_path / "nginx" / "access.log").read_text()
+        assert "/rss.xml" in access and token not in access and "/members/" not in access
     output = log.read_text()
     assert "data/talks.yaml: OK" in output, output[-3000:]  # feeds validate's summary
     checkout = home / "feeds"
@@ -295,6 +312,12 @@ def test_the_docs_have_both_nginx_configurations():
     assert pages == {"docs/operators/nginx.md", "docs/operators/static-hosting.md"}
 
 
+def proxy_snippet() -> str:
+    found = [snippet for page, snippet in nginx_snippets() if "proxy_pass http://127.0.0.1:8000;" in snippet]
+    assert len(found) == 1
+    return found[0]
+
+
 def static_snippet() -> str:
     found = [snippet for page, snippet in nginx_snippets() if "root /srv/feeds/site;" in snippet]
     assert len(found) == 1
@@ -327,6 +350,45 @@ def get(port: int, context: ssl.SSLContext, path: str, gzip: bool = False) -> An
         connection.close()
 
 
+def redirected(port: int, path: str) -> tuple[int, str | None]:
+    """The status and Location of a plain-http GET for talks.example.org."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Host": "talks.example.org"})
+        response = connection.getresponse()
+        return response.status, response.getheader("Location")
+    finally:
+        connection.close()
+
+
+@contextmanager
+def nginx_serving(snippet: str, folder: Path) -> Iterator[tuple[int, ssl.SSLContext, int]]:
+    """nginx running `snippet` in the foreground, its https server on a free
+    loopback port and its http redirect on another (the snippet's listen
+    lines moved there, IPv6 ones dropped); yields both ports and a TLS
+    context that trusts its throwaway certificate."""
+    port, redirect = free_port(), free_port()
+    snippet = snippet.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
+    snippet = snippet.replace("listen 80;", f"listen 127.0.0.1:{redirect};")
+    snippet = re.sub(r"\n\s*listen \[::\]:\d+( ssl)?;", "", snippet)
+    folder.mkdir()
+    config = wrapped(snippet, folder)
+    context = ssl.create_default_context(cafile=str(folder / "ca.pem"))
+    context.check_hostname = False  # the certificate names 127.0.0.1; nginx's is talks.example.org
+    with process_group([nginx(), "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(config)],
+                       folder, clean_environment(), folder / "nginx.log") as proc:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                get(port, context, "/healthz")
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, \
+                    (folder / "error.log").read_text()
+                time.sleep(0.1)
+        yield port, context, redirect
+
+
 def test_nginx_serves_the_static_site_as_the_server_would(tmp_path):
     """The static configuration over a site `feeds build` wrote: each route
     once with the Content-Type the server sends, the security headers on
@@ -339,27 +401,9 @@ def test_nginx_serves_the_static_site_as_the_server_would(tmp_path):
                            cwd=tmp_path, env=clean_environment(), capture_output=True, text=True,
                            timeout=120)
     assert built.returncode == 0, built.stderr
-    port = free_port()
     snippet = static_snippet().replace("root /srv/feeds/site;", f"root {site};")
-    snippet = re.sub(r"listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;", snippet)
-    snippet = re.sub(r"listen (\[::\]:)?80;|listen \[::\]:443 ssl;", "", snippet)
-    snippet = snippet.replace("return 301", f"listen 127.0.0.1:{free_port()};\n    return 301")
-    folder = tmp_path / "nginx"
-    folder.mkdir()
-    config = wrapped(snippet, folder)
-    context = ssl.create_default_context(cafile=str(folder / "ca.pem"))
-    context.check_hostname = False  # the certificate names 127.0.0.1; nginx's is talks.example.org
-    with process_group([nginx(), "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(config)],
-                       folder, clean_environment(), folder / "nginx.log") as proc:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                get(port, context, "/")
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, \
-                    (folder / "error.log").read_text()
-                time.sleep(0.1)
+    with nginx_serving(snippet, tmp_path / "nginx") as (port, context, plain):
+        assert redirected(plain, "/calendar.ics") == (301, "https://talks.example.org/calendar.ics")
         snapshot = snapshot_for(load_schedule(SEED_DATA), site="https://talks.example.org")
         for route, resource in snapshot.routes.items():
             answer = get(port, context, route)
