@@ -191,15 +191,11 @@ def poll(url: str, deadline: float) -> tuple[int, bytes]:
         time.sleep(0.25)
 
 
-@pytest.mark.slow
-def test_the_install_guide_runs_as_written(tmp_path):
-    """The blocks for the feeds account, in order, in one shell, in a home of
-    their own, with Debian's python3 first on PATH. Two things differ from a
-    real machine, neither in the commands: git fetches the repository's
-    address from a local copy of this checkout (git's url.<base>.insteadOf),
-    and gunicorn listens on a free loopback port (GUNICORN_CMD_ARGS, which
-    gunicorn reads besides its flags) with one worker."""
-    runnable, server = install_blocks()
+def guide_environment(tmp_path: Path) -> tuple[Path, dict[str, str], int]:
+    """A home for the feeds account, and the environment the install guide's
+    blocks run in there: Debian's python3 first on PATH, git fetching the
+    repository's address from a local copy of this checkout, gunicorn on a
+    free loopback port with one worker."""
     origin = tmp_path / "origin"
     fresh_copy(origin)
     git = clean_environment(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
@@ -216,6 +212,19 @@ def test_the_install_guide_runs_as_written(tmp_path):
         env.pop(name, None)
     if SYSTEM_PYTHON.exists():  # `python3` is Debian's own, as on a fresh machine
         env["PATH"] = os.pathsep.join(["/usr/local/bin", "/usr/bin", "/bin"])
+    return home, env, port
+
+
+@pytest.mark.slow
+def test_the_install_guide_runs_as_written(tmp_path):
+    """The blocks for the feeds account, in order, in one shell, in a home of
+    their own, with Debian's python3 first on PATH. Two things differ from a
+    real machine, neither in the commands: git fetches the repository's
+    address from a local copy of this checkout (git's url.<base>.insteadOf),
+    and gunicorn listens on a free loopback port (GUNICORN_CMD_ARGS, which
+    gunicorn reads besides its flags) with one worker."""
+    runnable, server = install_blocks()
+    home, env, port = guide_environment(tmp_path)
     script = "set -euo pipefail\n" + "\n".join(runnable) + "\n" + server + "\n"
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "install.log"
@@ -260,6 +269,75 @@ def test_the_install_guide_runs_as_written(tmp_path):
     if SYSTEM_PYTHON.exists():
         assert "home = /usr/bin" in (checkout / ".venv" / "pyvenv.cfg").read_text()
 
+
+
+def unit_environment() -> dict[str, str]:
+    """The unit's Environment= settings."""
+    return dict(line.removeprefix("Environment=").split("=", 1)
+                for line in UNIT.read_text(encoding="utf-8").splitlines()
+                if line.startswith("Environment="))
+
+
+@pytest.mark.slow
+def test_the_server_runs_in_the_units_sandbox(tmp_path):
+    """The unit makes the system read-only but for the state folder and the
+    checkout's data/ (ProtectSystem=strict, ReadWritePaths=). Here the feeds
+    account's home, with the checkout and its virtual environment, is mounted
+    read-only in a mount namespace of its own, data/ writable, the state
+    folder elsewhere; gunicorn runs with the unit's settings, serves the
+    seed, and publishes an edit with its ledger recorded (/healthz ok)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("a read-only mount needs root and unshare(1)")
+    runnable, _server = install_blocks()
+    home, env, port = guide_environment(tmp_path)
+    setup = subprocess.run(["bash", "-c", "set -euo pipefail\n" + "\n".join(runnable)], cwd=home,
+                           env=env, capture_output=True, text=True, timeout=900)
+    assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
+    checkout = home / "feeds"
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    settings_of_unit = {**unit_environment(), "FEEDS_STATE_DIR": str(state)}
+    assert settings_of_unit["FEEDS_STATE_DIR"] and "FEEDS_SITE_URL" in settings_of_unit
+    sandbox = f"""set -euo pipefail
+mount --make-rprivate /
+mount --bind {home} {home}
+mount -o remount,bind,ro {home}
+mount --bind {checkout}/data {checkout}/data
+mount -o remount,bind,rw {checkout}/data
+if touch {checkout}/probe 2>/dev/null; then echo "the checkout is writable"; exit 1; fi
+touch {checkout}/data/.probe && rm {checkout}/data/.probe
+cd {checkout}
+exec .venv/bin/gunicorn wsgi:app
+"""
+    base = f"http://127.0.0.1:{port}"
+    with process_group(["unshare", "--mount", "bash", "-c", sandbox], checkout,
+                       {**env, **settings_of_unit}, tmp_path / "server.log") as proc:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                status, body = poll(base + "/healthz", time.monotonic() + 60)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, \
+                    (tmp_path / "server.log").read_text()[-3000:]
+                time.sleep(0.5)
+        assert status == 200 and b'"ok"' in body, (tmp_path / "server.log").read_text()[-3000:]
+        seed = load_schedule(SEED_DATA)
+        talk = seed.talks[0]
+        data = checkout / "data" / "talks.yaml"
+        edited = data.read_text(encoding="utf-8").replace(talk.title, talk.title + " (revised)", 1)
+        replacement = data.with_name(".talks.yaml.edit")
+        replacement.write_text(edited, encoding="utf-8")
+        replacement.replace(data)  # one step, as an editor's save or git pull
+        deadline = time.monotonic() + 60
+        while (talk.title + " (revised)").encode() not in poll(base + "/talks.json", deadline)[1]:
+            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-3000:]
+            time.sleep(0.5)
+        status, body = poll(base + "/healthz", time.monotonic() + 30)
+        assert status == 200 and b'"ok"' in body, body  # the ledger recorded the change
+    ledger = (checkout / "data" / "talks.revisions.tsv").read_text(encoding="utf-8")
+    assert any(line.startswith(talk.id + "\t") and "\t1\t" in line for line in ledger.splitlines())
+    assert not (checkout / "probe").exists() and any(state.iterdir())
 
 # --- nginx ------------------------------------------------------------------------------------------
 
