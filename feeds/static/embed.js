@@ -373,7 +373,7 @@
     style.rel = "stylesheet";
     style.href = new URL("static/embed.css", script.src).href;
     var box = el("div", "feeds-embed", "Loading talks\u2026");
-    box.setAttribute("data-theme", opts.theme);
+    box.setAttribute("data-theme", opts.theme === "auto" ? declaredScheme(host) || "auto" : opts.theme);
     box.style.visibility = "hidden"; /* shown once styled: no flash, no shift */
     root.append(style, box);
     Promise.all([talks(opts), styled])
@@ -389,6 +389,14 @@
   }
 
   /* --- frames of the feeds site on a host page: fitted to their content -- */
+
+  /* "dark" or "light" where the host page declares only that color-scheme
+     for `node`, else "" (then theme=auto follows the visitor). */
+  function declaredScheme(node) {
+    var words = (getComputedStyle(node).colorScheme || "").split(/\s+/);
+    var dark = words.indexOf("dark") >= 0, light = words.indexOf("light") >= 0;
+    return dark && !light ? "dark" : light && !dark ? "light" : "";
+  }
 
   function fitFrames() {
     var origin = new URL(script.src).origin;
@@ -407,6 +415,10 @@
         if (frame.contentWindow !== event.source) return;
         var height = Math.max(80, Math.min(4000, Math.ceil(event.data.feedsEmbedHeight)));
         frame.style.height = height + "px";
+        /* A frame in theme=auto takes the host's declared scheme, if any:
+           a frame whose scheme differs from its host's is painted opaque. */
+        var scheme = declaredScheme(frame);
+        if (scheme) event.source.postMessage({ feedsHostScheme: scheme }, origin);
       });
     });
   }
@@ -479,9 +491,17 @@
     }
   }
 
-  /* Tell the host page how tall the list is (embed.js there fits the frame). */
+  /* Tell the host page how tall the list is (embed.js there fits the frame);
+     in theme=auto, take the scheme the host declares, which it answers. */
   function reportHeight(section) {
     if (window.parent === window) return;
+    window.addEventListener("message", function (event) {
+      var scheme = event.source === window.parent && event.data && event.data.feedsHostScheme;
+      if ((scheme !== "dark" && scheme !== "light") || section.getAttribute("data-theme") !== "auto") return;
+      section.setAttribute("data-theme", scheme);
+      var meta = document.querySelector('meta[name="color-scheme"]');
+      if (meta) meta.setAttribute("content", scheme);
+    });
     var last = -1;
     var send = function () {
       var height = Math.ceil(section.getBoundingClientRect().height);
