@@ -6,6 +6,7 @@ tests fail: they never skip and never download a browser."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import shutil
 import tempfile
@@ -605,7 +606,7 @@ def test_with_everything_past_both_embeds_show_the_season_break(browser, seed_ho
     """The seed seen after its last talk (8 June 2026): no blank hole, the
     last talk, the latest talks and a prompt to subscribe, in both embeds;
     no "your time" on past talks."""
-    later = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+    later = LATER
     schedule = load_schedule(SEED_DATA)
     last = schedule.past(later)[0]
     for width in WIDTHS:
@@ -664,6 +665,52 @@ def test_the_frame_moves_talks_by_the_visitors_clock_between_builds(browser, see
     assert latest[0] == ahead[-1].title and len(latest) == 3
     assert problems == [] and problems2 == []
     page.context.close()
+
+
+#: After the seed's last talk: everything is past.
+LATER = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+#: Talks of 2025 added to the seed, so that embed.json leaves past talks out.
+OLDER = {f"2025-11-{day:02d}-older": f"2025-11-{day:02d}" for day in (3, 10, 17, 24)}
+
+
+def record_path(paths: list[str], request: Any) -> None:
+    paths.append(urlsplit(request.url).path)
+
+
+def test_a_past_list_loads_embed_all_json_only_when_it_asks_for_more(browser, tmp_path):
+    """16 past talks, embed.json holds the 12 most recent: the default list
+    (the season break) and a short past list read embed.json alone; a full
+    past list loads embed-all.json once and shows every past talk."""
+    data = tmp_path / "talks.yaml"
+    shutil.copy(SEED_DATA, data)
+    for talk_id, day in OLDER.items():
+        add_talk(data, id=talk_id, date=day, title=f"Older talk of {day}")
+    schedule = load_schedule(data)
+    for url in served_app(data, LATER):
+        body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host</title></head>
+<body><main><h1>Talks</h1>
+<div id="default" data-feeds-embed data-limit="3"></div>
+<div id="short" data-feeds-embed data-show="past" data-limit="5"></div>
+<div id="full" data-feeds-embed data-show="past"></div>
+<script async src="{url}/embed.js"></script></main></body></html>""".encode()
+        host = Server()
+        host.app = static_page(body)
+        requests: list[str] = []
+        try:
+            ctx = browser.new_context(locale="en-US")
+            page = ctx.new_page()
+            page.clock.set_fixed_time(LATER)
+            page.on("request", functools.partial(record_path, requests))
+            page.goto(host.url + "/")
+            page.locator("#full .fe-title").first.wait_for()
+            page.locator("#default .fe-subscribe").wait_for()
+            assert page.locator("#short .fe-title").all_inner_texts() == \
+                [t.title for t in schedule.past(LATER)[:5]]
+            assert page.locator("#full .fe-title").count() == len(schedule.past(LATER)) == 16
+            assert requests.count("/embed.json") == 1 and requests.count("/embed-all.json") == 1
+            ctx.close()
+        finally:
+            host.close()
 
 
 def test_a_feed_opened_in_the_browser_explains_itself(browser, seed_site):
