@@ -498,8 +498,9 @@ def test_embed_json_carries_what_the_script_shows_and_no_more(client, seed):
     assert [t["title"] for t in document["talks"]] == [t.title for t in seed.talks]
     assert document["left_out"] == {"upcoming": 0, "past": 0}  # the seed is small: all of it
     for record in document["talks"]:
-        assert set(record) - {"notice", "recording"} == {"title", "status", "start", "end", "timezone", "when",
-                                            "location", "byline", "url", "previous_starts"}
+        assert set(record) - {"notice", "recording"} == {
+            "title", "status", "start", "end", "timezone", "when", "location", "byline", "url",
+            "previous_starts"}
     assert len(small.data) * 2 < len(full.data)  # no abstracts
 
 

@@ -602,10 +602,10 @@ def test_no_white_slab_on_a_dark_host_in_any_theme(browser, dark_host, theme, wi
     ctx.close()
 
 
-def test_with_everything_past_both_embeds_show_the_season_break(browser, seed_host):
+def test_with_everything_past_both_embeds_show_the_season_break(browser, seed_site, seed_host):
     """The seed seen after its last talk (8 June 2026): no blank hole, the
     last talk, the latest talks and a prompt to subscribe, in both embeds;
-    no "your time" on past talks."""
+    no "your time" on past talks; axe finds nothing."""
     later = LATER
     schedule = load_schedule(SEED_DATA)
     last = schedule.past(later)[0]
@@ -633,6 +633,17 @@ def test_with_everything_past_both_embeds_show_the_season_break(browser, seed_ho
         assert box.evaluate("n => n.getBoundingClientRect().height") - inner < 2
         page.screenshot(path=str(ARTIFACTS / f"season-break-host-{width}.png"), full_page=True)
         ctx.close()
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: npm ci --prefix tests/browser")
+    for scheme in ("light", "dark"):  # the frame page on its own, the season break shown
+        page, problems = open_page(browser, seed_site + "/embed/?limit=3", now=later,
+                                   color_scheme=scheme)
+        ready(page)
+        assert page.locator(".fe-season").is_visible()
+        assert axe_violations(page, framed=True) == []
+        page.screenshot(path=str(ARTIFACTS / f"season-break-frame-{scheme}.png"), full_page=True)
+        assert problems == []
+        page.context.close()
 
 
 def test_the_frame_moves_talks_by_the_visitors_clock_between_builds(browser, seed_site):
