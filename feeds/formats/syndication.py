@@ -19,7 +19,6 @@ from feeds.data.changes import Change
 from feeds.data.revisions import Revision
 from feeds.formats.delivery import Delivery
 from feeds.formats.memo import Memo, direct
-from feeds.formats.pages import fingerprinted
 from feeds.formats.text import status_prefix
 from feeds.model import Schedule, Series, Talk
 from feeds.timezones import EPOCH
@@ -292,11 +291,11 @@ def _generator(schedule: Schedule, revisions: Mapping[str, Revision], site: urls
 def with_stylesheet(feed: bytes, page: str) -> bytes:
     """`feed` (feedgen's XML, which has no stylesheet option) with an
     xml-stylesheet processing instruction before its root, made by lxml: the
-    site's feed.css, relative to the feed's route `page`, so that a browser
+    site's static/feed.css, relative to the feed's route `page`, so that a browser
     shows a page for people (what a feed is, how to follow it, the entries)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
     root = etree.fromstring(feed, parser)
-    href = urls.relative(page, urls.asset(fingerprinted(urls.FEED_STYLE)))
+    href = urls.relative(page, urls.asset(urls.FEED_STYLE))  # its stable address: no import of pages
     root.addprevious(etree.ProcessingInstruction("xml-stylesheet", f'type="text/css" href="{href}"'))
     return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
 

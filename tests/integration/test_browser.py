@@ -624,10 +624,11 @@ def test_with_everything_past_both_embeds_show_the_season_break(browser, seed_si
             assert "latest talks" in text.lower() and last.title in text
             assert "Subscribe to the calendar" in text
             assert root.locator(".yourtime").count() == 0  # a record needs no "your time"
-        page.wait_for_timeout(300)
         # No hole: the frame and the script's box fit their cards.
         card = frame.locator(".feeds-embed").evaluate("n => n.getBoundingClientRect().height")
-        assert abs(page.locator("iframe").evaluate("n => n.getBoundingClientRect().height") - card) < 2
+        page.wait_for_function(
+            "h => Math.abs(document.querySelector('iframe').getBoundingClientRect().height - h) < 2",
+            arg=card, timeout=15000)
         box = page.locator("[data-feeds-embed]")
         inner = box.evaluate("n => n.shadowRoot.querySelector('.feeds-embed').getBoundingClientRect().height")
         assert box.evaluate("n => n.getBoundingClientRect().height") - inner < 2
