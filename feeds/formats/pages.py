@@ -337,8 +337,8 @@ def season_rhythm(schedule: Schedule) -> str | None:
 @dataclass(frozen=True)
 class SeasonBreak:
     """What an embed says when nothing is upcoming: the rhythm (if known),
-    the last talk that took place, and the latest talks (recordings first
-    among equals: each shows its recording link)."""
+    the last talk that took place, and the latest talks (each with its
+    recording, where there is one)."""
 
     rhythm: str | None
     last: Talk | None
@@ -346,6 +346,7 @@ class SeasonBreak:
 
 
 def season_break(schedule: Schedule, now: datetime, rhythm: str | None = None) -> SeasonBreak:
+    """The season break at `now`: cancelled talks are not the last talk."""
     past = [t for t in schedule.past(now) if not t.cancelled]
     return SeasonBreak(rhythm, past[0] if past else None, past[:SEASON_LATEST])
 
