@@ -531,6 +531,7 @@
       addCopyButtons(document);
       addPlayers(document);
       if (frame) reportHeight(frame);
+      if (script.src) fitFrames(); /* the webmasters' page previews the frame */
       document.documentElement.setAttribute("data-feeds-ready", "");
     };
     /* Inline at the end of the frame page, the list is already there: add
