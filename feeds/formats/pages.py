@@ -145,9 +145,11 @@ FRAME_HEIGHT = 720
 #: page does not move (tests/integration/test_browser.py measures the layout shift).
 SCRIPT_RESERVE = "36rem"
 _SNIPPETS = {
+    # data-feeds-frame: embed.js, the snippet's second part, fits the frame to its content
+    # (without it, the frame keeps its height).
     "iframe": '<iframe src="{{ src }}?limit={{ limit }}" title="{{ title }}: upcoming talks" '
               'width="100%" height="{{ height }}" style="border:0;max-width:40rem" '
-              'loading="lazy"></iframe>',
+              'loading="lazy" data-feeds-frame></iframe><script async src="{{ script }}"></script>',
     "script": '<div data-feeds-embed data-limit="{{ limit }}" style="min-height:{{ reserve }}">'
               '</div><script async src="{{ script }}"></script>',
 }
@@ -156,7 +158,7 @@ _SNIPPETS = {
 def snippets(series: Series, site: urls.Site) -> dict[str, Any]:
     """The one-line embeds offered to webmasters, as plain text (rendered by
     Jinja, which escapes the attribute values)."""
-    values = {"src": site.url(urls.EMBED), "script": site.url(urls.EMBED_JS),
+    values = {"src": site.url(urls.EMBED_PAGE), "script": site.url(urls.EMBED_JS),
               "title": series.title, "limit": SNIPPET_LIMIT, "height": FRAME_HEIGHT,
               "reserve": SCRIPT_RESERVE}
     result: dict[str, Any] = {name: ENV.from_string(source).render(values)
@@ -276,7 +278,8 @@ def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct
                    notices=notices(schedule, revisions),
                    upcoming=[(t, talk_state(t, now)) for t in upcoming],
                    next=nxt, next_state=talk_state(nxt, now) if nxt else "upcoming",
-                   past=past_by_year(schedule.past(now)))
+                   past=past_by_year(schedule.past(now)[:RECENT_PAST]),
+                   years=archive_years(schedule, now))
 
 
 def talk_page(talk: Talk, series: Series, site: urls.Site, state: State,
@@ -313,14 +316,88 @@ def website(series: Series, site: urls.Site, memo: Memo = direct) -> bytes:
                    snippets=snippets(series, site), options=EmbedOptions())
 
 
+# --- the embeds' season break and spares (the embeds' part of this module) --------
+
+#: Upcoming talks a limited /embed/ page holds beyond its limit, hidden: its
+#: script shows them when talks shown at build time end before the next build.
+EMBED_SPARES = 3
+#: Past talks the season break lists when nothing is upcoming.
+SEASON_LATEST = 3
+
+
+def season_rhythm(schedule: Schedule) -> str | None:
+    """The hook for the series' rhythm ("Every other Monday, 17:00 Berlin
+    time") that the season break of the embeds states: the series' own
+    `rhythm` text where the model has one, else None (nothing is said). A
+    derivation from the recent talks plugs in here."""
+    rhythm = getattr(schedule.series, "rhythm", None)
+    return rhythm if isinstance(rhythm, str) and rhythm else None
+
+
+@dataclass(frozen=True)
+class SeasonBreak:
+    """What an embed says when nothing is upcoming: the rhythm (if known),
+    the last talk that took place, and the latest talks (each with its
+    recording, where there is one)."""
+
+    rhythm: str | None
+    last: Talk | None
+    latest: list[Talk]
+
+
+def season_break(schedule: Schedule, now: datetime, rhythm: str | None = None) -> SeasonBreak:
+    """The season break at `now`: cancelled talks are not the last talk."""
+    past = [t for t in schedule.past(now) if not t.cancelled]
+    return SeasonBreak(rhythm, past[0] if past else None, past[:SEASON_LATEST])
+
+
+def embed_spares(schedule: Schedule, now: datetime, options: EmbedOptions) -> list[Talk]:
+    """The upcoming talks just past the limit (at most EMBED_SPARES)."""
+    if options.show == "past" or options.limit is None:
+        return []
+    upcoming = schedule.upcoming(now)
+    return upcoming[options.limit:options.limit + EMBED_SPARES]
+
+
 def embed(schedule: Schedule, site: urls.Site, now: datetime, options: EmbedOptions,
-          memo: Memo = direct, revisions: Mapping[str, Revision] | None = None) -> bytes:
+          memo: Memo = direct, revisions: Mapping[str, Revision] | None = None,
+          rhythm: str | None = None) -> bytes:
     """/embed/: the compact list for an iframe on another site, changed
-    talks with their notices."""
+    talks with their notices; the season break when nothing is upcoming
+    (hidden otherwise, for the script to show once the last talk ends)."""
+    groups = embed_groups(schedule, now, options)
+    if options.show != "past" and not any(h == "Upcoming talks" for h, _ in groups):
+        groups.insert(0, ("Upcoming talks", []))
     return _render("embed.html", schedule.series, site, memo, urls.EMBED_PAGE, options=options,
-                   notices=notices(schedule, revisions),
-                   groups=embed_groups(schedule, now, options), now=now,
+                   notices=notices(schedule, revisions), groups=groups,
+                   spares=embed_spares(schedule, now, options), now=now,
+                   season=season_break(schedule, now, rhythm or season_rhythm(schedule)),
                    state=lambda talk: talk_state(talk, now))
+
+
+# --- the archive: past talks by year (the series page keeps only the recent ones) --
+
+#: Past talks the series page lists; the rest are on the year pages.
+RECENT_PAST = 12
+
+
+def archive_years(schedule: Schedule, now: datetime) -> list[int]:
+    """The years with past talks, newest first: one archive page each."""
+    return [year for year, _ in groupby(schedule.past(now), key=lambda t: t.start.year)]
+
+
+def archive_page(schedule: Schedule, site: urls.Site, now: datetime, year: int,
+                 memo: Memo = direct) -> bytes:
+    """/archive/<year>/: every past talk of `year`, newest first, with links
+    to the other years and to the series page."""
+    series = schedule.series
+    here = urls.archive_year(year)
+    talks = [t for t in schedule.past(now) if t.start.year == year]
+    meta = {"title": f"Talks of {year} – {series.title}", "url": site.url(here),
+            "description": f"Every talk of the {series.title} in {year}."}
+    months = [(month, list(group)) for month, group in groupby(talks, key=lambda t: f"{t.start:%B}")]
+    return _render("archive.html", series, site, memo, here, meta=meta, year=year,
+                   months=months, years=archive_years(schedule, now))
 
 
 def not_found(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> bytes:

@@ -216,9 +216,13 @@ def test_webmaster_page_offers_the_embed_snippets_ready_to_copy(client):
     _, doc = page(client, "/on-your-website/")
     iframe = doc.xpath('string(//pre[@id="snippet-iframe"])')
     script = doc.xpath('string(//pre[@id="snippet-script"])')
-    frame = lxml.html.fragment_fromstring(iframe)
-    assert frame.tag == "iframe" and frame.get("src") == f"{SITE_URL}/embed?limit=3"
-    assert int(frame.get("height")) >= 567  # what three talks need on a phone
+    frame, fitter = lxml.html.fragments_fromstring(iframe)
+    # The final address (no redirect); the script fits the frame to its list.
+    assert frame.tag == "iframe" and frame.get("src") == f"{SITE_URL}/embed/?limit=3"
+    assert frame.get("data-feeds-frame") is not None
+    assert fitter.tag == "script" and fitter.get("src") == f"{SITE_URL}/embed.js"
+    assert fitter.get("async") is not None
+    assert int(frame.get("height")) >= 567  # what three talks need on a phone, without the script
     box, tag = lxml.html.fragments_fromstring(script)
     assert box.tag == "div" and box.get("data-limit") == "3" and "min-height" in box.get("style")
     assert tag.tag == "script" and tag.get("src") == f"{SITE_URL}/embed.js"
@@ -452,7 +456,9 @@ def test_embed_rejects_bad_parameters_with_400(client, query):
 def test_embed_shows_upcoming_past_or_all_with_a_limit(client, seed):
     def shown(query: str) -> list[str]:
         _, doc = page(client, f"/embed/?{query}")
-        return [a.get("href").split("/")[-2] for a in doc.xpath('//p[@class="fe-title"]/a')]
+        shown = doc.xpath('//ol[@data-group="upcoming" or @data-group="past"]'
+                          '/li[not(@hidden)]//p[@class="fe-title"]/a')
+        return [a.get("href").split("/")[-2] for a in shown]
 
     upcoming = [t.id for t in seed.upcoming(NOW)]
     past = [t.id for t in seed.past(NOW)]
@@ -491,12 +497,14 @@ def test_embed_json_carries_what_the_script_shows_and_no_more(client, seed):
     full = client.get("/talks.json")
     document = small.get_json()
     assert document["series"] == {"title": seed.series.title, "url": f"{SITE_URL}/",
-                                  "attend": seed.series.attend}
+                                  "attend": seed.series.attend, "rhythm": None}
     assert [t["title"] for t in document["talks"]] == [t.title for t in seed.talks]
+    assert document["left_out"] == {"upcoming": 0, "past": 0}  # the seed is small: all of it
     for record in document["talks"]:
-        assert set(record) - {"notice"} == {"title", "status", "start", "end", "timezone", "when",
-                                            "location", "byline", "url", "previous_starts"}
-    assert len(small.data) * 3 < len(full.data)  # no abstracts
+        assert set(record) - {"notice", "recording"} == {
+            "title", "status", "start", "end", "timezone", "when", "location", "byline", "url",
+            "previous_starts"}
+    assert len(small.data) * 2 < len(full.data)  # no abstracts
 
 
 def test_embed_variants_are_rendered_once_per_snapshot(client):

@@ -5,6 +5,8 @@ tests fail: they never skip and never download a browser."""
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import shutil
 import tempfile
@@ -412,7 +414,8 @@ def test_another_site_embeds_by_iframe_and_by_script_but_cannot_frame_the_home_p
 
     framed = page.frame_locator("#framed")
     framed.locator(".fe-title").first.wait_for()
-    assert framed.locator(".fe-title").all_inner_texts() == titles[:5]
+    # Hidden spares wait for the talks shown to end before the next build.
+    assert framed.locator("li:not([hidden]) .fe-title").all_inner_texts() == titles[:5]
     framed.locator(".yourtime:not(:empty)").first.wait_for()
 
     scripted = page.locator("#scripted .fe-title")  # Playwright pierces the open shadow root
@@ -494,6 +497,245 @@ def test_embeds_follow_a_dark_host(browser, seed_host):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "host-dark.png"), full_page=True)
     ctx.close()
+
+
+# --- dark hosts, the season break, between builds ---------------------------------------------
+
+THEMES = ("auto", "light", "dark")
+
+#: Counts the near-white pixels (each channel above 240) of a PNG screenshot,
+#: decoded by the browser's own canvas: in all, and below a given row.
+NEAR_WHITE = """async ([png, below]) => {
+  const image = new Image();
+  image.src = "data:image/png;base64," + png;
+  await image.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = image.width; canvas.height = image.height;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  const pixels = context.getImageData(0, 0, image.width, image.height).data;
+  let all = 0, low = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    if (pixels[i] > 240 && pixels[i + 1] > 240 && pixels[i + 2] > 240) {
+      all += 1;
+      if (Math.floor(i / 4 / image.width) >= below) low += 1;
+    }
+  }
+  return [all, low, image.width * image.height];
+}"""
+
+
+def dark_host_page(site: str, theme: str) -> bytes:
+    """A host page that declares `color-scheme: dark`, with both snippets as
+    offered, set to `theme`."""
+    snippets = pages.snippets(load_schedule(SEED_DATA).series, Site(site))
+    iframe = snippets["iframe"].replace("?limit=3", f"?limit=3&amp;theme={theme}")
+    script = snippets["script"].replace("data-limit=", f'data-theme="{theme}" data-limit=')
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>A dark host</title>
+<style>:root {{ color-scheme: dark; }}
+body {{ background: #15171a; color: #ddd; font: 16px/1.5 sans-serif; margin: 1rem; }}</style></head>
+<body><main><h1>A dark site</h1><p>Some text above.</p>
+<h2>Talks in a frame</h2><div id="framed">{iframe}</div>
+<h2>Talks in the page</h2><div id="scripted">{script}</div>
+<p>Some text below.</p></main></body></html>""".encode()
+
+
+@pytest.fixture(scope="module")
+def dark_host(seed_site) -> Iterator[str]:
+    """Another origin with /auto, /light and /dark: dark_host_page in each theme."""
+    bodies = {f"/{theme}": dark_host_page(seed_site, theme) for theme in THEMES}
+
+    def host(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [bodies[environ["PATH_INFO"]]]
+
+    server = Server()
+    server.app = host
+    yield server.url
+    server.close()
+
+
+def near_white(page: Page, selector: str, card_bottom: float) -> tuple[int, int, int]:
+    """(near-white pixels, those below the card's bottom, all pixels) of the
+    element at `selector` in a screenshot."""
+    png = page.locator(selector).screenshot()
+    below = max(0, int(card_bottom) + 2)
+    return page.evaluate(NEAR_WHITE, [base64.b64encode(png).decode(), below])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("theme", THEMES)
+def test_no_white_slab_on_a_dark_host_in_any_theme(browser, dark_host, theme, width):
+    """The host declares color-scheme: dark and the visitor is in light mode
+    (the case that painted a white slab): the frame is clear around its card
+    and fits it; auto and dark show dark cards, light a light card and
+    nothing white beyond it."""
+    ctx = browser.new_context(viewport=WIDTHS[width], color_scheme="light", locale="en-US")
+    page = ctx.new_page()
+    page.clock.set_fixed_time(NOW)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{dark_host}/{theme}")
+    page.locator("#scripted .fe-title").first.wait_for()
+    page.locator("#framed iframe").scroll_into_view_if_needed()
+    frame = page.frame_locator("#framed iframe")
+    frame.locator(".fe-title").first.wait_for()
+    card = frame.locator(".feeds-embed")
+    page.wait_for_function(  # fitted: the frame is as tall as its card
+        "h => Math.abs(document.querySelector('#framed iframe').getBoundingClientRect().height - h) < 2",
+        arg=card.evaluate("n => n.getBoundingClientRect().height"), timeout=15000)
+    page.wait_for_timeout(200)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dark-host-{theme}-{width}.png"), full_page=True)
+    frame_card = card.evaluate("n => n.getBoundingClientRect().bottom")
+    box_card = page.locator("#scripted [data-feeds-embed]").evaluate(
+        "n => n.shadowRoot.querySelector('.feeds-embed').getBoundingClientRect().height")
+    for selector, bottom in (("#framed iframe", frame_card), ("#scripted [data-feeds-embed]", box_card)):
+        white, below, total = near_white(page, selector, bottom)
+        print(f"{theme} {width} {selector}: {white} near-white of {total}, {below} below the card")
+        assert below == 0, f"{selector}: white below the card ({theme}, {width})"
+        if theme != "light":
+            assert white == 0, f"{selector}: {white} near-white pixels ({theme}, {width})"
+    assert problems == []
+    ctx.close()
+
+
+def test_with_everything_past_both_embeds_show_the_season_break(browser, seed_site, seed_host):
+    """The seed seen after its last talk (8 June 2026): no blank hole, the
+    last talk, the latest talks and a prompt to subscribe, in both embeds;
+    no "your time" on past talks; axe finds nothing."""
+    later = LATER
+    schedule = load_schedule(SEED_DATA)
+    last = schedule.past(later)[0]
+    for width in WIDTHS:
+        ctx = browser.new_context(viewport=WIDTHS[width], locale="en-US", timezone_id="Asia/Tokyo")
+        page = ctx.new_page()
+        page.clock.set_fixed_time(later)
+        page.goto(seed_host + "/light")
+        page.locator("iframe").scroll_into_view_if_needed()
+        frame = page.frame_locator("iframe")
+        for root in (frame.locator(".feeds-embed"), page.locator("[data-feeds-embed] .feeds-embed")):
+            root.locator(".fe-subscribe").wait_for()
+            text = root.inner_text()
+            assert "No talk is scheduled right now." in text
+            assert "The last talk was on Mon 8 June 2026." in text
+            assert "latest talks" in text.lower() and last.title in text
+            assert "Subscribe to the calendar" in text
+            assert root.locator(".yourtime").count() == 0  # a record needs no "your time"
+        # No hole: the frame and the script's box fit their cards.
+        card = frame.locator(".feeds-embed").evaluate("n => n.getBoundingClientRect().height")
+        page.wait_for_function(
+            "h => Math.abs(document.querySelector('iframe').getBoundingClientRect().height - h) < 2",
+            arg=card, timeout=15000)
+        box = page.locator("[data-feeds-embed]")
+        inner = box.evaluate("n => n.shadowRoot.querySelector('.feeds-embed').getBoundingClientRect().height")
+        assert box.evaluate("n => n.getBoundingClientRect().height") - inner < 2
+        page.screenshot(path=str(ARTIFACTS / f"season-break-host-{width}.png"), full_page=True)
+        ctx.close()
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: npm ci --prefix tests/browser")
+    for scheme in ("light", "dark"):  # the frame page on its own, the season break shown
+        page, problems = open_page(browser, seed_site + "/embed/?limit=3", now=later,
+                                   color_scheme=scheme)
+        ready(page)
+        assert page.locator(".fe-season").is_visible()
+        assert axe_violations(page, framed=True) == []
+        page.screenshot(path=str(ARTIFACTS / f"season-break-frame-{scheme}.png"), full_page=True)
+        assert problems == []
+        page.context.close()
+
+
+def test_the_frame_moves_talks_by_the_visitors_clock_between_builds(browser, seed_site):
+    """Built at NOW (five talks ahead), seen during the second talk: the
+    first is past, the second live; seen after the last, with a limit of 3
+    (the fourth talk a hidden spare): the season break."""
+    schedule = load_schedule(SEED_DATA)
+    ahead = schedule.upcoming(NOW)
+    first, second = ahead[0], ahead[1]
+    during = second.start + (second.end - second.start) / 2
+    page, problems = open_page(browser, seed_site + "/embed/?limit=6&show=all", now=during)
+    ready(page)
+    upcoming = page.locator('ol[data-group="upcoming"] > li:not([hidden]) .fe-title a')
+    still = [t.title for t in ahead[1:7]]
+    assert upcoming.all_inner_texts() == still
+    assert "live now" in page.locator('ol[data-group="upcoming"] > li').first.inner_text().lower()
+    # The ended talk leads the past ones; the limit of 6 still holds.
+    past = page.locator('ol[data-group="past"] > li:not([hidden]) .fe-title a')
+    assert past.all_inner_texts() == [t.title for t in [first] + schedule.past(NOW)][:6 - len(still)]
+    assert page.locator('ol[data-group="past"] .yourtime').count() == 0
+    page.context.close()
+    after = ahead[-1].end + timedelta(hours=1)
+    page, problems2 = open_page(browser, seed_site + "/embed/?limit=3", now=after)
+    ready(page)
+    assert page.locator(".fe-season").is_visible()
+    assert not page.locator('ol[data-group="upcoming"]').is_visible()
+    assert f"The last talk was on {ahead[-1].start:%a} {ahead[-1].start.day}" in \
+        page.locator(".fe-last").inner_text()
+    latest = page.locator('ol[data-group="latest"] > li:not([hidden]) .fe-title a').all_inner_texts()
+    assert latest[0] == ahead[-1].title and len(latest) == 3
+    assert problems == [] and problems2 == []
+    page.context.close()
+
+
+#: After the seed's last talk: everything is past.
+LATER = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+#: Talks of 2025 added to the seed, so that embed.json leaves past talks out.
+OLDER = {f"2025-11-{day:02d}-older": f"2025-11-{day:02d}" for day in (3, 10, 17, 24)}
+
+
+def record_path(paths: list[str], request: Any) -> None:
+    paths.append(urlsplit(request.url).path)
+
+
+def test_a_past_list_loads_embed_all_json_only_when_it_asks_for_more(browser, tmp_path):
+    """16 past talks, embed.json holds the 12 most recent: the default list
+    (the season break) and a short past list read embed.json alone; a full
+    past list loads embed-all.json once and shows every past talk."""
+    data = tmp_path / "talks.yaml"
+    shutil.copy(SEED_DATA, data)
+    for talk_id, day in OLDER.items():
+        add_talk(data, id=talk_id, date=day, title=f"Older talk of {day}")
+    schedule = load_schedule(data)
+    for url in served_app(data, LATER):
+        body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host</title></head>
+<body><main><h1>Talks</h1>
+<div id="default" data-feeds-embed data-limit="3"></div>
+<div id="short" data-feeds-embed data-show="past" data-limit="5"></div>
+<div id="full" data-feeds-embed data-show="past"></div>
+<script async src="{url}/embed.js"></script></main></body></html>""".encode()
+        host = Server()
+        host.app = static_page(body)
+        requests: list[str] = []
+        try:
+            ctx = browser.new_context(locale="en-US")
+            page = ctx.new_page()
+            page.clock.set_fixed_time(LATER)
+            page.on("request", functools.partial(record_path, requests))
+            page.goto(host.url + "/")
+            page.locator("#full .fe-title").first.wait_for()
+            page.locator("#default .fe-subscribe").wait_for()
+            assert page.locator("#short .fe-title").all_inner_texts() == \
+                [t.title for t in schedule.past(LATER)[:5]]
+            assert page.locator("#full .fe-title").count() == len(schedule.past(LATER)) == 16
+            assert requests.count("/embed.json") == 1 and requests.count("/embed-all.json") == 1
+            ctx.close()
+        finally:
+            host.close()
+
+
+def test_a_feed_opened_in_the_browser_explains_itself(browser, seed_site):
+    for path in ("/rss.xml", "/atom.xml"):
+        page, problems = open_page(browser, seed_site + path)
+        title = page.locator("channel > title, feed > title").first
+        explanation = title.evaluate("n => getComputedStyle(n, '::after').content")
+        assert "This is a news feed" in explanation and "feed reader" in explanation
+        assert title.evaluate("n => getComputedStyle(n).display") == "block"
+        assert page.locator("item > title, entry > title").first.is_visible()
+        page.screenshot(path=str(ARTIFACTS / f"feed-{path.strip('/').replace('.', '-')}.png"))
+        assert problems == []
+        page.context.close()
 
 
 def test_the_embed_script_leaks_no_globals(browser, site, stranger):
@@ -616,6 +858,7 @@ def test_without_a_clipboard_the_hint_names_the_macs_keys(browser, site):
 def every_page(site: str) -> dict[str, str]:
     return {"home": "/", "talk": f"/talks/{TALK}/", "past-talk": "/talks/2026-03-30-muennighoff/",
             "embed": "/embed/", "embed-all": "/embed/?show=all", "website": "/on-your-website/",
+            "archive": "/archive/2026/",
             "not-found": "/no/such/page"}
 
 
