@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from feeds import timezones, urls
 from feeds.data.revisions import Revision
-from feeds.formats import calendar_links, text
+from feeds.formats import calendar_links, rhythm, text
 from feeds.formats.delivery import NO_REFERRER, Delivery
 from feeds.formats.memo import Memo, direct
 from feeds.formats.talk_links import add_to_calendar, event_ld, player_url
@@ -39,6 +39,7 @@ NOT_FOUND_DELIVERY = Delivery(HTML, page=True, referrer_policy=NO_REFERRER)
 ASSET_DELIVERIES = {".css": Delivery("text/css; charset=utf-8"),
                     ".js": Delivery("text/javascript; charset=utf-8")}
 SCRIPT = "embed.js"  # local times and copy buttons here; the schedule on other sites
+PAGE_SCRIPT = "page.js"  # the site's own pages: talks move on with the visitor's clock
 STYLE = "style.css"
 EMBED_STYLE = "embed.css"
 SHOW = ("upcoming", "past", "all")
@@ -46,6 +47,7 @@ SHOW = ("upcoming", "past", "all")
 THEMES = ("auto", "light", "dark")
 MAX_LIMIT = 1000
 SNIPPET_LIMIT = 3  # talks in the embed snippets offered on the series page
+LATEST_RECORDINGS = 3  # offered on / between seasons
 
 
 # --- embed options -------------------------------------------------------------
@@ -99,10 +101,21 @@ def embed_groups(schedule: Schedule, now: datetime,
     return result
 
 
-def other_zones(talk: Talk) -> list[str]:
-    """'New York 11:00 EDT' for each display zone ('15:00 UTC' where the
-    name is the abbreviation), the weekday added where the day differs."""
-    return timezones.display_clocks(talk.start)
+def other_zones(talk: Talk) -> list[tuple[str, str, str]]:
+    """(zone, its abbreviation then, 'New York 11:00 EDT') for each display
+    zone ('15:00 UTC' where the name is the abbreviation), the weekday added
+    where the day differs. The script spells the visitor's zone as listed
+    here, so that a page says "JST" everywhere, never also "GMT+9"."""
+    return [(key, timezones.abbreviation(local), shown) for (_, local), shown, (_, key)
+            in zip(timezones.in_display_zones(talk.start), timezones.display_clocks(talk.start),
+                   timezones.DISPLAY_ZONES, strict=True)]
+
+
+def when_parts(start: datetime, end: datetime) -> Markup:
+    """when_range as two unbreakable parts, 'Mon 13 April 2026,' and
+    '17:00–18:00 CEST': a narrow screen wraps between them, never inside."""
+    return Markup('<span class="nowrap">{},</span> <span class="nowrap">{}</span>').format(
+        timezones.day_label(start), timezones.clock_range(start, end))
 
 
 # --- static files -------------------------------------------------------------
@@ -215,8 +228,10 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("feeds", "templates"), autoescape=select_autoescape(),
                       undefined=StrictUndefined, auto_reload=False, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=timezones.when, utc=timezones.isoformat_utc, zones=other_zones,
-                       paragraphs=text.paragraphs, linkify=text.linkify, day=timezones.day_label)
-    env.globals.update(urls=urls, when_range=timezones.when_range, player_url=player_url)
+                       paragraphs=text.paragraphs, linkify=text.linkify, day=timezones.day_label,
+                       clock=timezones.format_clock)
+    env.globals.update(urls=urls, when_range=timezones.when_range, when_parts=when_parts,
+                       player_url=player_url, subscribe_buttons=calendar_links.subscribe_buttons)
     return env
 
 
@@ -272,11 +287,15 @@ def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct
             "description": text.shorten(series.description, 200) or series.title}
     upcoming = schedule.upcoming(now)
     nxt = next_talk(schedule, now)
+    past = schedule.past(now)
+    held = [t for t in past if not t.cancelled]
     return _render("home.html", series, site, memo, urls.HOME, meta=meta,
                    notices=notices(schedule, revisions),
                    upcoming=[(t, talk_state(t, now)) for t in upcoming],
                    next=nxt, next_state=talk_state(nxt, now) if nxt else "upcoming",
-                   past=past_by_year(schedule.past(now)))
+                   past=past_by_year(past), past_count=len(past),
+                   rhythm=rhythm.rhythm(schedule), last=held[0] if held else None,
+                   recordings=[t for t in held if t.recording][:LATEST_RECORDINGS])
 
 
 def talk_page(talk: Talk, series: Series, site: urls.Site, state: State,
