@@ -232,6 +232,8 @@
       title.textContent = source.textContent;
       title.href = source.href;
     }
+    var join = cue.querySelector(".cue-join[data-talk-anchor]");
+    if (join && source) join.href = source.href + "#" + join.getAttribute("data-talk-anchor");
     var slot = cue.querySelector(".cue-when");
     var count = cue.querySelector(".countdown");
     var old = slot.querySelector("time");

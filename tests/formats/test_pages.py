@@ -148,7 +148,7 @@ def test_without_upcoming_talks_the_page_says_so_and_points_to_the_feeds(make_ap
     _, doc = page(make_app().test_client(), "/")
     section = doc.xpath('//section[@id="upcoming"]')[0]
     assert not section.xpath(".//article")
-    assert "the next one will be announced here" in text(section)
+    assert "The next talk will be announced here" in text(section)
     assert "Subscribe and the next talk will appear in your calendar" in text(section)
     hrefs = section.xpath(".//a/@href")
     assert "rss.xml" in hrefs and "atom.xml" in hrefs and "#subscribe" in hrefs
