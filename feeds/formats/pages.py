@@ -193,6 +193,21 @@ def talk_state(talk: Talk, now: datetime) -> State:
     return "live" if talk.start <= now and not talk.cancelled else "upcoming"
 
 
+def changes_at(talk: Talk, state: State) -> datetime | None:
+    """When `talk`, shown in `state`, next changes state: its start (to
+    live), its end (to past), or None (past, or postponed to no date)."""
+    if state == "past" or talk.postponed:
+        return None
+    return talk.start if state == "upcoming" and not talk.cancelled else talk.end
+
+
+def stale_after(shown: Iterable[tuple[Talk, State]]) -> str:
+    """The first instant at which a page showing these talks in these
+    states is out of date ("" for never), for static/page.js."""
+    moments = [m for t, s in shown if (m := changes_at(t, s)) is not None]
+    return timezones.isoformat_utc(min(moments)) if moments else ""
+
+
 def past_by_year(talks: list[Talk]) -> list[tuple[int, list[Talk]]]:
     """Past talks (newest first) grouped by the year they took place in."""
     return [(year, list(group)) for year, group in groupby(talks, key=lambda t: t.start.year)]
@@ -289,9 +304,10 @@ def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct
     nxt = next_talk(schedule, now)
     past = schedule.past(now)
     held = [t for t in past if not t.cancelled]
+    shown = [(t, talk_state(t, now)) for t in upcoming]
     return _render("home.html", series, site, memo, urls.HOME, meta=meta,
-                   notices=notices(schedule, revisions),
-                   upcoming=[(t, talk_state(t, now)) for t in upcoming],
+                   notices=notices(schedule, revisions), stale_after=stale_after(shown),
+                   upcoming=shown,
                    next=nxt, next_state=talk_state(nxt, now) if nxt else "upcoming",
                    past=past_by_year(past), past_count=len(past),
                    rhythm=rhythm.rhythm(schedule), last=held[0] if held else None,
@@ -317,6 +333,7 @@ def talk_page(talk: Talk, series: Series, site: urls.Site, state: State,
     add = add_to_calendar(talk, series, site) \
         if state != "past" and not talk.cancelled and not talk.postponed else []
     return _render("talk.html", series, site, memo, here, meta=meta, talk=talk, state=state,
+                   stale_after=stale_after([(talk, state)]),
                    add_links=add, previous=previous, following=following,
                    notices={talk.id: notice} if notice else None,
                    ld=event_ld(talk, series, site, previous_starts(talk, revision)))

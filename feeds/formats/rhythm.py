@@ -29,8 +29,9 @@ def zone_label(series: Series) -> str:
 
 def derived(talks: Sequence[Talk], series: Series) -> str:
     """The rhythm the latest talks (held, not cancelled or postponed) keep:
-    the same weekday and local start in the series' zone, a whole number of
-    weeks apart (a skipped week allowed); "" when they keep none."""
+    the same weekday and local start in the series' zone, most of them the
+    same number of weeks apart, the others one session skipped; "" when
+    they keep none."""
     held = [t for t in talks if not t.cancelled and not t.postponed][-RECENT:]
     if len(held) < AT_LEAST:
         return ""
@@ -41,7 +42,8 @@ def derived(talks: Sequence[Talk], series: Series) -> str:
         return ""
     gaps = [(later.date() - earlier.date()).days // 7 for earlier, later in itertools.pairwise(local)]
     weeks, usual = Counter(gaps).most_common(1)[0]
-    if weeks not in CADENCES or usual * 2 < len(gaps) or any(g % weeks for g in gaps):
+    if (weeks not in CADENCES or usual * 2 <= len(gaps)
+            or any(g % weeks or g > 2 * weeks for g in gaps)):
         return ""
     return f"{CADENCES[weeks].format(day=day)} at {clock} {zone_label(series)}"
 

@@ -297,17 +297,44 @@
     updateTalk(now);
   }
 
-  function start() {
-    spellZones();
-    android();
-    update();
+  /* The talks move as soon as the document is parsed ("interactive"), in
+     the same task, before the first paint and before the deferred embed.js:
+     a stale page never shows its old state, so nothing shifts. The zones'
+     spelling waits for embed.js's local times (DOMContentLoaded). */
+  var moved = false;
+
+  var root = document.documentElement;
+  var staleAfter = instant(root, "data-stale-after");
+  if (staleAfter !== null && staleAfter <= Date.now()) root.classList.add("feeds-moving");
+
+  function move() {
+    if (moved) return;
+    moved = true;
+    try {
+      android();
+      update();
+    } finally {
+      root.classList.remove("feeds-moving");
+    }
     setInterval(update, 30000);
     document.addEventListener("visibilitychange", function () {
       if (!document.hidden) update();
     });
+  }
+
+  function finish() {
+    move();
+    update(); /* again, after embed.js: the cue's line is this script's */
+    spellZones();
     document.documentElement.setAttribute("data-page-ready", "");
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  if (document.readyState === "loading") {
+    document.addEventListener("readystatechange", function () {
+      if (document.readyState !== "loading") move();
+    });
+    document.addEventListener("DOMContentLoaded", finish);
+  } else {
+    finish();
+  }
 })();

@@ -194,15 +194,21 @@ def test_next_talk_cue_and_live_now(make_app, clock, seed):
     _, doc = page(make_app().test_client(), "/")
     cue = doc.xpath('//header//p[contains(@class, "next-cue")]')[0]
     assert "Next talk" in text(cue) and talk.title in text(cue)
-    assert cue.xpath('.//a/@href') == [f"talks/{TALK}/"]
+    # The talk, and how to join it (the seed's attend text, on the talk's page).
+    assert cue.xpath('.//a/@href') == [f"talks/{TALK}/", f"talks/{TALK}/#join"]
+    assert doc.xpath("/html/@data-stale-after") == [talk.start.astimezone(timezone.utc)
+                                                    .strftime("%Y-%m-%dT%H:%M:%SZ")]
     clock.now = talk.start + timedelta(minutes=10)
     client = make_app().test_client()
     _, live = page(client, "/")
     cue = live.xpath('//header//p[contains(@class, "next-cue")]')[0]
     assert "Live now" in text(cue)
     assert "Live now" in text(article(live, TALK).xpath('.//p[contains(@class, "status")]')[0])
+    assert live.xpath("/html/@data-stale-after") == [talk.end.astimezone(timezone.utc)
+                                                     .strftime("%Y-%m-%dT%H:%M:%SZ")]
     _, own = page(client, f"/talks/{TALK}/")
     assert "Live now" in text(own.xpath("//article")[0])
+    assert own.xpath('//*[@id="join"]//a/@href') == ["mailto:efficientml@gmail.com"]
     _, frame = page(client, "/embed/")
     assert "Live now" in text(frame.xpath('//li[contains(@class, "fe-live")]')[0])
 
@@ -616,3 +622,52 @@ def test_talk_pages_follow_the_clock(make_app, clock):
     clock.now = NOW + timedelta(days=30)
     _, after = page(client, f"/talks/{TALK}/")
     assert not after.xpath('//section[@id="add"]')
+
+
+# --- a way in -------------------------------------------------------------------------------------
+
+def test_addresses_in_attend_note_and_nominations_are_links(make_app, data_file, clock):
+    nominations = "    welcome: write to talks@example.org or see https://example.org/propose.\n"
+    data_file.write_text(data_file.read_text().replace("    welcome.\n", nominations, 1))
+    add_talk(data_file, id="2026-04-20-noted", date="2026-04-20", title="A noted talk",
+             note="Slides from ada@example.org <b>soon</b>.")
+    _, doc = page(make_app().test_client(), "/")
+    how = article(doc, TALK).xpath('.//div[@class="how"]')[0]
+    assert how.xpath(".//a/@href") == ["mailto:efficientml@gmail.com"]
+    assert text(how.xpath(".//a")[0]) == "efficientml@gmail.com"
+    note = article(doc, "2026-04-20-noted").xpath('.//div[@class="note"]')[0]
+    assert note.xpath(".//a/@href") == ["mailto:ada@example.org"]
+    assert not note.xpath(".//b") and "<b>soon</b>" in text(note)  # still text, not markup
+    nominations = doc.xpath('//div[@class="nominations"]')[0]
+    assert nominations.xpath(".//a/@href") == ["mailto:talks@example.org", "https://example.org/propose"]
+
+
+def test_a_join_url_gives_upcoming_and_live_talks_a_way_in_and_past_ones_none(
+        make_app, data_file, clock, seed):
+    join = "https://lists.example.org/join"  # a made-up sign-up page
+    data_file.write_text(data_file.read_text().replace(
+        '  time: "17:00"\n', f'  time: "17:00"\n  join_url: {join}\n', 1))
+    clock.now = seed.talk(TALK).start + timedelta(minutes=5)  # live
+    client = make_app().test_client()
+    _, doc = page(client, "/")
+    for talk in seed.upcoming(clock.now):
+        assert article(doc, talk.id).xpath(".//a[contains(@class, 'join')]/@href") == [join]
+    assert doc.xpath('//p[contains(@class, "next-cue")]//a[@class="cue-join"]/@href') == [join]
+    cue = text(doc.xpath('//p[contains(@class, "next-cue")]')[0])
+    assert cue.lower().count("live now") == 1
+    _, past = page(client, "/talks/2026-03-30-muennighoff/")
+    assert join not in lxml.html.tostring(past).decode()
+    _, own = page(client, f"/talks/{TALK}/")
+    assert own.xpath('//article//a[contains(@class, "join")]/@href') == [join]
+
+
+def test_the_season_break_names_the_latest_recordings(make_app, data_file, clock):
+    clock.now = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+    add_talk(data_file, id="2026-06-22-recorded", date="2026-06-22", title="A recorded talk",
+             recording="https://www.youtube.com/watch?v=abcdefghijk")  # a made-up recording
+    _, doc = page(make_app().test_client(), "/")
+    season = doc.xpath('//div[@id="season-break"]')[0]
+    assert season.xpath('.//ul[@class="season-recordings"]//a/@href') == [
+        "https://www.youtube.com/watch?v=abcdefghijk"]
+    assert "A recorded talk" in text(season.xpath('.//div[@class="season-last"]')[0])
+    assert "Every other Monday at 17:00 Berlin time" in text(season)

@@ -763,6 +763,27 @@ def test_at_200_percent_text_nothing_runs_off_a_phone_and_the_time_line_keeps_it
     page.context.close()
 
 
+def test_on_android_the_quick_button_leads_to_the_address_not_to_googles_link(browser, seed_today):
+    android = ("Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) "
+               "Chrome/140.0 Mobile Safari/537.36")
+    for agent in (android, None):
+        extra = {"user_agent": agent} if agent else {}
+        page, problems = open_page(browser, seed_today + "/", now=TODAY, viewport=WIDTHS["phone"],
+                                   **extra)
+        ready(page)
+        quick = page.locator(".quick-subscribe a.button").first
+        if agent:
+            assert quick.get_attribute("href") == "#calendar-url"
+            assert "copy the calendar address" in quick.inner_text()
+        else:
+            assert quick.get_attribute("href").startswith("https://calendar.google.com/")
+        # The panel's Google button says where it works, on every device.
+        google = page.locator("#subscribe a.button", has_text="Google Calendar")
+        assert "on Android, open this page in a browser" in google.inner_text()
+        assert problems == []
+        page.context.close()
+
+
 class StaticHost:
     """A folder served by Python's own http.server on 127.0.0.1, as a static host would."""
 
@@ -815,6 +836,8 @@ def test_a_static_export_moves_talks_on_with_the_visitors_clock(browser, tmp_pat
         for name, now in moments.items():
             page, problems = open_page(browser, base + "/", now=now, timezone_id="Europe/Berlin")
             page.wait_for_selector("html[data-page-ready]", state="attached")
+            # A stale page moves its talks on before it is seen: nothing shifts.
+            assert page.evaluate(LAYOUT_SHIFT) < 0.01, name
             cue = page.locator(".next-cue")
             upcoming = page.locator("#upcoming article").evaluate_all("ns => ns.map(n => n.id)")
             if name == "before":
