@@ -310,7 +310,8 @@ def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct
                    upcoming=shown,
                    next=nxt, next_state=talk_state(nxt, now) if nxt else "upcoming",
                    past=past_by_year(past), past_count=len(past),
-                   rhythm=rhythm.rhythm(schedule), last=held[0] if held else None,
+                   rhythm=rhythm.rhythm(schedule), zone_label=rhythm.zone_label(series),
+                   last=held[0] if held else None,
                    recordings=[t for t in held if t.recording][:LATEST_RECORDINGS])
 
 

@@ -1,18 +1,11 @@
-/* The site's own pages between builds.
- *
- * A page is right at the instant it was built; a static export or a cached
- * page is read later. Each talk carries the instants it was built with
- * (data-start, data-end: UTC), and this script moves it on as the visitor's
- * clock passes them: "next" to "live" to "past", the following talk up into
- * the "Next talk" cue, and, once none is left, the between-seasons block.
- * Without it nothing is lost but that.
- *
- * It also spells the visitor's zone as the page's zone list does ("JST",
- * never also "GMT+9"), and on Android points the Google button at the copy
- * address, since the Calendar app there fails on Google's subscribe link.
- *
- * Everything lives inside this function: no globals are created. Talk text
- * only moves between elements as text or as cloned nodes, never as markup. */
+/* The site's own pages between builds. Each talk carries the instants the
+ * page was built with (data-start, data-end); as the visitor's clock passes
+ * them, talks move from "next" to "live" to "past", the following talk up
+ * into the cue, and at the end the between-seasons block shows. It also
+ * spells the visitor's zone as the page's zone list does (JST, not GMT+9),
+ * and on Android leads the Google button to the address. Without it the
+ * page is right as built. No globals; talk text moves only as text or
+ * cloned nodes, never as markup. */
 (function () {
   "use strict";
 
