@@ -194,6 +194,9 @@
       past.querySelectorAll(":scope > .empty").forEach(function (node) { node.remove(); });
     }
     list.insertBefore(item, list.firstElementChild);
+    document.querySelectorAll(".past-count").forEach(function (node) {
+      node.textContent = String(past.querySelectorAll("li.past-talk").length);
+    });
 
     if (!cancelled && season && link) {
       var last = season.querySelector(".season-last");
@@ -201,6 +204,11 @@
         var dd = last.querySelector("dd");
         dd.replaceChildren(link.cloneNode(true), ", ", time.cloneNode(true));
         last.hidden = false;
+      }
+      var cue = document.querySelector(".season-cue .cue-last");
+      if (cue) {
+        cue.querySelector("a").textContent = day;
+        cue.hidden = false;
       }
     }
   }

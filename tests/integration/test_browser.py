@@ -860,6 +860,9 @@ def test_a_static_export_moves_talks_on_with_the_visitors_clock(browser, tmp_pat
                 assert cue.is_hidden() and page.locator(".season-cue").is_visible()
                 season = page.locator("#season-break")
                 assert season.is_visible() and second.title in season.inner_text()
+                assert page.locator(".season-cue .cue-last").inner_text() == "Last talk: Mon 11 January 2027"
+                # The archive's count follows: the seed's 12, and the three added talks.
+                assert season.locator(".past-count").inner_text() == "15"
                 assert page.locator(f'#past li[id="{second.id}"]').is_visible()
             assert axe_violations(page) == [], name
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
