@@ -123,7 +123,11 @@
     article.querySelectorAll(":scope > .status.live, :scope > .status.past").forEach(function (node) {
       node.remove();
     });
-    if (article.classList.contains("is-cancelled")) return;
+    if (article.classList.contains("is-cancelled")) {
+      var off = article.querySelector(":scope > .status.cancelled");
+      if (off && state === "past" && off.lastChild) off.lastChild.textContent = ": this talk did not take place.";
+      return;
+    }
     var status;
     if (state === "live") {
       status = el("p", "status live");

@@ -880,6 +880,12 @@ def test_a_static_export_moves_talks_on_with_the_visitors_clock(browser, tmp_pat
             else:
                 assert status.inner_text().startswith("This talk took place on")
                 assert page.locator("#add").count() == 0
+                page.goto(f"{base}/talks/2026-12-21-off/")
+                page.wait_for_selector("html[data-page-ready]", state="attached")
+                said = page.locator("main article .status").first.inner_text()
+                over = now >= schedule.talk("2026-12-21-off").end
+                assert said == ("Cancelled: this talk did not take place." if over
+                                else "Cancelled: this talk will not take place.")
             assert problems == []
             page.context.close()
     finally:
