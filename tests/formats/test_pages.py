@@ -430,6 +430,8 @@ def test_static_files_are_fingerprinted_and_immutable(client):
     _, doc = page(client, "/")
     assets = doc.xpath('//link[@rel="stylesheet"]/@href') + doc.xpath("//script/@src")
     assert len(assets) == 3  # style.css, embed.js (local times, copy) and page.js (the clock)
+    _, website = page(client, "/on-your-website/")
+    assert len(website.xpath("//script/@src")) == 1  # no talks there to move on
     for url in assets:
         response = client.get("/" + url)
         assert response.status_code == 200 and response.data
