@@ -24,6 +24,12 @@ EMBED_JSON = "/embed.json"
 WEBSITE = "/on-your-website/"
 HOME = "/"
 HEALTH = "/healthz"
+#: The subscribers' guide, linked from the series page's "Trouble subscribing?":
+#: docs/subscribers/index.md in feeds' repository (pyproject.toml's Repository
+#: address), as GitHub shows it. Once the documentation site has an address
+#: of its own, point this one line there.
+SUBSCRIBER_HELP = ("https://github.com/efficient-ml-reading-group/feeds/blob/main/"
+                   "docs/subscribers/index.md")
 # The year in tag: URIs (RFC 4151). Fixed forever, so ids never change.
 TAG_DATE = "2026"
 

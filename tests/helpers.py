@@ -37,7 +37,7 @@ NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def talk_uid(talk_id: str, authority: str = SEED_ID_AUTHORITY) -> str:
-    """A talk's UID as README states it: the version 5 UUID (URL namespace)
+    """A talk's UID as the organisers' guide states it: the version 5 UUID (URL namespace)
     of the talk's tag: id, tag:<authority>,2026:talk/<id> (RFC 4151)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tag:{authority},2026:talk/{talk_id}"))
 

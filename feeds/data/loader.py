@@ -37,7 +37,7 @@ from feeds.model import (
 )
 
 # The limits of what a talk series can hold; they also bound the cost of a
-# build (README, "Limits").
+# build (docs/organisers/data-file.md, "Limits").
 YEARS = TALK_YEARS
 #: At most this many talks, and this many different time zones, in one file.
 MAX_TALKS = 20_000

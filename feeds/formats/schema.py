@@ -167,7 +167,7 @@ TOP_FIELDS: dict[str, Schema] = {
 def data_file_schema() -> Schema:
     """The JSON Schema of the data file."""
     top = _mapping(TOP_FIELDS, loader.TOP_KEYS, loader.TOP_KEYS,
-                   "A talk series and its talks; see README.md, 'The data file'.")
+                   "A talk series and its talks; see feeds' docs/organisers/data-file.md.")
     return {"$schema": DIALECT, "title": "feeds data file (talks.yaml)", **top}
 
 

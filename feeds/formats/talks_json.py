@@ -1,5 +1,5 @@
 """/talks.json: the series and every talk, for scripts and other sites.
-Every field is documented in README.md ("Embedding and JSON").
+Every field is documented in docs/webmasters/json.md.
 
 Each talk is serialized on its own (through `memo`, feeds.formats.memo) and the
 document is made of serialized values, as json.dumps would write it whole."""

@@ -184,6 +184,9 @@ def test_subscribe_panel_offers_every_app_and_folds_the_help(client):
     trouble = panel.xpath('.//details[@class="trouble"]')[0]
     assert text(trouble.xpath("summary")[0]) == "Trouble subscribing?"
     assert "every 12 to 24 hours" in text(trouble) and "never updates" in text(trouble)
+    guide = trouble.xpath('.//a[contains(., "subscribers’ guide")]/@href')
+    assert guide == ["https://github.com/efficient-ml-reading-group/feeds/blob/main/"
+                     "docs/subscribers/index.md"]
     # One tap to subscribe near the top, before any talk.
     quick = doc.xpath('//header//p[@class="quick-subscribe"]//a/@href')
     assert google in quick and webcal in quick
