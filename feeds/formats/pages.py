@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from feeds import timezones, urls
 from feeds.data.revisions import Revision
-from feeds.formats import calendar_links, text
+from feeds.formats import calendar_links, rhythm, text
 from feeds.formats.delivery import NO_REFERRER, Delivery
 from feeds.formats.memo import Memo, direct
 from feeds.formats.talk_links import add_to_calendar, event_ld, player_url
@@ -39,6 +39,7 @@ NOT_FOUND_DELIVERY = Delivery(HTML, page=True, referrer_policy=NO_REFERRER)
 ASSET_DELIVERIES = {".css": Delivery("text/css; charset=utf-8"),
                     ".js": Delivery("text/javascript; charset=utf-8")}
 SCRIPT = "embed.js"  # local times and copy buttons here; the schedule on other sites
+PAGE_SCRIPT = "page.js"  # the site's own pages: talks move on with the visitor's clock
 STYLE = "style.css"
 EMBED_STYLE = "embed.css"
 SHOW = ("upcoming", "past", "all")
@@ -46,6 +47,7 @@ SHOW = ("upcoming", "past", "all")
 THEMES = ("auto", "light", "dark")
 MAX_LIMIT = 1000
 SNIPPET_LIMIT = 3  # talks in the embed snippets offered on the series page
+LATEST_RECORDINGS = 3  # offered on / between seasons
 
 
 # --- embed options -------------------------------------------------------------
@@ -99,10 +101,21 @@ def embed_groups(schedule: Schedule, now: datetime,
     return result
 
 
-def other_zones(talk: Talk) -> list[str]:
-    """'New York 11:00 EDT' for each display zone ('15:00 UTC' where the
-    name is the abbreviation), the weekday added where the day differs."""
-    return timezones.display_clocks(talk.start)
+def other_zones(talk: Talk) -> list[tuple[str, str, str]]:
+    """(zone, its abbreviation then, 'New York 11:00 EDT') for each display
+    zone ('15:00 UTC' where the name is the abbreviation), the weekday added
+    where the day differs. The script spells the visitor's zone as listed
+    here, so that a page says "JST" everywhere, never also "GMT+9"."""
+    return [(key, timezones.abbreviation(local), shown) for (_, local), shown, (_, key)
+            in zip(timezones.in_display_zones(talk.start), timezones.display_clocks(talk.start),
+                   timezones.DISPLAY_ZONES, strict=True)]
+
+
+def when_parts(start: datetime, end: datetime) -> Markup:
+    """when_range as two unbreakable parts, 'Mon 13 April 2026,' and
+    '17:00–18:00 CEST': a narrow screen wraps between them, never inside."""
+    return Markup('<span class="nowrap">{},</span> <span class="nowrap">{}</span>').format(
+        timezones.day_label(start), timezones.clock_range(start, end))
 
 
 # --- static files -------------------------------------------------------------
@@ -182,6 +195,21 @@ def talk_state(talk: Talk, now: datetime) -> State:
     return "live" if talk.start <= now and not talk.cancelled else "upcoming"
 
 
+def changes_at(talk: Talk, state: State) -> datetime | None:
+    """When `talk`, shown in `state`, next changes state: its start (to
+    live), its end (to past), or None (past, or postponed to no date)."""
+    if state == "past" or talk.postponed:
+        return None
+    return talk.start if state == "upcoming" and not talk.cancelled else talk.end
+
+
+def stale_after(shown: Iterable[tuple[Talk, State]]) -> str:
+    """The first instant at which a page showing these talks in these
+    states is out of date ("" for never), for static/page.js."""
+    moments = [m for t, s in shown if (m := changes_at(t, s)) is not None]
+    return timezones.isoformat_utc(min(moments)) if moments else ""
+
+
 def past_by_year(talks: list[Talk]) -> list[tuple[int, list[Talk]]]:
     """Past talks (newest first) grouped by the year they took place in."""
     return [(year, list(group)) for year, group in groupby(talks, key=lambda t: t.start.year)]
@@ -217,8 +245,10 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("feeds", "templates"), autoescape=select_autoescape(),
                       undefined=StrictUndefined, auto_reload=False, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=timezones.when, utc=timezones.isoformat_utc, zones=other_zones,
-                       paragraphs=text.paragraphs, linkify=text.linkify, day=timezones.day_label)
-    env.globals.update(urls=urls, when_range=timezones.when_range, player_url=player_url)
+                       paragraphs=text.paragraphs, linkify=text.linkify, day=timezones.day_label,
+                       clock=timezones.format_clock)
+    env.globals.update(urls=urls, when_range=timezones.when_range, when_parts=when_parts,
+                       player_url=player_url, subscribe_buttons=calendar_links.subscribe_buttons)
     return env
 
 
@@ -274,12 +304,18 @@ def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct
             "description": text.shorten(series.description, 200) or series.title}
     upcoming = schedule.upcoming(now)
     nxt = next_talk(schedule, now)
+    past = schedule.past(now)
+    held = [t for t in past if not t.cancelled]
+    shown = [(t, talk_state(t, now)) for t in upcoming]
     return _render("home.html", series, site, memo, urls.HOME, meta=meta,
-                   notices=notices(schedule, revisions),
-                   upcoming=[(t, talk_state(t, now)) for t in upcoming],
+                   notices=notices(schedule, revisions), stale_after=stale_after(shown),
+                   upcoming=shown,
                    next=nxt, next_state=talk_state(nxt, now) if nxt else "upcoming",
-                   past=past_by_year(schedule.past(now)[:RECENT_PAST]),
-                   years=archive_years(schedule, now))
+                   past=past_by_year(past[:RECENT_PAST]), past_count=len(past),
+                   years=archive_years(schedule, now),
+                   rhythm=rhythm.rhythm(schedule), zone_label=rhythm.zone_label(series),
+                   last=held[0] if held else None,
+                   recordings=[t for t in held if t.recording][:LATEST_RECORDINGS])
 
 
 def talk_page(talk: Talk, series: Series, site: urls.Site, state: State,
@@ -301,6 +337,7 @@ def talk_page(talk: Talk, series: Series, site: urls.Site, state: State,
     add = add_to_calendar(talk, series, site) \
         if state != "past" and not talk.cancelled and not talk.postponed else []
     return _render("talk.html", series, site, memo, here, meta=meta, talk=talk, state=state,
+                   stale_after=stale_after([(talk, state)]),
                    add_links=add, previous=previous, following=following,
                    notices={talk.id: notice} if notice else None,
                    ld=event_ld(talk, series, site, previous_starts(talk, revision)))
@@ -325,15 +362,6 @@ EMBED_SPARES = 3
 SEASON_LATEST = 3
 
 
-def season_rhythm(schedule: Schedule) -> str | None:
-    """The hook for the series' rhythm ("Every other Monday, 17:00 Berlin
-    time") that the season break of the embeds states: the series' own
-    `rhythm` text where the model has one, else None (nothing is said). A
-    derivation from the recent talks plugs in here."""
-    rhythm = getattr(schedule.series, "rhythm", None)
-    return rhythm if isinstance(rhythm, str) and rhythm else None
-
-
 @dataclass(frozen=True)
 class SeasonBreak:
     """What an embed says when nothing is upcoming: the rhythm (if known),
@@ -345,10 +373,11 @@ class SeasonBreak:
     latest: list[Talk]
 
 
-def season_break(schedule: Schedule, now: datetime, rhythm: str | None = None) -> SeasonBreak:
+def season_break(schedule: Schedule, now: datetime) -> SeasonBreak:
     """The season break at `now`: cancelled talks are not the last talk."""
     past = [t for t in schedule.past(now) if not t.cancelled]
-    return SeasonBreak(rhythm, past[0] if past else None, past[:SEASON_LATEST])
+    return SeasonBreak(rhythm.rhythm(schedule) or None, past[0] if past else None,
+                       past[:SEASON_LATEST])
 
 
 def embed_spares(schedule: Schedule, now: datetime, options: EmbedOptions) -> list[Talk]:
@@ -360,8 +389,7 @@ def embed_spares(schedule: Schedule, now: datetime, options: EmbedOptions) -> li
 
 
 def embed(schedule: Schedule, site: urls.Site, now: datetime, options: EmbedOptions,
-          memo: Memo = direct, revisions: Mapping[str, Revision] | None = None,
-          rhythm: str | None = None) -> bytes:
+          memo: Memo = direct, revisions: Mapping[str, Revision] | None = None) -> bytes:
     """/embed/: the compact list for an iframe on another site, changed
     talks with their notices; the season break when nothing is upcoming
     (hidden otherwise, for the script to show once the last talk ends)."""
@@ -371,7 +399,7 @@ def embed(schedule: Schedule, site: urls.Site, now: datetime, options: EmbedOpti
     return _render("embed.html", schedule.series, site, memo, urls.EMBED_PAGE, options=options,
                    notices=notices(schedule, revisions), groups=groups,
                    spares=embed_spares(schedule, now, options), now=now,
-                   season=season_break(schedule, now, rhythm or season_rhythm(schedule)),
+                   season=season_break(schedule, now),
                    state=lambda talk: talk_state(talk, now))
 
 

@@ -113,6 +113,13 @@ SERIES_FIELDS: dict[str, Schema] = {
     "nominations": _text("How to propose a talk, shown on the page."),
     "attend": _text("How to join a talk (e.g. how members get the video link), shown with "
                     "every upcoming talk."),
+    "join_url": _url("A public page where a visitor asks for the way in (a mailing-list "
+                     "sign-up, a registration form): the \"How to join\" button of every "
+                     "upcoming and live talk. Never the video link itself: that stays in the "
+                     "members' calendar."),
+    "rhythm": _text("When the series usually meets, in your words (\"Every other Monday at "
+                    "17:00 Berlin time\"), shown when no talk is scheduled. Without it the "
+                    "page derives the rhythm from the recent talks."),
 }
 SPEAKER_FIELDS: dict[str, Schema] = {
     "name": _text("The speaker's name.", required=True),

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from feeds import urls
 from feeds.data.revisions import Revision, latest_date
-from feeds.formats import ical, pages, schema, syndication, talks_json
+from feeds.formats import ical, pages, rhythm, schema, syndication, talks_json
 from feeds.formats.delivery import Delivery, Resource
 from feeds.formats.memo import KEPT, Kept, Memo
 from feeds.model import Schedule, Talk
@@ -89,10 +89,10 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
      talks_json.JSON_DELIVERY),
     (urls.SCHEMA, lambda c, m: schema.render(), schema.SCHEMA_DELIVERY),
     (urls.EMBED_JSON, lambda c, m: talks_json.render_embed(
-        c.schedule, c.site, c.now, m, c.revisions, pages.season_rhythm(c.schedule)),
+        c.schedule, c.site, c.now, m, c.revisions, rhythm.rhythm(c.schedule)),
      talks_json.JSON_DELIVERY),
     (urls.EMBED_ALL_JSON, lambda c, m: talks_json.render_embed_all(
-        c.schedule, c.site, m, c.revisions, pages.season_rhythm(c.schedule)),
+        c.schedule, c.site, m, c.revisions, rhythm.rhythm(c.schedule)),
      talks_json.JSON_DELIVERY),
 )
 #: Routes with one document per talk; the last column says whether the

@@ -283,8 +283,11 @@ TALK = "2026-04-13-fischer"
 def test_the_next_talk_cue_counts_down_then_says_live_now(browser, site, schedule, zone):
     talk = schedule.talk(TALK)
     viewer = ZoneInfo(zone)
+    # While it runs, the label says "Live now" (once) and the line under it when it ends.
+    end = talk.end.astimezone(viewer)
+    until = f"until {end:%H:%M}" + ("" if zone == "Europe/Berlin" else f" {end.tzname()}")
     moments = [(NOW, None), (talk.start - timedelta(hours=2), None),
-               (talk.start - timedelta(days=1), None), (talk.start + timedelta(minutes=5), "Live now")]
+               (talk.start - timedelta(days=1), None), (talk.start + timedelta(minutes=5), until)]
     for now, fixed in moments:
         page, problems = open_page(browser, site + "/", now=now, timezone_id=zone)
         ready(page)
@@ -295,6 +298,9 @@ def test_the_next_talk_cue_counts_down_then_says_live_now(browser, site, schedul
         expected = fixed or ("today at " + clock if days == 0 else
                              "tomorrow at " + clock if days == 1 else f"in {days} days")
         assert shown == expected, (now, zone)
+        label = page.locator(".next-cue .cue-label").inner_text().lower()
+        assert label == ("live now" if fixed else "next talk")
+        assert page.locator(".next-cue").inner_text().lower().count("live now") == (1 if fixed else 0)
         assert problems == []
         page.context.close()
 
@@ -320,7 +326,8 @@ def test_past_cancelled_and_live_talks_look_different(browser, tmp_path):
             "n => [getComputedStyle(n).textDecorationLine, getComputedStyle(n).color]")
         upcoming_colour = page.locator('article[id="2026-04-27-pinson"] .title').evaluate(
             "n => getComputedStyle(n).color")
-        assert style[0] == "line-through" and style[1] != upcoming_colour
+        # Muted, and readable: a badge says it, no line runs through the title.
+        assert style[0] == "none" and style[1] != upcoming_colour
         weight = cancelled.locator(".when").evaluate("n => getComputedStyle(n).fontWeight")
         assert int(weight) < 600  # its date is no longer bold
         past = page.locator('li[id="2026-03-30-muennighoff"]')
@@ -904,6 +911,260 @@ def test_axe_finds_nothing_and_screenshots_every_page(browser, seed_site, seed_h
     assert found == {}, json.dumps(found, indent=1)
     assert problems == []
     page.context.close()
+
+
+# --- the visitor's view, round 3: between seasons, between builds, a way in ------------------------
+
+#: The seed as it is on the day of the audit: every talk is past.
+TODAY = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+LAST_TALK = "2026-06-08-seleznova"
+
+
+@pytest.fixture(scope="module")
+def seed_today(tmp_path_factory) -> Iterator[str]:
+    """The seed alone, served on the audit's day, when every talk is past."""
+    target = tmp_path_factory.mktemp("today") / "talks.yaml"
+    shutil.copy(SEED_DATA, target)
+    yield from served_app(target, TODAY)
+
+
+def overflow(page: Page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+@pytest.mark.parametrize("scheme", ("light", "dark"))
+@pytest.mark.parametrize("width", WIDTHS)
+def test_between_seasons_the_home_page_says_when_the_group_meets_and_last_met(
+        browser, seed_today, width, scheme):
+    mobile = width == "phone"
+    page, problems = open_page(browser, seed_today + "/", now=TODAY, viewport=WIDTHS[width],
+                               is_mobile=mobile, has_touch=mobile, color_scheme=scheme)
+    ready(page)
+    season = page.locator("#season-break")
+    assert season.is_visible()
+    said = season.inner_text()
+    # The seed's last six talks: Mondays, two weeks apart, 17:00 in Berlin.
+    assert "Every other Monday at 17:00 Berlin time" in said
+    last = load_schedule(SEED_DATA).talk(LAST_TALK)
+    assert last.title in said and "Mon 8 June 2026" in said
+    assert "Subscribe and the next talk will appear in your calendar" in said
+    assert season.locator('a[href="#past"]').is_visible()  # the archive
+    cue = page.locator(".season-cue")
+    assert cue.is_visible() and "every other monday" in cue.inner_text().lower()
+    assert page.locator(".next-cue").is_hidden()
+    assert page.locator(".zone-note").is_hidden()  # no times listed to explain
+    assert overflow(page) <= 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"season-home-{width}-{scheme}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"season-home-{width}-{scheme}-top.png"))
+    assert axe_violations(page) == []
+    page.goto(f"{seed_today}/talks/{LAST_TALK}/")
+    ready(page)
+    page.screenshot(path=str(ARTIFACTS / f"season-talk-{width}-{scheme}.png"), full_page=True)
+    assert page.locator("main a.button").count() == 1  # one primary action
+    assert axe_violations(page) == []
+    assert problems == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_calendar_address_shows_whole_with_its_copy_button(browser, seed_today, width):
+    page, problems = open_page(browser, seed_today + "/", now=TODAY, viewport=WIDTHS[width])
+    ready(page)
+    address = page.locator("#calendar-url")
+    address.scroll_into_view_if_needed()
+    assert address.inner_text() == f"{seed_today}/calendar.ics"
+    box = address.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= WIDTHS[width]["width"]
+    clipped = address.evaluate("n => n.scrollWidth > n.clientWidth || n.scrollHeight > n.clientHeight")
+    assert not clipped
+    assert box["width"] >= 250  # a readable box, not a 50 px slot
+    assert page.locator('button[data-copy="calendar-url"]').is_visible()
+    assert problems == []
+    page.context.close()
+
+
+def test_at_200_percent_text_nothing_runs_off_a_phone_and_the_time_line_keeps_its_parts(
+        browser, site, seed_today):
+    page, problems = open_page(browser, site + "/", viewport=WIDTHS["phone"], is_mobile=True)
+    ready(page)
+    # The time line wraps between whole parts: "17:00–18:00 CEST" stays on one line.
+    for part in page.locator("#upcoming .when .nowrap").all():
+        assert part.evaluate("n => n.getClientRects().length") == 1, part.inner_text()
+    pages_to_zoom = [site + "/", f"{site}/talks/{TALK}/", f"{seed_today}/",
+                     f"{seed_today}/talks/2026-03-30-muennighoff/"]
+    for url in pages_to_zoom:
+        page.goto(url)
+        ready(page)
+        page.evaluate("document.documentElement.style.fontSize = '200%'")
+        assert overflow(page) <= 0, url
+        for part in page.locator(".when .nowrap, .status .nowrap").all():
+            assert part.evaluate("n => n.getClientRects().length") == 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "zoom200-talk-phone.png"), full_page=True)
+    assert problems == []
+    page.context.close()
+
+
+def test_on_android_the_quick_button_leads_to_the_address_not_to_googles_link(browser, seed_today):
+    android = ("Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) "
+               "Chrome/140.0 Mobile Safari/537.36")
+    for agent in (android, None):
+        extra = {"user_agent": agent} if agent else {}
+        page, problems = open_page(browser, seed_today + "/", now=TODAY, viewport=WIDTHS["phone"],
+                                   **extra)
+        ready(page)
+        quick = page.locator(".quick-subscribe a.button").first
+        if agent:
+            assert quick.get_attribute("href") == "#calendar-url"
+            assert "copy the calendar address" in quick.inner_text()
+        else:
+            assert quick.get_attribute("href").startswith("https://calendar.google.com/")
+        # The panel's Google button says where it works, on every device.
+        google = page.locator("#subscribe a.button", has_text="Google Calendar")
+        assert "on Android, open this page in a browser" in google.inner_text()
+        assert problems == []
+        page.context.close()
+
+
+class StaticHost:
+    """A folder served by Python's own http.server on 127.0.0.1, as a static host would."""
+
+    def __init__(self, root: Path) -> None:
+        import functools
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        class Quiet(SimpleHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0),
+                                        functools.partial(Quiet, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.http.server_port}"
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.thread.join(timeout=5)
+
+
+def test_a_static_export_moves_talks_on_with_the_visitors_clock(browser, tmp_path):
+    from feeds.publish.export import write_site
+    from feeds.publish.snapshot import BuildOptions, build_snapshot
+
+    from helpers import revisions_for
+
+    data = tmp_path / "talks.yaml"
+    shutil.copy(SEED_DATA, data)
+    add_talk(data, id="2026-12-14-first", date="2026-12-14", title="The first talk of the season")
+    add_talk(data, id="2026-12-21-off", date="2026-12-21", title="A cancelled talk",
+             status="cancelled")
+    add_talk(data, id="2027-01-11-second", date="2027-01-11", title="The second talk")
+    schedule = load_schedule(data)
+    first, second = schedule.talk("2026-12-14-first"), schedule.talk("2027-01-11-second")
+    root = tmp_path / "site"
+    root.mkdir()
+    host = StaticHost(root)
+    try:
+        # Built once, a week before the first talk, like the daily static build.
+        snapshot = build_snapshot(schedule, revisions_for(schedule, TODAY),
+                                  BuildOptions(Site(host.url)), TODAY)
+        write_site(snapshot, root / "out", 3600)
+        base = host.url + "/out"
+        moments = {"before": first.start - timedelta(days=2),
+                   "during": first.start + timedelta(minutes=20),
+                   "after": first.end + timedelta(hours=2),
+                   "season over": second.end + timedelta(days=1)}
+        for name, now in moments.items():
+            page, problems = open_page(browser, base + "/", now=now, timezone_id="Europe/Berlin")
+            page.wait_for_selector("html[data-page-ready]", state="attached")
+            # A stale page moves its talks on before it is seen: nothing shifts.
+            assert page.evaluate(LAYOUT_SHIFT) < 0.01, name
+            cue = page.locator(".next-cue")
+            upcoming = page.locator("#upcoming article").evaluate_all("ns => ns.map(n => n.id)")
+            if name == "before":
+                assert cue.locator(".cue-label").inner_text().lower() == "next talk"
+                assert cue.locator(".cue-title").inner_text() == first.title
+                assert upcoming[0] == first.id
+            elif name == "during":
+                assert cue.locator(".cue-label").inner_text().lower() == "live now"
+                assert cue.inner_text().lower().count("live now") == 1  # said once
+                assert page.locator(f'article[id="{first.id}"] .status.live').is_visible()
+            elif name == "after":
+                # Past: in the archive, and the next talk (not the cancelled one) moved up.
+                assert first.id not in upcoming
+                assert page.locator(f'#past li[id="{first.id}"]').is_visible()
+                assert cue.locator(".cue-label").inner_text().lower() == "next talk"
+                assert cue.locator(".cue-title").inner_text() == second.title
+                assert upcoming == ["2026-12-21-off", second.id] or upcoming == [second.id]
+            else:
+                assert upcoming == []
+                assert cue.is_hidden() and page.locator(".season-cue").is_visible()
+                season = page.locator("#season-break")
+                assert season.is_visible() and second.title in season.inner_text()
+                assert page.locator(".season-cue .cue-last").inner_text() == "Last talk: Mon 11 January 2027"
+                # The archive's count follows: the seed's 12, and the three added talks.
+                assert season.locator(".past-count").inner_text() == "15"
+                assert page.locator(f'#past li[id="{second.id}"]').is_visible()
+            assert axe_violations(page) == [], name
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"clock-{name.replace(' ', '-')}.png"))
+            page.goto(f"{base}/talks/{first.id}/")
+            page.wait_for_selector("html[data-page-ready]", state="attached")
+            status = page.locator("main article .status").first
+            if name == "before":
+                assert status.count() == 0 or not status.is_visible()
+                assert page.locator("#add").is_visible()
+                # "Next talk" leads to a cancelled one: it says so.
+                assert page.locator(".neighbours .following .badge").inner_text() == "Cancelled"
+            elif name == "during":
+                assert status.inner_text().startswith("Live now")
+            else:
+                assert status.inner_text().startswith("This talk took place on")
+                assert page.locator("#add").count() == 0
+                page.goto(f"{base}/talks/2026-12-21-off/")
+                page.wait_for_selector("html[data-page-ready]", state="attached")
+                said = page.locator("main article .status").first.inner_text()
+                over = now >= schedule.talk("2026-12-21-off").end
+                assert said == ("Cancelled: this talk did not take place." if over
+                                else "Cancelled: this talk will not take place.")
+            assert problems == []
+            page.context.close()
+    finally:
+        host.close()
+
+
+def test_a_way_in_links_the_address_and_live_now_offers_the_join_page(browser, tmp_path):
+    data = tmp_path / "talks.yaml"
+    shutil.copy(SEED_DATA, data)
+    join = "https://lists.example.org/join/efficient-ml"  # a made-up sign-up page
+    text = data.read_text().replace("  time: \"17:00\"\n", f"  time: \"17:00\"\n  join_url: {join}\n", 1)
+    data.write_text(text)
+    schedule = load_schedule(data)
+    live_now = schedule.talk(TALK).start + timedelta(minutes=10)
+    for site in served_app(data, live_now):
+        page, problems = open_page(browser, site + "/", now=live_now, timezone_id="Asia/Tokyo")
+        ready(page)
+        cue = page.locator(".next-cue")
+        assert cue.inner_text().lower().count("live now") == 1
+        assert cue.locator(f'a[href="{join}"]').is_visible()
+        live = page.locator(f'article[id="{TALK}"]')
+        assert live.locator(f'a.join[href="{join}"]').is_visible()
+        mail = live.locator('.how a[href="mailto:efficientml@gmail.com"]')
+        assert mail.inner_text() == "efficientml@gmail.com"
+        assert axe_violations(page) == []
+        # The talk page spells the visitor's zone as its own zone list does.
+        page.goto(f"{site}/talks/2026-04-27-pinson/")
+        page.wait_for_selector("html[data-page-ready]", state="attached")
+        listed = page.locator('.zones li[data-zone="Asia/Tokyo"]').get_attribute("data-abbr")
+        assert listed == "JST"
+        mine = page.locator(".when .yourtime").inner_text()
+        assert mine.endswith(" JST, your time"), mine
+        assert "GMT+9" not in page.locator("main").inner_text()
+        assert axe_violations(page) == []
+        assert problems == []
+        page.context.close()
 
 
 # --- Lighthouse (slow: about two minutes) ------------------------------------------------------------
