@@ -512,7 +512,9 @@ def test_embed_json_carries_what_the_script_shows_and_no_more(client, seed):
     full = client.get("/talks.json")
     document = small.get_json()
     assert document["series"] == {"title": seed.series.title, "url": f"{SITE_URL}/",
-                                  "attend": seed.series.attend, "rhythm": None}
+                                  "attend": seed.series.attend,
+                                  # the group's page: every other Monday at 17:00 Berlin time
+                                  "rhythm": "Every other Monday at 17:00 Berlin time"}
     assert [t["title"] for t in document["talks"]] == [t.title for t in seed.talks]
     assert document["left_out"] == {"upcoming": 0, "past": 0}  # the seed is small: all of it
     for record in document["talks"]:
