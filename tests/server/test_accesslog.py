@@ -109,3 +109,72 @@ def test_gunicorns_access_log_redacts_a_referer_too(tmp_path):
 def test_other_addresses_are_logged_as_they_came(tmp_path):
     for raw_uri in ("/membership/", "/talks/a%20b", "/members"):
         assert f"GET {raw_uri} HTTP/1.1" in gunicorn_access_line(tmp_path, raw_uri)
+
+
+# --- FEEDS_ACCESS_LOG: full, buffered, off ------------------------------------------
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingStream:
+    """A stream that records each write (one write is one system call)."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_buffered_access_log_writes_its_lines_in_batches_at_most_a_second_late():
+    import logging
+
+    from feeds.server.gunicorn_logger import BufferedHandler
+
+    stream, clock = CountingStream(), Clock()
+    target = logging.StreamHandler(stream)
+    handler = BufferedHandler(target, capacity=3, interval=1.0, clock=clock)
+    logger = logging.getLogger("test.buffered.access")
+    logger.propagate, logger.level = False, logging.INFO
+    logger.addHandler(handler)
+    accesslog.install(logger)
+    try:
+        logger.info("GET /a")
+        logger.info("GET /members/%s/calendar.ics", TOKEN)
+        assert stream.writes == []  # held
+        logger.info("GET /c")  # the third: the batch is full
+        assert len(stream.writes) == 1
+        assert stream.writes[0].splitlines() == ["GET /a", f"GET /members/{accesslog.REDACTED}",
+                                                 "GET /c"]
+        logger.info("GET /d")
+        clock.now = 1.5
+        logger.info("GET /e")  # a second after the last write
+        assert stream.writes[1:] == ["GET /d\nGET /e\n"]
+        logger.info("GET /f")
+        handler.close()  # a worker that exits writes what it holds
+        assert stream.writes[2:] == ["GET /f\n"]
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_the_access_log_setting_reaches_gunicorn(tmp_path, monkeypatch):
+    import runpy
+
+    from helpers import ROOT
+
+    monkeypatch.setenv("FEEDS_ACCESS_LOG", "off")
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["accesslog"] is None
+    monkeypatch.setenv("FEEDS_ACCESS_LOG", "buffered")
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["accesslog"] == "-"
+    # Buffered lines are the same lines, redacted, once written (here: on close).
+    line = gunicorn_access_line(tmp_path, f"/members/{TOKEN}/calendar.ics")
+    assert line.startswith("203.0.113.9 - - [") and TOKEN not in line
+    assert accesslog.REDACTED in line
