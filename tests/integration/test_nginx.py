@@ -25,10 +25,8 @@ from feeds import urls
 from feeds.data import secrets_file as secrets_io
 from feeds.publish.builds import open_current
 
-from helpers import ROOT, SEED_DATA, free_port, gunicorn, stop
+from helpers import NGINX, SEED_DATA, gunicorn, nginx
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-CONFIG = ROOT / "deploy" / "nginx" / "feeds.conf"
 #: The headers a route's response must carry the same through nginx.
 SAME = ("Content-Type", "Cache-Control", "X-Content-Type-Options", "Referrer-Policy",
         "Content-Security-Policy", "Access-Control-Allow-Origin", "Content-Disposition",
@@ -65,25 +63,6 @@ def request(base: str, path: str, method: str = "GET", headers: dict[str, str] |
         connection.close()
 
 
-def configured(source: Path, listen: int, upstream: int) -> str:
-    """The shipped file with its three site-specific lines replaced, as README says."""
-    text = CONFIG.read_text()
-    for old, new in (("root /var/lib/feeds/sources/KEY/current/site;",
-                      f"root {source}/current/site;"),
-                     ("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{listen};"),
-                     ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")):
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
-
-
-def as_unprivileged(command: list[str]) -> list[str]:
-    """`command` as nobody when the tests run as root: nginx is not run as root here."""
-    if os.geteuid() != 0:
-        return command
-    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[dict[str, Any]]:
     """gunicorn over a copy of the seed (with a members' token), and nginx in front."""
@@ -96,56 +75,17 @@ def stack() -> Iterator[dict[str, Any]]:
         secrets = folder / "secrets.yaml"
         secrets_io.add_token(secrets, "Jane Doe", token=TOKEN)
         state = folder / "state"
-        prefix = folder / "nginx"
-        for sub in ("conf", "logs", "tmp"):
-            (prefix / sub).mkdir(parents=True)
         with gunicorn(data_file, folder / "gunicorn.log", "--workers", "1",
                       env={"FEEDS_STATE_DIR": str(state),
                            "FEEDS_SECRETS_FILE": str(secrets)}) as (app_base, _):
-            listen = free_port()
-            upstream = int(app_base.rsplit(":", 1)[1])
             (source,) = state.glob("sources/*")  # FEEDS_STATE_DIR/sources/<key>, made by the server
-            (prefix / "conf" / "feeds.conf").write_text(configured(source, listen, upstream))
-            (prefix / "conf" / "nginx.conf").write_text(f"""
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log {prefix}/logs/access.log;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    include feeds.conf;
-}}
-""")
-            if os.geteuid() == 0:
-                for path in (prefix, *prefix.rglob("*")):
-                    os.chown(path, 65534, 65534)
-            nginx = as_unprivileged([NGINX, "-p", str(prefix), "-c", "conf/nginx.conf",
-                                     "-e", str(prefix / "logs" / "error.log")])
-            checked = subprocess.run([*nginx, "-t"], capture_output=True, text=True, timeout=30)
-            proc = subprocess.Popen([*nginx, "-g", "daemon off;"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            front = f"http://127.0.0.1:{listen}"
-            try:
-                deadline = time.monotonic() + 15
-                while True:
-                    try:
-                        request(front, "/calendar.ics", "HEAD")
-                        break
-                    except OSError:
-                        assert proc.poll() is None and time.monotonic() < deadline, \
-                            (prefix / "logs" / "error.log").read_text(errors="replace")
-                        time.sleep(0.1)
+            with nginx(source / "current" / "site", app_base, folder / "nginx") as (front, checked,
+                                                                                   proc):
                 build = open_current(source)
                 assert build is not None
                 yield {"app": app_base, "nginx": front, "routes": list(build.routes),
-                       "check": checked, "process": proc, "prefix": prefix}
-            finally:
-                stop(proc, 10)
+                       "check": checked, "process": proc, "prefix": folder / "nginx",
+                       "log": folder / "gunicorn.log"}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -188,7 +128,7 @@ def test_every_route_through_nginx_is_what_gunicorn_sends(stack, accept):
 
 def test_nginx_serves_the_published_files_itself(stack):
     """Static routes never reach gunicorn: its access log does not see them."""
-    log = stack["prefix"].parent / "gunicorn.log"
+    log = stack["log"]
     before = log.read_bytes()
     for route in ("/", "/calendar.ics", "/talks.json"):
         assert request(stack["nginx"], route).status == 200
