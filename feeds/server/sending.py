@@ -1,8 +1,13 @@
 """Sending a published route's file: the representation (gzip'd or not) is
 chosen from Accept-Encoding, a 304 is decided from the route table's
-validators before the file is opened, and a body is streamed through
-``wsgi.file_wrapper`` (gunicorn sends it with sendfile), so a worker holds a
-buffer per download, never the file."""
+validators before the file is opened, and a body is streamed a block of
+CHUNK bytes at a time, so a worker holds at most one block per download,
+never the file.
+
+Blocks rather than ``wsgi.file_wrapper``: under gevent workers gunicorn's
+sendfile becomes gevent's loop of 8 KB reads and sends in Python (gevent
+cannot call os.sendfile cooperatively), several times the calls of 256 KB
+blocks for the same bytes."""
 
 from __future__ import annotations
 
@@ -13,14 +18,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from werkzeug.http import is_resource_modified, remove_entity_headers
-from werkzeug.wsgi import wrap_file
+from werkzeug.wsgi import FileWrapper
 
 from feeds.formats.delivery import GZIP_ETAG_SUFFIX, GZIP_SUFFIX
 from feeds.publish.routes import Served
 
 StartResponse = Callable[..., Any]
-#: How much of a file is read at a time when the server cannot use sendfile.
-CHUNK = 64 * 1024
+#: How much of a file is read and sent at a time: what a download holds.
+CHUNK = 256 * 1024
 #: A qvalue (RFC 9110 12.4.2): 0 to 1 with at most three decimals.
 _QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)\Z")
 
@@ -98,4 +103,4 @@ def send_published(served: Served, environ: dict[str, Any],
     start_response("200 OK", headers)
     if handle is None:
         return []
-    return wrap_file(environ, handle, CHUNK)
+    return FileWrapper(handle, CHUNK)  # the server closes it, and with it the file
