@@ -6,6 +6,7 @@ time rather than read into memory."""
 from __future__ import annotations
 
 import gzip
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,30 @@ def test_a_body_is_streamed_a_block_at_a_time(app, headers, monkeypatch):
     finally:
         result.close()  # type: ignore[attr-defined]
     assert b"".join(blocks) == expected and len(blocks) > 2
+
+
+def test_a_download_holds_one_block_not_the_file(app):
+    """Memory while a body is sent: one block, whatever the file's size (a
+    worker with many downloads of a large file holds one block each)."""
+    file = Path(routes(app)["/archive.ics"].file)
+    line = b"DESCRIPTION:a long archive, grown here to 4 MB on disk\r\n"
+    file.write_bytes(line * (4 * 2**20 // len(line)))
+    size = file.stat().st_size
+
+    def download() -> int:
+        environ = EnvironBuilder(path="/archive.ics").get_environ()
+        result = app.wsgi_app(environ, lambda *args: None)
+        try:
+            return sum(len(block) for block in result)
+        finally:
+            result.close()
+
+    assert download() == size  # the route looked up and its headers made, outside the count
+    tracemalloc.start()
+    try:
+        assert download() == size
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # A block being sent and the next being read: two blocks, not the 4 MB.
+    assert peak < 3 * sending.CHUNK < size / 4, (peak, size)
