@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import sys
 
+from feeds.server.gunicorn_logger import ACCESS_LOG_FORMAT
 from feeds.settings import Settings, SettingsError
 
 # A bad FEEDS_* variable stops gunicorn here, before any worker starts,
@@ -42,7 +43,7 @@ accesslog = None if settings.access_log == "off" else "-"
 errorlog = "-"
 loglevel = "info"
 # The combined log format plus the request time in microseconds.
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus'
+access_log_format = ACCESS_LOG_FORMAT
 # Members' calendar URLs carry secret tokens: this logger writes them as
 # /members/<redacted>/... in the access and error logs.
 logger_class = "feeds.server.gunicorn_logger.GunicornLogger"

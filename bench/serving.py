@@ -8,11 +8,15 @@ in turn, the order rotating per round, so each ratio compares figures of the
 same round. The 304 of /calendar.ics is set against the 304 of a small
 file (a talk's .ics) of the same server.
 
+The access log (--log-lines N): gunicorn's per-request access log call with
+each FEEDS_ACCESS_LOG setting, in-process.
+
 Memory (--memory N): N synthetic talks; 64 clients download /archive.ics
 at once while the workers' RSS and PSS are sampled every 50 ms: feeds (and,
 with --before REF, the same for the code of git revision REF) and nginx.
 
     python bench/serving.py --talks 2000 --rounds 3             # throughput, ~5 min
+    python bench/serving.py --skip-throughput --log-lines 20000  # the access log's cost
     python bench/serving.py --memory 20000 --before main --skip-throughput
 
 The data is written to a temporary directory; every server is stopped by
@@ -190,6 +194,54 @@ def report(results: dict[tuple[str, str], list[Result]], names: list[str],
     return "\n".join(lines)
 
 
+# --- the access log's cost per request --------------------------------------------
+
+def log_cost(args: argparse.Namespace, tmp: Path) -> str:
+    """The access log call gunicorn makes per request, in-process, with each
+    FEEDS_ACCESS_LOG setting and the shipped config, writing to a file;
+    alternated rounds, the minimum and median µs per line of each."""
+    import runpy
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from feeds.server.gunicorn_logger import GunicornLogger
+
+    loggers = {}
+    for mode in ("full", "buffered", "off"):
+        os.environ["FEEDS_ACCESS_LOG"] = mode
+        config = Config()
+        for name, value in runpy.run_path(str(ROOT / "gunicorn.conf.py")).items():
+            if name in config.settings:
+                config.set(name, value)
+        config.set("accesslog", str(tmp / f"{mode}.log") if mode != "off" else None)
+        loggers[mode] = GunicornLogger(config)
+    os.environ.pop("FEEDS_ACCESS_LOG")
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/calendar.ics", "SERVER_PROTOCOL": "HTTP/1.1",
+               "PATH_INFO": "/calendar.ics", "QUERY_STRING": "", "REMOTE_ADDR": "127.0.0.1",
+               "HTTP_USER_AGENT": "wrk"}
+    response, request = SimpleNamespace(status="200 OK", sent=16892, headers=[]), \
+        SimpleNamespace(headers=[])
+    took: dict[str, list[float]] = {}
+    load = [os.getloadavg()[0]]
+    for _ in range(args.rounds_log):
+        for mode, logger in loggers.items():
+            started = time.perf_counter()
+            for _ in range(args.log_lines):
+                logger.access(response, request, environ, timedelta(microseconds=900))
+            took.setdefault(mode, []).append((time.perf_counter() - started) / args.log_lines * 1e6)
+    load.append(os.getloadavg()[0])
+    lines = [f"The access log per request, in-process ({args.log_lines} lines × {args.rounds_log} "
+             f"alternated rounds; 1-minute load {min(load):.1f}–{max(load):.1f})", "",
+             "| FEEDS_ACCESS_LOG | µs per request, min | median | ÷ full, min |",
+             "| --- | ---: | ---: | ---: |"]
+    for mode, runs in took.items():
+        lines.append(f"| {mode} | {min(runs):.1f} | {statistics.median(runs):.1f} | "
+                     f"{min(runs) / min(took['full']):.2f} |")
+    return "\n".join(lines)
+
+
 # --- memory under concurrent downloads ---------------------------------------------
 
 def children(pid: int) -> list[int]:
@@ -289,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", type=int, default=0, help="talks for the memory run (0: none)")
     parser.add_argument("--memory-duration", type=int, default=5)
     parser.add_argument("--before", help="a git revision to measure too (memory run)")
+    parser.add_argument("--log-lines", type=int, default=0,
+                        help="lines per round for the access log's cost (0: not measured)")
+    parser.add_argument("--rounds-log", type=int, default=7)
     args = parser.parse_args(argv)
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
@@ -299,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         os.chmod(tmp, 0o755)
         if not args.skip_throughput:
             print(throughput(args, tmp), flush=True)
+        if args.log_lines:
+            print(log_cost(args, tmp), flush=True)
         if args.memory:
             print(memory(args, tmp), flush=True)
     return 0
