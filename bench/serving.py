@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -56,14 +57,23 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
         return response.status, dict(response.headers), response.read()
 
 
-def run_wrk(base: str, load: Load, connections: int, duration: int, threads: int = 1) -> Result:
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+def wrk(base: str, load: Load, connections: int, duration: int, threads: int = 1) -> str:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "30s",
                "--latency", *[arg for header in load.headers for arg in ("-H", header)],
                base + load.path]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120,
-                          check=True)
-    rps, p99, requests, errors = parse_wrk(done.stdout)
+    return subprocess.run(command, capture_output=True, text=True, timeout=duration + 120,
+                          check=True).stdout
+
+
+def run_wrk(base: str, load: Load, connections: int, duration: int, threads: int = 1) -> Result:
+    rps, p99, requests, errors = parse_wrk(wrk(base, load, connections, duration, threads))
     return Result(load, rps, p99, requests, errors)
+
+
+def transfer_rate(output: str) -> float:
+    """MB/s that wrk read, downloads under way included."""
+    value, unit = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", output).groups()  # type: ignore[union-attr]
+    return float(value) * {"B": 1e-6, "KB": 1024 / 1e6, "MB": 2**20 / 1e6, "GB": 2**30 / 1e6}[unit]
 
 
 def data_file(folder: Path, talks: int) -> Path:
@@ -289,12 +299,13 @@ def download_load(name: str, base: str, workers: list[int], args: argparse.Names
     fetch(base + "/archive.ics")  # warm: the file in the page cache, the route looked up
     idle = memory_of(workers)
     with sampling(workers) as samples:
-        result = run_wrk(base, Load("/archive.ics", "/archive.ics"), 64, args.memory_duration)
+        output = wrk(base, Load("/archive.ics", "/archive.ics"), 64, args.memory_duration)
+    _, _, requests, errors = parse_wrk(output)
     peak_rss = max(s[0] for s in samples)
     peak_pss = max(s[1] for s in samples)
     return (f"| {name} | {len(workers)} | {idle[0]:.0f} / {idle[1]:.0f} | {peak_rss:,.0f} / "
-            f"{peak_pss:,.0f} | {result.rps:.1f} | {result.rps * size / 1e6:,.0f} | "
-            f"{result.errors} | {os.getloadavg()[0]:.1f} |")
+            f"{peak_pss:,.0f} | {requests} | {transfer_rate(output):,.0f} | "
+            f"{errors} | {os.getloadavg()[0]:.1f} |")
 
 
 def exported(ref: str, folder: Path) -> Path:
@@ -311,7 +322,7 @@ def memory(args: argparse.Namespace, tmp: Path) -> str:
     lines = [f"{args.memory} synthetic talks (synthetic.py's dates, the real clock); 64 clients "
              f"download /archive.ics for {args.memory_duration} s (wrk -t1 -c64); workers' "
              "memory summed, sampled every 50 ms", "",
-             "| server | workers | idle RSS / PSS MB | peak RSS / PSS MB | downloads/s | MB/s | "
+             "| server | workers | idle RSS / PSS MB | peak RSS / PSS MB | downloads done | MB/s read | "
              "errors | load |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     codes = [("feeds", ROOT, tmp / "state-after")]
     if args.before:
@@ -339,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--memory", type=int, default=0, help="talks for the memory run (0: none)")
-    parser.add_argument("--memory-duration", type=int, default=5)
+    parser.add_argument("--memory-duration", type=int, default=15)
     parser.add_argument("--before", help="a git revision to measure too (memory run)")
     parser.add_argument("--log-lines", type=int, default=0,
                         help="lines per round for the access log's cost (0: not measured)")

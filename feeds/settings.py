@@ -96,9 +96,9 @@ class Settings:
         "full", "The access log gunicorn writes to stdout: full, each request's line made by "
         "gunicorn and written as it is answered; buffered, the same lines made directly and "
         "written in batches, a fifth of full's cost per request (at most about a second "
-        "late, or when 256 are waiting; the lines a killed worker held are lost; gunicorn's "
-        "--access-logformat is ignored); off, none: the cheapest, when nginx in front logs "
-        "the requests. See bench/README.md, \"Serving\".", choices=ACCESS_LOGS)
+        "late, or when 256 are waiting; the lines a killed worker held are lost); off, none: "
+        "the cheapest, when nginx in front logs the requests. See bench/README.md, "
+        "\"Serving\".", choices=ACCESS_LOGS)
     keep_builds: int = setting(
         3, f"How many published builds are kept on disk (at least {KEEP_BUILDS_FLOOR}).")
     smtp_host: str = setting(
