@@ -12,8 +12,9 @@ The access log (--log-lines N): gunicorn's per-request access log call with
 each FEEDS_ACCESS_LOG setting, in-process.
 
 Memory (--memory N): N synthetic talks; 64 clients download /archive.ics
-at once while the workers' RSS and PSS are sampled every 50 ms: feeds (and,
-with --before REF, the same for the code of git revision REF) and nginx.
+at once while the workers' RSS and PSS are sampled every 50 ms: feeds and
+nginx. With --before REF, the code of git revision REF is measured too, in
+both runs.
 
     python bench/serving.py --talks 2000 --rounds 3             # throughput, ~5 min
     python bench/serving.py --skip-throughput --log-lines 20000  # the access log's cost
@@ -123,6 +124,14 @@ def throughput(args: argparse.Namespace, tmp: Path) -> str:
         front, _, _ = stack.enter_context(nginx(site, servers["feeds (log full)"],
                                                 tmp / "nginx", workers=2))
         servers["nginx"] = front
+        if args.before:  # the same data, served by the code of another revision
+            before = data_file(tmp / "tp-before", args.talks)
+            base, _ = stack.enter_context(gunicorn(
+                before, tmp / "before.log", "--workers", "2", timeout=600,
+                root=exported(args.before, tmp / "tp-code"),
+                env={"FEEDS_STATE_DIR": str(before.parent / "state"),
+                     "FEEDS_BUILD_TIMEOUT": "600"}))
+            servers[f"feeds at {args.before}"] = base
         time.sleep(1)
         sizes = {"/calendar.ics": len(fetch(front + "/calendar.ics")[2]),
                  "/": len(fetch(front + "/")[2]), "/ gzip": len(fetch(front + "/", {
@@ -351,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--memory", type=int, default=0, help="talks for the memory run (0: none)")
     parser.add_argument("--memory-duration", type=int, default=15)
-    parser.add_argument("--before", help="a git revision to measure too (memory run)")
+    parser.add_argument("--before", help="a git revision to serve too, as it was (its own "
+                                         "gunicorn.conf.py)")
     parser.add_argument("--log-lines", type=int, default=0,
                         help="lines per round for the access log's cost (0: not measured)")
     parser.add_argument("--rounds-log", type=int, default=7)
