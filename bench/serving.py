@@ -208,6 +208,11 @@ def report(results: dict[tuple[str, str], list[Result]], names: list[str],
             off = ratio(results, ("feeds (log off)", "/calendar.ics"), (feeds, "/calendar.ics"))
         lines.append(f"| {name} | {ratio(results, (name, '304 /calendar.ics'), (name, '304 small file'))}"
                      f" | {buffered} | {off} |")
+    before = [name for name in names if name.startswith("feeds at ")]
+    if before:
+        lines += ["", f"| route | feeds ÷ {before[0]}, per round |", "| --- | ---: |"]
+        lines += [f"| {route} | {ratio(results, (feeds, route), (before[0], route))} |"
+                  for route in routes]
     errors = sum(r.errors for runs in results.values() for r in runs)
     lines.append(f"\nerrors (non-2xx/3xx, socket): {errors}")
     return "\n".join(lines)
