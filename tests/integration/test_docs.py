@@ -509,7 +509,7 @@ def test_nginx_serves_the_static_site_as_the_server_would(tmp_path):
         assert rss.one("Content-Type") == "application/xml; charset=utf-8"
         assert rss.one("Content-Encoding") == "gzip" and rss.one("Vary") == "Accept-Encoding"
         assert rss.one("X-Content-Type-Options") == "nosniff"
-        assert get(port, context, "/atom.xml").one("Content-Type") == "application/atom+xml; charset=utf-8"
+        assert get(port, context, "/atom.xml").one("Content-Type") == "application/xml; charset=utf-8"
         embed = get(port, context, "/embed/")
         assert embed.one("Content-Security-Policy") is None and embed.one("X-Content-Type-Options")
         # The talk's address in calendars and feeds reaches its folder; a missing page gets 404.html.
