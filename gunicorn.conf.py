@@ -6,12 +6,13 @@ import multiprocessing
 import os
 import sys
 
+from feeds.server.gunicorn_logger import ACCESS_LOG_FORMAT
 from feeds.settings import Settings, SettingsError
 
 # A bad FEEDS_* variable stops gunicorn here, before any worker starts,
 # with one line that names it (a worker would fail with a traceback).
 try:
-    Settings.load()
+    settings = Settings.load()
 except SettingsError as exc:
     sys.exit(f"error: {exc}")
 
@@ -36,11 +37,13 @@ keepalive = 5
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # heartbeats off disk
 
 # Logs: access log on stdout, errors on stderr, for systemd or a container.
-accesslog = "-"
+# FEEDS_ACCESS_LOG=buffered writes the access log in batches, =off not at all
+# (a third of a small file's cost per request: bench/README.md, "Access log").
+accesslog = None if settings.access_log == "off" else "-"
 errorlog = "-"
 loglevel = "info"
 # The combined log format plus the request time in microseconds.
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus'
+access_log_format = ACCESS_LOG_FORMAT
 # Members' calendar URLs carry secret tokens: this logger writes them as
 # /members/<redacted>/... in the access and error logs.
 logger_class = "feeds.server.gunicorn_logger.GunicornLogger"

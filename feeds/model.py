@@ -130,6 +130,14 @@ class Series:
     #: How to attend (e.g. how members get the video link): shown with every
     #: upcoming talk. The link itself stays in the members' calendar.
     attend: str = ""
+    #: A public page where a visitor asks for the way in (a mailing-list
+    #: sign-up, a registration form): the "How to join" action of every
+    #: upcoming and live talk. Never the video link itself.
+    join_url: str = ""
+    #: When the series usually meets, in the organisers' words ("Every other
+    #: Monday at 17:00 Berlin time"); without it the pages derive one from
+    #: the recent talks (feeds.formats.rhythm).
+    rhythm: str = ""
     #: Its topics in a hub, which apply to every talk of the series.
     tags: tuple[str, ...] = ()
 

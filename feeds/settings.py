@@ -27,6 +27,8 @@ SERVE_PORT = 5000
 CALENDAR_REFRESH = timedelta(hours=12)
 MAX_AGE_LIMIT = int(CALENDAR_REFRESH.total_seconds())
 BUILD_MODES = ("process", "inline")
+#: gunicorn's access log: a line per request written at once, in batches, or none.
+ACCESS_LOGS = ("full", "buffered", "off")
 #: Fewer published builds are never kept: the current one and the one before.
 KEEP_BUILDS_FLOOR = 2
 
@@ -90,6 +92,13 @@ class Settings:
         "process", "Where builds run: process, in a background process (the server); "
         "inline, in the thread that looks at the data file (`feeds serve`, the tests).",
         choices=BUILD_MODES)
+    access_log: str = setting(
+        "full", "The access log gunicorn writes to stdout: full, each request's line made by "
+        "gunicorn and written as it is answered; buffered, the same lines made directly and "
+        "written in batches, a fifth of full's cost per request (at most about a second "
+        "late, or when 256 are waiting; the lines a killed worker held are lost); off, none: "
+        "the cheapest, when nginx in front logs the requests. See bench/README.md, "
+        "\"Serving\".", choices=ACCESS_LOGS)
     keep_builds: int = setting(
         3, f"How many published builds are kept on disk (at least {KEEP_BUILDS_FLOOR}).")
     smtp_host: str = setting(

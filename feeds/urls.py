@@ -18,12 +18,24 @@ EMBED = "/embed"
 #: Where the frame page is: a folder, so that static hosts serve embed/index.html.
 EMBED_PAGE = "/embed/"
 EMBED_JS = "/embed.js"
-#: What embed.js reads: the fields the embedded list shows, for every talk.
+#: What embed.js reads by default: the fields the embedded list shows, for the
+#: upcoming talks and the most recent past ones (a size that does not grow with the archive).
 EMBED_JSON = "/embed.json"
+#: The same fields for every talk: embed.js loads it only when a list asks for
+#: more than embed.json holds (show=past|all, or a long season ahead).
+EMBED_ALL_JSON = "/embed-all.json"
+#: The stylesheet /rss.xml and /atom.xml name, so that a browser shows a page for people.
+FEED_STYLE = "feed.css"
 #: The webmasters' page: how to show the schedule on another site.
 WEBSITE = "/on-your-website/"
 HOME = "/"
 HEALTH = "/healthz"
+#: The subscribers' guide, linked from the series page's "Trouble subscribing?":
+#: docs/subscribers/index.md in feeds' repository (pyproject.toml's Repository
+#: address), as GitHub shows it. Once the documentation site has an address
+#: of its own, point this one line there.
+SUBSCRIBER_HELP = ("https://github.com/efficient-ml-reading-group/feeds/blob/main/"
+                   "docs/subscribers/index.md")
 # The year in tag: URIs (RFC 4151). Fixed forever, so ids never change.
 TAG_DATE = "2026"
 
@@ -67,6 +79,12 @@ def relative(page: str, path: str) -> str:
     the page at route `page`, so that it resolves wherever the site is
     served: any port, any path prefix, a static preview."""
     return "../" * (page.count("/") - 1) + path.lstrip("/") or "./"
+
+
+def archive_year(year: int) -> str:
+    """The page of every past talk of one year (the series page shows only the
+    recent ones): a folder, like the talk pages."""
+    return f"/archive/{year}/"
 
 
 def talk_ics(talk_id: str) -> str:

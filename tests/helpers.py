@@ -37,7 +37,7 @@ NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def talk_uid(talk_id: str, authority: str = SEED_ID_AUTHORITY) -> str:
-    """A talk's UID as README states it: the version 5 UUID (URL namespace)
+    """A talk's UID as the organisers' guide states it: the version 5 UUID (URL namespace)
     of the talk's tag: id, tag:<authority>,2026:talk/<id> (RFC 4151)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tag:{authority},2026:talk/{talk_id}"))
 
@@ -101,23 +101,25 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None = None,
-             app: str = "wsgi:app", ready: str = "/healthz",
-             timeout: float = 30) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+             app: str = "wsgi:app", ready: str = "/healthz", timeout: float = 30,
+             root: Path = ROOT) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """gunicorn with the repository's gunicorn.conf.py on 127.0.0.1, serving
     `data_file` with `app`; yields (base URL, process) once `ready` answers
     200 (at once if `ready` is empty: the caller makes the first request).
     Extra `args` go on gunicorn's command line (e.g. "--workers", "3").
-    The tests and the benchmarks start gunicorn only through this."""
+    `root`: another checkout to run (its code and its gunicorn.conf.py; the
+    benchmarks' "before"). The tests and the benchmarks start gunicorn only
+    through this."""
     port = free_port()
-    path = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "bench"),
+    path = os.pathsep.join(filter(None, [str(root), str(ROOT / "bench"),
                                          os.environ.get("PYTHONPATH", "")]))
     environment = {**os.environ, "FEEDS_TALKS_FILE": str(data_file),
                    "FEEDS_SITE_URL": "https://talks.example.org", "PYTHONPATH": path,
                    "FEEDS_STATE_DIR": str(data_file.parent / "state"), **(env or {})}
-    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+    command = [sys.executable, "-m", "gunicorn", "-c", str(root / "gunicorn.conf.py"),
                "--bind", f"127.0.0.1:{port}", *args, app]
     with open(log, "ab") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=out, stderr=out)
+        proc = subprocess.Popen(command, cwd=root, env=environment, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -134,6 +136,71 @@ def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None 
         yield base, proc
     finally:
         stop(proc, 15)
+
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+NGINX_CONFIG = ROOT / "deploy" / "nginx" / "feeds.conf"
+
+
+def nginx_config(site: Path, listen: int, upstream: int) -> str:
+    """deploy/nginx/feeds.conf with its three site-specific lines replaced,
+    as README says: the published `site` folder, nginx's port, gunicorn's."""
+    text = NGINX_CONFIG.read_text()
+    for old, new in (("root /var/lib/feeds/sources/KEY/current/site;", f"root {site};"),
+                     ("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{listen};"),
+                     ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")):
+        if text.count(old) != 1:
+            raise AssertionError(f"{NGINX_CONFIG} no longer has the line {old!r}")
+        text = text.replace(old, new)
+    return text
+
+
+@contextlib.contextmanager
+def nginx(site: Path, upstream: str, prefix: Path, workers: int = 1,
+          timeout: float = 15) -> Iterator[tuple[str, subprocess.CompletedProcess[str],
+                                                 subprocess.Popen[bytes]]]:
+    """Debian's nginx with the shipped config in front of gunicorn at
+    `upstream` (its base URL), serving `site` (FEEDS_STATE_DIR/sources/<key>/
+    current/site), on loopback with the temporary prefix `prefix` (logs in
+    prefix/logs). As root, nginx runs as nobody: `site` must be readable by
+    all. Yields (base URL, the result of `nginx -t`, the process)."""
+    for sub in ("conf", "logs", "tmp"):
+        (prefix / sub).mkdir(parents=True, exist_ok=True)
+    listen = free_port()
+    (prefix / "conf" / "feeds.conf").write_text(
+        nginx_config(site, listen, int(upstream.rsplit(":", 1)[1])))
+    temp = "\n".join(f"    {kind}_temp_path {prefix}/tmp/{kind};"
+                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (prefix / "conf" / "nginx.conf").write_text(
+        f"worker_processes {workers};\npid {prefix}/nginx.pid;\n"
+        f"error_log {prefix}/logs/error.log;\nevents {{ worker_connections 1024; }}\n"
+        f"http {{\n    access_log {prefix}/logs/access.log;\n{temp}\n"
+        f"    include feeds.conf;\n}}\n")
+    command = [NGINX, "-p", str(prefix), "-c", "conf/nginx.conf",
+               "-e", str(prefix / "logs" / "error.log")]
+    if os.geteuid() == 0:  # never as root: as nobody, owning its prefix
+        for path in (prefix, *prefix.rglob("*")):
+            os.chown(path, 65534, 65534)
+        command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
+    proc = subprocess.Popen([*command, "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{listen}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", listen), timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log = prefix / "logs" / "error.log"
+                    raise RuntimeError(f"nginx did not start: {checked.stderr}"
+                                       f"{log.read_text(errors='replace') if log.exists() else ''}") from None
+                time.sleep(0.05)
+        yield base, checked, proc
+    finally:
+        stop(proc, 10)
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ UIDs and tag: ids that depend on the talk id alone."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -38,10 +39,11 @@ def test_a_uid_is_a_name_based_uuid_that_shows_no_host_or_address():
 
 
 def test_the_seed_uid_that_readme_shows_never_changes():
-    """Published UIDs are forever: this one is in README.md, 'The data file'."""
+    """Published UIDs are forever: this one is in the organisers' guide, 'The data file'."""
     site = urls.Site("https://anywhere.example").for_series("efficientml@gmail.com")
     assert site.uid("2026-04-13-fischer") == "3186deee-65fd-51ad-856d-711185db2004"
-    assert "`3186deee-65fd-51ad-856d-711185db2004`" in (ROOT / "README.md").read_text(encoding="utf-8")
+    guide = (ROOT / "docs" / "organisers" / "data-file.md").read_text(encoding="utf-8")
+    assert "`3186deee-65fd-51ad-856d-711185db2004`" in guide
 
 
 def test_without_a_pinned_authority_ids_use_the_sites_host():
@@ -59,3 +61,14 @@ def test_paths_of_a_talk():
     assert urls.talk_ics("t1") == "/talks/t1.ics"
     assert urls.members_calendar("TOKEN") == "/members/TOKEN/calendar.ics"
     assert urls.asset("style.css") == "/static/style.css"
+
+
+def test_the_subscribers_guide_link_is_a_page_of_this_repository():
+    """"Trouble subscribing?" links the subscribers' guide: a file of this
+    checkout, under the repository address that pyproject.toml publishes."""
+    repository = re.search(r'^Repository = "(\S+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert repository
+    prefix = repository.group(1) + "/blob/main/"
+    assert urls.SUBSCRIBER_HELP.startswith(prefix)
+    page = ROOT / urls.SUBSCRIBER_HELP[len(prefix):]
+    assert page.is_file() and "Trouble subscribing?" in page.read_text(encoding="utf-8")

@@ -27,8 +27,9 @@ from feeds.files import FileTooLarge, locked, read_bounded, stat_signature, writ
 from feeds.model import CANCELLED, POSTPONED, SCHEDULED, Schedule
 from feeds.timezones import WallClockError, format_when, localize
 
-# The order of a talk's keys in README.md; a key that is added goes before the
-# first later key the talk has, or after the talk's last line.
+# The order of a talk's keys in the data file's example (docs/organisers/data-file.md);
+# a key that is added goes before the first later key the talk has, or after the
+# talk's last line.
 KEY_ORDER = ("id", "date", "time", "timezone", "duration", "location", "title", "speakers",
              "abstract", "links", "recording", "note", "status")
 
@@ -194,7 +195,7 @@ def insert_talk(text: str, source: str, talk: NewTalk) -> str:
 
 def set_field(text: str, source: str, talk_id: str, key: str, value: str) -> str:
     """`text` with the talk's `key` set to `value`: the value replaced in place,
-    or a new line where README's key order puts it."""
+    or a new line where KEY_ORDER puts it."""
     doc = _Document(text, source)
     node = doc.talk(talk_id)
     column = node.start_mark.column

@@ -39,7 +39,7 @@ from feeds.model import (
 )
 
 # The limits of what a talk series can hold; they also bound the cost of a
-# build (README, "Limits").
+# build (docs/organisers/data-file.md, "Limits").
 YEARS = TALK_YEARS
 #: At most this many talks, and this many different time zones, in one file.
 MAX_TALKS = 20_000
@@ -48,7 +48,8 @@ MAX_ZONES = 24
 MAX_BYTES = 32 * 1024 * 1024
 TOO_LARGE = ", more than a talk series can hold; split off the archive"
 SERIES_KEYS = {"title", "description", "url", "contact", "timezone", "time", "duration",
-               "location", "id_authority", "uid_domain", "categories", "nominations", "attend", "tags"}
+               "location", "id_authority", "uid_domain", "categories", "nominations", "attend",
+               "join_url", "rhythm", "tags"}
 #: A series key's old name -> its name since 1.0; the old one still works, with a warning.
 RENAMED_SERIES_KEYS = {"uid_domain": "id_authority"}
 TALK_KEYS = {"id", "date", "time", "timezone", "duration", "title", "speakers", "abstract",
@@ -153,6 +154,8 @@ def _series(reader: Reader, node: Node | None) -> tuple[Series | None, _Defaults
         categories=categories,
         nominations=reader.text(fields.get("nominations"), "series.nominations", multiline=True),
         attend=reader.text(fields.get("attend"), "series.attend", multiline=True),
+        join_url=reader.url(fields.get("join_url"), "series.join_url"),
+        rhythm=reader.text(fields.get("rhythm"), "series.rhythm"),
         tags=tags(reader, fields.get("tags"), "series.tags"),
     ), defaults
 

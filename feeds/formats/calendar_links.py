@@ -80,6 +80,24 @@ def series_addresses(series: Series, site: urls.Site) -> dict[str, str]:
     }
 
 
+#: The subscribe buttons, in order: (address key of series_addresses, app,
+#: who it is for). Google's cid link fails on Android, where the Calendar
+#: app captures it ("Calendar no longer exists"); the new Outlook for
+#: Windows strips webcal:, and Outlook for Mac cannot subscribe at all.
+SUBSCRIBE_APPS: tuple[tuple[str, str, str], ...] = (
+    ("google", "Google Calendar", "on a computer; on Android, open this page in a browser"),
+    ("webcal", "Apple Calendar", "iPhone, iPad, Mac"),
+    ("webcal", "Outlook for Windows (classic)", "on a Mac, use Apple Calendar"),
+    ("outlook_live", "Outlook.com", "personal accounts, new Outlook"),
+    ("outlook_office", "Microsoft 365", "work or school"),
+)
+
+
+def subscribe_buttons(addresses: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(app, who it is for, link) of each subscribe button, from series_addresses."""
+    return [(app, sub, addresses[key]) for key, app, sub in SUBSCRIBE_APPS]
+
+
 def subscribe_links(site: urls.Site, token: str) -> dict[str, str]:
     """A member's subscribe links: https, webcal and Google Calendar."""
     path = urls.members_calendar(token)

@@ -327,12 +327,26 @@ def hub_json(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found:
 
 
 def hub_embed_json(info: HubInfo, site: urls.Site, found: Sequence[Item],
-                   memo: Memo = direct, records: Sequence[str] | None = None) -> bytes:
-    """/embed.json of the hub: what embed.js shows, each talk with its
-    series' slug and title and its tags (embed.js filters by them)."""
-    head = _dumps({"title": info.title, "url": site.url(urls.HOME), "attend": None})
-    talks = ",".join(records if records is not None else (embed_record(i, memo) for i in found))
-    return f'{{"series":{head},"talks":[{talks}]}}\n'.encode()
+                   memo: Memo = direct, records: Sequence[str] | None = None,
+                   now: datetime | None = None) -> bytes:
+    """The hub's /embed-all.json (every talk) or, given `now`, /embed.json
+    (the next talks and the latest past ones, as a series' holds, with what
+    it leaves out): what embed.js shows, each talk with its series' slug
+    and title and its tags (embed.js filters by them)."""
+    head = _dumps({"title": info.title, "url": site.url(urls.HOME), "attend": None,
+                   "rhythm": None})
+    made = list(records) if records is not None else [embed_record(i, memo) for i in found]
+    tail = ""
+    if now is not None:
+        ended = [i.talk.end <= now and not i.talk.postponed for i in found]
+        ahead = [n for n, over in enumerate(ended) if not over]
+        behind = [n for n, over in enumerate(ended) if over]
+        chosen = behind[-talks_json.EMBED_RECENT:] + ahead[:talks_json.EMBED_AHEAD]
+        left_out = {"upcoming": len(ahead) - len(ahead[:talks_json.EMBED_AHEAD]),
+                    "past": len(behind) - len(behind[-talks_json.EMBED_RECENT:])}
+        made = [made[n] for n in sorted(chosen)]
+        tail = f',"left_out":{_dumps(left_out)},"all":{_dumps(site.url(urls.EMBED_ALL_JSON))}'
+    return f'{{"series":{head},"talks":[{",".join(made)}]{tail}}}\n'.encode()
 
 
 # --- one series' share, merged ---------------------------------------------------
@@ -494,8 +508,8 @@ def home(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found: Seq
     meta = {"title": info.title, "url": site.url(urls.HOME),
             "description": text.shorten(info.description, 200) or info.title}
     snippet = pages.ENV.from_string(pages._SNIPPETS["iframe"]).render(
-        src=site.url(urls.EMBED_PAGE), title=info.title, limit=pages.SNIPPET_LIMIT,
-        height=pages.FRAME_HEIGHT)
+        src=site.url(urls.EMBED_PAGE), script=site.url(urls.EMBED_JS), title=info.title,
+        limit=pages.SNIPPET_LIMIT, height=pages.FRAME_HEIGHT)
     return _render("hub.html", urls.HOME, now, memo, info=info, meta=meta, upcoming=upcoming,
                    tags=all_tags(views), snippet=snippet,
                    series=[(v, _next(v, now), rhythm(v.schedule)) for v in views],

@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from feeds import timezones, urls
 from feeds.data.revisions import Revision
-from feeds.formats import calendar_links, text
+from feeds.formats import calendar_links, rhythm, text
 from feeds.formats.delivery import NO_REFERRER, Delivery
 from feeds.formats.memo import Memo, direct
 from feeds.formats.talk_links import add_to_calendar, event_ld, player_url
@@ -39,6 +39,7 @@ NOT_FOUND_DELIVERY = Delivery(HTML, page=True, referrer_policy=NO_REFERRER)
 ASSET_DELIVERIES = {".css": Delivery("text/css; charset=utf-8"),
                     ".js": Delivery("text/javascript; charset=utf-8")}
 SCRIPT = "embed.js"  # local times and copy buttons here; the schedule on other sites
+PAGE_SCRIPT = "page.js"  # the site's own pages: talks move on with the visitor's clock
 STYLE = "style.css"
 EMBED_STYLE = "embed.css"
 SHOW = ("upcoming", "past", "all")
@@ -46,6 +47,7 @@ SHOW = ("upcoming", "past", "all")
 THEMES = ("auto", "light", "dark")
 MAX_LIMIT = 1000
 SNIPPET_LIMIT = 3  # talks in the embed snippets offered on the series page
+LATEST_RECORDINGS = 3  # offered on / between seasons
 
 
 # --- embed options -------------------------------------------------------------
@@ -99,10 +101,21 @@ def embed_groups(schedule: Schedule, now: datetime,
     return result
 
 
-def other_zones(talk: Talk) -> list[str]:
-    """'New York 11:00 EDT' for each display zone ('15:00 UTC' where the
-    name is the abbreviation), the weekday added where the day differs."""
-    return timezones.display_clocks(talk.start)
+def other_zones(talk: Talk) -> list[tuple[str, str, str]]:
+    """(zone, its abbreviation then, 'New York 11:00 EDT') for each display
+    zone ('15:00 UTC' where the name is the abbreviation), the weekday added
+    where the day differs. The script spells the visitor's zone as listed
+    here, so that a page says "JST" everywhere, never also "GMT+9"."""
+    return [(key, timezones.abbreviation(local), shown) for (_, local), shown, (_, key)
+            in zip(timezones.in_display_zones(talk.start), timezones.display_clocks(talk.start),
+                   timezones.DISPLAY_ZONES, strict=True)]
+
+
+def when_parts(start: datetime, end: datetime) -> Markup:
+    """when_range as two unbreakable parts, 'Mon 13 April 2026,' and
+    '17:00–18:00 CEST': a narrow screen wraps between them, never inside."""
+    return Markup('<span class="nowrap">{},</span> <span class="nowrap">{}</span>').format(
+        timezones.day_label(start), timezones.clock_range(start, end))
 
 
 # --- static files -------------------------------------------------------------
@@ -145,9 +158,11 @@ FRAME_HEIGHT = 720
 #: page does not move (tests/integration/test_browser.py measures the layout shift).
 SCRIPT_RESERVE = "36rem"
 _SNIPPETS = {
+    # data-feeds-frame: embed.js, the snippet's second part, fits the frame to its content
+    # (without it, the frame keeps its height).
     "iframe": '<iframe src="{{ src }}?limit={{ limit }}" title="{{ title }}: upcoming talks" '
               'width="100%" height="{{ height }}" style="border:0;max-width:40rem" '
-              'loading="lazy"></iframe>',
+              'loading="lazy" data-feeds-frame></iframe><script async src="{{ script }}"></script>',
     "script": '<div data-feeds-embed data-limit="{{ limit }}" style="min-height:{{ reserve }}">'
               '</div><script async src="{{ script }}"></script>',
 }
@@ -156,7 +171,7 @@ _SNIPPETS = {
 def snippets(series: Series, site: urls.Site) -> dict[str, Any]:
     """The one-line embeds offered to webmasters, as plain text (rendered by
     Jinja, which escapes the attribute values)."""
-    values = {"src": site.url(urls.EMBED), "script": site.url(urls.EMBED_JS),
+    values = {"src": site.url(urls.EMBED_PAGE), "script": site.url(urls.EMBED_JS),
               "title": series.title, "limit": SNIPPET_LIMIT, "height": FRAME_HEIGHT,
               "reserve": SCRIPT_RESERVE}
     result: dict[str, Any] = {name: ENV.from_string(source).render(values)
@@ -178,6 +193,21 @@ def talk_state(talk: Talk, now: datetime) -> State:
     if talk.end <= now:
         return "past"
     return "live" if talk.start <= now and not talk.cancelled else "upcoming"
+
+
+def changes_at(talk: Talk, state: State) -> datetime | None:
+    """When `talk`, shown in `state`, next changes state: its start (to
+    live), its end (to past), or None (past, or postponed to no date)."""
+    if state == "past" or talk.postponed:
+        return None
+    return talk.start if state == "upcoming" and not talk.cancelled else talk.end
+
+
+def stale_after(shown: Iterable[tuple[Talk, State]]) -> str:
+    """The first instant at which a page showing these talks in these
+    states is out of date ("" for never), for static/page.js."""
+    moments = [m for t, s in shown if (m := changes_at(t, s)) is not None]
+    return timezones.isoformat_utc(min(moments)) if moments else ""
 
 
 def past_by_year(talks: list[Talk]) -> list[tuple[int, list[Talk]]]:
@@ -215,8 +245,10 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("feeds", "templates"), autoescape=select_autoescape(),
                       undefined=StrictUndefined, auto_reload=False, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=timezones.when, utc=timezones.isoformat_utc, zones=other_zones,
-                       paragraphs=text.paragraphs, linkify=text.linkify, day=timezones.day_label)
-    env.globals.update(urls=urls, when_range=timezones.when_range, player_url=player_url)
+                       paragraphs=text.paragraphs, linkify=text.linkify, day=timezones.day_label,
+                       clock=timezones.format_clock)
+    env.globals.update(urls=urls, when_range=timezones.when_range, when_parts=when_parts,
+                       player_url=player_url, subscribe_buttons=calendar_links.subscribe_buttons)
     return env
 
 
@@ -272,11 +304,18 @@ def home(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct
             "description": text.shorten(series.description, 200) or series.title}
     upcoming = schedule.upcoming(now)
     nxt = next_talk(schedule, now)
+    past = schedule.past(now)
+    held = [t for t in past if not t.cancelled]
+    shown = [(t, talk_state(t, now)) for t in upcoming]
     return _render("home.html", series, site, memo, urls.HOME, meta=meta,
-                   notices=notices(schedule, revisions),
-                   upcoming=[(t, talk_state(t, now)) for t in upcoming],
+                   notices=notices(schedule, revisions), stale_after=stale_after(shown),
+                   upcoming=shown,
                    next=nxt, next_state=talk_state(nxt, now) if nxt else "upcoming",
-                   past=past_by_year(schedule.past(now)))
+                   past=past_by_year(past[:RECENT_PAST]), past_count=len(past),
+                   years=archive_years(schedule, now),
+                   rhythm=rhythm.rhythm(schedule), zone_label=rhythm.zone_label(series),
+                   last=held[0] if held else None,
+                   recordings=[t for t in held if t.recording][:LATEST_RECORDINGS])
 
 
 def talk_page(talk: Talk, series: Series, site: urls.Site, state: State,
@@ -298,6 +337,7 @@ def talk_page(talk: Talk, series: Series, site: urls.Site, state: State,
     add = add_to_calendar(talk, series, site) \
         if state != "past" and not talk.cancelled and not talk.postponed else []
     return _render("talk.html", series, site, memo, here, meta=meta, talk=talk, state=state,
+                   stale_after=stale_after([(talk, state)]),
                    add_links=add, previous=previous, following=following,
                    notices={talk.id: notice} if notice else None,
                    ld=event_ld(talk, series, site, previous_starts(talk, revision)))
@@ -313,14 +353,79 @@ def website(series: Series, site: urls.Site, memo: Memo = direct) -> bytes:
                    snippets=snippets(series, site), options=EmbedOptions())
 
 
+# --- the embeds' season break and spares (the embeds' part of this module) --------
+
+#: Upcoming talks a limited /embed/ page holds beyond its limit, hidden: its
+#: script shows them when talks shown at build time end before the next build.
+EMBED_SPARES = 3
+#: Past talks the season break lists when nothing is upcoming.
+SEASON_LATEST = 3
+
+
+@dataclass(frozen=True)
+class SeasonBreak:
+    """What an embed says when nothing is upcoming: the rhythm (if known),
+    the last talk that took place, and the latest talks (each with its
+    recording, where there is one)."""
+
+    rhythm: str | None
+    last: Talk | None
+    latest: list[Talk]
+
+
+def season_break(schedule: Schedule, now: datetime) -> SeasonBreak:
+    """The season break at `now`: cancelled talks are not the last talk."""
+    past = [t for t in schedule.past(now) if not t.cancelled]
+    return SeasonBreak(rhythm.rhythm(schedule) or None, past[0] if past else None,
+                       past[:SEASON_LATEST])
+
+
+def embed_spares(schedule: Schedule, now: datetime, options: EmbedOptions) -> list[Talk]:
+    """The upcoming talks just past the limit (at most EMBED_SPARES)."""
+    if options.show == "past" or options.limit is None:
+        return []
+    upcoming = schedule.upcoming(now)
+    return upcoming[options.limit:options.limit + EMBED_SPARES]
+
+
 def embed(schedule: Schedule, site: urls.Site, now: datetime, options: EmbedOptions,
           memo: Memo = direct, revisions: Mapping[str, Revision] | None = None) -> bytes:
     """/embed/: the compact list for an iframe on another site, changed
-    talks with their notices."""
+    talks with their notices; the season break when nothing is upcoming
+    (hidden otherwise, for the script to show once the last talk ends)."""
+    groups = embed_groups(schedule, now, options)
+    if options.show != "past" and not any(h == "Upcoming talks" for h, _ in groups):
+        groups.insert(0, ("Upcoming talks", []))
     return _render("embed.html", schedule.series, site, memo, urls.EMBED_PAGE, options=options,
-                   notices=notices(schedule, revisions),
-                   groups=embed_groups(schedule, now, options), now=now,
+                   notices=notices(schedule, revisions), groups=groups,
+                   spares=embed_spares(schedule, now, options), now=now,
+                   season=season_break(schedule, now),
                    state=lambda talk: talk_state(talk, now))
+
+
+# --- the archive: past talks by year (the series page keeps only the recent ones) --
+
+#: Past talks the series page lists; the rest are on the year pages.
+RECENT_PAST = 12
+
+
+def archive_years(schedule: Schedule, now: datetime) -> list[int]:
+    """The years with past talks, newest first: one archive page each."""
+    return [year for year, _ in groupby(schedule.past(now), key=lambda t: t.start.year)]
+
+
+def archive_page(schedule: Schedule, site: urls.Site, now: datetime, year: int,
+                 memo: Memo = direct) -> bytes:
+    """/archive/<year>/: every past talk of `year`, newest first, with links
+    to the other years and to the series page."""
+    series = schedule.series
+    here = urls.archive_year(year)
+    talks = [t for t in schedule.past(now) if t.start.year == year]
+    meta = {"title": f"Talks of {year} – {series.title}", "url": site.url(here),
+            "description": f"Every talk of the {series.title} in {year}."}
+    months = [(month, list(group)) for month, group in groupby(talks, key=lambda t: f"{t.start:%B}")]
+    return _render("archive.html", series, site, memo, here, meta=meta, year=year,
+                   months=months, years=archive_years(schedule, now))
 
 
 def not_found(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> bytes:

@@ -119,8 +119,15 @@ SERIES_FIELDS: dict[str, Schema] = {
     "nominations": _text("How to propose a talk, shown on the page."),
     "attend": _text("How to join a talk (e.g. how members get the video link), shown with "
                     "every upcoming talk."),
+    "join_url": _url("A public page where a visitor asks for the way in (a mailing-list "
+                     "sign-up, a registration form): the \"How to join\" button of every "
+                     "upcoming and live talk. Never the video link itself: that stays in the "
+                     "members' calendar."),
+    "rhythm": _text("When the series usually meets, in your words (\"Every other Monday at "
+                    "17:00 Berlin time\"), shown when no talk is scheduled. Without it the "
+                    "page derives the rhythm from the recent talks."),
     "tags": _tags("Topics of every talk of the series, in a hub: each gets a page, a "
-                  "calendar and feeds of its own (/tags/<tag>/). A series served alone "
+                  "calendar and feeds of its own, under /tags/. A series served alone "
                   "shows none."),
 }
 SPEAKER_FIELDS: dict[str, Schema] = {
@@ -170,7 +177,7 @@ TOP_FIELDS: dict[str, Schema] = {
 def data_file_schema() -> Schema:
     """The JSON Schema of the data file."""
     top = _mapping(TOP_FIELDS, loader.TOP_KEYS, loader.TOP_KEYS,
-                   "A talk series and its talks; see README.md, 'The data file'.")
+                   "A talk series and its talks; see feeds' docs/organisers/data-file.md.")
     return {"$schema": DIALECT, "title": "feeds data file (talks.yaml)", **top}
 
 

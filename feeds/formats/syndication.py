@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import partial
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 from markupsafe import Markup
 
 from feeds import timezones, urls
@@ -22,10 +23,15 @@ from feeds.formats.text import status_prefix
 from feeds.model import Schedule, Series, Talk
 from feeds.timezones import EPOCH
 
-RSS_TYPE = "application/rss+xml"
+RSS_TYPE = "application/rss+xml"  # the formats, as pages and the feeds' self links name them
 ATOM_TYPE = "application/atom+xml"
-RSS_DELIVERY = Delivery(f"{RSS_TYPE}; charset=utf-8", cors=True)
-ATOM_DELIVERY = Delivery(f"{ATOM_TYPE}; charset=utf-8", cors=True)
+#: Both feeds are sent as XML, as static hosts send any .xml file: a browser
+#: shows application/rss+xml as raw text and applies no stylesheet, while it
+#: styles application/xml with the feed's stylesheet. Feed readers read the
+#: feed itself, whatever the type.
+FEED_MEDIA_TYPE = "application/xml; charset=utf-8"
+RSS_DELIVERY = Delivery(FEED_MEDIA_TYPE, cors=True)
+ATOM_DELIVERY = Delivery(FEED_MEDIA_TYPE, cors=True)
 
 
 @dataclass(frozen=True)
@@ -282,15 +288,27 @@ def _generator(schedule: Schedule, revisions: Mapping[str, Revision], site: urls
     return fg
 
 
+def with_stylesheet(feed: bytes, page: str) -> bytes:
+    """`feed` (feedgen's XML, which has no stylesheet option) with an
+    xml-stylesheet processing instruction before its root, made by lxml: the
+    site's static/feed.css, relative to the feed's route `page`, so that a browser
+    shows a page for people (what a feed is, how to follow it, the entries)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
+    root = etree.fromstring(feed, parser)
+    href = urls.relative(page, urls.asset(urls.FEED_STYLE))  # its stable address: no import of pages
+    root.addprevious(etree.ProcessingInstruction("xml-stylesheet", f'type="text/css" href="{href}"'))
+    return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
+
+
 def rss_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
              now: datetime, limit: int = 100, memo: Memo = direct) -> bytes:
     """/rss.xml: the most recent `limit` entries as RSS 2.0."""
     fg = _generator(schedule, revisions, site, now, limit, rss=True, memo=memo)
-    return fg.rss_str(pretty=True)
+    return with_stylesheet(fg.rss_str(pretty=True), urls.RSS)
 
 
 def atom_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
               now: datetime, limit: int = 100, memo: Memo = direct) -> bytes:
     """/atom.xml: the most recent `limit` entries as Atom 1.0."""
     fg = _generator(schedule, revisions, site, now, limit, rss=False, memo=memo)
-    return fg.atom_str(pretty=True)
+    return with_stylesheet(fg.atom_str(pretty=True), urls.ATOM)

@@ -1,5 +1,5 @@
 """/talks.json: the series and every talk, for scripts and other sites.
-Every field is documented in README.md ("Embedding and JSON").
+Every field is documented in docs/webmasters/json.md.
 
 Each talk is serialized on its own (through `memo`, feeds.formats.memo) and the
 document is made of serialized values, as json.dumps would write it whole."""
@@ -114,10 +114,19 @@ def render(schedule: Schedule, site: urls.Site, memo: Memo = direct,
 
 # --- /embed.json: what embed.js shows, and nothing more -------------------------
 
+#: The upcoming talks /embed.json holds (soonest first); a list that wants
+#: more loads /embed-all.json.
+EMBED_AHEAD = 50
+#: The past talks /embed.json holds (newest first): enough for the season
+#: break's latest talks and for a short past list.
+EMBED_RECENT = 12
+
+
 def embed_talk(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
                notice: str = "") -> str:
     """One talk as embed.js shows it, serialized: no abstract, links or notes;
-    a changed talk's notice only where it has one (the list stays small)."""
+    a changed talk's notice and a recording only where it has one (the list
+    stays small)."""
     return _dumps({
         "title": talk.title, "status": talk.status,
         "previous_starts": [timezones.isoformat_utc(s) for s in previous_starts],
@@ -126,16 +135,43 @@ def embed_talk(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...
         "timezone": talk.zone.key, "when": timezones.when_range(talk.start, talk.end),
         "location": talk.location, "byline": talk.byline(),
         "url": site.url(urls.talk_route(talk.id)),
+        **({"recording": talk.recording} if talk.recording else {}),
     })
 
 
-def render_embed(schedule: Schedule, site: urls.Site, memo: Memo = direct,
-                 revisions: Mapping[str, Revision] | None = None) -> bytes:
-    """/embed.json: the series' title, page and attend text, and every talk
-    with only the fields the embedded list shows, earliest first."""
-    series = schedule.series
-    head = _dumps({"title": series.title, "url": site.url(urls.HOME),
-                   "attend": _or_none(series.attend)})
-    talks = ",".join(memo(embed_talk, talk, site, *changes(talk, revisions))
-                     for talk in schedule.talks)
-    return f'{{"series":{head},"talks":[{talks}]}}\n'.encode()
+def embed_series(series: Series, site: urls.Site, rhythm: str | None = None) -> str:
+    """The series as embed.js shows it: title, page, attend text and, when
+    known, its rhythm ("Every other Monday, 17:00 Berlin time") for the
+    season break."""
+    return _dumps({"title": series.title, "url": site.url(urls.HOME),
+                   "attend": _or_none(series.attend), "rhythm": rhythm or None})
+
+
+def _embed_document(schedule: Schedule, talks: list[Talk], site: urls.Site, memo: Memo,
+                    revisions: Mapping[str, Revision] | None, rhythm: str | None,
+                    left_out: Mapping[str, int] | None = None) -> bytes:
+    head = embed_series(schedule.series, site, rhythm)
+    body = ",".join(memo(embed_talk, talk, site, *changes(talk, revisions)) for talk in talks)
+    tail = "" if left_out is None else \
+        f',"left_out":{_dumps(dict(left_out))},"all":{_dumps(site.url(urls.EMBED_ALL_JSON))}'
+    return f'{{"series":{head},"talks":[{body}]{tail}}}\n'.encode()
+
+
+def render_embed(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct,
+                 revisions: Mapping[str, Revision] | None = None,
+                 rhythm: str | None = None) -> bytes:
+    """/embed.json: what the default embed shows, whatever the archive's size:
+    the next EMBED_AHEAD talks and the EMBED_RECENT most recent past ones,
+    earliest first; `left_out` counts the talks of each kind only
+    /embed-all.json (at `all`) holds."""
+    upcoming, past = schedule.upcoming(now), schedule.past(now)
+    ahead, recent = upcoming[:EMBED_AHEAD], past[:EMBED_RECENT]
+    left_out = {"upcoming": len(upcoming) - len(ahead), "past": len(past) - len(recent)}
+    return _embed_document(schedule, recent[::-1] + ahead, site, memo, revisions, rhythm, left_out)
+
+
+def render_embed_all(schedule: Schedule, site: urls.Site, memo: Memo = direct,
+                     revisions: Mapping[str, Revision] | None = None,
+                     rhythm: str | None = None) -> bytes:
+    """/embed-all.json: /embed.json's fields for every talk, earliest first."""
+    return _embed_document(schedule, list(schedule.talks), site, memo, revisions, rhythm)

@@ -17,7 +17,9 @@ SUMMARY_LIMIT = 254
 CANCELLED_PREFIX = "CANCELLED: "
 #: Leads the title of a postponed talk wherever a title stands alone.
 POSTPONED_PREFIX = "Postponed: "
-_URL = re.compile(r"https?://[^\s<>\"']+")
+#: A web address, or an e-mail address (group "mail"), in running text.
+_ADDRESS = re.compile(r"https?://[^\s<>\"']+"
+                      r"|(?P<mail>(?<![\w.%+-])[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
 _TRAILING = ".,;:!?)]}"
 
 
@@ -116,13 +118,15 @@ def one_line(text: str) -> str:
 
 
 def linkify(text: str) -> Markup:
-    """`text` escaped, with its http(s) addresses turned into links."""
+    """`text` escaped, with its http(s) and e-mail addresses turned into
+    links (mailto: for the latter); markupsafe escapes every piece."""
     out, last = [], 0
-    for match in _URL.finditer(text):
-        url = match.group().rstrip(_TRAILING)
+    for match in _ADDRESS.finditer(text):
+        found = match.group() if match.group("mail") else match.group().rstrip(_TRAILING)
+        href = f"mailto:{found}" if match.group("mail") else found
         out.append(escape(text[last:match.start()]))
-        out.append(Markup('<a href="{0}">{0}</a>').format(url))
-        last = match.start() + len(url)
+        out.append(Markup('<a href="{0}">{1}</a>').format(href, found))
+        last = match.start() + len(found)
     out.append(escape(text[last:]))
     return Markup("").join(out)
 

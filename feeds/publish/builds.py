@@ -72,8 +72,9 @@ from feeds.timezones import EPOCH
 log = logging.getLogger(__name__)
 
 #: The layout of a build directory. Builds of other formats (1: routes in
-#: index.json, 2: a pickled model) are not read: they are built again.
-FORMAT = 3
+#: index.json, 2: a pickled model, 3: no precompressed files) are not read:
+#: they are built again.
+FORMAT = 4
 BUILDS = "builds"
 CURRENT = "current"
 STATUS = "status.json"

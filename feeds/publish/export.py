@@ -25,7 +25,7 @@ from pathlib import Path
 
 from feeds.files import replace_directory, sibling_directory
 from feeds.formats import pages
-from feeds.formats.delivery import Resource
+from feeds.formats.delivery import GZIP_SUFFIX, Delivery, Resource, gzipped
 from feeds.publish.snapshot import Snapshot
 
 HEADERS_FILE = "_headers"  # read by Netlify and Cloudflare Pages, not served
@@ -180,8 +180,20 @@ def write_files(root: Path, files: Mapping[str, Resource | bytes]) -> None:
             # Static servers send the file's mtime as Last-Modified, as the app does.
             stamp = content.last_modified.timestamp()
             os.utime(target, (stamp, stamp))
+            write_precompressed(target, content.body, content.delivery, stamp)
         else:
             target.write_bytes(content)
+
+
+def write_precompressed(target: Path, body: bytes, delivery: Delivery, stamp: float) -> None:
+    """``<target>.gz`` beside a route's file when its format is precompressed
+    (`Delivery.precompresses`): the bytes the server sends gzip'd, and what
+    nginx's gzip_static sends; dated like the file, which nginx sends as
+    Last-Modified."""
+    if delivery.precompresses(len(body)):
+        packed = target.with_name(target.name + GZIP_SUFFIX)
+        packed.write_bytes(gzipped(body))
+        os.utime(packed, (stamp, stamp))
 
 
 def write_site(snapshot: Snapshot, outdir: str | Path, max_age: int) -> int:

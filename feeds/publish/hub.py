@@ -297,8 +297,11 @@ def hub_routes(context: HubContext, memo: Kept = KEPT) -> dict[str, Resource]:
         urls.JSON: resource(views.hub_json(info, site, series, found, memo, merged.records),
                             talks_json.JSON_DELIVERY),
         urls.EMBED_JSON: resource(views.hub_embed_json(info, site, found, memo,
-                                                       merged.embed_records),
+                                                       merged.embed_records, now),
                                   talks_json.JSON_DELIVERY),
+        urls.EMBED_ALL_JSON: resource(views.hub_embed_json(info, site, found, memo,
+                                                           merged.embed_records),
+                                      talks_json.JSON_DELIVERY),
         urls.EMBED_PAGE: resource(views.embed(info, site, found, now, views.HubEmbedOptions(),
                                               memo), pages.EMBED_DELIVERY),
     }

@@ -49,6 +49,8 @@ class Served:
     last_modified: datetime
     delivery: Delivery
     download_name: str = ""
+    #: Its gzip'd bytes are beside it, in `file` + ".gz" (Delivery.precompresses).
+    gzip: bool = False
 
     @property
     def body(self) -> bytes:
@@ -74,9 +76,9 @@ def inside(site: str, file: str) -> str:
 def served_from(row: Sequence[Any], site: str, sets: list[Headers],
                 dates: list[tuple[datetime, str]], deliveries: list[Delivery]) -> Served:
     """One row of a route table (file, header set, ETag, date, delivery,
-    download name; the indexes point into index.json's lists) as `Served`;
-    ValueError for a file outside the build."""
-    file, hset, etag, date, delivery, download = row
+    download name, gzip; the indexes point into index.json's lists) as
+    `Served`; ValueError for a file outside the build."""
+    file, hset, etag, date, delivery, download, gzip = row
     path = inside(site, file)
     moment, text = dates[date]
     headers = sets[hset]
@@ -84,7 +86,7 @@ def served_from(row: Sequence[Any], site: str, sets: list[Headers],
         headers = tuple((k, content_disposition(download) if v == DOWNLOAD else v)
                         for k, v in headers)
     return Served(path, headers + (("ETag", quoted_etag(etag)), ("Last-Modified", text)),
-                  etag, moment, deliveries[delivery], download)
+                  etag, moment, deliveries[delivery], download, bool(gzip))
 
 
 class RouteTable(Mapping[str, Served]):
@@ -159,7 +161,8 @@ class RouteTable(Mapping[str, Served]):
         return self._count
 
 
-_LOOKUP = "SELECT file, hset, etag, date, delivery, download FROM routes WHERE route = ?"
+_LOOKUP = ("SELECT file, hset, etag, date, delivery, download, gzip FROM routes "
+           "WHERE route = ?")
 
 
 def write_routes(database: Path, routes: Mapping[str, list[Any]]) -> None:
@@ -167,9 +170,10 @@ def write_routes(database: Path, routes: Mapping[str, list[Any]]) -> None:
     with contextlib.closing(sqlite3.connect(database)) as db:
         db.execute("CREATE TABLE routes (position INTEGER PRIMARY KEY, route TEXT NOT NULL "
                    "UNIQUE, file TEXT NOT NULL, hset INTEGER NOT NULL, etag TEXT NOT NULL, "
-                   "date INTEGER NOT NULL, delivery INTEGER NOT NULL, download TEXT NOT NULL)")
-        db.executemany("INSERT INTO routes (route, file, hset, etag, date, delivery, download) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   "date INTEGER NOT NULL, delivery INTEGER NOT NULL, download TEXT NOT NULL, "
+                   "gzip INTEGER NOT NULL)")
+        db.executemany("INSERT INTO routes (route, file, hset, etag, date, delivery, download, "
+                       "gzip) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        ((route, *row) for route, row in routes.items()))
         db.commit()
 
@@ -198,7 +202,8 @@ def index_of(snapshot: Snapshot, max_age: int) -> dict[str, Any]:
         return headers
 
     routes = {route: [export.file_path(route, r), header_set(shared_headers(r)), r.etag,
-                      date(r.last_modified), delivery(r), r.download_name]
+                      date(r.last_modified), delivery(r), r.download_name,
+                      r.delivery.precompresses(len(r.body))]
               for route, r in snapshot.routes.items()}
     page = snapshot.not_found
     missing = {**page.headers(0), "Cache-Control": "no-cache"}

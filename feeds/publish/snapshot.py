@@ -18,7 +18,7 @@ from datetime import datetime
 
 from feeds import urls
 from feeds.data.revisions import Revision, latest_date
-from feeds.formats import ical, pages, schema, syndication, talks_json
+from feeds.formats import ical, pages, rhythm, schema, syndication, talks_json
 from feeds.formats.delivery import Delivery, Resource
 from feeds.formats.memo import KEPT, Kept, Memo
 from feeds.model import Schedule, Talk
@@ -88,7 +88,11 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
     (urls.JSON, lambda c, m: talks_json.render(c.schedule, c.site, m, c.revisions),
      talks_json.JSON_DELIVERY),
     (urls.SCHEMA, lambda c, m: schema.render(), schema.SCHEMA_DELIVERY),
-    (urls.EMBED_JSON, lambda c, m: talks_json.render_embed(c.schedule, c.site, m, c.revisions),
+    (urls.EMBED_JSON, lambda c, m: talks_json.render_embed(
+        c.schedule, c.site, c.now, m, c.revisions, rhythm.rhythm(c.schedule)),
+     talks_json.JSON_DELIVERY),
+    (urls.EMBED_ALL_JSON, lambda c, m: talks_json.render_embed_all(
+        c.schedule, c.site, m, c.revisions, rhythm.rhythm(c.schedule)),
      talks_json.JSON_DELIVERY),
 )
 #: Routes with one document per talk; the last column says whether the
@@ -99,6 +103,13 @@ TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery, bool], ...]
     (urls.talk_route, lambda c, m, t: m(pages.talk_page, t, c.schedule.series, c.site,
                                         pages.talk_state(t, c.now), *c.schedule.neighbours(t),
                                         m, c.revisions[t.id]), pages.PAGE_DELIVERY, False),
+)
+#: Routes with one document per year with past talks (pages.archive_years):
+#: the archive, which the series page links instead of listing every talk.
+YEAR_ROUTES: tuple[tuple[Callable[[int], str], Callable[[RenderContext, Memo, int], bytes],
+                         Delivery], ...] = (
+    (urls.archive_year, lambda c, m, y: pages.archive_page(c.schedule, c.site, c.now, y, m),
+     pages.PAGE_DELIVERY),
 )
 #: The same file at a second address: the one-line embed script.
 ALIASES = {urls.EMBED_JS: urls.asset(pages.SCRIPT)}
@@ -272,6 +283,9 @@ def render_snapshot(context: RenderContext, memo: Kept = KEPT) -> Snapshot:
             routes[path] = memo(Resource, render_talk(context, memo, talk), delivery,
                                 context.revisions[talk.id].modified if own_date else changed,
                                 posixpath.basename(path) if delivery.download else "")
+    for year in pages.archive_years(schedule, context.now):
+        for year_path, render_year, delivery in YEAR_ROUTES:
+            routes[year_path(year)] = Resource(render_year(context, memo, year), delivery, changed)
     for name, body in pages.static_files().items():
         routes[urls.asset(name)] = Resource(body, pages.asset_delivery(name), changed)
         routes[urls.asset(pages.fingerprinted(name))] = Resource(

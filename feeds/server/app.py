@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import is_resource_modified, remove_entity_headers
+from werkzeug.http import is_resource_modified
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import get_host
@@ -33,6 +33,7 @@ from feeds.server import accesslog
 from feeds.server.hub_members import HubMembers
 from feeds.server.members import Members
 from feeds.server.publisher import Publisher, state_dir
+from feeds.server.sending import send_published
 from feeds.settings import FIELDS, Settings, utc_now
 from feeds.settings import SITE_URL as DEFAULT_SITE_URL
 
@@ -149,7 +150,9 @@ def current_build() -> PublishedBuild:
 
 class PublishedRoutes:
     """WSGI middleware: GET and HEAD of a published route, straight from its
-    file, with the same status line, headers and bytes as `send`."""
+    file (feeds.server.sending), with the same status line, headers and
+    bytes as `send`, gzip'd when the route has a `.gz` file and the client
+    accepts it."""
 
     def __init__(self, app: WSGIApp, publisher: Publisher):
         self.app = app
@@ -168,20 +171,10 @@ class PublishedRoutes:
                 served = None  # Flask looks again, in the intact build
             if served is not None and not (path.endswith(urls.EMBED_PAGE)
                                            and environ.get("QUERY_STRING")):
-                try:
-                    body = served.body
-                except OSError:  # pruned under us: let Flask look again
-                    return self.app(environ, start_response)
-                headers = list(served.headers)
-                if ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ) and \
-                        not is_resource_modified(environ, served.etag,
-                                                 last_modified=served.last_modified):
-                    remove_entity_headers(headers)
-                    start_response("304 NOT MODIFIED", headers)
-                    return []
-                headers.append(("Content-Length", str(len(body))))
-                start_response("200 OK", headers)
-                return [body] if method == "GET" else []
+                sent = send_published(served, environ, start_response)
+                if sent is not None:
+                    return sent
+                # pruned under us: Flask looks again
         return self.app(environ, start_response)
 
 
@@ -202,10 +195,13 @@ def response_headers(resource: Resource, max_age: int) -> Prepared:
 
 def send(resource: Resource | Served) -> Response:
     """A response for `resource`, answering conditional requests with 304.
-    Nothing is compressed here; a proxy in front must not gzip calendars."""
+    Nothing is compressed here (the rare requests Flask answers); a proxy in
+    front must not gzip calendars."""
     headers = (resource.headers if isinstance(resource, Served)
                else response_headers(resource, settings_of(current_app).cache_max_age))
     response = Response(resource.body, headers=headers)
+    if isinstance(resource, Served) and resource.gzip:  # its other requests may get gzip
+        response.vary.add("Accept-Encoding")
     environ = request.environ
     if "HTTP_IF_MATCH" in environ:
         response.make_conditional(request)  # rare: werkzeug's full rules (412)

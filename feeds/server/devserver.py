@@ -94,7 +94,7 @@ def serve(data: Path | None, host: str = HOST, port: int = PORT,
     server.app = create_app(overrides)
     site_url = settings_of(server.app).site_url
     print(f"Serving {data_file} at {address}/  (a development server: for the public "
-          "site see README.md, Deploying)", flush=True)
+          "site see docs/operators/)", flush=True)
     if configured:
         print(f"Links point at FEEDS_SITE_URL={site_url}", flush=True)
     else:

@@ -14,6 +14,15 @@
  * data-theme="auto|light|dark" (auto follows prefers-color-scheme); a hub's
  * embed.js also data-series="a,b" (slugs) and data-tag="x", or the same as
  * ?series=a,b&tag=x on the script's address.
+ * embed.json holds the upcoming talks and the recent past ones; a list that
+ * asks for more (show=past|all) loads embed-all.json. When nothing is
+ * upcoming, the list says so with the season break: the series' rhythm,
+ * the last talk, the latest talks and a prompt to subscribe.
+ *
+ * In the frame page (/embed/), the script moves talks from upcoming to live
+ * to past by the visitor's clock (the page was right when it was built) and
+ * tells the host page its height; on a host page, it fits every
+ * <iframe data-feeds-frame> of the feeds site to that height.
  *
  * Everything lives inside this function: no globals are created. Talk data
  * only ever reaches the page as text (textContent), never as markup. */
@@ -256,7 +265,8 @@
     var time = el("time", "", talk.when);
     time.setAttribute("datetime", talk.start);
     time.setAttribute("data-zone", talk.timezone);
-    when.append(time, " ", el("span", "yourtime"));
+    when.append(time);
+    if (!over) when.append(" ", el("span", "yourtime")); /* a record needs no "your time" */
     var title = el("p", "fe-title");
     title.append(link(talk.url, talk.title));
     if (cancelled) title.append(" ", el("strong", "fe-badge", "Cancelled"));
@@ -264,12 +274,52 @@
     if (talk.notice && !cancelled) item.append(el("p", "fe-notice", talk.notice));
     var who = [talk.series_title, talk.byline].filter(function (part) { return part; });
     if (who.length) item.append(el("p", "fe-who", who.join(" \u00b7 ")));
+    if (talk.recording) {
+      var recording = el("p", "fe-recording");
+      var watch = link(talk.recording, "\u25b6 Watch the recording");
+      watch.append(el("span", "fe-hidden", ": " + talk.title));
+      recording.append(watch);
+      item.append(recording);
+    }
     if (!cancelled && !over) {
       var where = el("p", "fe-where", talk.location);
       if (series.attend) where.append(" \u00b7 ", el("span", "fe-attend", series.attend));
       item.append(where);
     }
     return item;
+  }
+
+  /* Nothing upcoming: say so, and that the group is alive. */
+  function seasonBreak(data, opts, now) {
+    var series = data.series;
+    var empty = el("p", "fe-empty");
+    empty.append(el("strong", "", "No talk is scheduled right now."), " The next talk will be announced here.");
+    var parts = [empty];
+    if (series.rhythm) parts.push(el("p", "fe-rhythm", series.rhythm));
+    var past = data.talks.filter(function (t) { return ended(t, now) && t.status !== "cancelled"; }).reverse();
+    if (past.length) parts.push(el("p", "fe-last", "The last talk was on " + dayOf(past[0]) + "."));
+    if (opts.show === "upcoming" && past.length) {
+      var list = el("ol", "fe-talks");
+      past.slice(0, Math.min(SEASON_LATEST, opts.limit)).forEach(function (talk) {
+        list.append(talkItem(talk, series, now));
+      });
+      parts.push(el("p", "fe-group", "Latest talks"), list);
+    }
+    var prompt = el("p", "fe-subscribe");
+    prompt.append(link(series.url + "#subscribe", "Subscribe to the calendar"),
+      " and the next talk will appear in it by itself.");
+    parts.push(prompt);
+    return parts;
+  }
+
+  var SEASON_LATEST = 3; /* as the frame page's season break */
+
+  /* "Mon 8 June 2026": the day of `talk` in its own zone. */
+  function dayOf(talk) {
+    var f = fields(new Date(talk.start), talk.timezone);
+    var month = new Intl.DateTimeFormat(ENGLISH, { month: "long", timeZone: talk.timezone })
+      .format(new Date(talk.start));
+    return f.weekday + " " + Number(f.day) + " " + month + " " + f.year;
   }
 
   function render(box, data, opts) {
@@ -284,9 +334,11 @@
       group[1].forEach(function (talk) { list.append(talkItem(talk, series, now)); });
       parts.push(el("p", "fe-group", group[0]), list);
     });
-    if (!chosen.length) {
-      parts.push(el("p", "fe-empty", opts.show === "past" ? "No past talks yet."
-        : "No talk is scheduled right now: the next talk will be announced here."));
+    var noneAhead = !chosen.some(function (group) { return group[0] === "Upcoming talks"; });
+    if (opts.show !== "past" && noneAhead) {
+      parts.splice.apply(parts, [1, 0].concat(seasonBreak(data, opts, now)));
+    } else if (!chosen.length) {
+      parts.push(el("p", "fe-empty", "No past talks yet."));
     }
     var more = el("p", "fe-more");
     more.append(link(series.url, "Full schedule"), " \u00b7 ", link(series.url + "#subscribe", "Subscribe"));
@@ -296,17 +348,34 @@
     addLocalTimes(box);
   }
 
-  var data = null; /* one fetch of embed.json for every box this script fills */
+  var loaded = {}; /* one fetch of each file for every box this script fills */
 
-  function talks() {
-    if (!data) {
-      data = fetch(new URL("embed.json", script.src).href, { credentials: "omit" })
+  function load(name) {
+    if (!loaded[name]) {
+      loaded[name] = fetch(new URL(name, script.src).href, { credentials: "omit" })
         .then(function (response) {
           if (!response.ok) throw new Error("HTTP " + response.status);
           return response.json();
         });
     }
-    return data;
+    return loaded[name];
+  }
+
+  /* Whether the list `opts` asks for needs talks embed.json left out. */
+  function wantsMore(data, opts, now) {
+    var out = data.left_out || { upcoming: 0, past: 0 };
+    /* A hub's list of some series or a tag: embed.json's counts are the whole hub's. */
+    if ((opts.series.length || opts.tag) && (out.upcoming > 0 || out.past > 0)) return true;
+    var ahead = data.talks.filter(function (t) { return !ended(t, now); }).length;
+    var behind = data.talks.length - ahead;
+    return (opts.show !== "past" && out.upcoming > 0 && opts.limit > ahead) ||
+      (opts.show !== "upcoming" && out.past > 0 && opts.limit > behind);
+  }
+
+  function talks(opts) {
+    return load("embed.json").then(function (data) {
+      return wantsMore(data, opts, Date.now()) ? load("embed-all.json") : data;
+    });
   }
 
   function fill(host, source) {
@@ -321,26 +390,145 @@
     style.rel = "stylesheet";
     style.href = new URL("static/embed.css", script.src).href;
     var box = el("div", "feeds-embed", "Loading talks\u2026");
-    box.setAttribute("data-theme", opts.theme);
+    box.setAttribute("data-theme", opts.theme === "auto" ? declaredScheme(host) || "auto" : opts.theme);
     box.style.visibility = "hidden"; /* shown once styled: no flash, no shift */
     root.append(style, box);
-    Promise.all([talks(), styled])
-      .then(function (results) { render(box, results[0], opts); })
+    Promise.all([talks(opts), styled])
+      .then(function (results) {
+        render(box, results[0], opts);
+        /* The snippet's reserved space was a guess: fit the list. */
+        if (host.hasAttribute("data-feeds-embed")) host.style.minHeight = "0";
+      })
       .catch(function (error) {
         box.textContent = "The talks could not be loaded (" + error.message + ").";
       })
       .then(function () { box.style.visibility = ""; });
   }
 
+  /* --- frames of the feeds site on a host page: fitted to their content -- */
+
+  /* "dark" or "light" where the host page declares only that color-scheme
+     for `node`, else "" (then theme=auto follows the visitor). */
+  function declaredScheme(node) {
+    var words = (getComputedStyle(node).colorScheme || "").split(/\s+/);
+    var dark = words.indexOf("dark") >= 0, light = words.indexOf("light") >= 0;
+    return dark && !light ? "dark" : light && !dark ? "light" : "";
+  }
+
+  function fitFrames() {
+    var origin = new URL(script.src).origin;
+    var frames = [];
+    document.querySelectorAll("iframe[data-feeds-frame]:not([data-feeds-fitted])").forEach(function (frame) {
+      var src;
+      try { src = new URL(frame.src, document.baseURI); } catch (error) { return; }
+      if (src.origin !== origin) return;
+      frame.setAttribute("data-feeds-fitted", "");
+      frames.push(frame);
+    });
+    if (!frames.length) return;
+    window.addEventListener("message", function (event) {
+      if (event.origin !== origin || !event.data || typeof event.data.feedsEmbedHeight !== "number") return;
+      frames.forEach(function (frame) {
+        if (frame.contentWindow !== event.source) return;
+        var height = Math.max(80, Math.min(4000, Math.ceil(event.data.feedsEmbedHeight)));
+        frame.style.height = height + "px";
+        /* A frame in theme=auto takes the host's declared scheme, if any:
+           a frame whose scheme differs from its host's is painted opaque. */
+        var scheme = declaredScheme(frame);
+        if (scheme) event.source.postMessage({ feedsHostScheme: scheme }, origin);
+      });
+    });
+  }
+
   function embed() {
+    fitFrames();
     var boxes = document.querySelectorAll("[data-feeds-embed]:not([data-feeds-ready])");
     boxes.forEach(function (box) { fill(box, box); });
-    /* A page with boxes uses the new snippet: never add a list after a script. */
-    if (document.querySelector("[data-feeds-embed]") || script.hasAttribute("data-feeds-ready")) return;
+    /* A page with boxes or frames uses the new snippets: never add a list after a script. */
+    if (document.querySelector("[data-feeds-embed], iframe[data-feeds-frame]") ||
+        script.hasAttribute("data-feeds-ready")) return;
     script.setAttribute("data-feeds-ready", "");
     var host = el("div", "feeds-embed-host");
     script.parentNode.insertBefore(host, script.nextSibling);
     fill(host, script);
+  }
+
+  /* --- the frame page between builds -------------------------------------- */
+
+  /* The frame page was right when it was built: move its talks by the
+     visitor's clock (upcoming, live, past), keep its limit with the hidden
+     spares, and show the season break once nothing is upcoming. */
+  function settleFrame(section, now) {
+    var upcoming = section.querySelector('ol[data-group="upcoming"]');
+    if (!upcoming) return;
+    var past = section.querySelector('ol[data-group="past"], ol[data-group="latest"]');
+    var limit = Number(section.getAttribute("data-limit")) || Infinity;
+    var over = [];
+    Array.prototype.slice.call(upcoming.children).forEach(function (item) {
+      var status = item.getAttribute("data-status");
+      var start = Date.parse(item.getAttribute("data-start"));
+      var end = Date.parse(item.getAttribute("data-end"));
+      if (status !== "postponed" && end <= now) { over.push(item); return; }
+      if (status === "postponed" || status === "cancelled" || start > now) return;
+      if (!item.querySelector(".fe-live-badge")) {
+        item.querySelector(".fe-when").prepend(el("strong", "fe-badge fe-live-badge", "Live now"), " ");
+      }
+      item.classList.remove("fe-upcoming");
+      item.classList.add("fe-live");
+    });
+    over.forEach(function (item) {
+      item.classList.remove("fe-upcoming", "fe-live");
+      item.classList.add("fe-past");
+      item.querySelectorAll(".fe-live-badge, .yourtime, .fe-where").forEach(function (n) { n.remove(); });
+      if (past) past.prepend(item); else item.remove();
+    });
+    var shown = 0;
+    Array.prototype.slice.call(upcoming.children).forEach(function (item) {
+      item.hidden = shown >= limit;
+      if (!item.hidden) shown += 1;
+    });
+    if (past) {
+      var keep = past.getAttribute("data-group") === "latest"
+        ? Number(past.getAttribute("data-keep")) || SEASON_LATEST : limit - shown;
+      Array.prototype.slice.call(past.children).forEach(function (item, index) {
+        item.hidden = index >= keep;
+      });
+    }
+    if (shown || !over.length) return;
+    upcoming.hidden = true;
+    var heading = section.querySelector(".fe-upcoming-heading");
+    if (heading) heading.hidden = true;
+    var season = section.querySelector(".fe-season");
+    if (season) season.hidden = false;
+    var last = section.querySelector(".fe-last");
+    var newest = over.filter(function (i) { return i.getAttribute("data-status") !== "cancelled"; }).pop();
+    if (last && newest) {
+      last.querySelector(".fe-last-day").textContent = newest.getAttribute("data-day");
+      last.hidden = false;
+    }
+  }
+
+  /* Tell the host page how tall the list is (embed.js there fits the frame);
+     in theme=auto, take the scheme the host declares, which it answers. */
+  function reportHeight(section) {
+    if (window.parent === window) return;
+    window.addEventListener("message", function (event) {
+      var scheme = event.source === window.parent && event.data && event.data.feedsHostScheme;
+      if ((scheme !== "dark" && scheme !== "light") || section.getAttribute("data-theme") !== "auto") return;
+      section.setAttribute("data-theme", scheme);
+      var meta = document.querySelector('meta[name="color-scheme"]');
+      if (meta) meta.setAttribute("content", scheme);
+    });
+    var last = -1;
+    var send = function () {
+      var height = Math.ceil(section.getBoundingClientRect().height);
+      if (height === last) return;
+      last = height;
+      window.parent.postMessage({ feedsEmbedHeight: height }, "*");
+    };
+    send();
+    window.addEventListener("resize", send);
+    if (window.ResizeObserver) new ResizeObserver(send).observe(section);
   }
 
   /* --- start ------------------------------------------------------------- */
@@ -353,10 +541,14 @@
   if (!script) return;
   if (script.getAttribute("data-mode") === "page") {
     var start = function () {
+      var frame = document.querySelector("body.embed-page .feeds-embed");
+      if (frame) settleFrame(frame, Date.now());
       addLocalTimes(document);
       addCountdowns(document);
       addCopyButtons(document);
       addPlayers(document);
+      if (frame) reportHeight(frame);
+      if (script.src) fitFrames(); /* the webmasters' page previews the frame */
       document.documentElement.setAttribute("data-feeds-ready", "");
     };
     /* Inline at the end of the frame page, the list is already there: add

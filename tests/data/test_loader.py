@@ -318,3 +318,26 @@ def test_both_names_of_the_id_authority_at_once_are_an_error():
     (problem,) = problems(text)
     assert problem.line == line_of(text, "uid_domain")
     assert "both id_authority and its old name uid_domain" in problem.message
+
+
+@pytest.mark.parametrize("bad", ["javascript:alert(1)", "lists.example.org/join", "https://x.org/a b"])
+def test_a_join_url_that_is_no_web_address_is_refused_at_its_line(bad):
+    text = SERIES.replace('time: "17:00"', f'time: "17:00"\n  join_url: "{bad}"') + talk_block()
+    (problem,) = problems(text)
+    assert problem.line == line_of(text, "join_url:")
+    assert "series.join_url" in problem.message and "web address" in problem.message
+    assert str(problem).startswith(f"talks.yaml:{problem.line}:")
+
+
+def test_join_url_and_rhythm_are_read():
+    text = SERIES.replace('time: "17:00"', 'time: "17:00"\n  join_url: https://lists.example.org/join\n'
+                                           '  rhythm: "Every Tuesday,   in the evening"') + talk_block()
+    series = parse_schedule(text, "talks.yaml").series
+    assert series.join_url == "https://lists.example.org/join"
+    assert series.rhythm == "Every Tuesday, in the evening"  # one line, like a title
+
+
+def test_a_rhythm_must_be_text():
+    text = SERIES.replace('time: "17:00"', 'time: "17:00"\n  rhythm: [Monday]') + talk_block()
+    (problem,) = problems(text)
+    assert problem.line == line_of(text, "rhythm:") and "series.rhythm must be text" in problem.message

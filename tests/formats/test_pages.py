@@ -95,7 +95,7 @@ def test_each_upcoming_talk_shows_its_time_range_place_and_how_to_join(client, s
         time = node.xpath(".//time")[0]
         assert time.get("datetime") == talk.start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         end = talk.end.astimezone(talk.zone)
-        assert time.text == (talk.start.strftime(f"%a {talk.start.day} %B %Y, %H:%M–")
+        assert time.text_content() == (talk.start.strftime(f"%a {talk.start.day} %B %Y, %H:%M–")
                              + f"{end:%H:%M} {end.tzname()}")
         assert talk.title == text(node.xpath(".//h3")[0])
         for speaker in talk.speakers:
@@ -148,10 +148,14 @@ def test_without_upcoming_talks_the_page_says_so_and_points_to_the_feeds(make_ap
     _, doc = page(make_app().test_client(), "/")
     section = doc.xpath('//section[@id="upcoming"]')[0]
     assert not section.xpath(".//article")
-    assert "the next talk will be announced here" in text(section)
+    assert "The next talk will be announced here" in text(section)
+    assert "Subscribe and the next talk will appear in your calendar" in text(section)
     hrefs = section.xpath(".//a/@href")
     assert "rss.xml" in hrefs and "atom.xml" in hrefs and "#subscribe" in hrefs
-    assert not doc.xpath('//*[contains(@class, "next-cue")]')
+    # The time-zone note speaks of listed talks: none here.
+    assert len(section.xpath('.//p[@class="zone-note"][@hidden]')) == 1
+    assert len(doc.xpath('//p[contains(@class, "next-cue")][@hidden]')) == 1
+    assert not doc.xpath('//div[@id="season-break"]/@hidden')
 
 
 def test_subscribe_panel_offers_every_app_and_folds_the_help(client):
@@ -164,19 +168,25 @@ def test_subscribe_panel_offers_every_app_and_folds_the_help(client):
     assert google in hrefs
     buttons = {text(a): a.get("href") for a in panel.xpath('.//a[contains(@class, "button")]')}
     assert buttons["Apple Calendar iPhone, iPad, Mac"] == webcal
-    assert buttons["Outlook desktop Windows, Mac"] == webcal
+    # The new Outlook strips webcal:, Outlook for Mac cannot subscribe, and
+    # on Android the Calendar app swallows Google's link: the labels say so.
+    assert buttons["Outlook for Windows (classic) on a Mac, use Apple Calendar"] == webcal
+    assert buttons["Google Calendar on a computer; on Android, open this page in a browser"] == google
     for host in ("https://outlook.live.com", "https://outlook.office.com"):
         link = next(h for h in hrefs if h.startswith(f"{host}/calendar/0/addfromweb?"))
         query = parse_qs(urlsplit(link).query)
         assert query == {"url": [https], "name": ["Efficient ML Reading Group"]}
     android = text(panel.xpath('.//p[contains(., "Android")]')[0])
     assert "Google Calendar" in android
-    assert panel.xpath('.//input[@id="calendar-url"]/@value') == [https]
+    assert [text(n) for n in panel.xpath('.//*[@id="calendar-url"]')] == [https]
     assert text(panel.xpath('.//button[@data-copy="calendar-url"]')[0]) == "Copy calendar address"
     assert "rss.xml" in hrefs and "atom.xml" in hrefs
     trouble = panel.xpath('.//details[@class="trouble"]')[0]
     assert text(trouble.xpath("summary")[0]) == "Trouble subscribing?"
     assert "every 12 to 24 hours" in text(trouble) and "never updates" in text(trouble)
+    guide = trouble.xpath('.//a[contains(., "subscribers’ guide")]/@href')
+    assert guide == ["https://github.com/efficient-ml-reading-group/feeds/blob/main/"
+                     "docs/subscribers/index.md"]
     # One tap to subscribe near the top, before any talk.
     quick = doc.xpath('//header//p[@class="quick-subscribe"]//a/@href')
     assert google in quick and webcal in quick
@@ -187,15 +197,21 @@ def test_next_talk_cue_and_live_now(make_app, clock, seed):
     _, doc = page(make_app().test_client(), "/")
     cue = doc.xpath('//header//p[contains(@class, "next-cue")]')[0]
     assert "Next talk" in text(cue) and talk.title in text(cue)
-    assert cue.xpath('.//a/@href') == [f"talks/{TALK}/"]
+    # The talk, and how to join it (the seed's attend text, on the talk's page).
+    assert cue.xpath('.//a/@href') == [f"talks/{TALK}/", f"talks/{TALK}/#join"]
+    assert doc.xpath("/html/@data-stale-after") == [talk.start.astimezone(timezone.utc)
+                                                    .strftime("%Y-%m-%dT%H:%M:%SZ")]
     clock.now = talk.start + timedelta(minutes=10)
     client = make_app().test_client()
     _, live = page(client, "/")
     cue = live.xpath('//header//p[contains(@class, "next-cue")]')[0]
     assert "Live now" in text(cue)
     assert "Live now" in text(article(live, TALK).xpath('.//p[contains(@class, "status")]')[0])
+    assert live.xpath("/html/@data-stale-after") == [talk.end.astimezone(timezone.utc)
+                                                     .strftime("%Y-%m-%dT%H:%M:%SZ")]
     _, own = page(client, f"/talks/{TALK}/")
     assert "Live now" in text(own.xpath("//article")[0])
+    assert own.xpath('//*[@id="join"]//a/@href') == ["mailto:efficientml@gmail.com"]
     _, frame = page(client, "/embed/")
     assert "Live now" in text(frame.xpath('//li[contains(@class, "fe-live")]')[0])
 
@@ -213,9 +229,13 @@ def test_webmaster_page_offers_the_embed_snippets_ready_to_copy(client):
     _, doc = page(client, "/on-your-website/")
     iframe = doc.xpath('string(//pre[@id="snippet-iframe"])')
     script = doc.xpath('string(//pre[@id="snippet-script"])')
-    frame = lxml.html.fragment_fromstring(iframe)
-    assert frame.tag == "iframe" and frame.get("src") == f"{SITE_URL}/embed?limit=3"
-    assert int(frame.get("height")) >= 567  # what three talks need on a phone
+    frame, fitter = lxml.html.fragments_fromstring(iframe)
+    # The final address (no redirect); the script fits the frame to its list.
+    assert frame.tag == "iframe" and frame.get("src") == f"{SITE_URL}/embed/?limit=3"
+    assert frame.get("data-feeds-frame") is not None
+    assert fitter.tag == "script" and fitter.get("src") == f"{SITE_URL}/embed.js"
+    assert fitter.get("async") is not None
+    assert int(frame.get("height")) >= 567  # what three talks need on a phone, without the script
     box, tag = lxml.html.fragments_fromstring(script)
     assert box.tag == "div" and box.get("data-limit") == "3" and "min-height" in box.get("style")
     assert tag.tag == "script" and tag.get("src") == f"{SITE_URL}/embed.js"
@@ -416,7 +436,9 @@ def test_only_the_embed_may_be_framed_and_only_feeds_are_shared(client):
 def test_static_files_are_fingerprinted_and_immutable(client):
     _, doc = page(client, "/")
     assets = doc.xpath('//link[@rel="stylesheet"]/@href') + doc.xpath("//script/@src")
-    assert len(assets) == 2
+    assert len(assets) == 3  # style.css, embed.js (local times, copy) and page.js (the clock)
+    _, website = page(client, "/on-your-website/")
+    assert len(website.xpath("//script/@src")) == 1  # no talks there to move on
     for url in assets:
         response = client.get("/" + url)
         assert response.status_code == 200 and response.data
@@ -449,7 +471,9 @@ def test_embed_rejects_bad_parameters_with_400(client, query):
 def test_embed_shows_upcoming_past_or_all_with_a_limit(client, seed):
     def shown(query: str) -> list[str]:
         _, doc = page(client, f"/embed/?{query}")
-        return [a.get("href").split("/")[-2] for a in doc.xpath('//p[@class="fe-title"]/a')]
+        shown = doc.xpath('//ol[@data-group="upcoming" or @data-group="past"]'
+                          '/li[not(@hidden)]//p[@class="fe-title"]/a')
+        return [a.get("href").split("/")[-2] for a in shown]
 
     upcoming = [t.id for t in seed.upcoming(NOW)]
     past = [t.id for t in seed.past(NOW)]
@@ -488,12 +512,16 @@ def test_embed_json_carries_what_the_script_shows_and_no_more(client, seed):
     full = client.get("/talks.json")
     document = small.get_json()
     assert document["series"] == {"title": seed.series.title, "url": f"{SITE_URL}/",
-                                  "attend": seed.series.attend}
+                                  "attend": seed.series.attend,
+                                  # the group's page: every other Monday at 17:00 Berlin time
+                                  "rhythm": "Every other Monday at 17:00 Berlin time"}
     assert [t["title"] for t in document["talks"]] == [t.title for t in seed.talks]
+    assert document["left_out"] == {"upcoming": 0, "past": 0}  # the seed is small: all of it
     for record in document["talks"]:
-        assert set(record) - {"notice"} == {"title", "status", "start", "end", "timezone", "when",
-                                            "location", "byline", "url", "previous_starts"}
-    assert len(small.data) * 3 < len(full.data)  # no abstracts
+        assert set(record) - {"notice", "recording"} == {
+            "title", "status", "start", "end", "timezone", "when", "location", "byline", "url",
+            "previous_starts"}
+    assert len(small.data) * 2 < len(full.data)  # no abstracts
 
 
 def test_embed_variants_are_rendered_once_per_snapshot(client):
@@ -609,3 +637,52 @@ def test_talk_pages_follow_the_clock(make_app, clock):
     clock.now = NOW + timedelta(days=30)
     _, after = page(client, f"/talks/{TALK}/")
     assert not after.xpath('//section[@id="add"]')
+
+
+# --- a way in -------------------------------------------------------------------------------------
+
+def test_addresses_in_attend_note_and_nominations_are_links(make_app, data_file, clock):
+    nominations = "    welcome: write to talks@example.org or see https://example.org/propose.\n"
+    data_file.write_text(data_file.read_text().replace("    welcome.\n", nominations, 1))
+    add_talk(data_file, id="2026-04-20-noted", date="2026-04-20", title="A noted talk",
+             note="Slides from ada@example.org <b>soon</b>.")
+    _, doc = page(make_app().test_client(), "/")
+    how = article(doc, TALK).xpath('.//div[@class="how"]')[0]
+    assert how.xpath(".//a/@href") == ["mailto:efficientml@gmail.com"]
+    assert text(how.xpath(".//a")[0]) == "efficientml@gmail.com"
+    note = article(doc, "2026-04-20-noted").xpath('.//div[@class="note"]')[0]
+    assert note.xpath(".//a/@href") == ["mailto:ada@example.org"]
+    assert not note.xpath(".//b") and "<b>soon</b>" in text(note)  # still text, not markup
+    nominations = doc.xpath('//div[@class="nominations"]')[0]
+    assert nominations.xpath(".//a/@href") == ["mailto:talks@example.org", "https://example.org/propose"]
+
+
+def test_a_join_url_gives_upcoming_and_live_talks_a_way_in_and_past_ones_none(
+        make_app, data_file, clock, seed):
+    join = "https://lists.example.org/join"  # a made-up sign-up page
+    data_file.write_text(data_file.read_text().replace(
+        '  time: "17:00"\n', f'  time: "17:00"\n  join_url: {join}\n', 1))
+    clock.now = seed.talk(TALK).start + timedelta(minutes=5)  # live
+    client = make_app().test_client()
+    _, doc = page(client, "/")
+    for talk in seed.upcoming(clock.now):
+        assert article(doc, talk.id).xpath(".//a[contains(@class, 'join')]/@href") == [join]
+    assert doc.xpath('//p[contains(@class, "next-cue")]//a[@class="cue-join"]/@href') == [join]
+    cue = text(doc.xpath('//p[contains(@class, "next-cue")]')[0])
+    assert cue.lower().count("live now") == 1
+    _, past = page(client, "/talks/2026-03-30-muennighoff/")
+    assert join not in lxml.html.tostring(past).decode()
+    _, own = page(client, f"/talks/{TALK}/")
+    assert own.xpath('//article//a[contains(@class, "join")]/@href') == [join]
+
+
+def test_the_season_break_names_the_latest_recordings(make_app, data_file, clock):
+    clock.now = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+    add_talk(data_file, id="2026-06-22-recorded", date="2026-06-22", title="A recorded talk",
+             recording="https://www.youtube.com/watch?v=abcdefghijk")  # a made-up recording
+    _, doc = page(make_app().test_client(), "/")
+    season = doc.xpath('//div[@id="season-break"]')[0]
+    assert season.xpath('.//ul[@class="season-recordings"]//a/@href') == [
+        "https://www.youtube.com/watch?v=abcdefghijk"]
+    assert "A recorded talk" in text(season.xpath('.//div[@class="season-last"]')[0])
+    assert "Every other Monday at 17:00 Berlin time" in text(season)

@@ -97,12 +97,22 @@ def only(items: list[Item], talk_id: str, recording: bool = False) -> Item:
 
 # --- serving ----------------------------------------------------------------
 
-def test_feeds_are_served_with_their_media_types(client):
-    for path, media_type in (("/rss.xml", "application/rss+xml"),
-                             ("/atom.xml", "application/atom+xml")):
+def test_feeds_are_served_as_xml_with_a_stylesheet_for_browsers(client):
+    """Sent as application/xml (what static hosts send for .xml; a browser
+    styles it, while it shows application/rss+xml as raw text), with an
+    xml-stylesheet instruction naming a stylesheet the site serves."""
+    for path in ("/rss.xml", "/atom.xml"):
         response = client.get(path)
         assert response.status_code == 200
-        assert response.mimetype == media_type
+        assert response.mimetype == "application/xml"
+        tree = etree.fromstring(response.data).getroottree()
+        [instruction] = [node for node in tree.getroot().itersiblings(preceding=True)
+                         if isinstance(node, etree._ProcessingInstruction)]
+        assert instruction.target == "xml-stylesheet"
+        assert instruction.get("type") == "text/css"
+        style = client.get("/" + instruction.get("href"))  # relative to the feed, at the root
+        assert style.status_code == 200 and style.mimetype == "text/css"
+        assert b"news feed" in style.data
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert b"<![CDATA[" not in response.data
         strict(response.data)  # well-formed XML, no recovery

@@ -39,3 +39,14 @@ def test_throughput_smoke():
     names = [row.split("|")[1].strip() for row in rows[1:]]
     assert names == ["trivial (ceiling)", "/calendar.ics", "/rss.xml", "/", "304 /calendar.ics"]
     assert all(row.rstrip(" |").endswith("| 0") for row in rows[1:]), rows  # no errors
+
+
+def test_serving_smoke():
+    """feeds, the minimal app and nginx over one build; every load answered
+    as expected before it is measured (the script checks), no errors."""
+    done = run("bench/serving.py", "--rounds", "1", "--duration", "1", "--connections", "2")
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    routes = [row.split("|")[1].strip() for row in rows[1:6]]
+    assert routes == ["/calendar.ics", "/", "/ gzip", "304 /calendar.ics", "304 small file"]
+    assert "errors (non-2xx/3xx, socket): 0" in done.stdout

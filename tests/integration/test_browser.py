@@ -5,6 +5,8 @@ tests fail: they never skip and never download a browser."""
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import shutil
 import tempfile
@@ -281,8 +283,11 @@ TALK = "2026-04-13-fischer"
 def test_the_next_talk_cue_counts_down_then_says_live_now(browser, site, schedule, zone):
     talk = schedule.talk(TALK)
     viewer = ZoneInfo(zone)
+    # While it runs, the label says "Live now" (once) and the line under it when it ends.
+    end = talk.end.astimezone(viewer)
+    until = f"until {end:%H:%M}" + ("" if zone == "Europe/Berlin" else f" {end.tzname()}")
     moments = [(NOW, None), (talk.start - timedelta(hours=2), None),
-               (talk.start - timedelta(days=1), None), (talk.start + timedelta(minutes=5), "Live now")]
+               (talk.start - timedelta(days=1), None), (talk.start + timedelta(minutes=5), until)]
     for now, fixed in moments:
         page, problems = open_page(browser, site + "/", now=now, timezone_id=zone)
         ready(page)
@@ -293,6 +298,9 @@ def test_the_next_talk_cue_counts_down_then_says_live_now(browser, site, schedul
         expected = fixed or ("today at " + clock if days == 0 else
                              "tomorrow at " + clock if days == 1 else f"in {days} days")
         assert shown == expected, (now, zone)
+        label = page.locator(".next-cue .cue-label").inner_text().lower()
+        assert label == ("live now" if fixed else "next talk")
+        assert page.locator(".next-cue").inner_text().lower().count("live now") == (1 if fixed else 0)
         assert problems == []
         page.context.close()
 
@@ -318,7 +326,8 @@ def test_past_cancelled_and_live_talks_look_different(browser, tmp_path):
             "n => [getComputedStyle(n).textDecorationLine, getComputedStyle(n).color]")
         upcoming_colour = page.locator('article[id="2026-04-27-pinson"] .title').evaluate(
             "n => getComputedStyle(n).color")
-        assert style[0] == "line-through" and style[1] != upcoming_colour
+        # Muted, and readable: a badge says it, no line runs through the title.
+        assert style[0] == "none" and style[1] != upcoming_colour
         weight = cancelled.locator(".when").evaluate("n => getComputedStyle(n).fontWeight")
         assert int(weight) < 600  # its date is no longer bold
         past = page.locator('li[id="2026-03-30-muennighoff"]')
@@ -412,7 +421,8 @@ def test_another_site_embeds_by_iframe_and_by_script_but_cannot_frame_the_home_p
 
     framed = page.frame_locator("#framed")
     framed.locator(".fe-title").first.wait_for()
-    assert framed.locator(".fe-title").all_inner_texts() == titles[:5]
+    # Hidden spares wait for the talks shown to end before the next build.
+    assert framed.locator("li:not([hidden]) .fe-title").all_inner_texts() == titles[:5]
     framed.locator(".yourtime:not(:empty)").first.wait_for()
 
     scripted = page.locator("#scripted .fe-title")  # Playwright pierces the open shadow root
@@ -494,6 +504,245 @@ def test_embeds_follow_a_dark_host(browser, seed_host):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "host-dark.png"), full_page=True)
     ctx.close()
+
+
+# --- dark hosts, the season break, between builds ---------------------------------------------
+
+THEMES = ("auto", "light", "dark")
+
+#: Counts the near-white pixels (each channel above 240) of a PNG screenshot,
+#: decoded by the browser's own canvas: in all, and below a given row.
+NEAR_WHITE = """async ([png, below]) => {
+  const image = new Image();
+  image.src = "data:image/png;base64," + png;
+  await image.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = image.width; canvas.height = image.height;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  const pixels = context.getImageData(0, 0, image.width, image.height).data;
+  let all = 0, low = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    if (pixels[i] > 240 && pixels[i + 1] > 240 && pixels[i + 2] > 240) {
+      all += 1;
+      if (Math.floor(i / 4 / image.width) >= below) low += 1;
+    }
+  }
+  return [all, low, image.width * image.height];
+}"""
+
+
+def dark_host_page(site: str, theme: str) -> bytes:
+    """A host page that declares `color-scheme: dark`, with both snippets as
+    offered, set to `theme`."""
+    snippets = pages.snippets(load_schedule(SEED_DATA).series, Site(site))
+    iframe = snippets["iframe"].replace("?limit=3", f"?limit=3&amp;theme={theme}")
+    script = snippets["script"].replace("data-limit=", f'data-theme="{theme}" data-limit=')
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>A dark host</title>
+<style>:root {{ color-scheme: dark; }}
+body {{ background: #15171a; color: #ddd; font: 16px/1.5 sans-serif; margin: 1rem; }}</style></head>
+<body><main><h1>A dark site</h1><p>Some text above.</p>
+<h2>Talks in a frame</h2><div id="framed">{iframe}</div>
+<h2>Talks in the page</h2><div id="scripted">{script}</div>
+<p>Some text below.</p></main></body></html>""".encode()
+
+
+@pytest.fixture(scope="module")
+def dark_host(seed_site) -> Iterator[str]:
+    """Another origin with /auto, /light and /dark: dark_host_page in each theme."""
+    bodies = {f"/{theme}": dark_host_page(seed_site, theme) for theme in THEMES}
+
+    def host(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [bodies[environ["PATH_INFO"]]]
+
+    server = Server()
+    server.app = host
+    yield server.url
+    server.close()
+
+
+def near_white(page: Page, selector: str, card_bottom: float) -> tuple[int, int, int]:
+    """(near-white pixels, those below the card's bottom, all pixels) of the
+    element at `selector` in a screenshot."""
+    png = page.locator(selector).screenshot()
+    below = max(0, int(card_bottom) + 2)
+    return page.evaluate(NEAR_WHITE, [base64.b64encode(png).decode(), below])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("theme", THEMES)
+def test_no_white_slab_on_a_dark_host_in_any_theme(browser, dark_host, theme, width):
+    """The host declares color-scheme: dark and the visitor is in light mode
+    (the case that painted a white slab): the frame is clear around its card
+    and fits it; auto and dark show dark cards, light a light card and
+    nothing white beyond it."""
+    ctx = browser.new_context(viewport=WIDTHS[width], color_scheme="light", locale="en-US")
+    page = ctx.new_page()
+    page.clock.set_fixed_time(NOW)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{dark_host}/{theme}")
+    page.locator("#scripted .fe-title").first.wait_for()
+    page.locator("#framed iframe").scroll_into_view_if_needed()
+    frame = page.frame_locator("#framed iframe")
+    frame.locator(".fe-title").first.wait_for()
+    card = frame.locator(".feeds-embed")
+    page.wait_for_function(  # fitted: the frame is as tall as its card
+        "h => Math.abs(document.querySelector('#framed iframe').getBoundingClientRect().height - h) < 2",
+        arg=card.evaluate("n => n.getBoundingClientRect().height"), timeout=15000)
+    page.wait_for_timeout(200)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dark-host-{theme}-{width}.png"), full_page=True)
+    frame_card = card.evaluate("n => n.getBoundingClientRect().bottom")
+    box_card = page.locator("#scripted [data-feeds-embed]").evaluate(
+        "n => n.shadowRoot.querySelector('.feeds-embed').getBoundingClientRect().height")
+    for selector, bottom in (("#framed iframe", frame_card), ("#scripted [data-feeds-embed]", box_card)):
+        white, below, total = near_white(page, selector, bottom)
+        print(f"{theme} {width} {selector}: {white} near-white of {total}, {below} below the card")
+        assert below == 0, f"{selector}: white below the card ({theme}, {width})"
+        if theme != "light":
+            assert white == 0, f"{selector}: {white} near-white pixels ({theme}, {width})"
+    assert problems == []
+    ctx.close()
+
+
+def test_with_everything_past_both_embeds_show_the_season_break(browser, seed_site, seed_host):
+    """The seed seen after its last talk (8 June 2026): no blank hole, the
+    last talk, the latest talks and a prompt to subscribe, in both embeds;
+    no "your time" on past talks; axe finds nothing."""
+    later = LATER
+    schedule = load_schedule(SEED_DATA)
+    last = schedule.past(later)[0]
+    for width in WIDTHS:
+        ctx = browser.new_context(viewport=WIDTHS[width], locale="en-US", timezone_id="Asia/Tokyo")
+        page = ctx.new_page()
+        page.clock.set_fixed_time(later)
+        page.goto(seed_host + "/light")
+        page.locator("iframe").scroll_into_view_if_needed()
+        frame = page.frame_locator("iframe")
+        for root in (frame.locator(".feeds-embed"), page.locator("[data-feeds-embed] .feeds-embed")):
+            root.locator(".fe-subscribe").wait_for()
+            text = root.inner_text()
+            assert "No talk is scheduled right now." in text
+            assert "The last talk was on Mon 8 June 2026." in text
+            assert "latest talks" in text.lower() and last.title in text
+            assert "Subscribe to the calendar" in text
+            assert root.locator(".yourtime").count() == 0  # a record needs no "your time"
+        # No hole: the frame and the script's box fit their cards.
+        card = frame.locator(".feeds-embed").evaluate("n => n.getBoundingClientRect().height")
+        page.wait_for_function(
+            "h => Math.abs(document.querySelector('iframe').getBoundingClientRect().height - h) < 2",
+            arg=card, timeout=15000)
+        box = page.locator("[data-feeds-embed]")
+        inner = box.evaluate("n => n.shadowRoot.querySelector('.feeds-embed').getBoundingClientRect().height")
+        assert box.evaluate("n => n.getBoundingClientRect().height") - inner < 2
+        page.screenshot(path=str(ARTIFACTS / f"season-break-host-{width}.png"), full_page=True)
+        ctx.close()
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: npm ci --prefix tests/browser")
+    for scheme in ("light", "dark"):  # the frame page on its own, the season break shown
+        page, problems = open_page(browser, seed_site + "/embed/?limit=3", now=later,
+                                   color_scheme=scheme)
+        ready(page)
+        assert page.locator(".fe-season").is_visible()
+        assert axe_violations(page, framed=True) == []
+        page.screenshot(path=str(ARTIFACTS / f"season-break-frame-{scheme}.png"), full_page=True)
+        assert problems == []
+        page.context.close()
+
+
+def test_the_frame_moves_talks_by_the_visitors_clock_between_builds(browser, seed_site):
+    """Built at NOW (five talks ahead), seen during the second talk: the
+    first is past, the second live; seen after the last, with a limit of 3
+    (the fourth talk a hidden spare): the season break."""
+    schedule = load_schedule(SEED_DATA)
+    ahead = schedule.upcoming(NOW)
+    first, second = ahead[0], ahead[1]
+    during = second.start + (second.end - second.start) / 2
+    page, problems = open_page(browser, seed_site + "/embed/?limit=6&show=all", now=during)
+    ready(page)
+    upcoming = page.locator('ol[data-group="upcoming"] > li:not([hidden]) .fe-title a')
+    still = [t.title for t in ahead[1:7]]
+    assert upcoming.all_inner_texts() == still
+    assert "live now" in page.locator('ol[data-group="upcoming"] > li').first.inner_text().lower()
+    # The ended talk leads the past ones; the limit of 6 still holds.
+    past = page.locator('ol[data-group="past"] > li:not([hidden]) .fe-title a')
+    assert past.all_inner_texts() == [t.title for t in [first] + schedule.past(NOW)][:6 - len(still)]
+    assert page.locator('ol[data-group="past"] .yourtime').count() == 0
+    page.context.close()
+    after = ahead[-1].end + timedelta(hours=1)
+    page, problems2 = open_page(browser, seed_site + "/embed/?limit=3", now=after)
+    ready(page)
+    assert page.locator(".fe-season").is_visible()
+    assert not page.locator('ol[data-group="upcoming"]').is_visible()
+    assert f"The last talk was on {ahead[-1].start:%a} {ahead[-1].start.day}" in \
+        page.locator(".fe-last").inner_text()
+    latest = page.locator('ol[data-group="latest"] > li:not([hidden]) .fe-title a').all_inner_texts()
+    assert latest[0] == ahead[-1].title and len(latest) == 3
+    assert problems == [] and problems2 == []
+    page.context.close()
+
+
+#: After the seed's last talk: everything is past.
+LATER = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+#: Talks of 2025 added to the seed, so that embed.json leaves past talks out.
+OLDER = {f"2025-11-{day:02d}-older": f"2025-11-{day:02d}" for day in (3, 10, 17, 24)}
+
+
+def record_path(paths: list[str], request: Any) -> None:
+    paths.append(urlsplit(request.url).path)
+
+
+def test_a_past_list_loads_embed_all_json_only_when_it_asks_for_more(browser, tmp_path):
+    """16 past talks, embed.json holds the 12 most recent: the default list
+    (the season break) and a short past list read embed.json alone; a full
+    past list loads embed-all.json once and shows every past talk."""
+    data = tmp_path / "talks.yaml"
+    shutil.copy(SEED_DATA, data)
+    for talk_id, day in OLDER.items():
+        add_talk(data, id=talk_id, date=day, title=f"Older talk of {day}")
+    schedule = load_schedule(data)
+    for url in served_app(data, LATER):
+        body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host</title></head>
+<body><main><h1>Talks</h1>
+<div id="default" data-feeds-embed data-limit="3"></div>
+<div id="short" data-feeds-embed data-show="past" data-limit="5"></div>
+<div id="full" data-feeds-embed data-show="past"></div>
+<script async src="{url}/embed.js"></script></main></body></html>""".encode()
+        host = Server()
+        host.app = static_page(body)
+        requests: list[str] = []
+        try:
+            ctx = browser.new_context(locale="en-US")
+            page = ctx.new_page()
+            page.clock.set_fixed_time(LATER)
+            page.on("request", functools.partial(record_path, requests))
+            page.goto(host.url + "/")
+            page.locator("#full .fe-title").first.wait_for()
+            page.locator("#default .fe-subscribe").wait_for()
+            assert page.locator("#short .fe-title").all_inner_texts() == \
+                [t.title for t in schedule.past(LATER)[:5]]
+            assert page.locator("#full .fe-title").count() == len(schedule.past(LATER)) == 16
+            assert requests.count("/embed.json") == 1 and requests.count("/embed-all.json") == 1
+            ctx.close()
+        finally:
+            host.close()
+
+
+def test_a_feed_opened_in_the_browser_explains_itself(browser, seed_site):
+    for path in ("/rss.xml", "/atom.xml"):
+        page, problems = open_page(browser, seed_site + path)
+        title = page.locator("channel > title, feed > title").first
+        explanation = title.evaluate("n => getComputedStyle(n, '::after').content")
+        assert "This is a news feed" in explanation and "feed reader" in explanation
+        assert title.evaluate("n => getComputedStyle(n).display") == "block"
+        assert page.locator("item > title, entry > title").first.is_visible()
+        page.screenshot(path=str(ARTIFACTS / f"feed-{path.strip('/').replace('.', '-')}.png"))
+        assert problems == []
+        page.context.close()
 
 
 def test_the_embed_script_leaks_no_globals(browser, site, stranger):
@@ -616,6 +865,7 @@ def test_without_a_clipboard_the_hint_names_the_macs_keys(browser, site):
 def every_page(site: str) -> dict[str, str]:
     return {"home": "/", "talk": f"/talks/{TALK}/", "past-talk": "/talks/2026-03-30-muennighoff/",
             "embed": "/embed/", "embed-all": "/embed/?show=all", "website": "/on-your-website/",
+            "archive": "/archive/2026/",
             "not-found": "/no/such/page"}
 
 
@@ -661,6 +911,260 @@ def test_axe_finds_nothing_and_screenshots_every_page(browser, seed_site, seed_h
     assert found == {}, json.dumps(found, indent=1)
     assert problems == []
     page.context.close()
+
+
+# --- the visitor's view, round 3: between seasons, between builds, a way in ------------------------
+
+#: The seed as it is on the day of the audit: every talk is past.
+TODAY = datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+LAST_TALK = "2026-06-08-seleznova"
+
+
+@pytest.fixture(scope="module")
+def seed_today(tmp_path_factory) -> Iterator[str]:
+    """The seed alone, served on the audit's day, when every talk is past."""
+    target = tmp_path_factory.mktemp("today") / "talks.yaml"
+    shutil.copy(SEED_DATA, target)
+    yield from served_app(target, TODAY)
+
+
+def overflow(page: Page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+@pytest.mark.parametrize("scheme", ("light", "dark"))
+@pytest.mark.parametrize("width", WIDTHS)
+def test_between_seasons_the_home_page_says_when_the_group_meets_and_last_met(
+        browser, seed_today, width, scheme):
+    mobile = width == "phone"
+    page, problems = open_page(browser, seed_today + "/", now=TODAY, viewport=WIDTHS[width],
+                               is_mobile=mobile, has_touch=mobile, color_scheme=scheme)
+    ready(page)
+    season = page.locator("#season-break")
+    assert season.is_visible()
+    said = season.inner_text()
+    # The seed's last six talks: Mondays, two weeks apart, 17:00 in Berlin.
+    assert "Every other Monday at 17:00 Berlin time" in said
+    last = load_schedule(SEED_DATA).talk(LAST_TALK)
+    assert last.title in said and "Mon 8 June 2026" in said
+    assert "Subscribe and the next talk will appear in your calendar" in said
+    assert season.locator('a[href="#past"]').is_visible()  # the archive
+    cue = page.locator(".season-cue")
+    assert cue.is_visible() and "every other monday" in cue.inner_text().lower()
+    assert page.locator(".next-cue").is_hidden()
+    assert page.locator(".zone-note").is_hidden()  # no times listed to explain
+    assert overflow(page) <= 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"season-home-{width}-{scheme}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"season-home-{width}-{scheme}-top.png"))
+    assert axe_violations(page) == []
+    page.goto(f"{seed_today}/talks/{LAST_TALK}/")
+    ready(page)
+    page.screenshot(path=str(ARTIFACTS / f"season-talk-{width}-{scheme}.png"), full_page=True)
+    assert page.locator("main a.button").count() == 1  # one primary action
+    assert axe_violations(page) == []
+    assert problems == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_calendar_address_shows_whole_with_its_copy_button(browser, seed_today, width):
+    page, problems = open_page(browser, seed_today + "/", now=TODAY, viewport=WIDTHS[width])
+    ready(page)
+    address = page.locator("#calendar-url")
+    address.scroll_into_view_if_needed()
+    assert address.inner_text() == f"{seed_today}/calendar.ics"
+    box = address.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= WIDTHS[width]["width"]
+    clipped = address.evaluate("n => n.scrollWidth > n.clientWidth || n.scrollHeight > n.clientHeight")
+    assert not clipped
+    assert box["width"] >= 250  # a readable box, not a 50 px slot
+    assert page.locator('button[data-copy="calendar-url"]').is_visible()
+    assert problems == []
+    page.context.close()
+
+
+def test_at_200_percent_text_nothing_runs_off_a_phone_and_the_time_line_keeps_its_parts(
+        browser, site, seed_today):
+    page, problems = open_page(browser, site + "/", viewport=WIDTHS["phone"], is_mobile=True)
+    ready(page)
+    # The time line wraps between whole parts: "17:00–18:00 CEST" stays on one line.
+    for part in page.locator("#upcoming .when .nowrap").all():
+        assert part.evaluate("n => n.getClientRects().length") == 1, part.inner_text()
+    pages_to_zoom = [site + "/", f"{site}/talks/{TALK}/", f"{seed_today}/",
+                     f"{seed_today}/talks/2026-03-30-muennighoff/"]
+    for url in pages_to_zoom:
+        page.goto(url)
+        ready(page)
+        page.evaluate("document.documentElement.style.fontSize = '200%'")
+        assert overflow(page) <= 0, url
+        for part in page.locator(".when .nowrap, .status .nowrap").all():
+            assert part.evaluate("n => n.getClientRects().length") == 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "zoom200-talk-phone.png"), full_page=True)
+    assert problems == []
+    page.context.close()
+
+
+def test_on_android_the_quick_button_leads_to_the_address_not_to_googles_link(browser, seed_today):
+    android = ("Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) "
+               "Chrome/140.0 Mobile Safari/537.36")
+    for agent in (android, None):
+        extra = {"user_agent": agent} if agent else {}
+        page, problems = open_page(browser, seed_today + "/", now=TODAY, viewport=WIDTHS["phone"],
+                                   **extra)
+        ready(page)
+        quick = page.locator(".quick-subscribe a.button").first
+        if agent:
+            assert quick.get_attribute("href") == "#calendar-url"
+            assert "copy the calendar address" in quick.inner_text()
+        else:
+            assert quick.get_attribute("href").startswith("https://calendar.google.com/")
+        # The panel's Google button says where it works, on every device.
+        google = page.locator("#subscribe a.button", has_text="Google Calendar")
+        assert "on Android, open this page in a browser" in google.inner_text()
+        assert problems == []
+        page.context.close()
+
+
+class StaticHost:
+    """A folder served by Python's own http.server on 127.0.0.1, as a static host would."""
+
+    def __init__(self, root: Path) -> None:
+        import functools
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        class Quiet(SimpleHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0),
+                                        functools.partial(Quiet, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.http.server_port}"
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.thread.join(timeout=5)
+
+
+def test_a_static_export_moves_talks_on_with_the_visitors_clock(browser, tmp_path):
+    from feeds.publish.export import write_site
+    from feeds.publish.snapshot import BuildOptions, build_snapshot
+
+    from helpers import revisions_for
+
+    data = tmp_path / "talks.yaml"
+    shutil.copy(SEED_DATA, data)
+    add_talk(data, id="2026-12-14-first", date="2026-12-14", title="The first talk of the season")
+    add_talk(data, id="2026-12-21-off", date="2026-12-21", title="A cancelled talk",
+             status="cancelled")
+    add_talk(data, id="2027-01-11-second", date="2027-01-11", title="The second talk")
+    schedule = load_schedule(data)
+    first, second = schedule.talk("2026-12-14-first"), schedule.talk("2027-01-11-second")
+    root = tmp_path / "site"
+    root.mkdir()
+    host = StaticHost(root)
+    try:
+        # Built once, a week before the first talk, like the daily static build.
+        snapshot = build_snapshot(schedule, revisions_for(schedule, TODAY),
+                                  BuildOptions(Site(host.url)), TODAY)
+        write_site(snapshot, root / "out", 3600)
+        base = host.url + "/out"
+        moments = {"before": first.start - timedelta(days=2),
+                   "during": first.start + timedelta(minutes=20),
+                   "after": first.end + timedelta(hours=2),
+                   "season over": second.end + timedelta(days=1)}
+        for name, now in moments.items():
+            page, problems = open_page(browser, base + "/", now=now, timezone_id="Europe/Berlin")
+            page.wait_for_selector("html[data-page-ready]", state="attached")
+            # A stale page moves its talks on before it is seen: nothing shifts.
+            assert page.evaluate(LAYOUT_SHIFT) < 0.01, name
+            cue = page.locator(".next-cue")
+            upcoming = page.locator("#upcoming article").evaluate_all("ns => ns.map(n => n.id)")
+            if name == "before":
+                assert cue.locator(".cue-label").inner_text().lower() == "next talk"
+                assert cue.locator(".cue-title").inner_text() == first.title
+                assert upcoming[0] == first.id
+            elif name == "during":
+                assert cue.locator(".cue-label").inner_text().lower() == "live now"
+                assert cue.inner_text().lower().count("live now") == 1  # said once
+                assert page.locator(f'article[id="{first.id}"] .status.live').is_visible()
+            elif name == "after":
+                # Past: in the archive, and the next talk (not the cancelled one) moved up.
+                assert first.id not in upcoming
+                assert page.locator(f'#past li[id="{first.id}"]').is_visible()
+                assert cue.locator(".cue-label").inner_text().lower() == "next talk"
+                assert cue.locator(".cue-title").inner_text() == second.title
+                assert upcoming == ["2026-12-21-off", second.id] or upcoming == [second.id]
+            else:
+                assert upcoming == []
+                assert cue.is_hidden() and page.locator(".season-cue").is_visible()
+                season = page.locator("#season-break")
+                assert season.is_visible() and second.title in season.inner_text()
+                assert page.locator(".season-cue .cue-last").inner_text() == "Last talk: Mon 11 January 2027"
+                # The archive's count follows: the seed's 12, and the three added talks.
+                assert season.locator(".past-count").inner_text() == "15"
+                assert page.locator(f'#past li[id="{second.id}"]').is_visible()
+            assert axe_violations(page) == [], name
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"clock-{name.replace(' ', '-')}.png"))
+            page.goto(f"{base}/talks/{first.id}/")
+            page.wait_for_selector("html[data-page-ready]", state="attached")
+            status = page.locator("main article .status").first
+            if name == "before":
+                assert status.count() == 0 or not status.is_visible()
+                assert page.locator("#add").is_visible()
+                # "Next talk" leads to a cancelled one: it says so.
+                assert page.locator(".neighbours .following .badge").inner_text() == "Cancelled"
+            elif name == "during":
+                assert status.inner_text().startswith("Live now")
+            else:
+                assert status.inner_text().startswith("This talk took place on")
+                assert page.locator("#add").count() == 0
+                page.goto(f"{base}/talks/2026-12-21-off/")
+                page.wait_for_selector("html[data-page-ready]", state="attached")
+                said = page.locator("main article .status").first.inner_text()
+                over = now >= schedule.talk("2026-12-21-off").end
+                assert said == ("Cancelled: this talk did not take place." if over
+                                else "Cancelled: this talk will not take place.")
+            assert problems == []
+            page.context.close()
+    finally:
+        host.close()
+
+
+def test_a_way_in_links_the_address_and_live_now_offers_the_join_page(browser, tmp_path):
+    data = tmp_path / "talks.yaml"
+    shutil.copy(SEED_DATA, data)
+    join = "https://lists.example.org/join/efficient-ml"  # a made-up sign-up page
+    text = data.read_text().replace("  time: \"17:00\"\n", f"  time: \"17:00\"\n  join_url: {join}\n", 1)
+    data.write_text(text)
+    schedule = load_schedule(data)
+    live_now = schedule.talk(TALK).start + timedelta(minutes=10)
+    for site in served_app(data, live_now):
+        page, problems = open_page(browser, site + "/", now=live_now, timezone_id="Asia/Tokyo")
+        ready(page)
+        cue = page.locator(".next-cue")
+        assert cue.inner_text().lower().count("live now") == 1
+        assert cue.locator(f'a[href="{join}"]').is_visible()
+        live = page.locator(f'article[id="{TALK}"]')
+        assert live.locator(f'a.join[href="{join}"]').is_visible()
+        mail = live.locator('.how a[href="mailto:efficientml@gmail.com"]')
+        assert mail.inner_text() == "efficientml@gmail.com"
+        assert axe_violations(page) == []
+        # The talk page spells the visitor's zone as its own zone list does.
+        page.goto(f"{site}/talks/2026-04-27-pinson/")
+        page.wait_for_selector("html[data-page-ready]", state="attached")
+        listed = page.locator('.zones li[data-zone="Asia/Tokyo"]').get_attribute("data-abbr")
+        assert listed == "JST"
+        mine = page.locator(".when .yourtime").inner_text()
+        assert mine.endswith(" JST, your time"), mine
+        assert "GMT+9" not in page.locator("main").inner_text()
+        assert axe_violations(page) == []
+        assert problems == []
+        page.context.close()
 
 
 # --- Lighthouse (slow: about two minutes) ------------------------------------------------------------

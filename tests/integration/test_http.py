@@ -1,5 +1,6 @@
-"""HTTP semantics of every route: validators, 304s, HEAD, caching, CORS, no
-compression, proxies; and several gunicorn workers agreeing on one version."""
+"""HTTP semantics of every route: validators, 304s, HEAD, caching, CORS,
+calendars never compressed, proxies; and several gunicorn workers agreeing
+on one version. (The gzip'd representations: tests/server/test_sending.py.)"""
 
 from __future__ import annotations
 
@@ -141,13 +142,16 @@ def test_feeds_and_json_may_be_read_from_any_origin(app, client):
         assert header == ("*" if resource.delivery.cors else None), path
 
 
-def test_nothing_is_compressed_and_calendars_forbid_it(app, client):
-    for path in routes(app):
-        response = client.get(path, headers={"Accept-Encoding": "gzip, deflate, br"})
-        assert "Content-Encoding" not in response.headers, path
-        assert response.data == routes(app)[path].body
-        if path.endswith(".ics"):
-            assert "no-transform" in response.headers["Cache-Control"], path
+def test_calendars_are_never_compressed_and_forbid_it(app, client):
+    calendars = [path for path in routes(app) if path.endswith(".ics")]
+    assert "/calendar.ics" in calendars and f"/talks/{TALK}.ics" in calendars
+    for path in calendars:
+        for accept in ("gzip", "gzip, deflate, br, zstd", "*", "x-gzip"):
+            response = client.get(path, headers={"Accept-Encoding": accept})
+            assert "Content-Encoding" not in response.headers, (path, accept)
+            assert response.data == routes(app)[path].body
+            assert "Accept-Encoding" not in response.headers.get("Vary", ""), path
+        assert "no-transform" in response.headers["Cache-Control"], path
 
 
 def test_health_is_never_cached(client):
