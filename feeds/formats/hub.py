@@ -26,6 +26,7 @@ from feeds import timezones, urls
 from feeds.data.hub import HubInfo
 from feeds.data.revisions import Revision
 from feeds.formats import calendar_links, ical, pages, syndication, talks_json, text
+from feeds.formats import rhythm as rhythms
 from feeds.formats.memo import Memo, direct
 from feeds.model import Schedule, Series, Talk
 from feeds.settings import CALENDAR_REFRESH
@@ -435,26 +436,6 @@ class HubEmbedOptions:
         return cls(base.show, base.limit, base.theme, tuple(sorted(chosen)), tag)
 
 
-def rhythm(schedule: Schedule) -> str:
-    """How often the series meets, from its latest talks: 'Mondays at 17:00
-    CET, every 2 weeks'; '' when it has too few talks to tell."""
-    talks = [t for t in schedule.talks if not t.cancelled][-8:]
-    if len(talks) < 2:
-        return ""
-    zone = schedule.series.timezone
-    local = [t.start.astimezone(zone) for t in talks]
-    (day, clock), count = Counter((s.strftime("%A"), s.strftime("%H:%M")) for s in local) \
-        .most_common(1)[0]
-    if count < 2:
-        return ""
-    gaps = Counter((b.date() - a.date()).days for a, b in zip(local, local[1:], strict=False))
-    gap = gaps.most_common(1)[0][0]
-    every = {7: "weekly", 14: "every 2 weeks", 21: "every 3 weeks"}.get(gap) or \
-        ("monthly" if 28 <= gap <= 31 else "")
-    said = f"{day}s at {clock} ({zone.key})"
-    return f"{said}, {every}" if every else said
-
-
 def _environment_context(here: str) -> dict[str, Any]:
     return {"urls": urls, "here": here,
             "link": lambda path: urls.relative(here, path),
@@ -512,7 +493,7 @@ def home(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found: Seq
         limit=pages.SNIPPET_LIMIT, height=pages.FRAME_HEIGHT)
     return _render("hub.html", urls.HOME, now, memo, info=info, meta=meta, upcoming=upcoming,
                    tags=all_tags(views), snippet=snippet,
-                   series=[(v, _next(v, now), rhythm(v.schedule)) for v in views],
+                   series=[(v, _next(v, now), rhythms.rhythm(v.schedule)) for v in views],
                    feeds=_addresses(info, site, urls.CALENDAR))
 
 

@@ -78,10 +78,11 @@ def test_embed_options_from_a_query():
             hub.HubEmbedOptions.from_query(bad, ["a", "b"], ["x"])
 
 
-def test_rhythm_says_when_a_series_meets():
-    schedule = view("alpha", "America/New_York", (), 4).schedule
-    assert hub.rhythm(schedule) == "Mondays at 10:00 (America/New_York), every 2 weeks"
-    assert hub.rhythm(view("beta", "UTC", (), 1).schedule) == ""
+def test_the_hub_page_says_when_each_series_meets():
+    views = [view("alpha", "America/New_York", (), 4), view("beta", "UTC", (), 1)]
+    page = hub.home(INFO, SITE, views, hub.items(views), NOW - timedelta(days=60)).decode()
+    assert "Every other Monday at 10:00 New York time" in page
+    assert page.count('class="rhythm"') == 1  # one talk shows no rhythm
 
 
 def test_the_hub_page_escapes_what_the_files_say():
