@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -82,6 +83,9 @@ SITE = "site"
 INDEX = "index.json"
 ROUTES = "routes.sqlite"
 CONTEXT = "context.json"
+#: Every site file's digest and date: what the next build compares with, to
+#: hard-link the files whose bytes did not change instead of writing them.
+FILES = "files.json"
 #: A superseded build stays on disk at least this long, for responses under way.
 GRACE = 60.0
 #: A build that could not be read is renamed with this prefix (kept for a look, then pruned).
@@ -299,7 +303,9 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
     tmp = builds / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        export.write_files(tmp / SITE, export.site_files(snapshot, max_age))
+        written = export.write_files(tmp / SITE, export.site_files(snapshot, max_age),
+                                     reuse=unchanged_in(state))
+        (tmp / FILES).write_text(json.dumps(written, separators=(",", ":")), encoding="utf-8")
         index = {"format": FORMAT, "version": snapshot.version, "seq": seq,
                  "talks": len(snapshot.context.schedule.talks),
                  "loaded_at": loaded_at.timestamp(),
@@ -322,6 +328,26 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
     point_current(state, name)
     prune(state, keep)
     return name
+
+
+def unchanged_in(state: Path) -> export.Reuse | None:
+    """Finds a file with the same digest and date in the current build, if
+    it says what its files are (a build without FILES is not linked from)."""
+    name = current_name(state)
+    if name is None:
+        return None
+    directory = builds_dir(state) / name
+    try:
+        known = json.loads((directory / FILES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(known, dict):
+        return None
+    site = str(directory / SITE) + "/"
+
+    def reuse(relative: str, digest: str, stamp: float | None) -> str | None:
+        return site + relative if known.get(relative) == [digest, stamp] else None
+    return reuse
 
 
 def prune(state: Path, keep: int, grace: float = GRACE, wall: float | None = None) -> None:
@@ -369,6 +395,49 @@ def build_lock(state: Path) -> Iterator[int | None]:
         yield fd
     finally:
         os.close(fd)
+
+
+def _warm_lock_path(state: Path, origin: Mapping[str, Any]) -> Path:
+    key = hashlib.sha256(json.dumps(dict(origin), sort_keys=True).encode()).hexdigest()[:16]
+    return state / f"builder-{key}.lock"
+
+
+@contextlib.contextmanager
+def warm_lock(state: Path, origin: Mapping[str, Any], tries: int = 10) -> Iterator[bool]:
+    """Held by the one builder process that stays for `origin` (the warm
+    builder) for as long as it lives: yields whether this process holds it
+    (a few tries: a worker may be looking at it this instant)."""
+    state.mkdir(parents=True, exist_ok=True)
+    fd = os.open(_warm_lock_path(state, origin), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        for attempt in range(tries):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if attempt < tries - 1:
+                    time.sleep(0.02)
+                continue
+            yield True
+            return
+        yield False
+    finally:
+        os.close(fd)
+
+
+def warm_builder(state: Path, origin: Mapping[str, Any]) -> bool:
+    """Whether a builder process stays for `origin`: it looks for builds
+    itself, so no other needs starting."""
+    try:
+        fd = os.open(_warm_lock_path(state, origin), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def private_dir(state: Path) -> Path:
