@@ -21,6 +21,7 @@ import hashlib
 import os
 import posixpath
 import shutil
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -239,14 +240,26 @@ def write_files(root: Path, files: Mapping[str, Resource | bytes],
         digest_, stamp = digest(content), stamp_of(content)
         written[relative] = (digest_, stamp)
         earlier = reuse(relative, digest_, stamp) if reuse is not None else None
-        if earlier is not None:
-            try:
-                os.link(earlier, target)
-                continue
-            except OSError:  # gone, or another file system: written instead
-                pass
+        if earlier is not None and _linked(earlier, target, content):
+            continue
         write_file(target, content)
     return written
+
+
+def _linked(earlier: str, target: str, content: Resource | bytes) -> bool:
+    """Whether `target` is now a hard link of `earlier`: a regular file (never
+    a link to elsewhere) of the expected size; otherwise nothing is left at
+    `target` (gone, cut short, or on another file system: written instead)."""
+    try:
+        os.link(earlier, target, follow_symlinks=False)
+    except OSError:
+        return False
+    found = os.lstat(target)
+    size = len(content.body if isinstance(content, Resource) else content)
+    if stat.S_ISREG(found.st_mode) and found.st_size == size:
+        return True
+    os.unlink(target)
+    return False
 
 
 def write_file(target: str, content: Resource | bytes) -> None:

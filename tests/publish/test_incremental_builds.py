@@ -147,3 +147,22 @@ def test_a_builder_that_stays_builds_each_edit_and_ends_with_its_parent(data_fil
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     assert not builds.warm_builder(state, job.origin)
+
+
+def test_a_file_damaged_in_the_build_before_is_written_again_not_linked(data_file, tmp_path):
+    state = tmp_path / "state"
+    job = job_for(data_file, state)
+    run_build(job, clock=lambda: NOW, wall=lambda: WALL)
+    before = builds.open_current(state)
+    assert before is not None
+    other = next(r for r in before.routes if r.startswith("/talks/") and r.endswith(".ics")
+                 and EDITED not in r)
+    good = before.routes[other].body
+    damaged = Path(before.routes[other].file)
+    damaged.write_bytes(good[: len(good) // 2])  # cut short on disk
+    data_file.write_text(data_file.read_text().replace(TITLE, "Edited after damage"))
+    run_build(job, clock=lambda: NOW + timedelta(minutes=1), wall=lambda: WALL + 60)
+    after = builds.open_current(state)
+    assert after is not None and after.name != before.name
+    assert after.routes[other].body == good
+    assert os.stat(after.routes[other].file).st_ino != damaged.stat().st_ino
