@@ -351,6 +351,8 @@ def _stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped
 
 
+#: How often a builder that stays looks at the data file's and the ledger's stat.
+WATCH = 0.05
 #: How often a builder checks that the process that started it is still there.
 PARENT_CHECK = 0.25
 
@@ -414,20 +416,32 @@ def _timed_build(job: BuildJob) -> float:
         signal.alarm(0)
 
 
-def stay(job: BuildJob, sleep: Callable[[float], None] = time.sleep) -> None:
-    """The warm builder: every `job.interval` seconds, build if a build is
-    due and nobody else builds, keeping the rendered work (the memo) from
-    one build to the next, so an edit renders only what it changed. A
-    build that fails or times out leaves the published build served, as
-    in a fresh builder; a builder that dies is replaced by a fresh one."""
-    wait = 0.0
+def stay(job: BuildJob, sleep: Callable[[float], None] = time.sleep,
+         clock: Callable[[], float] = time.monotonic) -> None:
+    """The warm builder: build when a build is due and nobody else builds,
+    keeping the rendered work (the memo) from one build to the next, so an
+    edit renders only what it changed. It looks every `job.interval`
+    seconds (a talk that starts or ends, a retry), and at once when the data
+    file or the ledger changes (two stats every WATCH seconds). A build that
+    fails or times out leaves the published build served, as in a fresh
+    builder; a builder that dies is replaced by a fresh one."""
+    seen, due_at = source_of(job), clock() + job.interval
     while True:
-        sleep(max(wait, job.interval, 0.05))
+        sleep(min(WATCH, max(due_at - clock(), 0.0)))
+        source = source_of(job)
+        if source == seen and clock() < due_at:
+            continue
+        seen = source
         with builds.build_lock(job.state) as fd:
             if fd is None:
+                due_at = clock() + job.interval
                 continue
             before = builds.read_status(job.state).get("started")
             wait = _timed_build(job)
             built = builds.read_status(job.state).get("started") != before
+        # Still being written (wait): look again once it has settled.
+        due_at = clock() + (wait if wait > 0 else job.interval)
+        if wait > 0:
+            seen = None
         if built:
             gc.collect()  # what the last build let go, while nothing waits for it
