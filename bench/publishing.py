@@ -184,8 +184,13 @@ def edit_to_served(tmp: Path, size: int, now: datetime, edits: int) -> dict[str,
             time.sleep(1.0)
         peak, rss = builder_memory(proc.pid)
     finally:
+        below = descendants(proc.pid)
         proc.terminate()
         proc.wait(timeout=60)
+        # The builder ends with its worker; wait for it before the folder goes.
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in below) and time.monotonic() < deadline:
+            time.sleep(0.05)
     return {"talks": size, "cold": cold, "edit": statistics.median(times),
             "edit_min": min(times), "edit_max": max(times), "peak": peak, "rss": rss}
 
