@@ -13,16 +13,21 @@ feeds.server.publisher.state_dir)::
     builds/<seq>-<version>/routes.sqlite route -> file, header set, ETag, date (feeds.publish.routes)
     builds/<seq>-<version>/context.json  what it is made from, by value (feeds.publish.made_from):
                                          for /embed?…, the members' calendar, a rebuild
+    builds/<seq>-<version>/files.json    every site file's digest and date: the next build
+                                         hard-links the files that stay the same
     builds/broken-<seq>-<version>/       a build that could not be read, set aside
     current -> builds/<seq>-<version>    replaced with one rename: readers see old or new
     status.json                          the last build attempt (errors for /healthz)
     build.lock                           held by the one process that builds
+    builder-<key>.lock                   held by the builder process that stays (one per origin)
     private/                             0700: the members' last good secrets
 
 Each build records its origin (the data file's resolved path and every
 setting that changes its bytes); a server serves only builds of its own
 origin. A build directory never changes once `current` names it; its files
-and directory are synced to disk before the switch. One that cannot be read
+and directory are synced to disk before the switch. Builds share their
+unchanged files as hard links (never written in place, so sharing them
+changes nothing). One that cannot be read
 (written by an older feeds, or with its context cut short) is never served:
 it is set aside and the builder builds again from the data file. Workers read the
 files on demand and look a route up in routes.sqlite when it is asked for,

@@ -8,7 +8,9 @@ after it. At most once per check interval a worker also looks at the data
 file's ``stat``; if it changed (or a talk ended, which moves it from
 "upcoming" to "past"), the first worker to take the build lock starts a
 builder, by default a background process with a time limit, while every
-worker keeps serving the current build.
+worker keeps serving the current build. After its first build that process
+stays (feeds.publish.builder.stay) and builds every later change itself,
+keeping its rendered work; workers start another only when none stays.
 
 A worker serves only builds of its own origin (data file and settings). A
 current build that cannot be read is passed over for the newest intact one.
