@@ -13,7 +13,12 @@ decides which talks are over.
 A build that was killed or ran past its time limit is tried again with a
 growing delay (and at once after a restart); a current build that cannot be
 read is set aside and the newest intact one put back before building. A
-builder process dies with the process that started it."""
+builder process dies with the process that started it.
+
+The server's builder process stays after its first build (`stay`): it
+watches the data file itself and keeps what it rendered (the memo), so an
+edit renders only what changed, and each build hard-links the files that
+did not change from the current build (feeds.publish.builds)."""
 
 from __future__ import annotations
 
