@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -39,7 +40,8 @@ from helpers import free_port  # noqa: E402
 
 def data_file(folder: Path, size: int) -> Path:
     folder.mkdir(parents=True)
-    return synthetic.write(folder / "talks.yaml", size)
+    # Dated around now (the server's clock): the same shape on any day.
+    return synthetic.write(folder / "talks.yaml", size, now=datetime.now(timezone.utc))
 
 
 SITE_URL = "https://talks.example.org"

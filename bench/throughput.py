@@ -27,6 +27,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -150,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="feeds-throughput-") as tmp:
         data = Path(tmp) / "talks.yaml"
         if args.talks:
-            synthetic.write(data, args.talks)
+            # Dated around now (the server's clock): the same shape on any day.
+            synthetic.write(data, args.talks, now=datetime.now(timezone.utc))
             talks = f"{args.talks} synthetic talks"
         else:
             shutil.copy(ROOT / "data" / "talks.yaml", data)

@@ -227,16 +227,18 @@ def sync_directory(path: Path) -> None:
 
 def sync_tree(root: Path) -> None:
     """Every file and directory under `root` on disk: one syncfs(2) of its
-    file system where Linux offers it (one call at any number of files),
-    else an fsync per file; then each directory."""
-    if not _syncfs(root):
-        for file in root.rglob("*"):
-            if file.is_file():
-                fd = os.open(file, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+    file system where Linux offers it (one call at any number of files and
+    folders: it writes their metadata, folder entries included, too), else
+    an fsync per file, then per directory."""
+    if _syncfs(root):
+        return
+    for file in root.rglob("*"):
+        if file.is_file():
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
     for directory in [root, *(d for d in root.rglob("*") if d.is_dir())]:
         sync_directory(directory)
 

@@ -22,6 +22,7 @@ from feeds.formats.calendar_links import subscribe_links
 from feeds.model import Schedule
 from feeds.publish import export
 from feeds.publish import hub as hub_build
+from feeds.publish.builder import collector_paused
 from feeds.publish.snapshot import BuildOptions, build_snapshot
 from feeds.settings import Settings, SettingsError, utc_now
 from feeds.timezones import format_when
@@ -104,6 +105,11 @@ def validate(args: argparse.Namespace) -> int:
 
 def build(args: argparse.Namespace) -> int:
     """Write every route into OUTDIR for a static host (see feeds/export.py)."""
+    with collector_paused():  # what is loaded and rendered lives to the end
+        return _build(args)
+
+
+def _build(args: argparse.Namespace) -> int:
     config = _settings(talks_file=args.data, site_url=args.site_url)
     data = Path(config.talks_file)
     now = utc_now()
@@ -123,17 +129,17 @@ def build(args: argparse.Namespace) -> int:
         schedule = recorded.schedule
         snapshot = build_snapshot(schedule, recorded.revisions,
                                   BuildOptions.from_settings(config), now)
+    rules = export.header_rules(snapshot, config.cache_max_age)
     try:
-        routes = export.write_site(snapshot, args.outdir, config.cache_max_age)
+        routes = export.write_site(snapshot, args.outdir, config.cache_max_age, rules)
     except (export.ExportError, OSError) as exc:
         print(f"{args.outdir}: {exc}; nothing was published.", file=sys.stderr)
         return EXIT_ERROR
     if config.site_url == settings.SITE_URL:
         print(f"warning: every link points at {settings.SITE_URL}; give "
               "--site-url or FEEDS_SITE_URL the public address", file=sys.stderr)
-    rules = len(export.header_rules(snapshot, config.cache_max_age))
-    if rules > export.RULE_LIMIT:
-        print(f"warning: {rules} header rules; Cloudflare Pages reads only "
+    if len(rules) > export.RULE_LIMIT:
+        print(f"warning: {len(rules)} header rules; Cloudflare Pages reads only "
               f"{export.RULE_LIMIT}", file=sys.stderr)
     print(f"{args.outdir}: {routes} routes for {len(schedule.talks)} talks from {data}, "
           f"for {config.site_url}")

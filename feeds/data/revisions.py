@@ -6,6 +6,7 @@ change history and the formats of the ledger's columns are in `changes`."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -81,8 +82,10 @@ class Revision:
         return min(self.first_seen, talk.start.astimezone(timezone.utc))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def fingerprint(talk: Talk) -> str:
-    """A digest of everything a talk's outputs show, independent of YAML layout."""
+    """A digest of everything a talk's outputs show, independent of YAML
+    layout (kept per talk: a rebuild after an edit digests only what changed)."""
     data = dataclasses.asdict(talk)
     data.pop("line")
     if not data["tags"]:  # so that files written before tags keep every fingerprint

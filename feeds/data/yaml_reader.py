@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Literal, overload
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +24,24 @@ try:  # the C loader is several times faster
     from yaml import CSafeLoader as YamlLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as YamlLoader  # type: ignore[assignment]
+
+#: The plain scalars YAML reads as null; the reader asks nothing else of a tag.
+NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+NULL_TAG = "tag:yaml.org,2002:null"
+
+
+class TreeLoader(YamlLoader):
+    """libyaml's loader, resolving a plain scalar's tag only as null or
+    text: the reader reads every value from its text (and its line), and
+    the full resolver's regular expressions cost about as much as parsing."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode:
+            return NULL_TAG if implicit[0] and value in NULLS else self.DEFAULT_SCALAR_TAG
+        if kind is yaml.SequenceNode:
+            return self.DEFAULT_SEQUENCE_TAG
+        return self.DEFAULT_MAPPING_TAG
+
 
 TIME_PATTERN = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 # Characters that iCalendar, XML 1.0 and HTML cannot all carry as text. C1
@@ -191,7 +209,7 @@ class Reader:
 
 
 def is_null(node: Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+    return isinstance(node, yaml.ScalarNode) and node.tag == NULL_TAG
 
 
 def valid_url(raw: str) -> bool:
@@ -213,7 +231,7 @@ def node_tree(text: str, source: str, echo: bool = True) -> Node | None:
     """The YAML node tree of `text`; InvalidData naming line:column if it is
     not YAML. Without `echo`, the message quotes nothing that was written."""
     try:
-        return yaml.compose(text, Loader=YamlLoader)
+        return yaml.compose(text, Loader=TreeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)

@@ -13,10 +13,17 @@ decides which talks are over.
 A build that was killed or ran past its time limit is tried again with a
 growing delay (and at once after a restart); a current build that cannot be
 read is set aside and the newest intact one put back before building. A
-builder process dies with the process that started it."""
+builder process dies with the process that started it.
+
+The server's builder process stays after its first build (`stay`): it
+watches the data file itself and keeps what it rendered (the memo), so an
+edit renders only what changed, and each build hard-links the files that
+did not change from the current build (feeds.publish.builds)."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import math
@@ -25,7 +32,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -79,6 +86,10 @@ class BuildJob:
     #: When the server started (wall clock): a build that was killed or timed
     #: out before then is tried again at once.
     server_start: float = 0.0
+    #: A builder process stays, looking for a build due every `interval`
+    #: seconds and keeping what it rendered for the next build (0: it builds
+    #: once and exits).
+    interval: float = 0.0
 
     @property
     def options(self) -> dict[str, Any]:
@@ -181,7 +192,7 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
             return wait  # still being written, perhaps
     # A rebuild (a talk started or ended) re-renders the current build: what
     # is known about the data file, its errors and a pending ledger retry, stays.
-    attempt = {**status, "state": "building", "started": wall(),
+    attempt = {**status, "state": "building", "started": wall(), "builder": os.getpid(),
                "source": source if reason == "reload" else status.get("source"),
                "options": job.options, "retry": False,
                "retry_at": None if reason == "reload" else status.get("retry_at")}
@@ -190,19 +201,21 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
         attempt["rebuilt_for"] = current.name
     builds.write_status(state, attempt)
     try:
-        if reason == "rebuild":
-            assert current is not None
-            try:  # from what the current build is made from, seen now
-                made_from = replace(current.made_from(), options=job.build_options(), now=now)
-                context = made_from.context()
-            except (UnreadableBuild, InvalidData) as exc:
-                log.warning("building %s again from %s: %s", current.name, data_file, exc)
-                attempt["source"] = source
-                return _reload(job, attempt, signature, now, None, wall())
-            _publish(job, attempt, made_from, context, current.source, current.loaded_at or now,
-                     errors=tuple(status.get("errors", ())))
-            return 0.0
-        return _reload(job, attempt, signature, now, current, wall())
+        with collector_paused():
+            if reason == "rebuild":
+                assert current is not None
+                try:  # from what the current build is made from, seen now
+                    made_from = replace(current.made_from(), options=job.build_options(),
+                                        now=now)
+                    context = made_from.context()
+                except (UnreadableBuild, InvalidData) as exc:
+                    log.warning("building %s again from %s: %s", current.name, data_file, exc)
+                    attempt["source"] = source
+                    return _reload(job, attempt, signature, now, None, wall())
+                _publish(job, attempt, made_from, context, current.source,
+                         current.loaded_at or now, errors=tuple(status.get("errors", ())))
+                return 0.0
+            return _reload(job, attempt, signature, now, current, wall())
     except BuildTimeout:
         _failed(job, attempt, f"building {data_file} took longer than FEEDS_BUILD_TIMEOUT="
                 f"{job.timeout:g} s; the last good build is still served", again=True,
@@ -337,6 +350,23 @@ def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom | hub_b
              job.data_file, name)
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a build. A build makes millions
+    of objects that live to its end (the YAML's node tree, the model, every
+    route's bytes) on top of the rendered work kept from the last build: each
+    full collection scanned them all again, several times per build (most of
+    the time of parsing YAML). The little cyclic garbage a build leaves is
+    collected after it, once it is served (`stay`), or by the next collection."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str, why: str = "",
             details: str = "", again: bool = False, wall: float | None = None,
             began: float | None = None) -> dict[str, Any]:
@@ -368,6 +398,8 @@ def _stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped
 
 
+#: How often a builder that stays looks at the data file's and the ledger's stat.
+WATCH = 0.05
 #: How often a builder checks that the process that started it is still there.
 PARENT_CHECK = 0.25
 
@@ -389,27 +421,74 @@ def die_with_parent(parent: int, interval: float = PARENT_CHECK) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """A builder process (BUILDER_COMMAND, with the build lock's descriptor inherited).
-    It holds the build lock it inherited until it exits, and ends with the
-    process that started it (its half-written build is removed). Exits 1,
-    with one line in the log, when the state folder cannot be written."""
+    It holds the build lock it inherited until its first build is done,
+    then, if the job has an interval, stays as the warm builder of its state
+    folder (see `stay`); it ends with the process that started it (its
+    half-written build is removed). Exits 1, with one line in the log, when
+    the state folder cannot be written."""
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="[builder %(process)d] %(levelname)s %(message)s")
     job = BuildJob(**json.loads(args[0]))
     parent = int(args[1]) if len(args) > 1 else os.getppid()
+    inherited = int(args[2]) if len(args) > 2 else None
     signal.signal(signal.SIGTERM, _stopped)
     if not die_with_parent(parent):
         return 1
     signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(max(1, math.ceil(job.timeout)))
     try:
-        run_build(job)
+        _timed_build(job)
+        if job.interval <= 0 or inherited is None or \
+                builds.read_status(job.state).get("builder") != os.getpid():
+            return 0  # asked for one build, or none was due
+        with builds.warm_lock(job.state, job.origin) as warm:
+            os.close(inherited)  # the build lock: other builds may start now
+            if not warm:
+                return 0  # another builder stays already
+            stay(job)
     except Stopped:
         log.info("stopped: the server that started this builder has gone")
         return 1
     except OSError as exc:  # e.g. the status cannot be written: a full or read-only disk
         log.error("cannot build in %s: %s", job.state_dir, exc)
         return 1
-    finally:
-        signal.alarm(0)
     return 0
 
+
+def _timed_build(job: BuildJob) -> float:
+    """One `run_build`, stopped at the job's time limit."""
+    signal.alarm(max(1, math.ceil(job.timeout)))
+    try:
+        return run_build(job)
+    finally:
+        signal.alarm(0)
+
+
+def stay(job: BuildJob, sleep: Callable[[float], None] = time.sleep,
+         clock: Callable[[], float] = time.monotonic) -> None:
+    """The warm builder: build when a build is due and nobody else builds,
+    keeping the rendered work (the memo) from one build to the next, so an
+    edit renders only what it changed. It looks every `job.interval`
+    seconds (a talk that starts or ends, a retry), and at once when the data
+    file or the ledger changes (two stats every WATCH seconds). A build that
+    fails or times out leaves the published build served, as in a fresh
+    builder; a builder that dies is replaced by a fresh one."""
+    seen, due_at = source_of(job), clock() + job.interval
+    while True:
+        sleep(min(WATCH, max(due_at - clock(), 0.0)))
+        source = source_of(job)
+        if source == seen and clock() < due_at:
+            continue
+        seen = source
+        with builds.build_lock(job.state) as fd:
+            if fd is None:
+                due_at = clock() + job.interval
+                continue
+            before = builds.read_status(job.state).get("started")
+            wait = _timed_build(job)
+            built = builds.read_status(job.state).get("started") != before
+        # Still being written (wait): look again once it has settled.
+        due_at = clock() + (wait if wait > 0 else job.interval)
+        if wait > 0:
+            seen = None
+        if built:
+            gc.collect()  # what the last build let go, while nothing waits for it

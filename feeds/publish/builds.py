@@ -13,16 +13,21 @@ feeds.server.publisher.state_dir)::
     builds/<seq>-<version>/routes.sqlite route -> file, header set, ETag, date (feeds.publish.routes)
     builds/<seq>-<version>/context.json  what it is made from, by value (feeds.publish.made_from):
                                          for /embed?…, the members' calendar, a rebuild
+    builds/<seq>-<version>/files.json    every site file's digest and date: the next build
+                                         hard-links the files that stay the same
     builds/broken-<seq>-<version>/       a build that could not be read, set aside
     current -> builds/<seq>-<version>    replaced with one rename: readers see old or new
     status.json                          the last build attempt (errors for /healthz)
     build.lock                           held by the one process that builds
+    builder-<key>.lock                   held by the builder process that stays (one per origin)
     private/                             0700: the members' last good secrets
 
 Each build records its origin (the data file's resolved path and every
 setting that changes its bytes); a server serves only builds of its own
 origin. A build directory never changes once `current` names it; its files
-and directory are synced to disk before the switch. One that cannot be read
+and directory are synced to disk before the switch. Builds share their
+unchanged files as hard links (never written in place, so sharing them
+changes nothing). One that cannot be read
 (written by an older feeds, or with its context cut short) is never served:
 it is set aside and the builder builds again from the data file. Workers read the
 files on demand and look a route up in routes.sqlite when it is asked for,
@@ -35,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -84,6 +90,9 @@ SITE = "site"
 INDEX = "index.json"
 ROUTES = "routes.sqlite"
 CONTEXT = "context.json"
+#: Every site file's digest and date: what the next build compares with, to
+#: hard-link the files whose bytes did not change instead of writing them.
+FILES = "files.json"
 #: A superseded build stays on disk at least this long, for responses under way.
 GRACE = 60.0
 #: A build that could not be read is renamed with this prefix (kept for a look, then pruned).
@@ -341,7 +350,9 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
     tmp = builds / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        export.write_files(tmp / SITE, export.site_files(snapshot, max_age))
+        written = export.write_files(tmp / SITE, export.site_files(snapshot, max_age),
+                                     reuse=unchanged_in(state))
+        (tmp / FILES).write_text(json.dumps(written, separators=(",", ":")), encoding="utf-8")
         index = {"format": FORMAT, "version": snapshot.version, "seq": seq,
                  "talks": len(snapshot.context.schedule.talks),
                  "loaded_at": loaded_at.timestamp(),
@@ -364,6 +375,26 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
     point_current(state, name)
     prune(state, keep)
     return name
+
+
+def unchanged_in(state: Path) -> export.Reuse | None:
+    """Finds a file with the same digest and date in the current build, if
+    it says what its files are (a build without FILES is not linked from)."""
+    name = current_name(state)
+    if name is None:
+        return None
+    directory = builds_dir(state) / name
+    try:
+        known = json.loads((directory / FILES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(known, dict):
+        return None
+    site = str(directory / SITE) + "/"
+
+    def reuse(relative: str, digest: str, stamp: float | None) -> str | None:
+        return site + relative if known.get(relative) == [digest, stamp] else None
+    return reuse
 
 
 def prune(state: Path, keep: int, grace: float = GRACE, wall: float | None = None) -> None:
@@ -411,6 +442,49 @@ def build_lock(state: Path) -> Iterator[int | None]:
         yield fd
     finally:
         os.close(fd)
+
+
+def _warm_lock_path(state: Path, origin: Mapping[str, Any]) -> Path:
+    key = hashlib.sha256(json.dumps(dict(origin), sort_keys=True).encode()).hexdigest()[:16]
+    return state / f"builder-{key}.lock"
+
+
+@contextlib.contextmanager
+def warm_lock(state: Path, origin: Mapping[str, Any], tries: int = 10) -> Iterator[bool]:
+    """Held by the one builder process that stays for `origin` (the warm
+    builder) for as long as it lives: yields whether this process holds it
+    (a few tries: a worker may be looking at it this instant)."""
+    state.mkdir(parents=True, exist_ok=True)
+    fd = os.open(_warm_lock_path(state, origin), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        for attempt in range(tries):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if attempt < tries - 1:
+                    time.sleep(0.02)
+                continue
+            yield True
+            return
+        yield False
+    finally:
+        os.close(fd)
+
+
+def warm_builder(state: Path, origin: Mapping[str, Any]) -> bool:
+    """Whether a builder process stays for `origin`: it looks for builds
+    itself, so no other needs starting."""
+    try:
+        fd = os.open(_warm_lock_path(state, origin), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def private_dir(state: Path) -> Path:

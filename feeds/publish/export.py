@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import hashlib
 import os
 import posixpath
 import shutil
-from collections.abc import Mapping
+import stat
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from feeds.files import replace_directory, sibling_directory
 from feeds.formats import pages
 from feeds.formats.delivery import GZIP_SUFFIX, Delivery, Resource, gzipped
+from feeds.formats.memo import KEPT
 from feeds.publish.snapshot import Snapshot
 
 HEADERS_FILE = "_headers"  # read by Netlify and Cloudflare Pages, not served
@@ -48,8 +51,9 @@ def redirect_files(snapshot: Snapshot) -> dict[str, bytes]:
     for route, resource in snapshot.routes.items():
         if resource.delivery.page and route.endswith("/") and route != "/":
             folder = route.rstrip("/")
-            files[folder.lstrip("/") + ".html"] = pages.redirect_page(
-                posixpath.basename(folder) + "/", snapshot.context.site.url(route))
+            files[folder.lstrip("/") + ".html"] = KEPT(
+                pages.redirect_page, posixpath.basename(folder) + "/",
+                snapshot.context.site.url(route))
     return files
 
 
@@ -89,7 +93,9 @@ def _matching(rule: str, ordered: list[str], position: Mapping[str, int]) -> lis
     trying every route, so that thousands of folder rules stay cheap."""
     prefix, _, suffix = rule.partition("*")
     found = []
-    for route in ordered[bisect.bisect_left(ordered, prefix):]:
+    # Walked by index: a slice would copy the rest of the list for every rule.
+    for index in range(bisect.bisect_left(ordered, prefix), len(ordered)):
+        route = ordered[index]
         if not route.startswith(prefix):
             break
         if route.endswith(suffix) and len(route) >= len(prefix) + len(suffix):
@@ -97,7 +103,24 @@ def _matching(rule: str, ordered: list[str], position: Mapping[str, int]) -> lis
     return sorted(found, key=position.__getitem__)
 
 
+#: The last rules computed, by what they depend on: a build whose routes
+#: keep their deliveries and download names (an edit) derives them from it.
+_last_rules: tuple[tuple[object, ...], list[Rule]] | None = None
+
+
 def header_rules(snapshot: Snapshot, max_age: int) -> list[Rule]:
+    """`_rules` for `snapshot`, taken from the last build when its routes,
+    deliveries and download names are the same (the headers depend on nothing else)."""
+    global _last_rules
+    key = (max_age, *((route, r.delivery, r.download_name) for route, r in snapshot.routes.items()))
+    if _last_rules is not None and _last_rules[0] == key:
+        return [(rule, dict(values)) for rule, values in _last_rules[1]]
+    rules = _rules(snapshot, max_age)
+    _last_rules = (key, [(rule, dict(values)) for rule, values in rules])
+    return rules
+
+
+def _rules(snapshot: Snapshot, max_age: int) -> list[Rule]:
     """Rules for a `_headers` file that give every route exactly its headers.
 
     Hosts apply every rule whose pattern matches and join a header set twice,
@@ -138,8 +161,10 @@ def render_rules(rules: list[Rule]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def site_files(snapshot: Snapshot, max_age: int) -> dict[str, Resource | bytes]:
-    """Every file of the site, relative to OUTDIR: routes and host settings."""
+def site_files(snapshot: Snapshot, max_age: int,
+               rules: list[Rule] | None = None) -> dict[str, Resource | bytes]:
+    """Every file of the site, relative to OUTDIR: routes and host settings
+    (`rules`: the header rules, if the caller has them already)."""
     files: dict[str, Resource | bytes] = {}
     for route, resource in snapshot.routes.items():
         path = file_path(route, resource)
@@ -149,7 +174,9 @@ def site_files(snapshot: Snapshot, max_age: int) -> dict[str, Resource | bytes]:
     for path, body in redirect_files(snapshot).items():
         files.setdefault(path, body)
     files[NOT_FOUND] = snapshot.not_found
-    files[HEADERS_FILE] = render_rules(header_rules(snapshot, max_age)).encode()
+    if rules is None:
+        rules = header_rules(snapshot, max_age)
+    files[HEADERS_FILE] = render_rules(rules).encode()
     files[NOJEKYLL] = b""
     files[MARKER] = MARKER_TEXT
     return files
@@ -167,22 +194,84 @@ def _check_replaceable(outdir: Path) -> None:
                           "remove it or choose another directory")
 
 
-def write_files(root: Path, files: Mapping[str, Resource | bytes]) -> None:
+def relative_file(relative: str) -> str:
+    """`relative` if it names a file inside the site, checked by its text
+    alone (no absolute path, no empty, '.' or '..' part, no backslash or
+    NUL); ExportError otherwise. The names come from the route table, so
+    nothing on disk needs resolving."""
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts):
+        raise ExportError(f"{relative} would be written outside the site")
+    return relative
+
+
+#: Finds a file with the same bytes and date in an earlier build:
+#: (relative path, ETag-style digest, Last-Modified stamp or None) -> its path, or None.
+Reuse = Callable[[str, str, float | None], str | None]
+
+
+def digest(content: Resource | bytes) -> str:
+    """The file's digest: the route's ETag, or the same hash of plain bytes."""
+    if isinstance(content, Resource):
+        return content.etag
+    return hashlib.sha256(content).hexdigest()[:32]
+
+
+def stamp_of(content: Resource | bytes) -> float | None:
+    """The file's modification time (a route's Last-Modified), if it has one."""
+    return content.last_modified.timestamp() if isinstance(content, Resource) else None
+
+
+def write_files(root: Path, files: Mapping[str, Resource | bytes],
+                reuse: Reuse | None = None) -> dict[str, tuple[str, float | None]]:
     """Write `files` (from site_files) under `root`, each route's file dated
-    by its Last-Modified."""
+    by its Last-Modified. A file that `reuse` finds unchanged in an earlier
+    build is hard-linked from it instead of written. Returns every file's
+    digest and date (what a later build compares with)."""
+    made: set[str] = set()
+    written: dict[str, tuple[str, float | None]] = {}
+    base = str(root)
     for relative, content in files.items():
-        target = root / relative
-        if root.resolve() not in target.resolve().parents:
-            raise ExportError(f"{relative} would be written outside the site")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, Resource):
-            target.write_bytes(content.body)
-            # Static servers send the file's mtime as Last-Modified, as the app does.
-            stamp = content.last_modified.timestamp()
-            os.utime(target, (stamp, stamp))
-            write_precompressed(target, content.body, content.delivery, stamp)
-        else:
-            target.write_bytes(content)
+        folder = posixpath.dirname(relative_file(relative))
+        if folder not in made:
+            os.makedirs(posixpath.join(base, folder) if folder else base, exist_ok=True)
+            made.add(folder)
+        target = posixpath.join(base, relative)
+        digest_, stamp = digest(content), stamp_of(content)
+        written[relative] = (digest_, stamp)
+        earlier = reuse(relative, digest_, stamp) if reuse is not None else None
+        if earlier is not None and _linked(earlier, target, content):
+            if isinstance(content, Resource):
+                _link_precompressed(earlier, target, content)
+            continue
+        write_file(target, content)
+    return written
+
+
+def _linked(earlier: str, target: str, content: Resource | bytes) -> bool:
+    """Whether `target` is now a hard link of `earlier`: a regular file (never
+    a link to elsewhere) of the expected size; otherwise nothing is left at
+    `target` (gone, cut short, or on another file system: written instead)."""
+    try:
+        os.link(earlier, target, follow_symlinks=False)
+    except OSError:
+        return False
+    found = os.lstat(target)
+    size = len(content.body if isinstance(content, Resource) else content)
+    if stat.S_ISREG(found.st_mode) and found.st_size == size:
+        return True
+    os.unlink(target)
+    return False
+
+
+def write_file(target: str, content: Resource | bytes) -> None:
+    """One file; a route's dated by its Last-Modified."""
+    Path(target).write_bytes(content.body if isinstance(content, Resource) else content)
+    if isinstance(content, Resource):
+        # Static servers send the file's mtime as Last-Modified, as the app does.
+        stamp = content.last_modified.timestamp()
+        os.utime(target, (stamp, stamp))
+        write_precompressed(Path(target), content.body, content.delivery, stamp)
 
 
 def write_precompressed(target: Path, body: bytes, delivery: Delivery, stamp: float) -> None:
@@ -196,10 +285,28 @@ def write_precompressed(target: Path, body: bytes, delivery: Delivery, stamp: fl
         os.utime(packed, (stamp, stamp))
 
 
-def write_site(snapshot: Snapshot, outdir: str | Path, max_age: int) -> int:
-    """Write the site for `snapshot` to `outdir`; returns the number of routes."""
+def _link_precompressed(earlier: str, target: str, content: Resource) -> None:
+    """The `.gz` beside a linked file: linked too where the earlier build has
+    it as a regular, non-empty file, else written."""
+    try:
+        os.link(earlier + GZIP_SUFFIX, target + GZIP_SUFFIX, follow_symlinks=False)
+    except OSError:
+        pass
+    else:
+        found = os.lstat(target + GZIP_SUFFIX)
+        if stat.S_ISREG(found.st_mode) and found.st_size > 0:
+            return
+        os.unlink(target + GZIP_SUFFIX)
+    write_precompressed(Path(target), content.body, content.delivery,
+                        content.last_modified.timestamp())
+
+
+def write_site(snapshot: Snapshot, outdir: str | Path, max_age: int,
+               rules: list[Rule] | None = None) -> int:
+    """Write the site for `snapshot` to `outdir` (`rules`: its header rules,
+    if the caller has them); returns the number of routes."""
     outdir = Path(outdir).absolute()
-    files = site_files(snapshot, max_age)
+    files = site_files(snapshot, max_age, rules)
     _check_replaceable(outdir)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = sibling_directory(outdir)

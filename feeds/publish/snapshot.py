@@ -95,14 +95,29 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
         c.schedule, c.site, m, c.revisions, rhythm.rhythm(c.schedule)),
      talks_json.JSON_DELIVERY),
 )
-#: Routes with one document per talk; the last column says whether the
-#: route is dated by the talk's own last change rather than the schedule's.
-TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery, bool], ...] = (
+def own_change(context: RenderContext, talk: Talk) -> datetime:
+    """A talk's own last change: the date of what shows only that talk."""
+    return context.revisions[talk.id].modified
+
+
+def page_change(context: RenderContext, talk: Talk) -> datetime:
+    """The last change a talk page shows: the talk's own, its neighbours'
+    (linked by title), and its start and end once passed ("live", then
+    past). An edit of another talk leaves it, and its file, as they were."""
+    moments = [context.revisions[t.id].modified
+               for t in (talk, *context.schedule.neighbours(talk)) if t is not None]
+    moments += [moment for moment in (talk.start, talk.end) if moment <= context.now]
+    return to_utc(max(moments))
+
+
+#: Routes with one document per talk; the last column dates each (its Last-Modified).
+TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery,
+                         Callable[[RenderContext, Talk], datetime]], ...] = (
     (urls.talk_ics, lambda c, m, t: m(ical.talk_file, t, c.revisions[t.id], c.schedule.series,
-                                      c.site, m), ical.TALK_FILE_DELIVERY, True),
+                                      c.site, m), ical.TALK_FILE_DELIVERY, own_change),
     (urls.talk_route, lambda c, m, t: m(pages.talk_page, t, c.schedule.series, c.site,
                                         pages.talk_state(t, c.now), *c.schedule.neighbours(t),
-                                        m, c.revisions[t.id]), pages.PAGE_DELIVERY, False),
+                                        m, c.revisions[t.id]), pages.PAGE_DELIVERY, page_change),
 )
 #: Routes with one document per year with past talks (pages.archive_years):
 #: the archive, which the series page links instead of listing every talk.
@@ -278,10 +293,10 @@ def render_snapshot(context: RenderContext, memo: Kept = KEPT) -> Snapshot:
     routes = {path: Resource(render(context, memo), delivery, changed)
               for path, render, delivery in DOCUMENTS}
     for talk in schedule.talks:
-        for path_of, render_talk, delivery, own_date in TALK_ROUTES:
+        for path_of, render_talk, delivery, dated in TALK_ROUTES:
             path = path_of(talk.id)
             routes[path] = memo(Resource, render_talk(context, memo, talk), delivery,
-                                context.revisions[talk.id].modified if own_date else changed,
+                                dated(context, talk),
                                 posixpath.basename(path) if delivery.download else "")
     for year in pages.archive_years(schedule, context.now):
         for year_path, render_year, delivery in YEAR_ROUTES:

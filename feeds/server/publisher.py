@@ -8,7 +8,9 @@ after it. At most once per check interval a worker also looks at the data
 file's ``stat``; if it changed (or a talk ended, which moves it from
 "upcoming" to "past"), the first worker to take the build lock starts a
 builder, by default a background process with a time limit, while every
-worker keeps serving the current build.
+worker keeps serving the current build. After its first build that process
+stays (feeds.publish.builder.stay) and builds every later change itself,
+keeping its rendered work; workers start another only when none stays.
 
 A worker serves only builds of its own origin (data file and settings). A
 current build that cannot be read is passed over for the newest intact one.
@@ -25,10 +27,11 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from feeds.files import FileWatch
 from feeds.publish import builds
@@ -107,7 +110,8 @@ class Publisher:
         self.job = BuildJob(str(self.data_file), str(self.state), options.site.base,
                             options.feed_limit, settings.cache_max_age, settings.keep_builds,
                             settings.build_timeout, self.settle,
-                            ledger_retry=10 * check_interval, server_start=wall())
+                            ledger_retry=10 * check_interval, server_start=wall(),
+                            interval=check_interval if self.mode == "process" else 0.0)
         self.origin = self.job.origin
         self._watch = FileWatch(self.data_file, check_interval, monotonic)
         self._wall = wall
@@ -121,6 +125,7 @@ class Publisher:
         #: Problems outside the build status: the state folder, the builder.
         self._problems: dict[str, str] = {}
         self._failures = 0  # builders in a row that ended without success
+        self._failed_wall = 0.0  # when the last of them ended (wall clock)
         self._hold_until = 0.0  # no builder is started before this (monotonic)
         self._watcher_pid = 0
         self.refresh()
@@ -256,13 +261,17 @@ class Publisher:
         if self._child is not None:
             code = self._child.poll()
             if code is None:
-                if self._monotonic() - self._child_started > self.job.timeout + KILL_GRACE:
+                self._builder_recovered(builds.read_status(self.state))
+                if self._overdue(self._child.pid):
                     self._child.kill()  # it ignored its alarm; the next look records it
                 return
             self._child = None
             self._builder_ended(code)
         if self._monotonic() < self._hold_until:
             return
+        if builds.warm_builder(self.state, self.origin):
+            self._builder_recovered(builds.read_status(self.state))
+            return  # a builder stays and looks by itself
         try:
             with builds.build_lock(self.state) as fd:
                 if fd is None:
@@ -281,11 +290,29 @@ class Publisher:
                         self._watch.retry_in(wait)
                         return
                 self._child = subprocess.Popen(
-                    [*BUILDER_COMMAND, json.dumps(asdict(self.job)), str(os.getpid())],
+                    [*BUILDER_COMMAND, json.dumps(asdict(self.job)), str(os.getpid()), str(fd)],
                     pass_fds=(fd,), stdin=subprocess.DEVNULL)
                 self._child_started = self._monotonic()
         except OSError as exc:  # the lock cannot be taken: a read-only or full state folder
             self._state_unwritable(exc)
+
+    def _overdue(self, pid: int) -> bool:
+        """Whether this worker's builder ran past its time limit and the
+        grace after it: its build under way started too long ago, or, before
+        it started one, the process did."""
+        limit = self.job.timeout + KILL_GRACE
+        status = builds.read_status(self.state)
+        if status.get("builder") == pid:  # its build, or its last one
+            return status.get("state") == "building" and \
+                self._wall() - float(status.get("started") or 0) > limit
+        return self._monotonic() - self._child_started > limit
+
+    def _builder_recovered(self, status: Mapping[str, Any]) -> None:
+        """Forget this worker's failed builders once a build succeeded since
+        (by a builder that stays, and so never ends with success)."""
+        if self._failures and float(status.get("ok_at") or 0) > self._failed_wall:
+            self._failures, self._hold_until = 0, 0.0
+            self._problems.pop("builder", None)
 
     def _builder_ended(self, code: int) -> None:
         """Count a builder that failed without recording why; start the
@@ -295,6 +322,7 @@ class Publisher:
             self._problems.pop("builder", None)
             return
         self._failures += 1
+        self._failed_wall = self._wall()
         delay = retry_delay(self._failures)
         self._hold_until = self._monotonic() + delay
         problem = (f"the builder for {self.data_file} ended with status {code} "
@@ -307,6 +335,7 @@ class Publisher:
     def health(self) -> Health:
         build = self.current()
         status = builds.read_status(self.state)
+        self._builder_recovered(status)
         source = source_of(self.job)
         # Only errors about the data file as it is now: not a version
         # already replaced, nor another file's.

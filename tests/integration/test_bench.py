@@ -30,6 +30,16 @@ def test_scaling_smoke():
     assert "Machine:" in done.stdout
 
 
+def test_publishing_smoke():
+    done = run("bench/publishing.py", "--cold", "30", "60", "--edit", "30", "--edits", "1")
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("| 30 |", "| 60 |"))]
+    assert len(rows) == 3  # two cold builds, one edit
+    ratio = float(rows[2].split("|")[4])
+    assert 0 < ratio < 2  # the edit was served (its ratio is measured, never asserted here)
+    assert "Machine:" in done.stdout
+
+
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (apt-get install wrk)")
 def test_throughput_smoke():
     done = run("bench/throughput.py", "--rounds", "1", "--duration", "1", "--connections", "2",
