@@ -55,7 +55,7 @@ def add_to_calendar(talk: Talk, series: Series, site: urls.Site) -> list[tuple[s
                                      site, attend=series.attend)
     event = (title, talk.start, talk.end)
     return [
-        ("Download .ics (Apple Calendar, Outlook desktop, others)", site.url(urls.talk_ics(talk.id))),
+        ("Download .ics (Apple Calendar, Outlook for Windows, others)", site.url(urls.talk_ics(talk.id))),
         ("Google Calendar", calendar_links.google_event(*event, details, talk.location,
                                                         talk.zone.key)),
         ("Outlook.com", calendar_links.outlook_event(calendar_links.OUTLOOK_LIVE, *event, details,

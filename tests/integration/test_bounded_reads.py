@@ -36,7 +36,7 @@ def run_reader(code: str, *args: str, timeout: float = 30.0) -> subprocess.Compl
 
 
 LOAD = """
-import resource, sys
+import sys
 from feeds.data.loader import load_schedule
 from feeds.data.yaml_reader import InvalidData
 try:
@@ -46,7 +46,10 @@ except InvalidData as exc:
     print(exc)
 except MemoryError:
     print("MemoryError")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "MB")
+# VmHWM: this program's own peak (ru_maxrss would carry the forking test
+# worker's size across exec).
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(int(peak.split()[1]) // 1024, "MB")
 """
 
 SECRETS = """

@@ -609,6 +609,34 @@ def test_no_white_slab_on_a_dark_host_in_any_theme(browser, dark_host, theme, wi
     ctx.close()
 
 
+YOUR_TIME_LAYOUT = """root => [...root.querySelectorAll('.fe-when')]
+  .filter(w => w.querySelector('.yourtime:not(:empty)')).map(w => {
+    const slot = w.querySelector('.yourtime'), clock = w.querySelector('time');
+    return {ownLine: slot.getBoundingClientRect().top >= clock.getBoundingClientRect().bottom - 1,
+            lead: getComputedStyle(slot, '::before').content};
+})"""
+
+
+@pytest.mark.parametrize("width", ["phone", "desktop"])
+def test_your_time_never_starts_a_line_with_a_separator(browser, dark_host, width):
+    """ "15:00 UTC, your time" has its own line under the talk's time, not
+    led by a stray "·" (it wrapped, dot first, on phones and in long dates)."""
+    ctx = browser.new_context(viewport=WIDTHS[width], locale="en-US", timezone_id="UTC")
+    page = ctx.new_page()
+    page.clock.set_fixed_time(NOW)
+    page.goto(f"{dark_host}/auto")
+    page.locator("#scripted .yourtime:not(:empty)").first.wait_for()
+    frame = page.frame_locator("#framed iframe")
+    frame.locator(".yourtime:not(:empty)").first.wait_for()
+    lines = (frame.locator("body").evaluate(YOUR_TIME_LAYOUT)
+             + page.locator("#scripted [data-feeds-embed]").evaluate(
+                 f"n => ({YOUR_TIME_LAYOUT})(n.shadowRoot)"))
+    assert lines, "no talk shows the visitor's time"
+    for line in lines:
+        assert line["ownLine"] and line["lead"] in ("none", "normal"), line
+    ctx.close()
+
+
 def test_with_everything_past_both_embeds_show_the_season_break(browser, seed_site, seed_host):
     """The seed seen after its last talk (8 June 2026): no blank hole, the
     last talk, the latest talks and a prompt to subscribe, in both embeds;

@@ -65,9 +65,21 @@ def fenced_blocks(text: str, language: str) -> list[tuple[str, str]]:
     return found
 
 
+#: A pymdownx.snippets include line (mkdocs.yml: base_path is the checkout).
+INCLUDE = re.compile(r'^--8<-- "([^"]+)"$', re.M)
+
+
+def included(block: str) -> str:
+    """`block` with each `--8<-- "path"` line replaced by that file's text,
+    as mkdocs shows it."""
+    return INCLUDE.sub(lambda match: (ROOT / match.group(1)).read_text(encoding="utf-8").rstrip("\n"),
+                       block)
+
+
 def nginx_snippets() -> list[tuple[str, str]]:
-    """Every nginx block of the documentation, with the page it is on."""
-    return [(str(page.relative_to(ROOT)), block) for page in sorted(DOCS.rglob("*.md"))
+    """Every nginx block of the documentation, with the page it is on (an
+    included file, such as deploy/nginx/feeds.conf, as its text)."""
+    return [(str(page.relative_to(ROOT)), included(block)) for page in sorted(DOCS.rglob("*.md"))
             for _before, block in fenced_blocks(page.read_text(encoding="utf-8"), "nginx")]
 
 
@@ -246,10 +258,11 @@ def test_the_install_guide_runs_as_written(tmp_path):
         events = icalendar.Calendar.from_ical(calendar).walk("VEVENT")
         assert {talk_id_of(event): str(event["UID"]) for event in events} == {
             talk.id: talk_uid(talk.id) for talk in seed.talks}
-        # nginx in front, with the guide's proxy configuration (proxy_pass to this port).
-        proxy = proxy_snippet().replace("proxy_pass http://127.0.0.1:8000;",
-                                        f"proxy_pass http://127.0.0.1:{port};")
-        with nginx_serving(proxy, tmp_path / "nginx") as (secure, context, plain):
+        # nginx in front, with nginx.md's configuration: the shipped file
+        # serving the server's current build, gunicorn at this port.
+        sites = sorted(home.rglob("sources/*/current/site"))
+        assert len(sites) == 1, sites
+        with nginx_serving(front_snippet(sites[0], port), tmp_path / "nginx") as (secure, context, plain):
             assert get(secure, context, "/healthz").status == 200
             calendar_answer = get(secure, context, "/calendar.ics", gzip=True)
             assert calendar_answer.body == calendar
@@ -390,10 +403,30 @@ def test_the_docs_have_both_nginx_configurations():
     assert pages == {"docs/operators/nginx.md", "docs/operators/static-hosting.md"}
 
 
-def proxy_snippet() -> str:
-    found = [snippet for page, snippet in nginx_snippets() if "proxy_pass http://127.0.0.1:8000;" in snippet]
-    assert len(found) == 1
-    return found[0]
+NGINX_GUIDE = DOCS / "operators" / "nginx.md"
+SHIPPED_NGINX = ROOT / "deploy" / "nginx" / "feeds.conf"
+
+
+def front_snippet(site: Path, port: int) -> str:
+    """nginx.md's configuration as the page says to make it: the shipped
+    file (included in the page) with its root set to `site`, its upstream to
+    gunicorn's `port` and its listen line replaced by the page's TLS lines,
+    then the page's plain-http redirect."""
+    text = NGINX_GUIDE.read_text(encoding="utf-8")
+    blocks = [included(block) for _before, block in fenced_blocks(text, "nginx")]
+    shipped = [block for block in blocks if block.rstrip("\n") == SHIPPED_NGINX.read_text().rstrip("\n")]
+    assert len(shipped) == 1, "nginx.md includes deploy/nginx/feeds.conf once"
+    redirect = [block for block in blocks if "return 301 https://" in block]
+    tls = [block for _before, block in fenced_blocks(text, "text") if "ssl_certificate " in block]
+    assert len(redirect) == 1 and len(tls) == 1
+    config = shipped[0]
+    for old, new in (("root /var/lib/feeds/sources/KEY/current/site;", f"root {site};"),
+                     ("server 127.0.0.1:8000;", f"server 127.0.0.1:{port};"),
+                     ("    listen 127.0.0.1:8080;\n", tls[0])):
+        assert config.count(old) == 1, f"nginx.md names a line the shipped file lacks: {old!r}"
+        assert f"`{old.strip()}`" in text or "KEY" in old, f"nginx.md says to change {old.strip()!r}"
+        config = config.replace(old, new)
+    return config + "\n" + redirect[0]
 
 
 def static_snippet() -> str:
