@@ -143,3 +143,25 @@ class Site:
         """A stable tag: URI (RFC 4151), e.g. tag:example.org,2026:talk/x or
         tag:group@example.org,2026:talk/x."""
         return f"tag:{self.authority},{TAG_DATE}:" + "/".join(quote(p, safe="-._~") for p in parts)
+
+
+def tag_route(tag: str) -> str:
+    """A topic's page in a hub; its calendar and feeds beside it."""
+    return f"/tags/{tag}/"
+
+
+def tag_calendar(tag: str) -> str:
+    return f"/tags/{tag}/calendar.ics"
+
+
+def tag_rss(tag: str) -> str:
+    return f"/tags/{tag}/rss.xml"
+
+
+def tag_atom(tag: str) -> str:
+    return f"/tags/{tag}/atom.xml"
+
+
+def series_route(slug: str, path: str = HOME) -> str:
+    """A series' route (`path`, as served alone) at its place in the hub."""
+    return f"/{slug}{path}"

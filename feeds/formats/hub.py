@@ -28,6 +28,7 @@ from feeds.data.revisions import Revision
 from feeds.formats import calendar_links, ical, pages, syndication, talks_json, text
 from feeds.formats import rhythm as rhythms
 from feeds.formats.memo import Memo, direct
+from feeds.formats.talks_json import dumps
 from feeds.model import Schedule, Series, Talk
 from feeds.settings import CALENDAR_REFRESH
 from feeds.timezones import EPOCH
@@ -36,27 +37,6 @@ from feeds.timezones import EPOCH
 NEXT_TALKS = 12
 #: How many past talks a tag's page lists.
 TAG_PAST = 20
-
-
-def tag_route(tag: str) -> str:
-    return f"/tags/{tag}/"
-
-
-def tag_calendar(tag: str) -> str:
-    return f"/tags/{tag}/calendar.ics"
-
-
-def tag_rss(tag: str) -> str:
-    return f"/tags/{tag}/rss.xml"
-
-
-def tag_atom(tag: str) -> str:
-    return f"/tags/{tag}/atom.xml"
-
-
-def series_route(slug: str, path: str = urls.HOME) -> str:
-    """A series' route (`path`, as served alone) at its place in the hub."""
-    return f"/{slug}{path}"
 
 
 @dataclass(frozen=True)
@@ -228,7 +208,7 @@ def entries(found: Sequence[Item], memo: Memo = direct) -> Entries:
         latest = timezones.to_utc(view.dated_until)
         for entry in memo(syndication.talk_entries, item.talk, view.revisions[item.talk.id],
                           view.series, view.site, memo):
-            result.append((syndication._not_after(entry, latest), item))
+            result.append((syndication.not_after(entry, latest), item))
     result.sort(key=lambda pair: (pair[0].published, pair[0].id), reverse=True)
     return result
 
@@ -267,26 +247,13 @@ def combined_feed(info: HubInfo, site: urls.Site, made: Entries, where: FeedAddr
     fg.link(href=site.url(where.home), rel="alternate")
     fg.updated(max((e.updated for e, _ in made), default=EPOCH))
     for entry, item in made[:max(limit, 0)]:
-        fe = fg.add_entry(order="append")
-        fe.id(entry.id)
-        fe.title(entry.title)
-        fe.link(href=entry.link, rel="alternate")
-        fe.published(entry.published)
-        fe.updated(entry.updated)
-        fe.content(str(entry.content()), type="html")
-        for name in entry.authors:
-            fe.author(name=name)
-            if rss:
-                fe.dc.dc_creator(name)
+        fe = syndication.add_entry(fg, entry, rss)
         fe.category([{"term": term} for term in categories(item.view.series, item.talk)])
-    return fg.rss_str(pretty=True) if rss else fg.atom_str(pretty=True)
+    return syndication.with_stylesheet(fg.rss_str(pretty=True) if rss else fg.atom_str(pretty=True),
+                                       self_path)
 
 
 # --- JSON -----------------------------------------------------------------------
-
-def _dumps(value: Any) -> str:
-    return talks_json._dumps(value)
-
 
 def series_list(views: Sequence[SeriesView]) -> list[dict[str, Any]]:
     return [{"slug": v.slug, "title": v.series.title, "url": v.site.url(urls.HOME),
@@ -296,7 +263,7 @@ def series_list(views: Sequence[SeriesView]) -> list[dict[str, Any]]:
 def _tagged(item: Item, record: str) -> str:
     """A talk's serialized record with its series' slug and its tags first."""
     assert record.startswith("{")
-    return f'{{"series":{_dumps(item.view.slug)},"tags":{_dumps(list(item.tags))},' + record[1:]
+    return f'{{"series":{dumps(item.view.slug)},"tags":{dumps(list(item.tags))},' + record[1:]
 
 
 def talk_record(item: Item, memo: Memo = direct) -> str:
@@ -308,7 +275,7 @@ def talk_record(item: Item, memo: Memo = direct) -> str:
 
 def embed_record(item: Item, memo: Memo = direct) -> str:
     """A talk's record in the hub's /embed.json."""
-    return _tagged(item, '{"series_title":' + _dumps(item.view.series.title) + "," + memo(
+    return _tagged(item, '{"series_title":' + dumps(item.view.series.title) + "," + memo(
         talks_json.embed_talk, item.talk, item.view.site,
         *talks_json.changes(item.talk, item.view.revisions))[1:])
 
@@ -323,7 +290,7 @@ def hub_json(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found:
            "calendar": site.url(urls.CALENDAR), "webcal": site.webcal(urls.CALENDAR),
            "rss": site.url(urls.RSS), "atom": site.url(urls.ATOM)}
     talks = ",".join(records if records is not None else (talk_record(i, memo) for i in found))
-    return (f'{{"hub":{_dumps(hub)},"series":{_dumps(series_list(views))},'
+    return (f'{{"hub":{dumps(hub)},"series":{dumps(series_list(views))},'
             f'"talks":[{talks}]}}\n').encode()
 
 
@@ -334,7 +301,7 @@ def hub_embed_json(info: HubInfo, site: urls.Site, found: Sequence[Item],
     (the next talks and the latest past ones, as a series' holds, with what
     it leaves out): what embed.js shows, each talk with its series' slug
     and title and its tags (embed.js filters by them)."""
-    head = _dumps({"title": info.title, "url": site.url(urls.HOME), "attend": None,
+    head = dumps({"title": info.title, "url": site.url(urls.HOME), "attend": None,
                    "rhythm": None})
     made = list(records) if records is not None else [embed_record(i, memo) for i in found]
     tail = ""
@@ -346,7 +313,7 @@ def hub_embed_json(info: HubInfo, site: urls.Site, found: Sequence[Item],
         left_out = {"upcoming": len(ahead) - len(ahead[:talks_json.EMBED_AHEAD]),
                     "past": len(behind) - len(behind[-talks_json.EMBED_RECENT:])}
         made = [made[n] for n in sorted(chosen)]
-        tail = f',"left_out":{_dumps(left_out)},"all":{_dumps(site.url(urls.EMBED_ALL_JSON))}'
+        tail = f',"left_out":{dumps(left_out)},"all":{dumps(site.url(urls.EMBED_ALL_JSON))}'
     return f'{{"series":{head},"talks":[{",".join(made)}]{tail}}}\n'.encode()
 
 
@@ -440,9 +407,9 @@ def _environment_context(here: str) -> dict[str, Any]:
     return {"urls": urls, "here": here,
             "link": lambda path: urls.relative(here, path),
             "asset": lambda name: urls.relative(here, urls.asset(pages.fingerprinted(name))),
-            "inline_asset": pages.inline_asset, "tag_route": tag_route,
-            "tag_calendar": tag_calendar, "tag_rss": tag_rss, "tag_atom": tag_atom,
-            "series_route": series_route}
+            "inline_asset": pages.inline_asset, "tag_route": urls.tag_route,
+            "tag_calendar": urls.tag_calendar, "tag_rss": urls.tag_rss, "tag_atom": urls.tag_atom,
+            "series_route": urls.series_route}
 
 
 @functools.lru_cache(maxsize=256)
@@ -488,7 +455,7 @@ def home(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found: Seq
     upcoming = [i for i in found if i.talk.end > now and not i.talk.cancelled][:NEXT_TALKS]
     meta = {"title": info.title, "url": site.url(urls.HOME),
             "description": text.shorten(info.description, 200) or info.title}
-    snippet = pages.ENV.from_string(pages._SNIPPETS["iframe"]).render(
+    snippet = pages.ENV.from_string(pages.SNIPPETS["iframe"]).render(
         src=site.url(urls.EMBED_PAGE), script=site.url(urls.EMBED_JS), title=info.title,
         limit=pages.SNIPPET_LIMIT, height=pages.FRAME_HEIGHT)
     return _render("hub.html", urls.HOME, now, memo, info=info, meta=meta, upcoming=upcoming,
@@ -500,7 +467,7 @@ def home(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found: Seq
 def tag_page(info: HubInfo, site: urls.Site, tag: str, views: Sequence[SeriesView],
              found: Sequence[Item], now: datetime, memo: Memo = direct) -> bytes:
     """/tags/<tag>/: the talks on one topic across the series, and its calendar and feeds."""
-    here = tag_route(tag)
+    here = urls.tag_route(tag)
     upcoming = [i for i in found if i.talk.end > now]
     past = [i for i in reversed(found) if i.talk.end <= now][:TAG_PAST]
     meta = {"title": f"{tag} – {info.title}", "url": site.url(here),
@@ -509,7 +476,7 @@ def tag_page(info: HubInfo, site: urls.Site, tag: str, views: Sequence[SeriesVie
               any(tag in t.tags for t in v.schedule.talks)]
     return _render("tag.html", here, now, memo, info=info, meta=meta, tag=tag,
                    upcoming=upcoming, past=past, series=tagged,
-                   feeds=_addresses(info, site, tag_calendar(tag)))
+                   feeds=_addresses(info, site, urls.tag_calendar(tag)))
 
 
 def embed(info: HubInfo, site: urls.Site, found: Sequence[Item], now: datetime,

@@ -157,7 +157,7 @@ FRAME_HEIGHT = 720
 #: The space the script snippet reserves before its list arrives, so the host
 #: page does not move (tests/integration/test_browser.py measures the layout shift).
 SCRIPT_RESERVE = "36rem"
-_SNIPPETS = {
+SNIPPETS = {
     # data-feeds-frame: embed.js, the snippet's second part, fits the frame to its content
     # (without it, the frame keeps its height).
     "iframe": '<iframe src="{{ src }}?limit={{ limit }}" title="{{ title }}: upcoming talks" '
@@ -175,7 +175,7 @@ def snippets(series: Series, site: urls.Site) -> dict[str, Any]:
               "title": series.title, "limit": SNIPPET_LIMIT, "height": FRAME_HEIGHT,
               "reserve": SCRIPT_RESERVE}
     result: dict[str, Any] = {name: ENV.from_string(source).render(values)
-                              for name, source in _SNIPPETS.items()}
+                              for name, source in SNIPPETS.items()}
     result.update(limit=SNIPPET_LIMIT, height=FRAME_HEIGHT)
     return result
 

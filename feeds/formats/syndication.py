@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 from lxml import etree
 from markupsafe import Markup
@@ -64,7 +65,7 @@ def _dates(published: datetime, revision: Revision) -> tuple[datetime, datetime]
     return published, max(published, timezones.to_utc(revision.modified))
 
 
-def _not_after(entry: Entry, latest: datetime) -> Entry:
+def not_after(entry: Entry, latest: datetime) -> Entry:
     """`entry` with no date later than `latest`."""
     if entry.updated <= latest:  # published <= updated
         return entry
@@ -241,7 +242,7 @@ def entries(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Si
     """Every entry, newest publication first (ties broken by id, for stable
     bytes), no date later than `now`."""
     latest = timezones.to_utc(now)
-    found = [_not_after(entry, latest) for talk in schedule.talks
+    found = [not_after(entry, latest) for talk in schedule.talks
              for entry in memo(talk_entries, talk, revisions[talk.id], schedule.series, site,
                                memo)]
     return sorted(found, key=lambda e: (e.published, e.id), reverse=True)
@@ -249,7 +250,8 @@ def entries(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Si
 
 # --- feeds --------------------------------------------------------------------
 
-def _add(fg: FeedGenerator, entry: Entry, rss: bool) -> None:
+def add_entry(fg: FeedGenerator, entry: Entry, rss: bool) -> FeedEntry:
+    """`entry` appended to `fg` (RSS 2.0 or Atom 1.0), returned for more."""
     fe = fg.add_entry(order="append")
     fe.id(entry.id)  # also the RSS guid, isPermaLink="false"
     fe.title(entry.title)
@@ -261,6 +263,7 @@ def _add(fg: FeedGenerator, entry: Entry, rss: bool) -> None:
         fe.author(name=name)
         if rss:
             fe.dc.dc_creator(name)
+    return fe
 
 
 def _generator(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
@@ -284,7 +287,7 @@ def _generator(schedule: Schedule, revisions: Mapping[str, Revision], site: urls
     fg.link(href=site.url(urls.HOME), rel="alternate")  # last: the RSS channel link
     fg.updated(max((e.updated for e in found), default=EPOCH))
     for entry in found[:max(limit, 0)]:
-        _add(fg, entry, rss)
+        add_entry(fg, entry, rss)
     return fg
 
 

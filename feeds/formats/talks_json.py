@@ -93,22 +93,22 @@ def talks_document(schedule: Schedule, site: urls.Site,
                       for talk in schedule.talks]}
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def talk_json(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
               notice: str = "") -> str:
     """talk_record(...) serialized."""
-    return _dumps(talk_record(talk, site, previous_starts, notice))
+    return dumps(talk_record(talk, site, previous_starts, notice))
 
 
 def render(schedule: Schedule, site: urls.Site, memo: Memo = direct,
            revisions: Mapping[str, Revision] | None = None) -> bytes:
-    """/talks.json as UTF-8 bytes: the same text as ``_dumps(talks_document(...))``."""
+    """/talks.json as UTF-8 bytes: the same text as ``dumps(talks_document(...))``."""
     talks = ",".join(memo(talk_json, talk, site, *changes(talk, revisions))
                      for talk in schedule.talks)
-    text = f'{{"series":{_dumps(series_record(schedule.series, site))},"talks":[{talks}]}}'
+    text = f'{{"series":{dumps(series_record(schedule.series, site))},"talks":[{talks}]}}'
     return (text + "\n").encode("utf-8")
 
 
@@ -127,7 +127,7 @@ def embed_talk(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...
     """One talk as embed.js shows it, serialized: no abstract, links or notes;
     a changed talk's notice and a recording only where it has one (the list
     stays small)."""
-    return _dumps({
+    return dumps({
         "title": talk.title, "status": talk.status,
         "previous_starts": [timezones.isoformat_utc(s) for s in previous_starts],
         **({"notice": notice} if notice else {}),
@@ -143,7 +143,7 @@ def embed_series(series: Series, site: urls.Site, rhythm: str | None = None) -> 
     """The series as embed.js shows it: title, page, attend text and, when
     known, its rhythm ("Every other Monday, 17:00 Berlin time") for the
     season break."""
-    return _dumps({"title": series.title, "url": site.url(urls.HOME),
+    return dumps({"title": series.title, "url": site.url(urls.HOME),
                    "attend": _or_none(series.attend), "rhythm": rhythm or None})
 
 
@@ -153,7 +153,7 @@ def _embed_document(schedule: Schedule, talks: list[Talk], site: urls.Site, memo
     head = embed_series(schedule.series, site, rhythm)
     body = ",".join(memo(embed_talk, talk, site, *changes(talk, revisions)) for talk in talks)
     tail = "" if left_out is None else \
-        f',"left_out":{_dumps(dict(left_out))},"all":{_dumps(site.url(urls.EMBED_ALL_JSON))}'
+        f',"left_out":{dumps(dict(left_out))},"all":{dumps(site.url(urls.EMBED_ALL_JSON))}'
     return f'{{"series":{head},"talks":[{body}]{tail}}}\n'.encode()
 
 

@@ -219,7 +219,7 @@ def parts_of(state: SeriesState, slug: str, memo: Kept) -> views.SeriesParts:
 
 
 def _prefixed(slug: str, routes: Iterable[tuple[str, Resource]]) -> dict[str, Resource]:
-    return {views.series_route(slug, path): resource for path, resource in routes}
+    return {urls.series_route(slug, path): resource for path, resource in routes}
 
 
 @contextlib.contextmanager
@@ -308,15 +308,15 @@ def hub_routes(context: HubContext, memo: Kept = KEPT) -> dict[str, Resource]:
     for tag in views.all_tags(series):
         tagged = views.items(series, tag)
         title = f"{info.title}: {tag}"
-        tag_head = views.calendar_head(info, site, title, views.tag_calendar(tag),
-                                       views.tag_route(tag))
-        routes[views.tag_route(tag)] = resource(
+        tag_head = views.calendar_head(info, site, title, urls.tag_calendar(tag),
+                                       urls.tag_route(tag))
+        routes[urls.tag_route(tag)] = resource(
             views.tag_page(info, site, tag, series, tagged, now, memo), pages.PAGE_DELIVERY)
-        routes[views.tag_calendar(tag)] = resource(
+        routes[urls.tag_calendar(tag)] = resource(
             views.subscription_calendar(tag_head, tagged, now, memo), ical.FEED_DELIVERY)
         routes.update(feeds(title, f"Talks on {tag} across {info.title}.",
-                            site.tag("tag", tag, "feed"), views.tag_rss(tag), views.tag_atom(tag),
-                            views.tag_route(tag), [(e, i) for e, i in every_entry if tag in i.tags]))
+                            site.tag("tag", tag, "feed"), urls.tag_rss(tag), urls.tag_atom(tag),
+                            urls.tag_route(tag), [(e, i) for e, i in every_entry if tag in i.tags]))
     for name, body in pages.static_files().items():
         routes[urls.asset(name)] = resource(body, pages.asset_delivery(name))
         routes[urls.asset(pages.fingerprinted(name))] = Resource(

@@ -8,12 +8,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 from zoneinfo import ZoneInfo
 
 import feedparser
 import icalendar
 import pytest
+from lxml import etree
 
 from feeds import create_app
 from feeds.data.loader import load_schedule
@@ -164,6 +166,12 @@ def test_feed_readers_read_the_combined_feeds_with_the_series_ids(client, path):
     for entry in feed.entries:
         terms = {t.term for t in entry.tags}
         assert any(TITLES[slug] in terms for slug in SLUGS)
+    # A browser shows the feed as a page for people: the site's feed stylesheet, found.
+    tree = etree.fromstring(client.get(path).data).getroottree()
+    sheet = tree.getroot().getprevious()
+    assert sheet is not None and sheet.target == "xml-stylesheet"
+    href = sheet.get("href")
+    assert client.get(urljoin(path, href)).status_code == 200, href
 
 
 def test_newsboat_reads_the_combined_and_tag_feeds(hub_app, client, tmp_path):
