@@ -252,6 +252,45 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (tests never download a browser)."""
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (tests never download a browser)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class WsgiServer:
+    """A WSGI app (set now or later) served on 127.0.0.1 in a daemon thread."""
+
+    def __init__(self, app: Any = None) -> None:
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.http = make_server("127.0.0.1", 0, self._dispatch, threaded=True)
+        self.url = f"http://127.0.0.1:{self.http.server_port}"
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _dispatch(self, environ: Any, start_response: Any) -> Any:
+        assert self.app is not None
+        return self.app(environ, start_response)
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.thread.join(timeout=5)
+
+
 #: Screenshots and other files for a person to look at (not committed).
 ARTIFACTS = ROOT / "tests" / "artifacts"
 HOSTILE_TITLE = '<script>alert(1)</script> "Quoted" & <b>bold</b>'

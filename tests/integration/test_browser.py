@@ -19,8 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Browser, Page
 
 from feeds import create_app
 from feeds.data.loader import load_schedule
@@ -30,17 +29,17 @@ from feeds.model import Schedule
 from feeds.urls import Site
 
 from helpers import (
-    ARGS,
     ARTIFACTS,
-    CHROMIUM,
     HOSTILE_ID,
     HOSTILE_TITLE,
     NOW,
     ROOT,
     SEED_DATA,
     FakeClock,
+    WsgiServer,
     add_hostile_talk,
     add_talk,
+    chromium,
 )
 
 AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
@@ -60,33 +59,10 @@ EARLY = datetime(2026, 2, 20, 12, 0, tzinfo=timezone.utc)
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
 
 
-class Server:
-    """A WSGI app served on 127.0.0.1 in a daemon thread."""
-
-    def __init__(self) -> None:
-        self.app: Callable[..., Any] | None = None
-        self.http = make_server("127.0.0.1", 0, self._dispatch, threaded=True)
-        self.url = f"http://127.0.0.1:{self.http.server_port}"
-        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
-        self.thread.start()
-
-    def _dispatch(self, environ, start_response):
-        assert self.app is not None
-        return self.app(environ, start_response)
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (tests never download a browser)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +81,7 @@ def schedule(data) -> Schedule:
 
 def served_app(data: Path, now: datetime = NOW) -> Iterator[str]:
     """The feeds app over `data`, its SITE_URL being the address it is served on."""
-    server = Server()
+    server = WsgiServer()
     server.app = create_app({"TESTING": True, "TALKS_FILE": str(data), "SITE_URL": server.url,
                              "CLOCK": FakeClock(now), "CHECK_INTERVAL": 60.0,
                              "BUILD_MODE": "inline",
@@ -173,7 +149,7 @@ def stranger(site) -> Iterator[str]:
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
         return [page]
 
-    server = Server()
+    server = WsgiServer()
     server.app = host
     yield server.url
     server.close()
@@ -189,7 +165,7 @@ def seed_host(seed_site) -> Iterator[str]:
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
         return [bodies.get(environ["PATH_INFO"], bodies["/light"])]
 
-    server = Server()
+    server = WsgiServer()
     server.app = host
     yield server.url
     server.close()
@@ -391,7 +367,7 @@ def test_a_moved_and_a_postponed_talk_say_so_in_words_and_pass_axe(browser, tmp_
         assert problems == []
         page.context.close()
         # the script embed on another site, long after the postponed talk's old slot
-        host = Server()
+        host = WsgiServer()
         host.app = static_page(host_page(site))
         months_later = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
         try:
@@ -558,7 +534,7 @@ def dark_host(seed_site) -> Iterator[str]:
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
         return [bodies[environ["PATH_INFO"]]]
 
-    server = Server()
+    server = WsgiServer()
     server.app = host
     yield server.url
     server.close()
@@ -740,7 +716,7 @@ def test_a_past_list_loads_embed_all_json_only_when_it_asks_for_more(browser, tm
 <div id="short" data-feeds-embed data-show="past" data-limit="5"></div>
 <div id="full" data-feeds-embed data-show="past"></div>
 <script async src="{url}/embed.js"></script></main></body></html>""".encode()
-        host = Server()
+        host = WsgiServer()
         host.app = static_page(body)
         requests: list[str] = []
         try:

@@ -6,58 +6,33 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Browser, Page
 
 from feeds import create_app
 
-from helpers import ARGS, ARTIFACTS, CHROMIUM, ROOT, FakeClock, write_hub
+from helpers import ARTIFACTS, ROOT, FakeClock, WsgiServer, chromium, write_hub
 
 AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 #: Before every talk of the generated hub: all are upcoming.
 EARLY = datetime(2026, 2, 20, 12, 0, tzinfo=timezone.utc)
 
 
-class Server:
-    """A WSGI app served on 127.0.0.1 in a daemon thread."""
-
-    def __init__(self, app: Callable[..., Any] | None = None) -> None:
-        self.app = app
-        self.http = make_server("127.0.0.1", 0, self._dispatch, threaded=True)
-        self.url = f"http://127.0.0.1:{self.http.server_port}"
-        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
-        self.thread.start()
-
-    def _dispatch(self, environ, start_response):
-        assert self.app is not None
-        return self.app(environ, start_response)
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (tests never download a browser)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
 def hub_site(tmp_path_factory) -> Iterator[str]:
     folder = write_hub(Path(tmp_path_factory.mktemp("hub")) / "hub")
-    server = Server()
+    server = WsgiServer()
     server.app = create_app({"TESTING": True, "TALKS_FILE": str(folder), "SITE_URL": server.url,
                              "CLOCK": FakeClock(EARLY), "CHECK_INTERVAL": 60.0,
                              "BUILD_MODE": "inline",
@@ -82,7 +57,7 @@ def host(hub_site) -> Iterator[str]:
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
         return [page]
 
-    server = Server(app)
+    server = WsgiServer(app)
     yield server.url
     server.close()
 
