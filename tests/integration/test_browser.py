@@ -11,6 +11,7 @@ import json
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -57,6 +58,19 @@ AUTUMN_TALKS = {"2026-10-19-autumn": "2026-10-19", "2026-10-26-autumn": "2026-10
 # Before every talk above: all of them are upcoming.
 EARLY = datetime(2026, 2, 20, 12, 0, tzinfo=timezone.utc)
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
+
+
+def wait_until_fitted(page: Page, iframe: str, card: Any) -> None:
+    """Until the frame is as tall as its card, both measured afresh each time
+    (the card grows as its script fills in the visitor's times)."""
+    deadline = time.monotonic() + 15
+    while True:
+        frame_height = page.locator(iframe).evaluate("n => n.getBoundingClientRect().height")
+        card_height = card.evaluate("n => n.getBoundingClientRect().height")
+        if abs(frame_height - card_height) < 2:
+            return
+        assert time.monotonic() < deadline, f"the frame is {frame_height} px, its card {card_height} px"
+        page.wait_for_timeout(100)
 
 
 @pytest.fixture(scope="module")
@@ -566,9 +580,7 @@ def test_no_white_slab_on_a_dark_host_in_any_theme(browser, dark_host, theme, wi
     frame = page.frame_locator("#framed iframe")
     frame.locator(".fe-title").first.wait_for()
     card = frame.locator(".feeds-embed")
-    page.wait_for_function(  # fitted: the frame is as tall as its card
-        "h => Math.abs(document.querySelector('#framed iframe').getBoundingClientRect().height - h) < 2",
-        arg=card.evaluate("n => n.getBoundingClientRect().height"), timeout=15000)
+    wait_until_fitted(page, "#framed iframe", card)
     page.wait_for_timeout(200)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"dark-host-{theme}-{width}.png"), full_page=True)
@@ -636,10 +648,7 @@ def test_with_everything_past_both_embeds_show_the_season_break(browser, seed_si
             assert "Subscribe to the calendar" in text
             assert root.locator(".yourtime").count() == 0  # a record needs no "your time"
         # No hole: the frame and the script's box fit their cards.
-        card = frame.locator(".feeds-embed").evaluate("n => n.getBoundingClientRect().height")
-        page.wait_for_function(
-            "h => Math.abs(document.querySelector('iframe').getBoundingClientRect().height - h) < 2",
-            arg=card, timeout=15000)
+        wait_until_fitted(page, "iframe", frame.locator(".feeds-embed"))
         box = page.locator("[data-feeds-embed]")
         inner = box.evaluate("n => n.shadowRoot.querySelector('.feeds-embed').getBoundingClientRect().height")
         assert box.evaluate("n => n.getBoundingClientRect().height") - inner < 2
