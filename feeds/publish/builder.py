@@ -431,6 +431,7 @@ def stay(job: BuildJob, sleep: Callable[[float], None] = time.sleep,
     fails or times out leaves the published build served, as in a fresh
     builder; a builder that dies is replaced by a fresh one."""
     seen, due_at = source_of(job), clock() + job.interval
+    builds.prepare_next(job.state)
     while True:
         sleep(min(WATCH, max(due_at - clock(), 0.0)))
         source = source_of(job)
@@ -450,3 +451,4 @@ def stay(job: BuildJob, sleep: Callable[[float], None] = time.sleep,
             seen = None
         if built:
             gc.collect()  # what the last build let go, while nothing waits for it
+            builds.prepare_next(job.state)

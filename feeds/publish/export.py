@@ -22,7 +22,7 @@ import os
 import posixpath
 import shutil
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from feeds.files import replace_directory, sibling_directory
@@ -223,12 +223,16 @@ def stamp_of(content: Resource | bytes) -> float | None:
 
 
 def write_files(root: Path, files: Mapping[str, Resource | bytes],
-                reuse: Reuse | None = None) -> dict[str, tuple[str, float | None]]:
+                reuse: Reuse | None = None,
+                folders: Collection[str] = ()) -> dict[str, tuple[str, float | None]]:
     """Write `files` (from site_files) under `root`, each route's file dated
     by its Last-Modified. A file that `reuse` finds unchanged in an earlier
-    build is hard-linked from it instead of written. Returns every file's
-    digest and date (what a later build compares with)."""
-    made: set[str] = set()
+    build is hard-linked from it instead of written. `folders` (relative to
+    `root`) exist already, with `root`. Returns every file's digest and date
+    (what a later build compares with)."""
+    made: set[str] = set(folders)
+    if made:
+        made.add("")
     written: dict[str, tuple[str, float | None]] = {}
     base = str(root)
     for relative, content in files.items():

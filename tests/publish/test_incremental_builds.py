@@ -170,3 +170,42 @@ def test_a_file_damaged_in_the_build_before_is_written_again_not_linked(data_fil
     assert after is not None and after.name != before.name
     assert after.routes[other].body == good
     assert os.stat(after.routes[other].file).st_ino != damaged.stat().st_ino
+
+
+def tree(site: Path) -> dict[str, bytes | None]:
+    """Every folder (None) and file (its bytes) under `site`."""
+    return {str(p.relative_to(site)): None if p.is_dir() else p.read_bytes()
+            for p in site.rglob("*")}
+
+
+def test_folders_made_ahead_leave_the_tree_a_cold_build_writes(data_file, tmp_path):
+    """The builder that stays makes the next build's folders while it waits;
+    the next build uses them, makes the missing ones and removes those of a
+    talk that is gone: its tree is exactly a cold build's."""
+    state = tmp_path / "state"
+    job = job_for(data_file, state)
+    run_build(job, clock=lambda: NOW, wall=lambda: WALL)
+    before = builds.open_current(state)
+    assert before is not None
+    ahead = builds.prepare_next(state)
+    ahead.wait()
+    prepared = ahead.directory / builds.SITE
+    assert (prepared / "talks" / EDITED).is_dir()
+    assert not any(p.is_file() for p in prepared.rglob("*"))  # folders only
+    text = data_file.read_text()
+    start = text.index(f"  - id: {EDITED}\n")
+    end = text.index("  - id: ", start + 1)
+    data_file.write_text(text[:start] + text[end:])  # the talk is gone
+    later = NOW + timedelta(minutes=5)
+    run_build(job, clock=lambda: later, wall=lambda: WALL + 60)
+    after = builds.open_current(state)
+    assert after is not None and after.name != before.name
+    assert not prepared.exists()  # taken by the build
+    assert "/talks/" + EDITED + "/" not in after.routes
+
+    run_build(job_for(data_file, tmp_path / "cold"), clock=lambda: later, wall=lambda: WALL + 60)
+    cold = builds.open_current(tmp_path / "cold")
+    assert cold is not None
+    made = tree(after.directory / builds.SITE)
+    assert f"talks/{EDITED}" not in made
+    assert made == tree(cold.directory / builds.SITE)
