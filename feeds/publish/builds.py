@@ -46,6 +46,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -58,7 +59,7 @@ from feeds import urls
 from feeds.data.yaml_reader import InvalidData
 from feeds.files import sync_directory, sync_tree, write_atomically
 from feeds.formats import pages
-from feeds.formats.delivery import Delivery, Resource, http_date
+from feeds.formats.delivery import GZIP_SUFFIX, Delivery, Resource, http_date
 from feeds.publish import export
 from feeds.publish.made_from import MadeFrom, check_ends, fingerprint, read_checked
 from feeds.publish.routes import (
@@ -296,20 +297,22 @@ def _next_seq(state: Path) -> int:
     return max(seqs) + 1
 
 
-class PreparedFolders:
-    """The folders of the next build, made ahead while the builder that stays
-    waits for an edit: a new build is a new tree, and under load each folder
-    (one per talk) costs a `mkdir` of up to a millisecond, most of an
-    edit's time at 20 000 talks. A thread makes, in a temporary directory,
-    the site folders of the current build (nothing else: no file); the next
-    `publish` of this process stops it, takes the folders made so far as its
-    own, makes the rest and removes the ones it does not use."""
+class PreparedTree:
+    """The next build's tree, made ahead while the builder that stays waits
+    for an edit: a new build is a new tree, and under load each folder (one
+    per talk) costs a `mkdir` of up to a millisecond and each hard link a
+    tenth of that, most of an edit's time at 20 000 talks. A thread makes,
+    in a temporary directory, the site folders of the current build and
+    hard-links its files there (each checked as `export.write_files` checks
+    a link); the next `publish` of this process stops it and takes what is
+    made so far as its own (export.Prepared): it keeps the files that are
+    unchanged, replaces the others and removes what it does not use."""
 
     def __init__(self, state: Path):
         self.directory = builds_dir(state) / f".next-{os.getpid()}.tmp"
-        self.made: list[str] = []  # relative to the site folder, parents first
+        self.made = export.Prepared()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._make, args=(state,), name="next-folders",
+        self._thread = threading.Thread(target=self._make, args=(state,), name="next-tree",
                                         daemon=True)
 
     def _make(self, state: Path) -> None:
@@ -318,29 +321,36 @@ class PreparedFolders:
             return
         try:
             known = json.loads((builds_dir(state) / name / FILES).read_text(encoding="utf-8"))
-            folders = sorted({os.path.dirname(relative) for relative in known} - {""})
+            source = str(builds_dir(state) / name / SITE) + "/"
             shutil.rmtree(self.directory, ignore_errors=True)
             site = self.directory / SITE
             site.mkdir(parents=True)
-            made: set[str] = set()
-            for folder in folders:
-                for parent in _ancestors(folder):
-                    if self._stop.is_set():
-                        return
+            base = str(site) + "/"
+            made = {""}
+            for relative, (digest, stamp) in known.items():
+                if self._stop.is_set():
+                    return
+                export.relative_file(relative)
+                for parent in _ancestors(os.path.dirname(relative)):
                     if parent not in made:
-                        os.mkdir(site / parent)
+                        os.mkdir(base + parent)
                         made.add(parent)
-                        self.made.append(parent)
-        except (OSError, ValueError, TypeError):  # removed under us, or unreadable: not used
-            self.made.clear()
-            return
+                        self.made.folders.append(parent)
+                if not _link_checked(source + relative, base + relative):
+                    continue
+                self.made.files[relative] = (digest, stamp)
+                if _link_checked(source + relative + GZIP_SUFFIX, base + relative + GZIP_SUFFIX,
+                                 empty=False):
+                    self.made.packed.add(relative)
+        except (OSError, ValueError, TypeError, export.ExportError):
+            self.made = export.Prepared()  # removed under us, or unreadable: not used
 
-    def start(self) -> PreparedFolders:
+    def start(self) -> PreparedTree:
         self._thread.start()
         return self
 
     def wait(self) -> None:
-        """Until every folder is made."""
+        """Until the whole tree is made."""
         self._thread.join()
 
     def stop(self) -> None:
@@ -348,52 +358,59 @@ class PreparedFolders:
         if self._thread.is_alive():
             self._thread.join()
 
-    def claim(self, target: Path) -> list[str]:
-        """Stop making folders and move them to `target` (absent); returns the
-        folders now under `target`/site (none if nothing could be moved)."""
+    def claim(self, target: Path) -> export.Prepared:
+        """Stop making the tree and move it to `target` (absent); returns
+        what is now under `target`/site (nothing if it could not be moved)."""
         self.stop()
-        if not self.made:
-            return []
+        if not self.made.folders and not self.made.files:
+            return export.Prepared()
         try:
             os.rename(self.directory, target)
         except OSError:
-            return []
+            return export.Prepared()
         return self.made
 
 
+def _link_checked(source: str, target: str, empty: bool = True) -> bool:
+    """Hard-link `source` at `target` if it is a regular file (never a
+    symbolic link), `empty` or not; False, with nothing at `target`, if not."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    found = os.lstat(target)
+    if stat.S_ISREG(found.st_mode) and (empty or found.st_size > 0):
+        return True
+    os.unlink(target)
+    return False
+
+
 def _ancestors(folder: str) -> list[str]:
-    """'a/b/c' -> ['a', 'a/b', 'a/b/c']."""
+    """'a/b/c' -> ['a', 'a/b', 'a/b/c']; [] for ''."""
+    if not folder:
+        return []
     parts = folder.split("/")
     return ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
 
 
-#: The folders being made for this process's next build (`prepare_next`).
-_prepared: PreparedFolders | None = None
+#: The tree being made for this process's next build (`prepare_next`).
+_prepared: PreparedTree | None = None
 
 
-def prepare_next(state: Path) -> PreparedFolders:
-    """Start making the next build's folders (see PreparedFolders): the
-    builder that stays calls it once a build is published."""
+def prepare_next(state: Path) -> PreparedTree:
+    """Start making the next build's tree (see PreparedTree): the builder
+    that stays calls it once a build is published."""
     global _prepared
     if _prepared is not None:
-        _prepared.stop()  # its folders are made again, or removed by remove_temporaries
-    _prepared = PreparedFolders(state).start()
+        _prepared.stop()  # its tree is made again, or removed by remove_temporaries
+    _prepared = PreparedTree(state).start()
     return _prepared
 
 
-def _claim_prepared(target: Path) -> list[str]:
+def _claim_prepared(target: Path) -> export.Prepared:
     global _prepared
     prepared, _prepared = _prepared, None
-    return prepared.claim(target) if prepared is not None else []
-
-
-def _remove_unused(site: Path, folders: list[str], written: Mapping[str, Any]) -> None:
-    """Remove the prepared `folders` that hold no file of the build (a talk
-    removed since), deepest first, so the tree is the one a cold build writes."""
-    used = {parent for relative in written
-            for parent in _ancestors(os.path.dirname(relative)) if parent}
-    for folder in sorted(set(folders) - used, key=lambda f: f.count("/"), reverse=True):
-        os.rmdir(site / folder)
+    return prepared.claim(target) if prepared is not None else export.Prepared()
 
 
 def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] | None,
@@ -407,12 +424,11 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
     name = f"{seq:06d}-{snapshot.version}"
     tmp = builds / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    folders = _claim_prepared(tmp)
+    prepared = _claim_prepared(tmp)
     remove_temporaries(state, keep=tmp.name)
     try:
         written = export.write_files(tmp / SITE, export.site_files(snapshot, max_age),
-                                     reuse=unchanged_in(state), folders=folders)
-        _remove_unused(tmp / SITE, folders, written)
+                                     reuse=unchanged_in(state), prepared=prepared)
         (tmp / FILES).write_text(json.dumps(written, separators=(",", ":")), encoding="utf-8")
         index = {"format": FORMAT, "version": snapshot.version, "seq": seq,
                  "talks": len(snapshot.context.schedule.talks),

@@ -178,10 +178,11 @@ def tree(site: Path) -> dict[str, bytes | None]:
             for p in site.rglob("*")}
 
 
-def test_folders_made_ahead_leave_the_tree_a_cold_build_writes(data_file, tmp_path):
-    """The builder that stays makes the next build's folders while it waits;
-    the next build uses them, makes the missing ones and removes those of a
-    talk that is gone: its tree is exactly a cold build's."""
+def test_a_tree_made_ahead_becomes_the_tree_a_cold_build_writes(data_file, tmp_path):
+    """The builder that stays makes the next build's folders and links its
+    files while it waits; the next build keeps what is unchanged, writes
+    what changed (a file damaged since it was linked too) and removes the
+    files and folders of a talk that is gone: its tree is a cold build's."""
     state = tmp_path / "state"
     job = job_for(data_file, state)
     run_build(job, clock=lambda: NOW, wall=lambda: WALL)
@@ -190,8 +191,13 @@ def test_folders_made_ahead_leave_the_tree_a_cold_build_writes(data_file, tmp_pa
     ahead = builds.prepare_next(state)
     ahead.wait()
     prepared = ahead.directory / builds.SITE
-    assert (prepared / "talks" / EDITED).is_dir()
-    assert not any(p.is_file() for p in prepared.rglob("*"))  # folders only
+    assert (prepared / "talks" / EDITED / "index.html").is_file()
+    assert tree(prepared) == tree(before.directory / builds.SITE)
+    other = next(r for r in before.routes if r.startswith("/talks/") and r.endswith(".ics")
+                 and EDITED not in r)
+    good = before.routes[other].body
+    damaged = Path(before.routes[other].file)
+    damaged.write_bytes(good[: len(good) // 2])  # cut short on disk, after it was linked
     text = data_file.read_text()
     start = text.index(f"  - id: {EDITED}\n")
     end = text.index("  - id: ", start + 1)
@@ -200,12 +206,17 @@ def test_folders_made_ahead_leave_the_tree_a_cold_build_writes(data_file, tmp_pa
     run_build(job, clock=lambda: later, wall=lambda: WALL + 60)
     after = builds.open_current(state)
     assert after is not None and after.name != before.name
-    assert not prepared.exists()  # taken by the build
+    assert not ahead.directory.exists()  # taken by the build
+    assert after.routes[other].body == good
     assert "/talks/" + EDITED + "/" not in after.routes
+    kept = [f for f, st in site_files(after).items() if f.startswith("talks/")
+            and st.st_ino == site_files(before)[f].st_ino]
+    assert kept  # unchanged files stay linked
 
     run_build(job_for(data_file, tmp_path / "cold"), clock=lambda: later, wall=lambda: WALL + 60)
     cold = builds.open_current(tmp_path / "cold")
     assert cold is not None
     made = tree(after.directory / builds.SITE)
-    assert f"talks/{EDITED}" not in made
+    assert f"talks/{EDITED}" not in made and f"talks/{EDITED}.ics" not in made
     assert made == tree(cold.directory / builds.SITE)
+    assert served(after) == served(cold)
