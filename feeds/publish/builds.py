@@ -16,6 +16,8 @@ feeds.server.publisher.state_dir)::
     builds/<seq>-<version>/files.json    every site file's digest and date: the next build
                                          hard-links the files that stay the same
     builds/broken-<seq>-<version>/       a build that could not be read, set aside
+    builds/.next-<pid>.tmp/site/         the next build's tree, linked ahead by the builder
+                                         that stays (PreparedTree); taken by its next build
     current -> builds/<seq>-<version>    replaced with one rename: readers see old or new
     status.json                          the last build attempt (errors for /healthz)
     build.lock                           held by the one process that builds
@@ -310,13 +312,15 @@ class PreparedTree:
 
     def __init__(self, state: Path):
         self.directory = builds_dir(state) / f".next-{os.getpid()}.tmp"
+        #: The build it is made from.
+        self.source = current_name(state)
         self.made = export.Prepared()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._make, args=(state,), name="next-tree",
                                         daemon=True)
 
     def _make(self, state: Path) -> None:
-        name = current_name(state)
+        name = self.source
         if name is None:
             return
         try:
@@ -352,6 +356,10 @@ class PreparedTree:
     def wait(self) -> None:
         """Until the whole tree is made."""
         self._thread.join()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -402,6 +410,8 @@ def prepare_next(state: Path) -> PreparedTree:
     that stays calls it once a build is published."""
     global _prepared
     if _prepared is not None:
+        if _prepared.source == current_name(state) and not _prepared.stopped:
+            return _prepared  # no new build since (one failed): still good
         _prepared.stop()  # its tree is made again, or removed by remove_temporaries
     _prepared = PreparedTree(state).start()
     return _prepared
