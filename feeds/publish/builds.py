@@ -417,10 +417,16 @@ def prepare_next(state: Path) -> PreparedTree:
     return _prepared
 
 
-def _claim_prepared(target: Path) -> export.Prepared:
+def _claim_prepared(state: Path, target: Path) -> export.Prepared:
+    """The tree made ahead for `state`, moved to `target` (nothing if none is)."""
     global _prepared
     prepared, _prepared = _prepared, None
-    return prepared.claim(target) if prepared is not None else export.Prepared()
+    if prepared is None:
+        return export.Prepared()
+    if prepared.directory.parent != builds_dir(state):  # another state folder's
+        prepared.stop()
+        return export.Prepared()
+    return prepared.claim(target)
 
 
 def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] | None,
@@ -434,7 +440,7 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
     name = f"{seq:06d}-{snapshot.version}"
     tmp = builds / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    prepared = _claim_prepared(tmp)
+    prepared = _claim_prepared(state, tmp)
     remove_temporaries(state, keep=tmp.name)
     try:
         written = export.write_files(tmp / SITE, export.site_files(snapshot, max_age),

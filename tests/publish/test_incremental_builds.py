@@ -220,3 +220,18 @@ def test_a_tree_made_ahead_becomes_the_tree_a_cold_build_writes(data_file, tmp_p
     assert f"talks/{EDITED}" not in made and f"talks/{EDITED}.ics" not in made
     assert made == tree(cold.directory / builds.SITE)
     assert served(after) == served(cold)
+
+
+def test_a_tree_made_ahead_serves_only_its_own_state_folder_and_outlives_a_failed_build(
+        data_file, tmp_path):
+    state = tmp_path / "state"
+    run_build(job_for(data_file, state), clock=lambda: NOW, wall=lambda: WALL)
+    ahead = builds.prepare_next(state)
+    ahead.wait()
+    assert builds.prepare_next(state) is ahead  # no new build since: kept
+    other = tmp_path / "other"
+    run_build(job_for(data_file, other), clock=lambda: NOW, wall=lambda: WALL)
+    assert ahead.directory.exists()  # not taken by another state folder's build
+    first = builds.open_current(other)
+    assert first is not None
+    assert all(st.st_nlink == 1 for st in site_files(first).values())  # nothing linked in
