@@ -153,6 +153,10 @@ class Schedule:
     source: str = ""
     _by_id: dict[str, Talk] = field(default_factory=dict, compare=False, repr=False)
     _position: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    #: upcoming and past by `now`, worked out once: a build asks for them
+    #: about twenty times, each a pass over every talk.
+    _split: dict[datetime, tuple[tuple[Talk, ...], tuple[Talk, ...]]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id.update({talk.id: talk for talk in self.talks})
@@ -170,8 +174,18 @@ class Schedule:
     def upcoming(self, now: datetime) -> list[Talk]:
         """Talks that have not ended yet (postponed ones, still to come at
         some date, included), soonest first."""
-        return [t for t in self.talks if t.end > now or t.postponed]
+        return list(self._split_at(now)[0])
 
     def past(self, now: datetime) -> list[Talk]:
         """Talks that have ended, newest first."""
-        return [t for t in reversed(self.talks) if t.end <= now and not t.postponed]
+        return list(self._split_at(now)[1])
+
+    def _split_at(self, now: datetime) -> tuple[tuple[Talk, ...], tuple[Talk, ...]]:
+        found = self._split.get(now)
+        if found is None:
+            if len(self._split) > 8:
+                self._split.clear()
+            found = (tuple(t for t in self.talks if t.end > now or t.postponed),
+                     tuple(t for t in reversed(self.talks) if t.end <= now and not t.postponed))
+            self._split[now] = found
+        return found

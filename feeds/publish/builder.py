@@ -241,10 +241,18 @@ def heal(job: BuildJob) -> PublishedBuild | None:
     return opened.build
 
 
+#: The build this process published last, with the revisions it was made
+#: from: a builder that stays reads them from memory, not from its context.json.
+_last_published: tuple[str, str, Mapping[str, Revision]] | None = None
+
+
 def _known(current: PublishedBuild | None) -> Mapping[str, Revision] | None:
     """The revisions last published from this origin (never another's), if readable."""
     if current is None or current.origin is None:
         return None
+    if _last_published is not None and _last_published[:2] == (str(current.directory),
+                                                                current.version):
+        return _last_published[2]
     try:
         made = current.made_from()
         return made.revisions if isinstance(made, MadeFrom) else None
@@ -335,6 +343,9 @@ def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom | hub_b
         name = builds.publish(job.state, snapshot, job.max_age, source=source,
                               options=job.options, loaded_at=loaded_at, made_from=made_from,
                               keep=job.keep, origin=job.origin)
+        global _last_published
+        _last_published = (str(builds.builds_dir(job.state) / name), snapshot.version,
+                           made_from.revisions)
     except OSError as exc:  # e.g. a full disk: tried again later
         _failed(job, attempt, f"cannot write the build to {job.state_dir}: {exc}; "
                 "the last good build is still served", again=True)
@@ -473,6 +484,7 @@ def stay(job: BuildJob, sleep: Callable[[float], None] = time.sleep,
     fails or times out leaves the published build served, as in a fresh
     builder; a builder that dies is replaced by a fresh one."""
     seen, due_at = source_of(job), clock() + job.interval
+    builds.prepare_next(job.state)
     while True:
         sleep(min(WATCH, max(due_at - clock(), 0.0)))
         source = source_of(job)
@@ -492,3 +504,4 @@ def stay(job: BuildJob, sleep: Callable[[float], None] = time.sleep,
             seen = None
         if built:
             gc.collect()  # what the last build let go, while nothing waits for it
+            builds.prepare_next(job.state)

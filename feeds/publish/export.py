@@ -23,6 +23,7 @@ import posixpath
 import shutil
 import stat
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from feeds.files import replace_directory, sibling_directory
@@ -222,13 +223,32 @@ def stamp_of(content: Resource | bytes) -> float | None:
     return content.last_modified.timestamp() if isinstance(content, Resource) else None
 
 
+@dataclass
+class Prepared:
+    """What is under a build's site folder before `write_files`: `folders`
+    (relative, parents first) and `files` hard-linked ahead from an earlier
+    build, by their digest and date there, with `packed`, those whose `.gz`
+    is linked beside them."""
+
+    folders: list[str] = field(default_factory=list)
+    files: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    packed: set[str] = field(default_factory=set)
+
+
 def write_files(root: Path, files: Mapping[str, Resource | bytes],
-                reuse: Reuse | None = None) -> dict[str, tuple[str, float | None]]:
+                reuse: Reuse | None = None,
+                prepared: Prepared | None = None) -> dict[str, tuple[str, float | None]]:
     """Write `files` (from site_files) under `root`, each route's file dated
     by its Last-Modified. A file that `reuse` finds unchanged in an earlier
-    build is hard-linked from it instead of written. Returns every file's
-    digest and date (what a later build compares with)."""
-    made: set[str] = set()
+    build is hard-linked from it instead of written. What is `prepared`
+    under `root` is kept where it is the file wanted (checked as a link is),
+    replaced where not, and removed where no file is wanted, so that the
+    tree is the same. Returns every file's digest and date (what a later
+    build compares with)."""
+    prepared = prepared or Prepared()
+    made: set[str] = set(prepared.folders)
+    if made:
+        made.add("")
     written: dict[str, tuple[str, float | None]] = {}
     base = str(root)
     for relative, content in files.items():
@@ -239,13 +259,56 @@ def write_files(root: Path, files: Mapping[str, Resource | bytes],
         target = posixpath.join(base, relative)
         digest_, stamp = digest(content), stamp_of(content)
         written[relative] = (digest_, stamp)
+        there = prepared.files.get(relative)
+        if there is not None:
+            if there == (digest_, stamp) and _kept(target, content, relative in prepared.packed):
+                continue
+            _remove_prepared(target, relative in prepared.packed)
         earlier = reuse(relative, digest_, stamp) if reuse is not None else None
         if earlier is not None and _linked(earlier, target, content):
             if isinstance(content, Resource):
                 _link_precompressed(earlier, target, content)
             continue
         write_file(target, content)
+    for relative in prepared.files.keys() - written.keys():
+        _remove_prepared(posixpath.join(base, relative), relative in prepared.packed)
+    used = {""}
+    for relative in written:
+        folder = posixpath.dirname(relative)
+        while folder not in used:
+            used.add(folder)
+            folder = posixpath.dirname(folder)
+    for folder in sorted(set(prepared.folders) - used, key=lambda f: f.count("/"), reverse=True):
+        os.rmdir(posixpath.join(base, folder))
     return written
+
+
+def _kept(target: str, content: Resource | bytes, packed: bool) -> bool:
+    """Whether the file linked ahead at `target` is a regular file of the
+    expected size, with its `.gz` where it needs one (linked or written now)."""
+    found = os.lstat(target)
+    size = len(content.body if isinstance(content, Resource) else content)
+    if not stat.S_ISREG(found.st_mode) or found.st_size != size:
+        return False
+    if not (isinstance(content, Resource) and content.delivery.precompresses(size)):
+        if packed:
+            os.unlink(target + GZIP_SUFFIX)
+    else:
+        if packed:
+            packed_found = os.lstat(target + GZIP_SUFFIX)
+            if stat.S_ISREG(packed_found.st_mode) and packed_found.st_size > 0:
+                return True
+            os.unlink(target + GZIP_SUFFIX)
+        write_precompressed(Path(target), content.body, content.delivery,
+                            content.last_modified.timestamp())
+    return True
+
+
+def _remove_prepared(target: str, packed: bool) -> None:
+    os.unlink(target)
+    if packed:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target + GZIP_SUFFIX)
 
 
 def _linked(earlier: str, target: str, content: Resource | bytes) -> bool:

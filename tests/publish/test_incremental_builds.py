@@ -170,3 +170,68 @@ def test_a_file_damaged_in_the_build_before_is_written_again_not_linked(data_fil
     assert after is not None and after.name != before.name
     assert after.routes[other].body == good
     assert os.stat(after.routes[other].file).st_ino != damaged.stat().st_ino
+
+
+def tree(site: Path) -> dict[str, bytes | None]:
+    """Every folder (None) and file (its bytes) under `site`."""
+    return {str(p.relative_to(site)): None if p.is_dir() else p.read_bytes()
+            for p in site.rglob("*")}
+
+
+def test_a_tree_made_ahead_becomes_the_tree_a_cold_build_writes(data_file, tmp_path):
+    """The builder that stays makes the next build's folders and links its
+    files while it waits; the next build keeps what is unchanged, writes
+    what changed (a file damaged since it was linked too) and removes the
+    files and folders of a talk that is gone: its tree is a cold build's."""
+    state = tmp_path / "state"
+    job = job_for(data_file, state)
+    run_build(job, clock=lambda: NOW, wall=lambda: WALL)
+    before = builds.open_current(state)
+    assert before is not None
+    ahead = builds.prepare_next(state)
+    ahead.wait()
+    prepared = ahead.directory / builds.SITE
+    assert (prepared / "talks" / EDITED / "index.html").is_file()
+    assert tree(prepared) == tree(before.directory / builds.SITE)
+    other = next(r for r in before.routes if r.startswith("/talks/") and r.endswith(".ics")
+                 and EDITED not in r)
+    good = before.routes[other].body
+    damaged = Path(before.routes[other].file)
+    damaged.write_bytes(good[: len(good) // 2])  # cut short on disk, after it was linked
+    text = data_file.read_text()
+    start = text.index(f"  - id: {EDITED}\n")
+    end = text.index("  - id: ", start + 1)
+    data_file.write_text(text[:start] + text[end:])  # the talk is gone
+    later = NOW + timedelta(minutes=5)
+    run_build(job, clock=lambda: later, wall=lambda: WALL + 60)
+    after = builds.open_current(state)
+    assert after is not None and after.name != before.name
+    assert not ahead.directory.exists()  # taken by the build
+    assert after.routes[other].body == good
+    assert "/talks/" + EDITED + "/" not in after.routes
+    kept = [f for f, st in site_files(after).items() if f.startswith("talks/")
+            and st.st_ino == site_files(before)[f].st_ino]
+    assert kept  # unchanged files stay linked
+
+    run_build(job_for(data_file, tmp_path / "cold"), clock=lambda: later, wall=lambda: WALL + 60)
+    cold = builds.open_current(tmp_path / "cold")
+    assert cold is not None
+    made = tree(after.directory / builds.SITE)
+    assert f"talks/{EDITED}" not in made and f"talks/{EDITED}.ics" not in made
+    assert made == tree(cold.directory / builds.SITE)
+    assert served(after) == served(cold)
+
+
+def test_a_tree_made_ahead_serves_only_its_own_state_folder_and_outlives_a_failed_build(
+        data_file, tmp_path):
+    state = tmp_path / "state"
+    run_build(job_for(data_file, state), clock=lambda: NOW, wall=lambda: WALL)
+    ahead = builds.prepare_next(state)
+    ahead.wait()
+    assert builds.prepare_next(state) is ahead  # no new build since: kept
+    other = tmp_path / "other"
+    run_build(job_for(data_file, other), clock=lambda: NOW, wall=lambda: WALL)
+    assert ahead.directory.exists()  # not taken by another state folder's build
+    first = builds.open_current(other)
+    assert first is not None
+    assert all(st.st_nlink == 1 for st in site_files(first).values())  # nothing linked in
