@@ -344,8 +344,8 @@ def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom | hub_b
                               options=job.options, loaded_at=loaded_at, made_from=made_from,
                               keep=job.keep, origin=job.origin)
         global _last_published
-        _last_published = (str(builds.builds_dir(job.state) / name), snapshot.version,
-                           made_from.revisions)
+        _last_published = ((str(builds.builds_dir(job.state) / name), snapshot.version,
+                            made_from.revisions) if isinstance(made_from, MadeFrom) else None)
     except OSError as exc:  # e.g. a full disk: tried again later
         _failed(job, attempt, f"cannot write the build to {job.state_dir}: {exc}; "
                 "the last good build is still served", again=True)
