@@ -1,8 +1,8 @@
 """A hub's build: every series rendered exactly as it would be served alone
 (feeds.publish.snapshot, at the hub's address plus /<slug>), its routes
 under /<slug>/, plus the hub's own views across the series
-(feeds.formats.hub): /, the combined calendars and feeds, /talks.json,
-/embed/ and one page, calendar and feeds per tag.
+(feeds.formats.hub and its hub_* modules): /, the combined calendars and
+feeds, /talks.json, /embed/ and one page, calendar and feeds per tag.
 
 What a hub build is made from is stored by value, as for one series: the
 hub's site.yaml and each series' MadeFrom (feeds.publish.made_from). A
@@ -28,7 +28,17 @@ from feeds.data.hub import HubInfo, parse_site
 from feeds.data.recorded import Recorded, record
 from feeds.data.revisions import latest_date, ledger_path
 from feeds.formats import hub as views
-from feeds.formats import ical, pages, syndication, talks_json
+from feeds.formats import (
+    hub_calendars,
+    hub_feeds,
+    hub_json,
+    hub_pages,
+    hub_parts,
+    ical,
+    pages,
+    syndication,
+    talks_json,
+)
 from feeds.formats.delivery import Resource
 from feeds.formats.memo import KEPT, Kept
 from feeds.model import Schedule, Series
@@ -211,11 +221,11 @@ def series_routes(state: SeriesState, memo: Kept) -> tuple[tuple[tuple[str, Reso
     return tuple(snapshot.routes.items()), snapshot.valid_until
 
 
-def parts_of(state: SeriesState, slug: str, memo: Kept) -> views.SeriesParts:
+def parts_of(state: SeriesState, slug: str, memo: Kept) -> hub_parts.SeriesParts:
     """One series' share of the hub's documents (kept per series state)."""
     c = state.context
-    return views.series_parts(views.SeriesView(slug, c.schedule, c.revisions, c.site,
-                                               c.dated_until), memo)
+    return hub_parts.series_parts(views.SeriesView(slug, c.schedule, c.revisions, c.site,
+                                                   c.dated_until), memo)
 
 
 def _prefixed(slug: str, routes: Iterable[tuple[str, Resource]]) -> dict[str, Resource]:
@@ -255,7 +265,7 @@ def _render_hub(context: HubContext, memo: Kept) -> Snapshot:
             valid.append(valid_until)
     routes.update(hub_routes(context, one))
     stand_in = context.render_context()
-    not_found = Resource(views.not_found(context.info, context.site),
+    not_found = Resource(hub_pages.not_found(context.info, context.site),
                          pages.NOT_FOUND_DELIVERY, context.changed)
     return Snapshot(stand_in, routes, min(valid, default=None), not_found=not_found,
                     embed=EmbedPages(stand_in, routes[urls.EMBED_PAGE], memo))
@@ -265,8 +275,8 @@ def hub_routes(context: HubContext, memo: Kept = KEPT) -> dict[str, Resource]:
     """The hub's own routes: /, its calendars, feeds, JSON, embed and tags."""
     info, site, now, changed = context.info, context.site, context.now, context.changed
     series = context.views
-    merged = views.merge([memo(parts_of, SeriesState(c), slug, memo)
-                          for slug, c in context.series.items()])
+    merged = hub_parts.merge([memo(parts_of, SeriesState(c), slug, memo)
+                              for slug, c in context.series.items()])
     found = merged.items
     limit = context.feed_limit
 
@@ -276,44 +286,46 @@ def hub_routes(context: HubContext, memo: Kept = KEPT) -> dict[str, Resource]:
     every_entry = merged.entries  # newest first; each tag's are a part
 
     def feeds(title: str, description: str, feed_id: str, rss: str, atom: str, home: str,
-              chosen: views.Entries) -> dict[str, Resource]:
-        where = views.FeedAddresses(title, description, feed_id, rss, atom, home)
-        return {rss: resource(views.combined_feed(info, site, chosen, where, limit, True),
+              chosen: hub_feeds.Entries) -> dict[str, Resource]:
+        where = hub_feeds.FeedAddresses(title, description, feed_id, rss, atom, home)
+        return {rss: resource(hub_feeds.combined_feed(info, site, chosen, where, limit, True),
                               syndication.RSS_DELIVERY),
-                atom: resource(views.combined_feed(info, site, chosen, where, limit, False),
+                atom: resource(hub_feeds.combined_feed(info, site, chosen, where, limit, False),
                                syndication.ATOM_DELIVERY)}
 
-    head = views.calendar_head(info, site, info.title, urls.CALENDAR, urls.HOME)
+    head = hub_calendars.calendar_head(info, site, info.title, urls.CALENDAR, urls.HOME)
     archive_title = info.title + ical.ARCHIVE_SUFFIX
     routes = {
-        urls.HOME: resource(views.home(info, site, series, found, now, memo), pages.PAGE_DELIVERY),
-        urls.CALENDAR: resource(views.subscription_calendar(head, found, now, memo),
+        urls.HOME: resource(hub_pages.home(info, site, series, found, now, memo),
+                            pages.PAGE_DELIVERY),
+        urls.CALENDAR: resource(hub_calendars.subscription_calendar(head, found, now, memo),
                                 ical.FEED_DELIVERY),
-        urls.ARCHIVE: resource(views.combined_calendar(
-            views.calendar_head(info, site, archive_title, urls.ARCHIVE, urls.HOME), found, memo,
-            merged.events), ical.FEED_DELIVERY),
+        urls.ARCHIVE: resource(hub_calendars.combined_calendar(
+            hub_calendars.calendar_head(info, site, archive_title, urls.ARCHIVE, urls.HOME),
+            found, memo, merged.events), ical.FEED_DELIVERY),
         **feeds(info.title, info.description, site.tag("feed"), urls.RSS, urls.ATOM, urls.HOME,
                 every_entry),
-        urls.JSON: resource(views.hub_json(info, site, series, found, memo, merged.records),
+        urls.JSON: resource(hub_json.hub_json(info, site, series, found, memo, merged.records),
                             talks_json.JSON_DELIVERY),
-        urls.EMBED_JSON: resource(views.hub_embed_json(info, site, found, memo,
-                                                       merged.embed_records, now),
+        urls.EMBED_JSON: resource(hub_json.hub_embed_json(info, site, found, memo,
+                                                          merged.embed_records, now),
                                   talks_json.JSON_DELIVERY),
-        urls.EMBED_ALL_JSON: resource(views.hub_embed_json(info, site, found, memo,
-                                                           merged.embed_records),
+        urls.EMBED_ALL_JSON: resource(hub_json.hub_embed_json(info, site, found, memo,
+                                                              merged.embed_records),
                                       talks_json.JSON_DELIVERY),
-        urls.EMBED_PAGE: resource(views.embed(info, site, found, now, views.HubEmbedOptions(),
-                                              memo), pages.EMBED_DELIVERY),
+        urls.EMBED_PAGE: resource(hub_pages.embed(info, site, found, now,
+                                                  hub_pages.HubEmbedOptions(), memo),
+                                  pages.EMBED_DELIVERY),
     }
     for tag in views.all_tags(series):
         tagged = views.items(series, tag)
         title = f"{info.title}: {tag}"
-        tag_head = views.calendar_head(info, site, title, urls.tag_calendar(tag),
-                                       urls.tag_route(tag))
+        tag_head = hub_calendars.calendar_head(info, site, title, urls.tag_calendar(tag),
+                                               urls.tag_route(tag))
         routes[urls.tag_route(tag)] = resource(
-            views.tag_page(info, site, tag, series, tagged, now, memo), pages.PAGE_DELIVERY)
+            hub_pages.tag_page(info, site, tag, series, tagged, now, memo), pages.PAGE_DELIVERY)
         routes[urls.tag_calendar(tag)] = resource(
-            views.subscription_calendar(tag_head, tagged, now, memo), ical.FEED_DELIVERY)
+            hub_calendars.subscription_calendar(tag_head, tagged, now, memo), ical.FEED_DELIVERY)
         routes.update(feeds(title, f"Talks on {tag} across {info.title}.",
                             site.tag("tag", tag, "feed"), urls.tag_rss(tag), urls.tag_atom(tag),
                             urls.tag_route(tag), [(e, i) for e, i in every_entry if tag in i.tags]))
@@ -484,13 +496,14 @@ class HubEmbeds:
         self._default = default
         self._series_defaults = series_defaults
         self._series: dict[str, EmbedPages] = {}
-        self._hub: dict[views.HubEmbedOptions, Resource] = {views.HubEmbedOptions(): default}
+        self._hub: dict[hub_pages.HubEmbedOptions, Resource] = {
+            hub_pages.HubEmbedOptions(): default}
         self._budget = budget
 
     def hub(self, pairs: Iterable[tuple[str, str]]) -> Resource:
         """The hub's /embed/ for a query; ValueError for a bad one, EmbedBusy when busy."""
         c = self.context
-        options = views.HubEmbedOptions.from_query(pairs, c.series, views.all_tags(c.views))
+        options = hub_pages.HubEmbedOptions.from_query(pairs, c.series, views.all_tags(c.views))
         page = self._hub.get(options)
         if page is not None:
             return page
@@ -500,7 +513,7 @@ class HubEmbeds:
             raise EmbedBusy(wait)
         started = time.perf_counter()
         try:
-            page = Resource(views.embed(c.info, c.site, views.items(c.views), c.now, options),
+            page = Resource(hub_pages.embed(c.info, c.site, views.items(c.views), c.now, options),
                             pages.EMBED_DELIVERY, c.changed)
         finally:
             budget.spend(time.perf_counter() - started)
