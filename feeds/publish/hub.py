@@ -2,31 +2,23 @@
 (feeds.publish.snapshot, at the hub's address plus /<slug>), its routes
 under /<slug>/, plus the hub's own views across the series
 (feeds.formats.hub and its hub_* modules): /, the combined calendars and
-feeds, /talks.json, /embed/ and one page, calendar and feeds per tag.
+feeds, /talks.json, /embed/ and one page, calendar and feeds per tag; and
+the hub's /embed for the options of a query.
 
-What a hub build is made from is stored by value, as for one series: the
-hub's site.yaml and each series' MadeFrom (feeds.publish.made_from). A
-series whose file is broken keeps the version of the build before, on its
-own: the others are published as usual."""
+What a hub build is made from is in feeds.publish.hub_made_from, how a hub
+folder is read and recorded in feeds.publish.hub_load."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
-from feeds import files, urls
-from feeds.data import hub as hub_data
-from feeds.data.hub import HubInfo, parse_site
-from feeds.data.recorded import Recorded, record
-from feeds.data.revisions import latest_date, ledger_path
+from feeds import urls
+from feeds.data.revisions import latest_date
 from feeds.formats import hub as views
 from feeds.formats import (
     hub_calendars,
@@ -41,12 +33,15 @@ from feeds.formats import (
 )
 from feeds.formats.delivery import Resource
 from feeds.formats.memo import KEPT, Kept
-from feeds.model import Schedule, Series
-from feeds.publish.made_from import MadeFrom
-from feeds.publish.routes import UnreadableBuild
+from feeds.publish.hub_load import load as load
+from feeds.publish.hub_load import newest as newest
+from feeds.publish.hub_load import signature as signature
+from feeds.publish.hub_made_from import HubContext as HubContext
+from feeds.publish.hub_made_from import HubMadeFrom as HubMadeFrom
+from feeds.publish.hub_made_from import is_hub_blob as is_hub_blob
+from feeds.publish.hub_made_from import read_made_from as read_made_from
 from feeds.publish.snapshot import (
     EMBED_BUDGET,
-    BuildOptions,
     EmbedBusy,
     EmbedPages,
     RenderBudget,
@@ -55,114 +50,11 @@ from feeds.publish.snapshot import (
     render_snapshot,
     turning_points,
 )
-from feeds.timezones import EPOCH, to_utc
+
+# Re-exported above (`x as x`) for feeds.publish.builder and builds, which
+# name them as hub_build.*: new code imports them from hub_made_from and hub_load.
 
 T = TypeVar("T")
-#: The marker of a hub's context.json.
-KIND = "hub"
-
-
-def series_options(options: BuildOptions, slug: str) -> BuildOptions:
-    """The options of a series of the hub: served at the hub's address plus
-    /<slug>, exactly as a site of its own there."""
-    return BuildOptions(urls.Site(f"{options.site.base}/{slug}"), options.feed_limit)
-
-
-def hub_site(options: BuildOptions, info: HubInfo) -> urls.Site:
-    """The hub's own site, minting its feeds' ids under its id_authority."""
-    return options.site.for_series(info.id_authority)
-
-
-@dataclass(frozen=True)
-class HubContext:
-    """What every route of one hub build is rendered from."""
-
-    info: HubInfo
-    site: urls.Site
-    now: datetime
-    feed_limit: int
-    #: Each series' own context, by slug, in slug order.
-    series: Mapping[str, RenderContext]
-    #: The data's last change (of any series), or a talk's end since.
-    changed: datetime = field(init=False)
-
-    def __post_init__(self) -> None:
-        changed = max((c.changed for c in self.series.values()), default=EPOCH)
-        object.__setattr__(self, "changed", changed)
-
-    @property
-    def views(self) -> list[views.SeriesView]:
-        return [views.SeriesView(slug, c.schedule, c.revisions, c.site, c.dated_until)
-                for slug, c in self.series.items()]
-
-    @property
-    def talks(self) -> int:
-        return sum(len(c.schedule.talks) for c in self.series.values())
-
-    def render_context(self) -> RenderContext:
-        """A stand-in RenderContext of the hub for what treats every build
-        alike (its site, its time, its number of talks): a schedule of the
-        hub with every talk of every series."""
-        series = Series(title=self.info.title, description=self.info.description,
-                        contact=self.info.contact, timezone=ZoneInfo("UTC"), url=self.info.url,
-                        id_authority=self.info.id_authority)
-        talks = tuple(t for c in self.series.values() for t in c.schedule.talks)
-        return RenderContext(Schedule(series, talks), {}, self.site, self.now, self.feed_limit,
-                             self.changed, max((c.dated_until for c in self.series.values()),
-                                               default=to_utc(self.now)))
-
-
-@dataclass(frozen=True)
-class HubMadeFrom:
-    """What a hub build is made from, by value: site.yaml's text and each
-    series' MadeFrom (at its own address)."""
-
-    site_text: str
-    site_file: str
-    series: Mapping[str, MadeFrom]
-    options: BuildOptions
-    now: datetime
-
-    def context(self, schedules: Mapping[str, Schedule] | None = None) -> HubContext:
-        """The render context (`schedules`: the series' texts already parsed,
-        by slug, if some are); InvalidData if a stored text does not parse."""
-        info = parse_site(self.site_text, self.site_file)
-        contexts = {slug: replace(made, options=series_options(self.options, slug),
-                                  now=self.now).context((schedules or {}).get(slug))
-                    for slug, made in sorted(self.series.items())}
-        return HubContext(info, hub_site(self.options, info), self.now, self.options.feed_limit,
-                          contexts)
-
-    def to_json(self) -> bytes:
-        series = {slug: json.loads(made.to_json()) for slug, made in sorted(self.series.items())}
-        return json.dumps({"kind": KIND, "site_file": self.site_file, "site": self.site_text,
-                           "base": self.options.site.base, "feed_limit": self.options.feed_limit,
-                           "now": self.now.isoformat(), "series": series},
-                          ensure_ascii=False, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_json(cls, blob: bytes, name: str) -> HubMadeFrom:
-        try:
-            fields = json.loads(blob)
-            options = BuildOptions(urls.Site(str(fields["base"])), int(fields["feed_limit"]))
-            series = {str(slug): MadeFrom.from_json(json.dumps(made).encode(), name)
-                      for slug, made in dict(fields["series"]).items()}
-            return cls(str(fields["site"]), str(fields["site_file"]), series, options,
-                       datetime.fromisoformat(str(fields["now"])))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UnreadableBuild(f"{name}: {exc}") from exc
-
-
-def is_hub_blob(blob: bytes) -> bool:
-    """Whether a context.json (or its first bytes) is a hub's."""
-    return blob.startswith(b'{"kind":"hub"')
-
-
-def read_made_from(blob: bytes, name: str) -> MadeFrom | HubMadeFrom:
-    """A build's context.json: a hub's or one series'."""
-    if is_hub_blob(blob):
-        return HubMadeFrom.from_json(blob, name)
-    return MadeFrom.from_json(blob, name)
 
 
 class _OneBuild(Kept):
@@ -337,144 +229,6 @@ def hub_routes(context: HubContext, memo: Kept = KEPT) -> dict[str, Resource]:
     return routes
 
 
-# --- reading and recording a hub folder ------------------------------------------
-
-def signature(folder: str | Path) -> list[int] | None:
-    """What changes whenever a file of the hub is written, added or removed:
-    site.yaml, the series folder, and each series file and its ledger."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return None
-    found: list[int] = []
-    for path in (hub_data.site_path(folder), folder / hub_data.SERIES_FOLDER):
-        found += files.stat_signature(path) or (0, 0, 0)
-    paths, _ = hub_data.series_paths(folder)
-    for path in paths.values():
-        found += files.stat_signature(path) or (0, 0, 0)
-        found += files.stat_signature(ledger_path(path)) or (0, 0, 0)
-    return found
-
-
-def newest(folder: str | Path) -> files.Signature | None:
-    """The signature of the hub's most recently written file (to wait until
-    its writer seems done)."""
-    folder = Path(folder)
-    paths, _ = hub_data.series_paths(folder)
-    signatures = [files.stat_signature(p) for p in (hub_data.site_path(folder), *paths.values())]
-    present = [s for s in signatures if s is not None]
-    return max(present, default=None)
-
-
-@dataclass(frozen=True)
-class HubLoad:
-    """A hub folder recorded and joined with the last good build: what to
-    publish, and what is wrong (each at its own file:line)."""
-
-    made_from: HubMadeFrom | None
-    #: Public problems, for the status and /healthz: the broken files.
-    errors: tuple[str, ...] = ()
-    #: The details, for the log.
-    details: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    #: Whether something could not be recorded in a ledger (try again later).
-    retry: bool = False
-    #: The series parsed now (the others keep their last good version), by slug.
-    schedules: Mapping[str, Schedule] = field(default_factory=dict)
-
-    def context(self) -> HubContext:
-        assert self.made_from is not None
-        return self.made_from.context(self.schedules)
-
-
-class RecordedSeries:
-    """What this process last recorded of each series file, kept while the
-    file and its ledger stay as they were (their stat signatures): a
-    builder that lives on reads, validates and records only the series that
-    changed. A fresh process records every series."""
-
-    def __init__(self) -> None:
-        self._kept: dict[str, tuple[tuple[Any, ...], Recorded]] = {}
-
-    @staticmethod
-    def _signature(path: Path) -> tuple[Any, ...]:
-        return (files.stat_signature(path), files.stat_signature(ledger_path(path)))
-
-    def record(self, path: Path, now: datetime, known: Mapping[str, Any] | None) -> Recorded:
-        key = str(path.resolve())
-        kept = self._kept.get(key)
-        if kept is not None and kept[0] == self._signature(path) and None not in kept[0]:
-            return kept[1]
-        got = record(path, now, known=known)
-        if got.recorded:
-            self._kept[key] = (self._signature(path), got)
-        else:
-            self._kept.pop(key, None)
-        return got
-
-
-_RECORDED = RecordedSeries()
-
-
-def load(folder: str | Path, options: BuildOptions, now: datetime,
-         previous: HubMadeFrom | None) -> HubLoad:
-    """Record every series of the hub in its own ledger; a series whose
-    file is broken keeps its version from `previous` (the last good build),
-    and so does a broken site.yaml."""
-    folder = Path(folder)
-    known = {slug: made.revisions for slug, made in previous.series.items()} if previous else {}
-    recorded = hub_data.record_hub(folder, now, known, _RECORDED.record)
-    errors = [p.public for p in recorded.problems]
-    details = [str(p) for p in recorded.problems]
-    warnings: list[str] = []
-    retry = False
-    series: dict[str, MadeFrom] = {}
-    schedules: dict[str, Schedule] = {}
-    for slug, got in recorded.series.items():
-        warnings += [p.public for p in got.data_warnings] + list(got.warnings)
-        errors += list(got.errors)
-        retry = retry or bool(got.errors)
-        made = _series_made_from(got, series_options(options, slug), now)
-        if made is None:
-            errors += [p.public for p in got.problems]
-            details += [str(p) for p in got.problems]
-            if previous is not None and slug in previous.series:
-                made = replace(previous.series[slug], now=now)
-        elif got.schedule is not None:
-            schedules[slug] = got.schedule
-        if made is not None:
-            series[slug] = made
-    site_text, site_file = recorded.site_text, str(hub_data.site_path(folder))
-    if site_text is None or recorded.info is None:
-        if previous is None:
-            return HubLoad(None, tuple(errors), tuple(details), tuple(warnings), retry)
-        site_text = previous.site_text
-    if not series:
-        errors.append(f"{folder / hub_data.SERIES_FOLDER}: no series can be published")
-        return HubLoad(None, tuple(errors), tuple(details), tuple(warnings), retry)
-    return HubLoad(HubMadeFrom(site_text, site_file, series, options, now), tuple(errors),
-                   tuple(details), tuple(warnings), retry, schedules)
-
-
-def from_recorded(recorded: hub_data.HubRecorded, options: BuildOptions,
-                  now: datetime) -> HubMadeFrom:
-    """What to build from a hub folder whose every file is valid and recorded
-    (`recorded.ok`), e.g. for `feeds build`."""
-    assert recorded.ok and recorded.site_text is not None
-    series = {slug: _series_made_from(got, series_options(options, slug), now)
-              for slug, got in recorded.series.items()}
-    return HubMadeFrom(recorded.site_text, str(hub_data.site_path(recorded.folder)),
-                       {slug: made for slug, made in series.items() if made is not None},
-                       options, now)
-
-
-def _series_made_from(got: Recorded, options: BuildOptions, now: datetime) -> MadeFrom | None:
-    if got.schedule is None or got.text is None or got.revisions is None:
-        return None
-    return MadeFrom(got.text, str(got.data_file), got.revisions, options, now)
-
-
-# --- serving ------------------------------------------------------------------------
-
 def series_of(route: str, slugs: Iterable[str]) -> tuple[str, str] | None:
     """(slug, the route within the series) for a route under /<slug>/."""
     parts = route.split("/", 2)
@@ -529,4 +283,3 @@ class HubEmbeds:
                                                         self._series_defaults(slug),
                                                         budget=self._budget)
         return pages_of(options)
-
