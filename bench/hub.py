@@ -8,7 +8,7 @@ given as a ratio to a baseline measured in the same run:
 
 - *cold hub build*: recording every series in its ledger, loading and
   rendering every route of the hub (every series as alone plus the hub's
-  own views), as the builder does (feeds.publish.hub.load + render_hub);
+  own views), as the builder does (feeds.publish.hub_load.load + hub.render_hub);
   its peak memory (the process's max RSS);
 - *series alone, summed*: each series' cold build alone (build_snapshot,
   a fresh process's memo: the memo is emptied between series), summed;
@@ -70,12 +70,12 @@ def max_rss_mb() -> float:
 
 def child_hub(folder: Path, talks: int) -> dict[str, Any]:
     from feeds import urls
-    from feeds.publish import hub
+    from feeds.publish import hub, hub_load
     from feeds.publish.snapshot import BuildOptions
 
     now = synthetic.now_for(talks)
     started = time.process_time()
-    loaded = hub.load(folder, BuildOptions(urls.Site("https://hub.example.org")), now, None)
+    loaded = hub_load.load(folder, BuildOptions(urls.Site("https://hub.example.org")), now, None)
     assert loaded.made_from is not None and not loaded.errors, loaded.errors
     context = loaded.context()
     snapshot = hub.render_hub(context)
@@ -85,8 +85,8 @@ def child_hub(folder: Path, talks: int) -> dict[str, Any]:
     edited.write_text(series_text(int(edited.stem[1:]), talks, edited=talks // 3, revision=3),
                       encoding="utf-8")
     started = time.process_time()
-    again = hub.load(folder, BuildOptions(urls.Site("https://hub.example.org")), now,
-                     loaded.made_from)
+    again = hub_load.load(folder, BuildOptions(urls.Site("https://hub.example.org")), now,
+                         loaded.made_from)
     rebuilt = hub.render_hub(again.context())
     warm = time.process_time() - started
     assert rebuilt.version != snapshot.version

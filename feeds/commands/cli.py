@@ -20,7 +20,7 @@ from feeds.data.yaml_reader import InvalidData
 from feeds.formats import schema
 from feeds.formats.calendar_links import subscribe_links
 from feeds.model import Schedule
-from feeds.publish import export
+from feeds.publish import export, hub_load
 from feeds.publish import hub as hub_build
 from feeds.publish.builder import collector_paused
 from feeds.publish.snapshot import BuildOptions, build_snapshot
@@ -118,7 +118,7 @@ def _build(args: argparse.Namespace) -> int:
         if hub is None:
             return EXIT_ERROR
         parsed = {slug: got.schedule for slug, got in hub.series.items() if got.schedule}
-        context = hub_build.from_recorded(hub, BuildOptions.from_settings(config), now).context(
+        context = hub_load.from_recorded(hub, BuildOptions.from_settings(config), now).context(
             parsed)
         snapshot = hub_build.render_hub(context)
         schedule = snapshot.context.schedule

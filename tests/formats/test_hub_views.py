@@ -13,7 +13,7 @@ from feeds import urls
 from feeds.data.hub import HubInfo
 from feeds.data.loader import parse_schedule
 from feeds.data.revisions import advance
-from feeds.formats import hub, ical
+from feeds.formats import hub, hub_calendars, hub_feeds, hub_pages, ical
 
 from helpers import NOW, hub_series_text
 
@@ -48,10 +48,10 @@ def test_items_and_tags_across_series():
 def test_the_subscription_keeps_the_soonest_upcoming_talks_within_its_budget():
     views = [view(f"s{n}", "Europe/Berlin", (), 40, first="2026-05-04") for n in range(5)]
     found = hub.items(views)
-    head = hub.calendar_head(INFO, SITE, "Hub", urls.CALENDAR, urls.HOME)
-    whole = hub.combined_calendar(head, found)
+    head = hub_calendars.calendar_head(INFO, SITE, "Hub", urls.CALENDAR, urls.HOME)
+    whole = hub_calendars.combined_calendar(head, found)
     budget = len(whole) // 3
-    body = hub.subscription_calendar(head, found, NOW, budget=budget)
+    body = hub_calendars.subscription_calendar(head, found, NOW, budget=budget)
     assert len(body) <= budget
     kept = [e for e in icalendar.Calendar.from_ical(body).walk("VEVENT")]
     assert 0 < len(kept) < len(found)
@@ -63,24 +63,24 @@ def test_the_subscription_keeps_the_soonest_upcoming_talks_within_its_budget():
 def test_the_subscription_adds_the_latest_past_talks_when_there_is_room():
     views = [view("alpha", "UTC", (), 6, first="2026-02-02")]
     found = hub.items(views)
-    head = hub.calendar_head(INFO, SITE, "Hub", urls.CALENDAR, urls.HOME)
-    body = hub.subscription_calendar(head, found, NOW)
+    head = hub_calendars.calendar_head(INFO, SITE, "Hub", urls.CALENDAR, urls.HOME)
+    body = hub_calendars.subscription_calendar(head, found, NOW)
     assert len(icalendar.Calendar.from_ical(body).walk("VEVENT")) == 6
 
 
 def test_embed_options_from_a_query():
-    options = hub.HubEmbedOptions.from_query([("series", "b,a,b"), ("tag", "x"), ("limit", "2")],
-                                             ["a", "b"], ["x"])
+    options = hub_pages.HubEmbedOptions.from_query(
+        [("series", "b,a,b"), ("tag", "x"), ("limit", "2")], ["a", "b"], ["x"])
     assert (options.series, options.tag, options.limit) == (("a", "b"), "x", 2)
     for bad in ([("series", "c")], [("tag", "y")], [("tag", "x"), ("tag", "x")],
                 [("show", "never")], [("series", ",")]):
         with pytest.raises(ValueError):
-            hub.HubEmbedOptions.from_query(bad, ["a", "b"], ["x"])
+            hub_pages.HubEmbedOptions.from_query(bad, ["a", "b"], ["x"])
 
 
 def test_the_hub_page_says_when_each_series_meets():
     views = [view("alpha", "America/New_York", (), 4), view("beta", "UTC", (), 1)]
-    page = hub.home(INFO, SITE, views, hub.items(views), NOW - timedelta(days=60)).decode()
+    page = hub_pages.home(INFO, SITE, views, hub.items(views), NOW - timedelta(days=60)).decode()
     assert "Every other Monday at 10:00 New York time" in page
     assert page.count('class="rhythm"') == 1  # one talk shows no rhythm
 
@@ -88,15 +88,16 @@ def test_the_hub_page_says_when_each_series_meets():
 def test_the_hub_page_escapes_what_the_files_say():
     hostile = HubInfo(title='<script>alert(1)</script> "Hub"', description="<b>bold</b>")
     v = view("alpha", "UTC", (), 1)
-    page = hub.home(hostile, SITE, [v], hub.items([v]), NOW - timedelta(days=60)).decode()
+    page = hub_pages.home(hostile, SITE, [v], hub.items([v]), NOW - timedelta(days=60)).decode()
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     assert "<b>bold</b>" not in page
 
 
 def test_the_combined_feed_keeps_each_series_ids_and_names_its_hub():
     v = view("alpha", "UTC", ("one",), 2)
-    where = hub.FeedAddresses("Hub", "", SITE.tag("feed"), urls.RSS, urls.ATOM, urls.HOME)
-    body = hub.combined_feed(INFO, SITE, hub.entries(hub.items([v])), where, 100, rss=False)
+    where = hub_feeds.FeedAddresses("Hub", "", SITE.tag("feed"), urls.RSS, urls.ATOM, urls.HOME)
+    body = hub_feeds.combined_feed(INFO, SITE, hub_feeds.entries(hub.items([v])), where, 100,
+                                   rss=False)
     assert b"tag:alpha.example.org,2026:talk/talk-1" in body
     assert b"<id>tag:hub.example.org,2026:feed</id>" in body
 
@@ -115,4 +116,4 @@ def test_an_events_categories_are_replaced_as_icalendar_writes_them(series_categ
         event = ical.event_bytes(talk, revision, series, v.site)
         expected = ical.event_bytes(talk, revision,
                                     dataclasses.replace(series, categories=names), v.site)
-        assert hub.with_categories(event, hub.categories_line(names)) == expected
+        assert hub_calendars.with_categories(event, hub_calendars.categories_line(names)) == expected

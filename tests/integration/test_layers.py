@@ -22,6 +22,9 @@ ROOMS = ("", "data", "formats", "publish", "server", "commands")
 #: attachment is a talk's .ics, so it may read ical).
 DOCUMENT_FORMATS = {"ical", "syndication", "pages", "talks_json", "schema"}
 ALLOWED_FORMAT_IMPORTS = {"announcement": {"ical"}}
+#: The views across a hub's series are made of its series' documents, so
+#: they alone may import several document formats (and each other).
+HUB_VIEWS = {"hub", "hub_calendars", "hub_feeds", "hub_json", "hub_pages", "hub_parts"}
 WEB = {"flask", "werkzeug", "gunicorn", "gevent"}
 
 
@@ -85,6 +88,15 @@ def test_document_formats_do_not_import_each_other(module):
     name = module.split(".")[1]
     others = {f"formats.{f}" for f in DOCUMENT_FORMATS - {name} - ALLOWED_FORMAT_IMPORTS.get(name, set())}
     assert not feeds_imports(module) & others
+
+
+@pytest.mark.parametrize("module", sorted(m for m in module_names() if room(m) == "formats"
+                                          and m.split(".")[1] not in HUB_VIEWS))
+def test_only_the_hub_views_combine_the_document_formats(module):
+    name = module.split(".")[1]
+    combined = {f"formats.{f}" for f in DOCUMENT_FORMATS - {name}} | {f"formats.{h}" for h in HUB_VIEWS}
+    allowed = {f"formats.{f}" for f in ALLOWED_FORMAT_IMPORTS.get(name, set())}
+    assert not feeds_imports(module) & combined - allowed
 
 
 @pytest.mark.parametrize("module", [m for m in module_names()

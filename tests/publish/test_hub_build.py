@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from feeds import urls
-from feeds.publish import builds
+from feeds.publish import builds, hub_load, hub_made_from
 from feeds.publish import hub as hub_build
 from feeds.publish.builder import BuildJob, run_build
 from feeds.publish.snapshot import BuildOptions
@@ -22,11 +22,11 @@ def job(hub: Path, state: Path) -> BuildJob:
 
 
 def test_what_a_hub_build_is_made_from_reads_back_the_same(tmp_path):
-    loaded = hub_build.load(write_hub(tmp_path / "hub"), OPTIONS, NOW, None)
+    loaded = hub_load.load(write_hub(tmp_path / "hub"), OPTIONS, NOW, None)
     assert loaded.made_from is not None
     blob = loaded.made_from.to_json()
-    again = hub_build.read_made_from(blob, "context.json")
-    assert isinstance(again, hub_build.HubMadeFrom)
+    again = hub_made_from.read_made_from(blob, "context.json")
+    assert isinstance(again, hub_made_from.HubMadeFrom)
     assert again == loaded.made_from
     first = hub_build.render_hub(loaded.context())
     second = hub_build.render_hub(again.context())
