@@ -45,7 +45,7 @@ from feeds.data.recorded import record
 from feeds.data.revisions import Revision, ledger_path
 from feeds.data.yaml_reader import InvalidData
 from feeds.files import Signature
-from feeds.publish import builds
+from feeds.publish import builds, hub_load, hub_made_from
 from feeds.publish import hub as hub_build
 from feeds.publish.builds import PublishedBuild
 from feeds.publish.made_from import MadeFrom
@@ -126,7 +126,7 @@ def source_of(job: BuildJob) -> list[int] | None:
     ledger; its revisions then win); of a hub, every file's. None while
     there is no data file."""
     if is_hub(job.data_file):
-        return hub_build.signature(job.data_file)
+        return hub_load.signature(job.data_file)
     data = files.stat_signature(Path(job.data_file))
     if data is None:
         return None
@@ -179,7 +179,7 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
                          "the last good build is still served", again=True, wall=wall(),
                          began=status.get("started"))
     current = heal(job)
-    signature = (hub_build.newest(data_file) if is_hub(data_file)
+    signature = (hub_load.newest(data_file) if is_hub(data_file)
                  else files.stat_signature(data_file))
     source = source_of(job)
     now = clock()
@@ -269,11 +269,11 @@ def _reload_hub(job: BuildJob, attempt: dict[str, Any], now: datetime,
     if current is not None and current.origin is not None:
         try:
             made = current.made_from()
-            previous = made if isinstance(made, hub_build.HubMadeFrom) else None
+            previous = made if isinstance(made, hub_made_from.HubMadeFrom) else None
         except UnreadableBuild as exc:
             log.warning("the revisions of %s cannot be read: %s", current.name, exc)
     try:
-        loaded = hub_build.load(job.data_file, job.build_options(), now, previous)
+        loaded = hub_load.load(job.data_file, job.build_options(), now, previous)
     except OSError as exc:
         _failed(job, {**attempt, "retry": True}, f"cannot update a revision ledger: {exc}",
                 why="a ledger failed")
@@ -333,12 +333,12 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
     return 0.0
 
 
-def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom | hub_build.HubMadeFrom,
-             context: RenderContext | hub_build.HubContext, source: list[int] | None,
+def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom | hub_made_from.HubMadeFrom,
+             context: RenderContext | hub_made_from.HubContext, source: list[int] | None,
              loaded_at: datetime, errors: tuple[str, ...] = ()) -> None:
     """Render every route, write the build and switch it in; on failure keep the current one."""
     try:
-        snapshot = (hub_build.render_hub(context) if isinstance(context, hub_build.HubContext)
+        snapshot = (hub_build.render_hub(context) if isinstance(context, hub_made_from.HubContext)
                     else render_snapshot(context))
         name = builds.publish(job.state, snapshot, job.max_age, source=source,
                               options=job.options, loaded_at=loaded_at, made_from=made_from,

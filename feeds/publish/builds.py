@@ -62,7 +62,7 @@ from feeds.data.yaml_reader import InvalidData
 from feeds.files import sync_directory, sync_tree, write_atomically
 from feeds.formats import pages
 from feeds.formats.delivery import GZIP_SUFFIX, Delivery, Resource, http_date
-from feeds.publish import export
+from feeds.publish import export, hub_made_from
 from feeds.publish import hub as hub_build
 from feeds.publish.made_from import MadeFrom, check_ends, fingerprint, read_checked
 from feeds.publish.routes import (
@@ -143,21 +143,21 @@ class PublishedBuild:
         file, hset, delivery = index["not_found"]
         self.not_found = Served(inside(site, file), sets[hset], "", utc(index["last_modified"]) or EPOCH,
                                 deliveries[delivery])
-        self._made_from: MadeFrom | hub_build.HubMadeFrom | None = None
-        self._context: RenderContext | hub_build.HubContext | None = None
+        self._made_from: MadeFrom | hub_made_from.HubMadeFrom | None = None
+        self._context: RenderContext | hub_made_from.HubContext | None = None
         self._hub_embeds: hub_build.HubEmbeds | None = None
         self._embed: EmbedPages | None = None
         self._lock = threading.Lock()
 
     # What the build is made from, read only when a page needs it (/embed?…,
     # the members' calendar) or the builder rebuilds it.
-    def made_from(self) -> MadeFrom | hub_build.HubMadeFrom:
+    def made_from(self) -> MadeFrom | hub_made_from.HubMadeFrom:
         """What the build is made from (a hub's or one series'); UnreadableBuild
         if it cannot be read."""
         with self._lock:
             if self._made_from is None:
                 path = self.directory / CONTEXT
-                self._made_from = hub_build.read_made_from(read_checked(path, self._stored),
+                self._made_from = hub_made_from.read_made_from(read_checked(path, self._stored),
                                                            str(path))
             return self._made_from
 
@@ -166,24 +166,24 @@ class PublishedBuild:
         """What the build's routes were rendered from, rebuilt from what it
         is made from (of a hub: a stand-in, see `hub_context`)."""
         context = self.any_context()
-        return context.render_context() if isinstance(context, hub_build.HubContext) else context
+        return context.render_context() if isinstance(context, hub_made_from.HubContext) else context
 
     @property
     def is_hub(self) -> bool:
         """Whether this is a hub's build (its context.json says so first)."""
         try:
             with open(self.directory / CONTEXT, "rb") as handle:
-                return hub_build.is_hub_blob(handle.read(32))
+                return hub_made_from.is_hub_blob(handle.read(32))
         except OSError:
             return False
 
     @property
-    def hub_context(self) -> hub_build.HubContext | None:
+    def hub_context(self) -> hub_made_from.HubContext | None:
         """What a hub's build was rendered from; None for one series'."""
         context = self.any_context()
-        return context if isinstance(context, hub_build.HubContext) else None
+        return context if isinstance(context, hub_made_from.HubContext) else None
 
-    def any_context(self) -> RenderContext | hub_build.HubContext:
+    def any_context(self) -> RenderContext | hub_made_from.HubContext:
         made_from = self.made_from()
         with self._lock:
             if self._context is None:
@@ -191,7 +191,7 @@ class PublishedBuild:
                     context = made_from.context()
                 except InvalidData as exc:
                     raise UnreadableBuild(f"{self.directory / CONTEXT}: {exc}") from exc
-                contexts = (context.series.values() if isinstance(context, hub_build.HubContext)
+                contexts = (context.series.values() if isinstance(context, hub_made_from.HubContext)
                             else [context])
                 if any(t.id not in c.revisions for c in contexts for t in c.schedule.talks):
                     raise UnreadableBuild(f"{self.directory / CONTEXT}: a talk has no revision")
@@ -471,7 +471,7 @@ def _claim_prepared(state: Path, target: Path) -> export.Prepared:
 
 def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] | None,
             options: dict[str, Any], loaded_at: datetime,
-            made_from: MadeFrom | hub_build.HubMadeFrom,
+            made_from: MadeFrom | hub_made_from.HubMadeFrom,
             keep: int = 3, origin: Mapping[str, Any] | None = None) -> str:
     """Write `snapshot`, rendered from `made_from`, as a new build, sync it to
     disk and make it current; returns its name. The caller holds the build lock."""

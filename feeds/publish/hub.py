@@ -33,13 +33,7 @@ from feeds.formats import (
 )
 from feeds.formats.delivery import Resource
 from feeds.formats.memo import KEPT, Kept
-from feeds.publish.hub_load import load as load
-from feeds.publish.hub_load import newest as newest
-from feeds.publish.hub_load import signature as signature
-from feeds.publish.hub_made_from import HubContext as HubContext
-from feeds.publish.hub_made_from import HubMadeFrom as HubMadeFrom
-from feeds.publish.hub_made_from import is_hub_blob as is_hub_blob
-from feeds.publish.hub_made_from import read_made_from as read_made_from
+from feeds.publish.hub_made_from import HubContext
 from feeds.publish.snapshot import (
     EMBED_BUDGET,
     EmbedBusy,
@@ -50,9 +44,6 @@ from feeds.publish.snapshot import (
     render_snapshot,
     turning_points,
 )
-
-# Re-exported above (`x as x`) for feeds.publish.builder and builds, which
-# name them as hub_build.*: new code imports them from hub_made_from and hub_load.
 
 T = TypeVar("T")
 
