@@ -172,13 +172,12 @@ def token_new(args: argparse.Namespace) -> int:
 
 
 def init(args: argparse.Namespace) -> int:
-    """`feeds init DIR`: start a new series in an empty folder."""
+    """`feeds init DIR`: start a new series (or, with --hub, a hub) in an empty folder."""
     series = starter.NewSeries(title=args.title or starter.title_from_folder(args.folder),
                                contact=args.contact, timezone=args.timezone, time=args.time)
-    if args.hub:
-        return init_hub(args, series)
+    create = hub_starter.create if args.hub else starter.create
     try:
-        written = starter.create(args.folder, series, utc_now())
+        written = create(args.folder, series, utc_now())
     except starter.InitError as exc:
         print(f"error: {exc}; nothing was written.", file=sys.stderr)
         return 1
@@ -187,9 +186,15 @@ def init(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print("error: fix the option named above; nothing was written.", file=sys.stderr)
         return 1
-    print(f"Started {series.title!r} in {args.folder}:")
+    print(f"Started {'the hub ' if args.hub else ''}{series.title!r} in {args.folder}:")
     for name in written:
         print(f"  {name}")
+    if args.hub:
+        print(f"""Next:
+  feeds serve --data {args.folder}      # the site, updated as you edit
+  edit {args.folder}/site.yaml and {args.folder}/series/example.yaml; add series/<slug>.yaml files
+  feeds validate {args.folder}          # every file, each problem at its file:line""")
+        return 0
     print(f"""Next:
   cd {args.folder}
   feeds serve        # the site at http://127.0.0.1:{settings.SERVE_PORT}, updated as you edit
@@ -199,28 +204,6 @@ def init(args: argparse.Namespace) -> int:
     if starter.LOCAL_COPY in (args.folder / starter.REQUIREMENTS).read_text(encoding="utf-8"):
         print(f"warning: edit {starter.REQUIREMENTS}: this feeds was installed from a local "
               "folder, so CI does not know where to install it from", file=sys.stderr)
-    return 0
-
-
-def init_hub(args: argparse.Namespace, hub: starter.NewSeries) -> int:
-    """`feeds init --hub DIR`: start a hub with one example series."""
-    try:
-        written = hub_starter.create(args.folder, hub, utc_now())
-    except starter.InitError as exc:
-        print(f"error: {exc}; nothing was written.", file=sys.stderr)
-        return 1
-    except InvalidData as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print("error: fix the option named above; nothing was written.", file=sys.stderr)
-        return 1
-    print(f"Started the hub {hub.title!r} in {args.folder}:")
-    for name in written:
-        print(f"  {name}")
-    print(f"""Next:
-  feeds serve --data {args.folder}      # the site, updated as you edit
-  edit {args.folder}/site.yaml and {args.folder}/series/example.yaml; add series/<slug>.yaml files
-  feeds validate {args.folder}          # every file, each problem at its file:line""")
     return 0
 
 
