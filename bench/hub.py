@@ -118,20 +118,20 @@ def child_alone(folder: Path, talks: int) -> dict[str, Any]:
 
 def child_publish(folder: Path, state: Path, talks: int) -> dict[str, Any]:
     """One builder run (run_build), as a builder process does it."""
-    from feeds.publish import builds
+    from feeds.publish import build_status, layout
     from feeds.publish.builder import BuildJob, run_build
 
     now = synthetic.now_for(talks)
     job = BuildJob(str(folder), str(state), "https://hub.example.org", 100, 3600, 3,
                    3600.0, 0.0)
     started = time.process_time()
-    with builds.build_lock(state) as fd:
+    with build_status.build_lock(state) as fd:
         assert fd is not None
         run_build(job, clock=lambda: now)
     seconds = time.process_time() - started
-    status = builds.read_status(state)
+    status = build_status.read_status(state)
     assert not status.get("errors"), status
-    return {"seconds": seconds, "rss": max_rss_mb(), "build": builds.current_name(state)}
+    return {"seconds": seconds, "rss": max_rss_mb(), "build": layout.current_name(state)}
 
 
 def run_child(*args: str) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from feeds.data.recorded import record
 from feeds.data.revisions import Revision, ledger_path
 from feeds.data.yaml_reader import InvalidData
 from feeds.files import Signature
-from feeds.publish import builds, hub_load, hub_made_from
+from feeds.publish import build_status, builds, hub_load, hub_made_from, layout, prepared
 from feeds.publish import hub as hub_build
 from feeds.publish.builds import PublishedBuild
 from feeds.publish.made_from import MadeFrom
@@ -172,7 +172,7 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
     """Build and publish if a build is due; the caller holds the build lock.
     Returns seconds after which to look again (0: as usual)."""
     state, data_file = job.state, Path(job.data_file)
-    status = builds.read_status(state)
+    status = build_status.read_status(state)
     if status.get("state") == "building":  # the builder before us died
         status = _failed(job, status, f"building {data_file} stopped before it finished "
                          f"(killed, or past FEEDS_BUILD_TIMEOUT={job.timeout:g} s); "
@@ -199,7 +199,7 @@ def run_build(job: BuildJob, clock: Clock = utc_now, wall: Callable[[], float] =
     if reason == "rebuild":
         assert current is not None
         attempt["rebuilt_for"] = current.name
-    builds.write_status(state, attempt)
+    build_status.write_status(state, attempt)
     try:
         with collector_paused():
             if reason == "rebuild":
@@ -237,7 +237,7 @@ def heal(job: BuildJob) -> PublishedBuild | None:
         log.warning("serving the intact build %s while %s is rebuilt", opened.build.name,
                     job.data_file)
     elif opened.current is not None:  # nothing intact: no link rather than a dangling one
-        (job.state / builds.CURRENT).unlink()
+        (job.state / layout.CURRENT).unlink()
     return opened.build
 
 
@@ -311,7 +311,7 @@ def _reload(job: BuildJob, attempt: dict[str, Any], signature: Signature | None,
                 why="the ledger failed")
         return 0.0
     if recorded.unsettled:  # written to while we read it
-        builds.write_status(job.state, {**attempt, "state": "idle", "retry": True})
+        build_status.write_status(job.state, {**attempt, "state": "idle", "retry": True})
         return job.settle
     if recorded.schedule is None or recorded.text is None:
         # /healthz is public and the file may be a link to a private one:
@@ -344,7 +344,7 @@ def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom | hub_m
                               options=job.options, loaded_at=loaded_at, made_from=made_from,
                               keep=job.keep, origin=job.origin)
         global _last_published
-        _last_published = ((str(builds.builds_dir(job.state) / name), snapshot.version,
+        _last_published = ((str(layout.builds_dir(job.state) / name), snapshot.version,
                             made_from.revisions) if isinstance(made_from, MadeFrom) else None)
     except OSError as exc:  # e.g. a full disk: tried again later
         _failed(job, attempt, f"cannot write the build to {job.state_dir}: {exc}; "
@@ -354,9 +354,9 @@ def _publish(job: BuildJob, attempt: dict[str, Any], made_from: MadeFrom | hub_m
         log.exception("keeping the last good version; building %s failed", job.data_file)
         _failed(job, attempt, f"building the site failed: {exc!r}")
         return
-    builds.write_status(job.state, {**attempt, "state": "idle", "errors": list(errors),
-                                       "ok_at": time.time(), "failures": 0,
-                                       "source": source})  # the ledger may have moved on
+    build_status.write_status(job.state, {**attempt, "state": "idle", "errors": list(errors),
+                                             "ok_at": time.time(), "failures": 0,
+                                             "source": source})  # the ledger may have moved on
     log.info("published %d talks from %s (build %s)", len(snapshot.context.schedule.talks),
              job.data_file, name)
 
@@ -393,7 +393,7 @@ def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str, why: str 
     if again:
         failures = int(attempt.get("failures") or 0) + 1
         status.update(failures=failures, retry_at=at + retry_delay(failures))
-    builds.write_status(job.state, status)
+    build_status.write_status(job.state, status)
     return status
 
 
@@ -449,9 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _timed_build(job)
         if job.interval <= 0 or inherited is None or \
-                builds.read_status(job.state).get("builder") != os.getpid():
+                build_status.read_status(job.state).get("builder") != os.getpid():
             return 0  # asked for one build, or none was due
-        with builds.warm_lock(job.state, job.origin) as warm:
+        with build_status.warm_lock(job.state, job.origin) as warm:
             os.close(inherited)  # the build lock: other builds may start now
             if not warm:
                 return 0  # another builder stays already
@@ -484,24 +484,24 @@ def stay(job: BuildJob, sleep: Callable[[float], None] = time.sleep,
     fails or times out leaves the published build served, as in a fresh
     builder; a builder that dies is replaced by a fresh one."""
     seen, due_at = source_of(job), clock() + job.interval
-    builds.prepare_next(job.state)
+    prepared.prepare_next(job.state)
     while True:
         sleep(min(WATCH, max(due_at - clock(), 0.0)))
         source = source_of(job)
         if source == seen and clock() < due_at:
             continue
         seen = source
-        with builds.build_lock(job.state) as fd:
+        with build_status.build_lock(job.state) as fd:
             if fd is None:
                 due_at = clock() + job.interval
                 continue
-            before = builds.read_status(job.state).get("started")
+            before = build_status.read_status(job.state).get("started")
             wait = _timed_build(job)
-            built = builds.read_status(job.state).get("started") != before
+            built = build_status.read_status(job.state).get("started") != before
         # Still being written (wait): look again once it has settled.
         due_at = clock() + (wait if wait > 0 else job.interval)
         if wait > 0:
             seen = None
         if built:
             gc.collect()  # what the last build let go, while nothing waits for it
-            builds.prepare_next(job.state)
+            prepared.prepare_next(job.state)

@@ -1,28 +1,9 @@
 """Published builds on disk: each good version of the data is rendered once,
 into the file tree that `feeds build` writes, and every worker process
 serves the current one from there. This module keeps the build directories'
-life cycle: open, serve, set aside, publish, prune; the status, the lock and
-the private folder.
-
-The state folder of one data file with its settings (FEEDS_STATE_DIR, by
-default the app's instance folder, then sources/<key>: see
-feeds.server.publisher.state_dir)::
-
-    builds/<seq>-<version>/site/         the `feeds build` tree (feeds.publish.export)
-    builds/<seq>-<version>/index.json    header sets, dates, deliveries, version, ...
-    builds/<seq>-<version>/routes.sqlite route -> file, header set, ETag, date (feeds.publish.routes)
-    builds/<seq>-<version>/context.json  what it is made from, by value (feeds.publish.made_from):
-                                         for /embed?…, the members' calendar, a rebuild
-    builds/<seq>-<version>/files.json    every site file's digest and date: the next build
-                                         hard-links the files that stay the same
-    builds/broken-<seq>-<version>/       a build that could not be read, set aside
-    builds/.next-<pid>.tmp/site/         the next build's tree, linked ahead by the builder
-                                         that stays (PreparedTree); taken by its next build
-    current -> builds/<seq>-<version>    replaced with one rename: readers see old or new
-    status.json                          the last build attempt (errors for /healthz)
-    build.lock                           held by the one process that builds
-    builder-<key>.lock                   held by the builder process that stays (one per origin)
-    private/                             0700: the members' last good secrets
+life cycle: open, serve, set aside, publish, prune. The state folder's
+layout is in feeds.publish.layout, the next build's tree made ahead in
+feeds.publish.prepared, the status and the locks in feeds.publish.status.
 
 Each build records its origin (the data file's resolved path and every
 setting that changes its bytes); a server serves only builds of its own
@@ -40,18 +21,14 @@ them."""
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import hashlib
 import json
 import logging
 import os
 import shutil
 import sqlite3
-import stat
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,12 +36,24 @@ from typing import Any
 
 from feeds import urls
 from feeds.data.yaml_reader import InvalidData
-from feeds.files import sync_directory, sync_tree, write_atomically
+from feeds.files import sync_directory, sync_tree
 from feeds.formats import pages
-from feeds.formats.delivery import GZIP_SUFFIX, Delivery, Resource, http_date
+from feeds.formats.delivery import Delivery, Resource, http_date
 from feeds.publish import export, hub_made_from
 from feeds.publish import hub as hub_build
+from feeds.publish.layout import (
+    BUILDS,
+    CONTEXT,
+    CURRENT,
+    FILES,
+    INDEX,
+    ROUTES,
+    SITE,
+    builds_dir,
+    current_name,
+)
 from feeds.publish.made_from import MadeFrom, check_ends, fingerprint, read_checked
+from feeds.publish.prepared import claim_prepared, unchanged_in
 from feeds.publish.routes import (
     BrokenBuild,
     Headers,
@@ -84,18 +73,6 @@ log = logging.getLogger(__name__)
 #: index.json, 2: a pickled model, 3: no precompressed files) are not read:
 #: they are built again.
 FORMAT = 4
-BUILDS = "builds"
-CURRENT = "current"
-STATUS = "status.json"
-LOCK = "build.lock"
-PRIVATE = "private"
-SITE = "site"
-INDEX = "index.json"
-ROUTES = "routes.sqlite"
-CONTEXT = "context.json"
-#: Every site file's digest and date: what the next build compares with, to
-#: hard-link the files whose bytes did not change instead of writing them.
-FILES = "files.json"
 #: A superseded build stays on disk at least this long, for responses under way.
 GRACE = 60.0
 #: A build that could not be read is renamed with this prefix (kept for a look, then pruned).
@@ -224,18 +201,6 @@ class PublishedBuild:
         return self._embed(options)
 
 
-def builds_dir(state: Path) -> Path:
-    return state / BUILDS
-
-
-def current_name(state: Path) -> str | None:
-    """The current build's directory name; one readlink."""
-    try:
-        return os.path.basename(os.readlink(state / CURRENT))
-    except OSError:
-        return None
-
-
 def open_current(state: Path) -> PublishedBuild | None:
     name = current_name(state)
     if name is None:
@@ -339,136 +304,6 @@ def _next_seq(state: Path) -> int:
     return max(seqs) + 1
 
 
-class PreparedTree:
-    """The next build's tree, made ahead while the builder that stays waits
-    for an edit: a new build is a new tree, and under load each folder (one
-    per talk) costs a `mkdir` of up to a millisecond and each hard link a
-    tenth of that, most of an edit's time at 20 000 talks. A thread makes,
-    in a temporary directory, the site folders of the current build and
-    hard-links its files there (each checked as `export.write_files` checks
-    a link); the next `publish` of this process stops it and takes what is
-    made so far as its own (export.Prepared): it keeps the files that are
-    unchanged, replaces the others and removes what it does not use."""
-
-    def __init__(self, state: Path):
-        self.directory = builds_dir(state) / f".next-{os.getpid()}.tmp"
-        #: The build it is made from.
-        self.source = current_name(state)
-        self.made = export.Prepared()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._make, args=(state,), name="next-tree",
-                                        daemon=True)
-
-    def _make(self, state: Path) -> None:
-        name = self.source
-        if name is None:
-            return
-        try:
-            known = json.loads((builds_dir(state) / name / FILES).read_text(encoding="utf-8"))
-            source = str(builds_dir(state) / name / SITE) + "/"
-            shutil.rmtree(self.directory, ignore_errors=True)
-            site = self.directory / SITE
-            site.mkdir(parents=True)
-            base = str(site) + "/"
-            made = {""}
-            for relative, (digest, stamp) in known.items():
-                if self._stop.is_set():
-                    return
-                export.relative_file(relative)
-                for parent in _ancestors(os.path.dirname(relative)):
-                    if parent not in made:
-                        os.mkdir(base + parent)
-                        made.add(parent)
-                        self.made.folders.append(parent)
-                if not _link_checked(source + relative, base + relative):
-                    continue
-                self.made.files[relative] = (digest, stamp)
-                if _link_checked(source + relative + GZIP_SUFFIX, base + relative + GZIP_SUFFIX,
-                                 empty=False):
-                    self.made.packed.add(relative)
-        except (OSError, ValueError, TypeError, export.ExportError):
-            self.made = export.Prepared()  # removed under us, or unreadable: not used
-
-    def start(self) -> PreparedTree:
-        self._thread.start()
-        return self
-
-    def wait(self) -> None:
-        """Until the whole tree is made."""
-        self._thread.join()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def claim(self, target: Path) -> export.Prepared:
-        """Stop making the tree and move it to `target` (absent); returns
-        what is now under `target`/site (nothing if it could not be moved)."""
-        self.stop()
-        if not self.made.folders and not self.made.files:
-            return export.Prepared()
-        try:
-            os.rename(self.directory, target)
-        except OSError:
-            return export.Prepared()
-        return self.made
-
-
-def _link_checked(source: str, target: str, empty: bool = True) -> bool:
-    """Hard-link `source` at `target` if it is a regular file (never a
-    symbolic link), `empty` or not; False, with nothing at `target`, if not."""
-    try:
-        os.link(source, target, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    found = os.lstat(target)
-    if stat.S_ISREG(found.st_mode) and (empty or found.st_size > 0):
-        return True
-    os.unlink(target)
-    return False
-
-
-def _ancestors(folder: str) -> list[str]:
-    """'a/b/c' -> ['a', 'a/b', 'a/b/c']; [] for ''."""
-    if not folder:
-        return []
-    parts = folder.split("/")
-    return ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
-
-
-#: The tree being made for this process's next build (`prepare_next`).
-_prepared: PreparedTree | None = None
-
-
-def prepare_next(state: Path) -> PreparedTree:
-    """Start making the next build's tree (see PreparedTree): the builder
-    that stays calls it once a build is published."""
-    global _prepared
-    if _prepared is not None:
-        if _prepared.source == current_name(state) and not _prepared.stopped:
-            return _prepared  # no new build since (one failed): still good
-        _prepared.stop()  # its tree is made again, or removed by remove_temporaries
-    _prepared = PreparedTree(state).start()
-    return _prepared
-
-
-def _claim_prepared(state: Path, target: Path) -> export.Prepared:
-    """The tree made ahead for `state`, moved to `target` (nothing if none is)."""
-    global _prepared
-    prepared, _prepared = _prepared, None
-    if prepared is None:
-        return export.Prepared()
-    if prepared.directory.parent != builds_dir(state):  # another state folder's
-        prepared.stop()
-        return export.Prepared()
-    return prepared.claim(target)
-
-
 def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] | None,
             options: dict[str, Any], loaded_at: datetime,
             made_from: MadeFrom | hub_made_from.HubMadeFrom,
@@ -481,7 +316,7 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
     name = f"{seq:06d}-{snapshot.version}"
     tmp = builds / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    prepared = _claim_prepared(state, tmp)
+    prepared = claim_prepared(state, tmp)
     remove_temporaries(state, keep=tmp.name)
     try:
         written = export.write_files(tmp / SITE, export.site_files(snapshot, max_age),
@@ -511,26 +346,6 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
     return name
 
 
-def unchanged_in(state: Path) -> export.Reuse | None:
-    """Finds a file with the same digest and date in the current build, if
-    it says what its files are (a build without FILES is not linked from)."""
-    name = current_name(state)
-    if name is None:
-        return None
-    directory = builds_dir(state) / name
-    try:
-        known = json.loads((directory / FILES).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(known, dict):
-        return None
-    site = str(directory / SITE) + "/"
-
-    def reuse(relative: str, digest: str, stamp: float | None) -> str | None:
-        return site + relative if known.get(relative) == [digest, stamp] else None
-    return reuse
-
-
 def prune(state: Path, keep: int, grace: float = GRACE, wall: float | None = None) -> None:
     """Delete builds older than the newest `keep`, once superseded for `grace` s."""
     now = time.time() if wall is None else wall
@@ -545,89 +360,3 @@ def prune(state: Path, keep: int, grace: float = GRACE, wall: float | None = Non
                 shutil.rmtree(entry, ignore_errors=True)
 
 
-# --- the build status, shared by every process ---------------------------------
-
-def read_status(state: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads((state / STATUS).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return {}
-
-
-def write_status(state: Path, status: Mapping[str, Any]) -> None:
-    state.mkdir(parents=True, exist_ok=True)
-    write_atomically(state / STATUS, json.dumps(dict(status), indent=1))
-
-
-@contextlib.contextmanager
-def build_lock(state: Path) -> Iterator[int | None]:
-    """The builder's lock, taken without waiting: yields its descriptor, or
-    None when another process holds it."""
-    state.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            yield None
-            return
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def _warm_lock_path(state: Path, origin: Mapping[str, Any]) -> Path:
-    key = hashlib.sha256(json.dumps(dict(origin), sort_keys=True).encode()).hexdigest()[:16]
-    return state / f"builder-{key}.lock"
-
-
-@contextlib.contextmanager
-def warm_lock(state: Path, origin: Mapping[str, Any], tries: int = 10) -> Iterator[bool]:
-    """Held by the one builder process that stays for `origin` (the warm
-    builder) for as long as it lives: yields whether this process holds it
-    (a few tries: a worker may be looking at it this instant)."""
-    state.mkdir(parents=True, exist_ok=True)
-    fd = os.open(_warm_lock_path(state, origin), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        for attempt in range(tries):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if attempt < tries - 1:
-                    time.sleep(0.02)
-                continue
-            yield True
-            return
-        yield False
-    finally:
-        os.close(fd)
-
-
-def warm_builder(state: Path, origin: Mapping[str, Any]) -> bool:
-    """Whether a builder process stays for `origin`: it looks for builds
-    itself, so no other needs starting."""
-    try:
-        fd = os.open(_warm_lock_path(state, origin), os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
-def private_dir(state: Path) -> Path:
-    """A directory only the server's user can read (mode 0700). On a state
-    folder that cannot be written it is used as it is (a copy in it is read)."""
-    path = state / PRIVATE
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path, 0o700)
-    except OSError as exc:
-        log.warning("cannot make %s private (mode 0700): %s", path, exc)
-    return path

@@ -26,7 +26,8 @@ from feeds import urls
 from feeds.data.hub import is_hub
 from feeds.formats.delivery import NO_REFERRER, REFERRER_POLICY, Resource, http_date, quoted_etag
 from feeds.formats.pages import EmbedOptions
-from feeds.publish.builds import PublishedBuild, private_dir
+from feeds.publish.build_status import private_dir
+from feeds.publish.builds import PublishedBuild
 from feeds.publish.routes import BrokenBuild, Served, UnreadableBuild
 from feeds.publish.snapshot import BuildOptions, EmbedBusy
 from feeds.server import accesslog

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from feeds.files import FileWatch
-from feeds.publish import builds
+from feeds.publish import build_status, builds, layout
 from feeds.publish.builder import (
     BUILDER_COMMAND,
     BuildJob,
@@ -190,7 +190,7 @@ class Publisher:
         """Whether a build of the data file as it is now may still come."""
         if self._problems:
             return False
-        status = builds.read_status(self.state)
+        status = build_status.read_status(self.state)
         if status.get("state") == "building" or status.get("retry") or status.get("retry_at"):
             return True  # under way, or tried again soon
         return not (status.get("source") == source_of(self.job)
@@ -200,7 +200,7 @@ class Publisher:
         """Switch to the build of this origin that ``current`` names, if it
         moved; a current build that cannot be read or is another origin's
         is passed over for the newest intact build of this origin."""
-        name = builds.current_name(self.state)
+        name = layout.current_name(self.state)
         if name != self._name:
             self._open(name)
         return self._current
@@ -219,7 +219,7 @@ class Publisher:
         log.error("the published build %s is damaged (%s); passing it over", build.name, exc)
         self._broken.add(build.name)
         if self._current is build:
-            self._open(builds.current_name(self.state))
+            self._open(layout.current_name(self.state))
         self._watch.retry_in(0)
         return self._current
 
@@ -239,7 +239,7 @@ class Publisher:
     def _build_inline(self) -> float:
         """Build in this thread if due (inline mode); seconds to look again after."""
         try:
-            with builds.build_lock(self.state) as fd:
+            with build_status.build_lock(self.state) as fd:
                 if fd is None:
                     return 0.0
                 self._problems.pop("state", None)
@@ -261,7 +261,7 @@ class Publisher:
         if self._child is not None:
             code = self._child.poll()
             if code is None:
-                self._builder_recovered(builds.read_status(self.state))
+                self._builder_recovered(build_status.read_status(self.state))
                 if self._overdue(self._child.pid):
                     self._child.kill()  # it ignored its alarm; the next look records it
                 return
@@ -269,17 +269,17 @@ class Publisher:
             self._builder_ended(code)
         if self._monotonic() < self._hold_until:
             return
-        if builds.warm_builder(self.state, self.origin):
-            self._builder_recovered(builds.read_status(self.state))
+        if build_status.warm_builder(self.state, self.origin):
+            self._builder_recovered(build_status.read_status(self.state))
             return  # a builder stays and looks by itself
         try:
-            with builds.build_lock(self.state) as fd:
+            with build_status.build_lock(self.state) as fd:
                 if fd is None:
                     return  # another process builds
                 self._problems.pop("state", None)
-                status = builds.read_status(self.state)
+                status = build_status.read_status(self.state)
                 signature = self._watch.signature()
-                damaged = builds.current_name(self.state) in self._broken  # to be set aside
+                damaged = layout.current_name(self.state) in self._broken  # to be set aside
                 if status.get("state") != "building" and not damaged:
                     reason = build_due(self.job, self.follow(), source_of(self.job), self.clock(),
                                        status, self._wall())
@@ -301,7 +301,7 @@ class Publisher:
         grace after it: its build under way started too long ago, or, before
         it started one, the process did."""
         limit = self.job.timeout + KILL_GRACE
-        status = builds.read_status(self.state)
+        status = build_status.read_status(self.state)
         if status.get("builder") == pid:  # its build, or its last one
             return status.get("state") == "building" and \
                 self._wall() - float(status.get("started") or 0) > limit
@@ -334,7 +334,7 @@ class Publisher:
 
     def health(self) -> Health:
         build = self.current()
-        status = builds.read_status(self.state)
+        status = build_status.read_status(self.state)
         self._builder_recovered(status)
         source = source_of(self.job)
         # Only errors about the data file as it is now: not a version

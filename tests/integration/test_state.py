@@ -16,7 +16,7 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from feeds.publish import builder, builds
+from feeds.publish import build_status, builder, builds, layout
 from feeds.server import publisher as publisher_module
 
 from helpers import NOW, SEED_DATA, SITE_URL
@@ -135,19 +135,19 @@ def test_the_last_good_secrets_are_never_used_for_another_secrets_file(make_app,
 # --- damage on disk -------------------------------------------------------------
 
 def damage_routes(build: Path) -> None:
-    with open(build / builds.ROUTES, "r+b") as handle:
+    with open(build / layout.ROUTES, "r+b") as handle:
         handle.truncate(4096)
 
 
 def damage_index(build: Path) -> None:
-    with open(build / builds.INDEX, "r+b") as handle:
+    with open(build / layout.INDEX, "r+b") as handle:
         handle.truncate(100)
 
 
 def dangle(build: Path) -> None:
     state = build.parent.parent
-    os.unlink(state / builds.CURRENT)
-    os.symlink(f"{builds.BUILDS}/999999-nonexistent", state / builds.CURRENT)
+    os.unlink(state / layout.CURRENT)
+    os.symlink(f"{layout.BUILDS}/999999-nonexistent", state / layout.CURRENT)
 
 
 @pytest.mark.parametrize("damage", [damage_routes, damage_index, dangle])
@@ -158,7 +158,7 @@ def test_a_damaged_current_build_heals_at_the_next_start(make_app, data_file, cl
     state = first.extensions["feeds"].state
     clock.now = NOW + timedelta(days=40)  # a talk is over: a second build
     assert client.get("/calendar.ics").status_code == 200
-    damaged = state / builds.BUILDS / builds.current_name(state)
+    damaged = state / layout.BUILDS / layout.current_name(state)
     damage(damaged)
     restarted = make_app().test_client()
     for path in PATHS:
@@ -184,7 +184,7 @@ def test_a_route_table_damaged_while_served_is_passed_over(make_app, data_file, 
     damage_routes(build.directory)
     for path in PATHS:
         assert client.get(path).status_code == 200, path
-    assert builds.current_name(state) != build.name
+    assert layout.current_name(state) != build.name
 
 
 def test_a_killed_build_is_tried_again(make_app, data_file, clock):
@@ -197,19 +197,19 @@ def test_a_killed_build_is_tried_again(make_app, data_file, clock):
         "Finite-Time Lyapunov Exponents", "Killed once, then built"))
     source = builder.source_of(publisher.job)
     # A builder that was killed mid-build leaves "building" and a half-written build.
-    builds.write_status(state, {**builds.read_status(state), "state": "building",
-                                "source": source, "options": publisher.job.options})
-    (state / builds.BUILDS / ".000009-deadbeef.tmp" / "site").mkdir(parents=True)
+    build_status.write_status(state, {**build_status.read_status(state), "state": "building",
+                                      "source": source, "options": publisher.job.options})
+    (state / layout.BUILDS / ".000009-deadbeef.tmp" / "site").mkdir(parents=True)
     wall = [1e10]
     publisher._wall = lambda: wall[0]
     assert client.get("/calendar.ics").data == before  # recorded; tried again after a delay
-    status = builds.read_status(state)
+    status = build_status.read_status(state)
     assert "stopped before it finished" in status["errors"][0]
     assert status["retry_at"] == wall[0] + builder.RETRY_FIRST
     wall[0] += builder.RETRY_FIRST
     assert client.get("/calendar.ics").data != before
     assert "Killed once, then built" in client.get("/talks.json").data.decode()
-    assert not list((state / builds.BUILDS).glob(".*.tmp"))
+    assert not list((state / layout.BUILDS).glob(".*.tmp"))
     assert client.get("/healthz").json["state"] == "current"
 
 
@@ -220,9 +220,9 @@ def test_a_killed_build_is_tried_again_at_a_restart(make_app, data_file):
     data_file.write_text(data_file.read_text().replace(
         "Finite-Time Lyapunov Exponents", "Built after a restart"))
     job = app.extensions["feeds"].job
-    builds.write_status(state, {"state": "idle", "source": builder.source_of(job),
-                                "options": job.options, "errors": ["killed"],
-                                "failed_at": 1.0, "retry_at": 1e12, "failures": 5})
+    build_status.write_status(state, {"state": "idle", "source": builder.source_of(job),
+                                      "options": job.options, "errors": ["killed"],
+                                      "failed_at": 1.0, "retry_at": 1e12, "failures": 5})
     restarted = make_app().test_client()
     assert "Built after a restart" in restarted.get("/talks.json").data.decode()
 
@@ -286,12 +286,12 @@ def test_an_unwritable_state_folder_is_degraded_and_still_serves(make_app, data_
     real_open = os.open
 
     def read_only(path, flags, *args, **kwargs):
-        if str(path).endswith(builds.LOCK) or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+        if str(path).endswith(layout.LOCK) or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
             raise OSError(30, "Read-only file system", str(path))
         return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(builds.os, "open", read_only)
-    monkeypatch.setattr(builds.os, "chmod", lambda *a: read_only("x", os.O_RDWR))
+    monkeypatch.setattr(build_status.os, "open", read_only)
+    monkeypatch.setattr(build_status.os, "chmod", lambda *a: read_only("x", os.O_RDWR))
     data_file.write_text(data_file.read_text().replace("Finite-Time", "Never published"))
     health = client.get("/healthz")
     assert health.status_code == 503

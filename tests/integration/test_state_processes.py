@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds.publish import builds
+from feeds.publish import layout
 
 from helpers import SEED_DATA, gunicorn, slow_builds
 
@@ -187,14 +187,14 @@ def test_a_damaged_build_serves_every_route_again_after_a_restart(data_file, tmp
         good = {path: get(base, path) for path in PATHS}
         assert all(status == 200 for status, _ in good.values())
     (folder,) = (state / "sources").iterdir()
-    build = folder / builds.BUILDS / builds.current_name(folder)
+    build = folder / layout.BUILDS / layout.current_name(folder)
     if damage == "routes":
-        os.truncate(build / builds.ROUTES, 4096)
+        os.truncate(build / layout.ROUTES, 4096)
     elif damage == "index":
-        os.truncate(build / builds.INDEX, 50)
+        os.truncate(build / layout.INDEX, 50)
     else:
-        (folder / builds.CURRENT).unlink()
-        os.symlink(f"{builds.BUILDS}/000099-nonexistent", folder / builds.CURRENT)
+        (folder / layout.CURRENT).unlink()
+        os.symlink(f"{layout.BUILDS}/000099-nonexistent", folder / layout.CURRENT)
     with gunicorn(data_file, log, env={"FEEDS_STATE_DIR": str(state)}, ready="") as (base, _):
         start = time.monotonic()
         assert first_answer(base, PATHS[0]) == good[PATHS[0]]  # the first answer, whole

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from feeds.publish import builds
+from feeds.publish import build_status, builds
 from feeds.publish.builder import BuildJob, run_build
 
 from helpers import NOW, SITE_URL
@@ -23,13 +23,13 @@ def test_a_rebuild_when_a_talk_ends_keeps_what_is_known_about_the_data(data_file
     first = builds.open_current(state)
     assert first is not None and first.valid_until is not None
     unrecorded = "the revision ledger cannot be written: No space left on device"
-    builds.write_status(state, {**builds.read_status(state), "errors": [unrecorded],
-                                "retry_at": WALL + 600})
+    build_status.write_status(state, {**build_status.read_status(state), "errors": [unrecorded],
+                                      "retry_at": WALL + 600})
 
     later = first.valid_until + timedelta(minutes=1)  # the next talk has started
     run_build(job, clock=lambda: later, wall=lambda: WALL + 1)
     rebuilt = builds.open_current(state)
     assert rebuilt is not None and rebuilt.name != first.name  # re-rendered: "live now"
-    status = builds.read_status(state)
+    status = build_status.read_status(state)
     assert status["errors"] == [unrecorded]
     assert status["retry_at"] == WALL + 600

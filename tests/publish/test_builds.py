@@ -23,7 +23,7 @@ import icalendar
 import pytest
 
 from feeds.commands import cli
-from feeds.publish import builds, routes
+from feeds.publish import builds, layout, routes
 
 from helpers import SITE_URL, gunicorn, slow_builds
 
@@ -238,7 +238,7 @@ def test_the_published_site_is_what_feeds_build_writes(app, data_file, tmp_path,
     outdir = tmp_path / "site"
     assert cli.main(["build", str(outdir), "--data", str(data_file), "--site-url", SITE_URL]) == 0
     build = app.extensions["feeds"].current()
-    site = build.directory / builds.SITE
+    site = build.directory / layout.SITE
 
     def tree(root: Path) -> dict[str, tuple[bytes, int]]:
         return {str(p.relative_to(root)): (p.read_bytes(), int(p.stat().st_mtime))
@@ -263,7 +263,7 @@ def test_old_builds_are_deleted_but_the_last_few_kept(make_app, data_file):
     assert len(names) == 5  # none superseded long enough to go
     builds.prune(state, 2, wall=time.time() + builds.GRACE + 1)
     kept = sorted(p.name for p in (state / "builds").iterdir())
-    assert kept == names[-2:] and builds.current_name(state) == names[-1]
+    assert kept == names[-2:] and layout.current_name(state) == names[-1]
 
 
 def test_a_worker_started_over_a_published_build_reads_no_data(make_app, data_file, monkeypatch):
@@ -310,7 +310,7 @@ def test_workers_over_an_unreadable_build_start_a_builder_for_it(data_file, tmp_
     first = Publisher(replace(settings, build_mode="inline"), state).current()
     assert first is not None
     calendar = first.routes["/calendar.ics"].body  # the build is set aside below
-    stored = first.directory / builds.CONTEXT
+    stored = first.directory / layout.CONTEXT
     stored.write_bytes(stored.read_bytes()[:100])
 
     worker = Publisher(replace(settings, build_mode="process", check_interval=0.05), state)
@@ -331,7 +331,7 @@ def test_routes_are_looked_up_in_the_build_one_at_a_time(app, data_file):
     client = app.test_client()
     build = builds.open_current(app.extensions["feeds"].state)
     assert build is not None
-    index = (build.directory / builds.INDEX).read_text(encoding="utf-8")
+    index = (build.directory / layout.INDEX).read_text(encoding="utf-8")
     assert "/calendar.ics" not in index  # the routes live in the route table
     assert len(build.routes) == len(list(build.routes)) > 20
     assert "/calendar.ics" in build.routes and "/no-such-page" not in build.routes
@@ -343,7 +343,7 @@ def test_routes_are_looked_up_in_the_build_one_at_a_time(app, data_file):
         assert response.headers["ETag"].strip('"') == build.routes[route].etag
     import shutil
 
-    shutil.rmtree(build.directory / builds.SITE)  # files go; the open table stays
+    shutil.rmtree(build.directory / layout.SITE)  # files go; the open table stays
     assert build.routes["/atom.xml"].etag
 
 
@@ -376,11 +376,11 @@ def test_a_build_of_the_previous_layout_is_built_again_from_its_data(make_app, d
     assert build is not None
     # The previous layout: format 2, no context.json, and a model.pickle whose
     # class lives in a module that no longer exists.
-    index = json.loads((build.directory / builds.INDEX).read_text(encoding="utf-8"))
+    index = json.loads((build.directory / layout.INDEX).read_text(encoding="utf-8"))
     index["format"] = 2
     del index["context"]
-    (build.directory / builds.INDEX).write_text(json.dumps(index), encoding="utf-8")
-    (build.directory / builds.CONTEXT).unlink()
+    (build.directory / layout.INDEX).write_text(json.dumps(index), encoding="utf-8")
+    (build.directory / layout.CONTEXT).unlink()
     model = b"cfeeds.snapshot\nBuild\n)R."  # feeds.snapshot.Build(), pickle protocol 0
     with pytest.raises(ModuleNotFoundError):
         pickle.loads(model)
@@ -394,7 +394,7 @@ def test_a_build_of_the_previous_layout_is_built_again_from_its_data(make_app, d
     rebuilt = builds.open_current(state)
     assert rebuilt is not None and rebuilt.format == builds.FORMAT
     assert rebuilt.name != build.name and rebuilt.version == build.version
-    assert (rebuilt.directory / builds.CONTEXT).exists()
+    assert (rebuilt.directory / layout.CONTEXT).exists()
     assert not (rebuilt.directory / "model.pickle").exists()
 
 
@@ -407,7 +407,7 @@ def test_a_build_whose_context_cannot_be_read_is_built_again(make_app, data_file
     before = _responses(first_app.test_client())
     build = builds.open_current(state)
     assert build is not None
-    stored = build.directory / builds.CONTEXT
+    stored = build.directory / layout.CONTEXT
     size = stored.stat().st_size
     if damage == "missing":
         stored.unlink()
@@ -432,7 +432,7 @@ def test_a_context_damaged_inside_is_never_rendered_from(make_app, data_file, ca
     before = _responses(first_app.test_client())
     build = builds.open_current(first_app.extensions["feeds"].state)
     assert build is not None
-    stored = build.directory / builds.CONTEXT
+    stored = build.directory / layout.CONTEXT
     blob = bytearray(stored.read_bytes())
     middle = len(blob) // 2
     blob[middle:middle + 8] = b"\0" * 8
@@ -453,7 +453,7 @@ def test_the_context_is_stored_as_data_and_read_back_with_the_loader(make_app, d
     app.test_client().get("/")
     build = builds.open_current(app.extensions["feeds"].state)
     assert build is not None
-    stored = json.loads((build.directory / builds.CONTEXT).read_text(encoding="utf-8"))
+    stored = json.loads((build.directory / layout.CONTEXT).read_text(encoding="utf-8"))
     assert stored["data"] == data_file.read_text(encoding="utf-8")
     assert stored["site"] == SITE_URL
     context = build.context

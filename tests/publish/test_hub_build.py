@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from feeds import urls
-from feeds.publish import builds, hub_load, hub_made_from
+from feeds.publish import build_status, builds, hub_load, hub_made_from
 from feeds.publish import hub as hub_build
 from feeds.publish.builder import BuildJob, run_build
 from feeds.publish.snapshot import BuildOptions
@@ -36,7 +36,7 @@ def test_what_a_hub_build_is_made_from_reads_back_the_same(tmp_path):
 def test_the_builder_publishes_a_hub_and_rebuilds_it_when_a_talk_ends(tmp_path):
     hub, state = write_hub(tmp_path / "hub"), tmp_path / "state"
     clock = FakeClock(NOW)
-    with builds.build_lock(state):
+    with build_status.build_lock(state):
         run_build(job(hub, state), clock)
     first = builds.open_current(state)
     assert first is not None and first.is_hub and first.talks == 12
@@ -44,16 +44,16 @@ def test_the_builder_publishes_a_hub_and_rebuilds_it_when_a_talk_ends(tmp_path):
         "efficient-ml", "theory", "kyoto-nlp"}
     assert first.valid_until is not None
     clock.now = first.valid_until + timedelta(seconds=1)
-    with builds.build_lock(state):
+    with build_status.build_lock(state):
         run_build(job(hub, state), clock)
     second = builds.open_current(state)
     assert second is not None and second.name != first.name
-    assert builds.read_status(state)["rebuilt_for"] == first.name
+    assert build_status.read_status(state)["rebuilt_for"] == first.name
 
 
 def test_a_broken_series_keeps_the_version_of_the_build_before(tmp_path):
     hub, state = write_hub(tmp_path / "hub"), tmp_path / "state"
-    with builds.build_lock(state):
+    with build_status.build_lock(state):
         run_build(job(hub, state), FakeClock(NOW))
     before = builds.open_current(state)
     assert before is not None
@@ -65,11 +65,11 @@ def test_a_broken_series_keeps_the_version_of_the_build_before(tmp_path):
     kyoto = hub / "series" / "kyoto-nlp.yaml"
     kyoto.write_text(kyoto.read_text(encoding="utf-8").replace("Kyoto NLP talk 2", "Edited"),
                      encoding="utf-8")
-    with builds.build_lock(state):
+    with build_status.build_lock(state):
         run_build(job(hub, state), FakeClock(NOW))
     after = builds.open_current(state)
     assert after is not None and after.name != before.name
     assert after.routes["/theory/calendar.ics"].body == theory_calendar
     assert b"Edited" in after.routes["/kyoto-nlp/calendar.ics"].body
-    errors = builds.read_status(state)["errors"]
+    errors = build_status.read_status(state)["errors"]
     assert errors and all("series/theory.yaml" in e for e in errors)

@@ -17,9 +17,10 @@ from pathlib import Path
 import icalendar
 from lxml import html
 
-from feeds.publish import builds
+from feeds.publish import build_status, builds, layout
 from feeds.publish.builder import BUILDER_COMMAND, BuildJob, run_build
 from feeds.publish.builds import PublishedBuild
+from feeds.publish.prepared import prepare_next
 
 from helpers import NOW, SITE_URL
 
@@ -34,7 +35,7 @@ def job_for(data_file: Path, state: Path, interval: float = 0.0) -> BuildJob:
 
 
 def site_files(build: PublishedBuild) -> dict[str, os.stat_result]:
-    site = build.directory / builds.SITE
+    site = build.directory / layout.SITE
     return {str(p.relative_to(site)): p.stat() for p in site.rglob("*") if p.is_file()}
 
 
@@ -58,7 +59,7 @@ def test_an_edit_writes_only_what_changed_and_serves_what_a_cold_build_serves(da
     assert after is not None and after.name != before.name
 
     old, new = site_files(before), site_files(after)
-    old_site, new_site = before.directory / builds.SITE, after.directory / builds.SITE
+    old_site, new_site = before.directory / layout.SITE, after.directory / layout.SITE
     linked = {f for f, st in new.items() if f in old and st.st_ino == old[f].st_ino}
     for name in linked:  # a link: the same bytes and date, two names
         assert new[name].st_nlink >= 2
@@ -91,7 +92,7 @@ def test_an_edit_writes_only_what_changed_and_serves_what_a_cold_build_serves(da
     assert set(cold_files) == set(new)
     dated = {str(Path(after.routes[route].file).relative_to(new_site)) for route in after.routes}
     for name, st in cold_files.items():
-        assert (cold.directory / builds.SITE / name).read_bytes() == (new_site / name).read_bytes()
+        assert (cold.directory / layout.SITE / name).read_bytes() == (new_site / name).read_bytes()
         if name in dated:  # a route's file: dated by its Last-Modified, for static hosts
             assert st.st_mtime == new[name].st_mtime, name
     events = icalendar.Calendar.from_ical(after.routes[f"/talks/{EDITED}.ics"].body).walk("VEVENT")
@@ -106,12 +107,12 @@ def test_the_build_before_is_left_as_it_was(data_file, tmp_path):
     run_build(job, clock=lambda: NOW, wall=lambda: WALL)
     before = builds.open_current(state)
     assert before is not None
-    kept = {f: ((before.directory / builds.SITE / f).read_bytes(), st.st_mtime)
+    kept = {f: ((before.directory / layout.SITE / f).read_bytes(), st.st_mtime)
             for f, st in site_files(before).items()}
     data_file.write_text(data_file.read_text().replace(TITLE, "Edited again"))
     run_build(job, clock=lambda: NOW + timedelta(minutes=1), wall=lambda: WALL + 60)
-    assert builds.current_name(state) != before.name
-    assert {f: ((before.directory / builds.SITE / f).read_bytes(), st.st_mtime)
+    assert layout.current_name(state) != before.name
+    assert {f: ((before.directory / layout.SITE / f).read_bytes(), st.st_mtime)
             for f, st in site_files(before).items()} == kept
 
 
@@ -128,29 +129,29 @@ def test_a_builder_that_stays_builds_each_edit_and_ends_with_its_parent(data_fil
     state = tmp_path / "state"
     state.mkdir()
     job = job_for(data_file, state, interval=0.1)
-    with builds.build_lock(state) as fd:
+    with build_status.build_lock(state) as fd:
         assert fd is not None
         proc = subprocess.Popen([*BUILDER_COMMAND, json.dumps(asdict(job)), str(os.getpid()),
                                  str(fd)], pass_fds=(fd,), stdin=subprocess.DEVNULL)
     try:
-        wait_for(lambda: builds.read_status(state).get("ok_at") is not None)
-        first = builds.current_name(state)
-        assert builds.warm_builder(state, job.origin)
-        with builds.build_lock(state) as fd:  # released after the first build
+        wait_for(lambda: build_status.read_status(state).get("ok_at") is not None)
+        first = layout.current_name(state)
+        assert build_status.warm_builder(state, job.origin)
+        with build_status.build_lock(state) as fd:  # released after the first build
             assert fd is not None
         time.sleep(0.3)  # nothing due: nothing built
-        assert builds.current_name(state) == first
+        assert layout.current_name(state) == first
         data_file.write_text(data_file.read_text().replace(TITLE, "Built by the same process"))
-        wait_for(lambda: builds.current_name(state) != first)
+        wait_for(lambda: layout.current_name(state) != first)
         build = builds.open_current(state)
         assert build is not None
         assert b"Built by the same process" in build.routes["/talks.json"].body
-        assert builds.read_status(state)["builder"] == proc.pid
+        assert build_status.read_status(state)["builder"] == proc.pid
         assert proc.poll() is None  # still there for the next edit
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
-    assert not builds.warm_builder(state, job.origin)
+    assert not build_status.warm_builder(state, job.origin)
 
 
 def test_a_file_damaged_in_the_build_before_is_written_again_not_linked(data_file, tmp_path):
@@ -188,11 +189,11 @@ def test_a_tree_made_ahead_becomes_the_tree_a_cold_build_writes(data_file, tmp_p
     run_build(job, clock=lambda: NOW, wall=lambda: WALL)
     before = builds.open_current(state)
     assert before is not None
-    ahead = builds.prepare_next(state)
+    ahead = prepare_next(state)
     ahead.wait()
-    prepared = ahead.directory / builds.SITE
+    prepared = ahead.directory / layout.SITE
     assert (prepared / "talks" / EDITED / "index.html").is_file()
-    assert tree(prepared) == tree(before.directory / builds.SITE)
+    assert tree(prepared) == tree(before.directory / layout.SITE)
     other = next(r for r in before.routes if r.startswith("/talks/") and r.endswith(".ics")
                  and EDITED not in r)
     good = before.routes[other].body
@@ -216,9 +217,9 @@ def test_a_tree_made_ahead_becomes_the_tree_a_cold_build_writes(data_file, tmp_p
     run_build(job_for(data_file, tmp_path / "cold"), clock=lambda: later, wall=lambda: WALL + 60)
     cold = builds.open_current(tmp_path / "cold")
     assert cold is not None
-    made = tree(after.directory / builds.SITE)
+    made = tree(after.directory / layout.SITE)
     assert f"talks/{EDITED}" not in made and f"talks/{EDITED}.ics" not in made
-    assert made == tree(cold.directory / builds.SITE)
+    assert made == tree(cold.directory / layout.SITE)
     assert served(after) == served(cold)
 
 
@@ -226,9 +227,9 @@ def test_a_tree_made_ahead_serves_only_its_own_state_folder_and_outlives_a_faile
         data_file, tmp_path):
     state = tmp_path / "state"
     run_build(job_for(data_file, state), clock=lambda: NOW, wall=lambda: WALL)
-    ahead = builds.prepare_next(state)
+    ahead = prepare_next(state)
     ahead.wait()
-    assert builds.prepare_next(state) is ahead  # no new build since: kept
+    assert prepare_next(state) is ahead  # no new build since: kept
     other = tmp_path / "other"
     run_build(job_for(data_file, other), clock=lambda: NOW, wall=lambda: WALL)
     assert ahead.directory.exists()  # not taken by another state folder's build
