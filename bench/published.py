@@ -28,7 +28,8 @@ sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "tests")]
 import throughput  # noqa: E402
 from test_published import slow_clients  # noqa: E402
 
-from feeds.publish.builder import BUILDER_COMMAND, BuildJob  # noqa: E402
+from feeds.publish.builder import BuildJob  # noqa: E402
+from feeds.publish.builder_process import BUILDER_COMMAND  # noqa: E402
 from feeds.publish.builds import PublishedBuild  # noqa: E402
 from feeds.publish.snapshot import BuildOptions  # noqa: E402
 from feeds.server.publisher import state_dir  # noqa: E402

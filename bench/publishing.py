@@ -47,7 +47,8 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "tests")]
 
 from feeds.data.recorded import record  # noqa: E402
-from feeds.publish.builder import BUILDER_COMMAND, BuildJob  # noqa: E402
+from feeds.publish.builder import BuildJob  # noqa: E402
+from feeds.publish.builder_process import BUILDER_COMMAND  # noqa: E402
 
 import synthetic  # noqa: E402
 from helpers import free_port  # noqa: E402
@@ -90,7 +91,7 @@ def timed(command: list[str]) -> tuple[float, float, float]:
 
 
 def cold_builds(tmp: Path, sizes: list[int], now: datetime, rounds: int) -> list[dict[str, float]]:
-    baseline = [sys.executable, "-c", "import feeds.publish.builder"]
+    baseline = [sys.executable, "-c", "import feeds.publish.builder_process"]
     rows = []
     for size in sizes:
         data = data_file(tmp / f"cold{size}", size, now)

@@ -15,28 +15,20 @@ growing delay (and at once after a restart); a current build that cannot be
 read is set aside and the newest intact one put back before building. A
 builder process dies with the process that started it.
 
-The server's builder process stays after its first build (`stay`): it
-watches the data file itself and keeps what it rendered (the memo), so an
-edit renders only what changed, and each build hard-links the files that
-did not change from the current build (feeds.publish.builds)."""
+The builder process itself (its entry, its time limit, and the loop of the
+builder that stays) is in feeds.publish.builder_process."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
-import math
 import os
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from feeds import files, urls
@@ -45,7 +37,7 @@ from feeds.data.recorded import record
 from feeds.data.revisions import Revision, ledger_path
 from feeds.data.yaml_reader import InvalidData
 from feeds.files import Signature
-from feeds.publish import build_status, builds, hub_load, hub_made_from, layout, prepared
+from feeds.publish import build_status, builds, hub_load, hub_made_from, layout
 from feeds.publish import hub as hub_build
 from feeds.publish.builds import PublishedBuild
 from feeds.publish.made_from import MadeFrom
@@ -55,9 +47,6 @@ from feeds.settings import utc_now
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-#: The command line that runs a builder process: ``BUILDER_COMMAND + [job JSON]``.
-BUILDER_COMMAND = [sys.executable, "-c",
-                   "import sys; from feeds.publish.builder import main; sys.exit(main())"]
 #: A build that was killed or timed out is tried again after this many
 #: seconds, doubled after each failure up to RETRY_MAX.
 RETRY_FIRST = 2.0
@@ -368,7 +357,7 @@ def collector_paused() -> Iterator[None]:
     route's bytes) on top of the rendered work kept from the last build: each
     full collection scanned them all again, several times per build (most of
     the time of parsing YAML). The little cyclic garbage a build leaves is
-    collected after it, once it is served (`stay`), or by the next collection."""
+    collected after it, once it is served (builder_process.stay), or by the next collection."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -395,113 +384,3 @@ def _failed(job: BuildJob, attempt: Mapping[str, Any], *problems: str, why: str 
         status.update(failures=failures, retry_at=at + retry_delay(failures))
     build_status.write_status(job.state, status)
     return status
-
-
-class Stopped(BaseException):
-    """The server that started this builder has gone (SIGTERM)."""
-
-
-def _alarm(signum: int, frame: FrameType | None) -> None:
-    raise BuildTimeout
-
-
-def _stopped(signum: int, frame: FrameType | None) -> None:
-    raise Stopped
-
-
-#: How often a builder that stays looks at the data file's and the ledger's stat.
-WATCH = 0.05
-#: How often a builder checks that the process that started it is still there.
-PARENT_CHECK = 0.25
-
-
-def die_with_parent(parent: int, interval: float = PARENT_CHECK) -> bool:
-    """SIGTERM to this process once the process that started it has ended
-    (a thread polls getppid: Linux's PR_SET_PDEATHSIG would fire when the
-    starting *thread* ends, e.g. a request thread). False if it is gone already."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(interval)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    if os.getppid() != parent:
-        return False
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-    return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    """A builder process (BUILDER_COMMAND, with the build lock's descriptor inherited).
-    It holds the build lock it inherited until its first build is done,
-    then, if the job has an interval, stays as the warm builder of its state
-    folder (see `stay`); it ends with the process that started it (its
-    half-written build is removed). Exits 1, with one line in the log, when
-    the state folder cannot be written."""
-    args = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, format="[builder %(process)d] %(levelname)s %(message)s")
-    job = BuildJob(**json.loads(args[0]))
-    parent = int(args[1]) if len(args) > 1 else os.getppid()
-    inherited = int(args[2]) if len(args) > 2 else None
-    signal.signal(signal.SIGTERM, _stopped)
-    if not die_with_parent(parent):
-        return 1
-    signal.signal(signal.SIGALRM, _alarm)
-    try:
-        _timed_build(job)
-        if job.interval <= 0 or inherited is None or \
-                build_status.read_status(job.state).get("builder") != os.getpid():
-            return 0  # asked for one build, or none was due
-        with build_status.warm_lock(job.state, job.origin) as warm:
-            os.close(inherited)  # the build lock: other builds may start now
-            if not warm:
-                return 0  # another builder stays already
-            stay(job)
-    except Stopped:
-        log.info("stopped: the server that started this builder has gone")
-        return 1
-    except OSError as exc:  # e.g. the status cannot be written: a full or read-only disk
-        log.error("cannot build in %s: %s", job.state_dir, exc)
-        return 1
-    return 0
-
-
-def _timed_build(job: BuildJob) -> float:
-    """One `run_build`, stopped at the job's time limit."""
-    signal.alarm(max(1, math.ceil(job.timeout)))
-    try:
-        return run_build(job)
-    finally:
-        signal.alarm(0)
-
-
-def stay(job: BuildJob, sleep: Callable[[float], None] = time.sleep,
-         clock: Callable[[], float] = time.monotonic) -> None:
-    """The warm builder: build when a build is due and nobody else builds,
-    keeping the rendered work (the memo) from one build to the next, so an
-    edit renders only what it changed. It looks every `job.interval`
-    seconds (a talk that starts or ends, a retry), and at once when the data
-    file or the ledger changes (two stats every WATCH seconds). A build that
-    fails or times out leaves the published build served, as in a fresh
-    builder; a builder that dies is replaced by a fresh one."""
-    seen, due_at = source_of(job), clock() + job.interval
-    prepared.prepare_next(job.state)
-    while True:
-        sleep(min(WATCH, max(due_at - clock(), 0.0)))
-        source = source_of(job)
-        if source == seen and clock() < due_at:
-            continue
-        seen = source
-        with build_status.build_lock(job.state) as fd:
-            if fd is None:
-                due_at = clock() + job.interval
-                continue
-            before = build_status.read_status(job.state).get("started")
-            wait = _timed_build(job)
-            built = build_status.read_status(job.state).get("started") != before
-        # Still being written (wait): look again once it has settled.
-        due_at = clock() + (wait if wait > 0 else job.interval)
-        if wait > 0:
-            seen = None
-        if built:
-            gc.collect()  # what the last build let go, while nothing waits for it
-            prepared.prepare_next(job.state)

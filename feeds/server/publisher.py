@@ -9,7 +9,7 @@ file's ``stat``; if it changed (or a talk ended, which moves it from
 "upcoming" to "past"), the first worker to take the build lock starts a
 builder, by default a background process with a time limit, while every
 worker keeps serving the current build. After its first build that process
-stays (feeds.publish.builder.stay) and builds every later change itself,
+stays (feeds.publish.builder_process.stay) and builds every later change itself,
 keeping its rendered work; workers start another only when none stays.
 
 A worker serves only builds of its own origin (data file and settings). A
@@ -36,7 +36,6 @@ from typing import Any
 from feeds.files import FileWatch
 from feeds.publish import build_status, builds, layout
 from feeds.publish.builder import (
-    BUILDER_COMMAND,
     BuildJob,
     build_due,
     job_options,
@@ -46,6 +45,7 @@ from feeds.publish.builder import (
     source_of,
     unsettled,
 )
+from feeds.publish.builder_process import BUILDER_COMMAND
 from feeds.publish.builds import PublishedBuild
 from feeds.publish.snapshot import BuildOptions
 from feeds.settings import Settings, utc_now

@@ -282,7 +282,8 @@ def test_the_builder_process_publishes_a_build(data_file, tmp_path):
     """The background builder, run as the server runs it."""
     from dataclasses import asdict
 
-    from feeds.publish.builder import BUILDER_COMMAND, BuildJob
+    from feeds.publish.builder import BuildJob
+    from feeds.publish.builder_process import BUILDER_COMMAND
 
     job = BuildJob(str(data_file), str(tmp_path / "state"), SITE_URL, 100, 3600, 3, 30.0, 0.0)
     import json

@@ -18,7 +18,8 @@ import icalendar
 from lxml import html
 
 from feeds.publish import build_status, builds, layout
-from feeds.publish.builder import BUILDER_COMMAND, BuildJob, run_build
+from feeds.publish.builder import BuildJob, run_build
+from feeds.publish.builder_process import BUILDER_COMMAND
 from feeds.publish.builds import PublishedBuild
 from feeds.publish.prepared import prepare_next
 
