@@ -4,6 +4,8 @@ of a data file, and servers on loopback."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import json
 import os
 import re
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -78,6 +81,31 @@ def add_to_talk(data_file: Path, talk_id: str, line: str) -> None:
     marker = f"  - id: {talk_id}\n"
     assert marker in text
     data_file.write_text(text.replace(marker, f"{marker}    {line}\n"), encoding="utf-8")
+
+
+class PlainStatic(http.server.SimpleHTTPRequestHandler):
+    """Python's plain static server (`python3 -m http.server`), no rewrites:
+    an export needs none."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def static_site(directory: Path) -> Iterator[str]:
+    """`directory` served by PlainStatic on 127.0.0.1; yields its base URL."""
+    handler = functools.partial(PlainStatic, directory=str(directory))
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        yield url
+
+
+def fetch_followed(url: str) -> tuple[int, str, bytes, str]:
+    """(status, content type, body, final URL) after redirects."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.headers.get_content_type(), response.read(), response.url
+    except urllib.error.HTTPError as error:
+        return error.code, "", b"", url
 
 
 @contextlib.contextmanager

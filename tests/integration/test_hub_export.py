@@ -3,11 +3,9 @@ plain static server (`python3 -m http.server`) finds no broken link."""
 
 from __future__ import annotations
 
-import functools
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -18,12 +16,7 @@ import pytest
 from feeds import create_app
 from feeds.commands import cli
 
-from helpers import NOW, SITE_URL, FakeClock, routes, serving, write_hub
-
-
-class PlainStatic(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
+from helpers import NOW, SITE_URL, FakeClock, fetch_followed, routes, static_site, write_hub
 
 
 @pytest.fixture
@@ -48,18 +41,8 @@ def site(app: Any, hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.fixture
 def static_server(site: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 functools.partial(PlainStatic, directory=str(site)))
-    with serving(server) as url:
+    with static_site(site) as url:
         yield url
-
-
-def fetch(url: str) -> tuple[int, str, bytes, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.headers.get_content_type(), response.read(), response.url
-    except urllib.error.HTTPError as error:
-        return error.code, "", b"", url
 
 
 def test_every_route_of_the_hub_is_exported_byte_for_byte(app, static_server):
@@ -83,7 +66,7 @@ def test_a_crawl_of_the_hub_export_finds_nothing_broken(static_server, site):
         if url in seen:
             continue
         seen.add(url)
-        status, kind, body, final = fetch(url)
+        status, kind, body, final = fetch_followed(url)
         assert status == 200, (url, status)
         if kind != "text/html":
             continue

@@ -4,14 +4,12 @@ with the same bytes as the application; host settings; atomic replacement."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import posixpath
 import re
 import stat
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -24,19 +22,11 @@ from feeds.formats import ical, pages
 from feeds.formats.delivery import Delivery, Resource
 from feeds.publish import export
 
-from helpers import NOW, SITE_URL, routes, serving, snapshot_for
+from helpers import NOW, SITE_URL, fetch_followed, routes, snapshot_for, static_site
 
 SENT = ("Content-Type", "Cache-Control", "Content-Disposition",
         "Access-Control-Allow-Origin", "Content-Security-Policy", "Referrer-Policy",
         "X-Content-Type-Options")
-
-
-class PlainStatic(SimpleHTTPRequestHandler):
-    """Python's plain static server (`python3 -m http.server`), no rewrites:
-    the export needs none."""
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
@@ -60,18 +50,8 @@ def site(app, build, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def static_server(site: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(PlainStatic, directory=str(site)))
-    with serving(server) as url:
+    with static_site(site) as url:
         yield url
-
-
-def fetch(url: str) -> tuple[int, str, bytes, str]:
-    """(status, content type, body, final URL) after redirects."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.headers.get_content_type(), response.read(), response.url
-    except urllib.error.HTTPError as error:
-        return error.code, "", b"", url
 
 
 def links_of(page_url: str, body: bytes) -> set[str]:
@@ -97,7 +77,7 @@ def test_a_crawl_of_the_export_from_index_html_finds_nothing_broken(static_serve
         if url in seen:
             continue
         seen.add(url)
-        status, kind, body, final = fetch(url)
+        status, kind, body, final = fetch_followed(url)
         assert status == 200, (url, status)
         if kind != "text/html":
             continue
@@ -123,11 +103,11 @@ def test_older_addresses_still_lead_to_the_pages_on_a_static_host(static_server,
     talk = "2026-04-13-fischer"
     page = client.get(f"/talks/{talk}/").data
     for old in (f"/talks/{talk}", "/embed?limit=3"):  # the host redirects to the folder
-        status, _, body, final = fetch(static_server + old)
+        status, _, body, final = fetch_followed(static_server + old)
         assert status == 200 and urlsplit(final).path.endswith("/")
-    assert fetch(static_server + f"/talks/{talk}")[2] == page
+    assert fetch_followed(static_server + f"/talks/{talk}")[2] == page
     for old, new in ((f"/talks/{talk}.html", f"/talks/{talk}/"), ("/embed.html", "/embed/")):
-        status, _, body, final = fetch(static_server + old)
+        status, _, body, final = fetch_followed(static_server + old)
         assert status == 200
         doc = lxml.html.document_fromstring(body)
         (refresh,) = doc.xpath('//meta[@http-equiv="refresh"]/@content')
