@@ -4,9 +4,10 @@ the defaults a talk gets where the file is silent."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
-from typing import Literal
+from itertools import groupby
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 Status = Literal["scheduled", "cancelled", "postponed"]
@@ -30,8 +31,33 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 #: hyphenated phrase, e.g. "compression" or "large-language-models".
 TAG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 TAG_LENGTH = 40
+Frozen = TypeVar("Frozen")
 
 
+def hashed_once(cls: type[Frozen]) -> type[Frozen]:
+    """Give a frozen dataclass a hash computed once per object (on its
+    compared fields, as the dataclass's own): a talk is the key of
+    everything rendered from it, looked up many times per build. The hash
+    is not pickled (another process hashes text differently)."""
+    compared = tuple(f.name for f in fields(cls) if f.compare)  # type: ignore[arg-type]
+
+    def __hash__(self: Any) -> int:
+        try:
+            return int(self.__dict__["_hash"])
+        except KeyError:
+            value = hash(tuple(getattr(self, name) for name in compared))
+            object.__setattr__(self, "_hash", value)
+            return value
+
+    def __getstate__(self: Any) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+    cls.__hash__ = __hash__  # type: ignore[method-assign]
+    cls.__getstate__ = __getstate__  # type: ignore[attr-defined]
+    return cls
+
+
+@hashed_once
 @dataclass(frozen=True)
 class Speaker:
     """One person giving a talk."""
@@ -42,6 +68,7 @@ class Speaker:
     url: str = ""
 
 
+@hashed_once
 @dataclass(frozen=True)
 class Link:
     """A paper, slides or code that belongs to a talk."""
@@ -50,6 +77,7 @@ class Link:
     url: str
 
 
+@hashed_once
 @dataclass(frozen=True)
 class Talk:
     """One talk. Two talks are equal when everything any output shows is
@@ -108,6 +136,7 @@ class Talk:
         )
 
 
+@hashed_once
 @dataclass(frozen=True)
 class Series:
     """The talk series: what every talk shares."""
@@ -157,6 +186,8 @@ class Schedule:
     #: about twenty times, each a pass over every talk.
     _split: dict[datetime, tuple[tuple[Talk, ...], tuple[Talk, ...]]] = field(
         default_factory=dict, init=False, compare=False, repr=False)
+    _years: dict[datetime, dict[int, tuple[Talk, ...]]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id.update({talk.id: talk for talk in self.talks})
@@ -179,6 +210,17 @@ class Schedule:
     def past(self, now: datetime) -> list[Talk]:
         """Talks that have ended, newest first."""
         return list(self._split_at(now)[1])
+
+    def past_by_year(self, now: datetime) -> dict[int, tuple[Talk, ...]]:
+        """The past talks by the year they started in, newest year and talk first."""
+        found = self._years.get(now)
+        if found is None:
+            if len(self._years) > 8:
+                self._years.clear()
+            found = {year: tuple(talks) for year, talks in
+                     groupby(self._split_at(now)[1], key=lambda t: t.start.year)}
+            self._years[now] = found
+        return found
 
     def _split_at(self, now: datetime) -> tuple[tuple[Talk, ...], tuple[Talk, ...]]:
         found = self._split.get(now)

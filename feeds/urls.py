@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
+from feeds.model import hashed_once
+
 CALENDAR = "/calendar.ics"  # the subscription: upcoming and recent talks
 ARCHIVE = "/archive.ics"  # every talk ever
 RSS = "/rss.xml"
@@ -99,6 +101,7 @@ def members_calendar(token: str) -> str:
     return f"/members/{token}/calendar.ics"
 
 
+@hashed_once
 @dataclass(frozen=True)
 class Site:
     """Turns paths into absolute URLs for one public base URL."""

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -147,7 +148,9 @@ def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None 
     command = [sys.executable, "-m", "gunicorn", "-c", str(root / "gunicorn.conf.py"),
                "--bind", f"127.0.0.1:{port}", *args, app]
     with open(log, "ab") as out:
-        proc = subprocess.Popen(command, cwd=root, env=environment, stdout=out, stderr=out)
+        # Its own process group: the builders its workers start are in it too.
+        proc = subprocess.Popen(command, cwd=root, env=environment, stdout=out, stderr=out,
+                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -164,6 +167,7 @@ def gunicorn(data_file: Path, log: Path, *args: str, env: dict[str, str] | None 
         yield base, proc
     finally:
         stop(proc, 15)
+        stop_group(proc.pid, 5)
 
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -260,6 +264,31 @@ def stop(proc: subprocess.Popen[Any], grace: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def group_members(group: int) -> list[int]:
+    """The live (not zombie) processes of process group `group`, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        if int(fields[2]) == group and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def stop_group(group: int, grace: float) -> None:
+    """Wait until every process of `group` has ended (a builder ends within
+    moments of its server, removing what it half wrote); kill what is left
+    after `grace` seconds. The caller's folders can then be removed."""
+    deadline = time.monotonic() + grace
+    while (members := group_members(group)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in members:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def fetch(url: str) -> bytes:
@@ -388,15 +417,30 @@ if sys.argv[:1] == ["-c"] and os.environ.get("STEP_FILE"):  # only in a builder 
 """
 
 
-def slow_builds(folder: Path, **settings: str) -> tuple[Path, dict[str, str]]:
-    """The step file that steers builder processes started with the returned
+class BuildStep:
+    """What builder processes started with slow_builds' environment do in
+    each build: "" nothing more, "fail" fail, a number of seconds: wait that
+    long first. Each change replaces the file at once: a builder never reads
+    it half-written (as empty)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.set("")
+
+    def set(self, what: str) -> None:
+        staged = self.path.with_name(self.path.name + ".new")
+        staged.write_text(what)
+        os.replace(staged, self.path)
+
+
+def slow_builds(folder: Path, **settings: str) -> tuple[BuildStep, dict[str, str]]:
+    """The step that steers builder processes started with the returned
     environment (SLOW_STEP, as their sitecustomize), plus `settings` (FEEDS_*)."""
     inject = folder / "inject"
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(SLOW_STEP)
-    step = folder / "step"
-    step.write_text("")
-    return step, {"STEP_FILE": str(step), **settings,
+    step = BuildStep(folder / "step")
+    return step, {"STEP_FILE": str(step.path), **settings,
                   "PYTHONPATH": os.pathsep.join([str(inject), os.environ.get("PYTHONPATH", "")])}
 
 

@@ -4,7 +4,7 @@ names file:line:column, the talk and what to write instead (feeds.data.yaml_read
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,11 +12,14 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from feeds import timezones
+from feeds.data import talk_texts
 from feeds.data.yaml_reader import (
     InvalidData,
     Node,
     Problem,
     Reader,
+    TreeLoader,
+    is_null,
     node_tree,
     read_text,
     size_text,
@@ -78,13 +81,29 @@ ENCODED_WORD = re.compile(r"=\?[^?]*\?[^?]*\?[^?]*\?=")
 def parse_schedule(text: str, source: str = "<data>",
                    warnings: list[Problem] | None = None) -> Schedule:
     """Validate `text` (the data file's content) into a Schedule. What works
-    but should change (a deprecated key) is added to `warnings`, if given."""
-    reader = Reader(source)
-    if warnings is not None:
-        reader.warnings = warnings
+    but should change (a deprecated key) is added to `warnings`, if given.
+    The talks of the last reading of `source` are kept by their text: a
+    talk written as it was then is not read again (feeds.data.talk_texts)."""
     if len(text) > MAX_BYTES:
         too_large = f"the file is larger than {size_text(MAX_BYTES)}"
         raise InvalidData([Problem(source, 1, 1, too_large + TOO_LARGE, kind=too_large)])
+    pieces = talk_texts.cut(text)
+    if pieces is not None and source in _kept:
+        found: list[Problem] = []
+        schedule = _parse_pieces(pieces, source, found)
+        if schedule is not None:
+            if warnings is not None:
+                warnings.extend(found)
+            return schedule
+    return _parse_whole(text, source, warnings, pieces)
+
+
+def _parse_whole(text: str, source: str, warnings: list[Problem] | None,
+                 pieces: talk_texts.Cut | None) -> Schedule:
+    """The whole file read at once; its talks kept by their text if `pieces` cut it alike."""
+    reader = Reader(source)
+    if warnings is not None:
+        reader.warnings = warnings
     root = node_tree(text, source)
     if root is None:
         raise InvalidData([Problem(source, 0, 0, "the file is empty; it needs 'series:' and 'talks:'",
@@ -115,8 +134,79 @@ def parse_schedule(text: str, source: str = "<data>",
     if reader.problems:
         raise InvalidData(reader.problems)
     assert series is not None
+    if pieces is not None and [p.line + 1 for p in pieces.talks] == [t.line for t in talks]:
+        by_text = {p.text: t for p, t in zip(pieces.talks, talks, strict=True)}
+        _keep(source, (series.timezone, defaults), by_text)
     talks.sort(key=lambda t: (t.start, t.id))
     return Schedule(series=series, talks=tuple(talks), source=source)
+
+
+#: Per data file (at most KEEP_FILES, the latest read): the series' zone and
+#: defaults its talks were read with, and each talk by its text.
+_kept: dict[str, tuple[tuple[ZoneInfo, _Defaults], dict[str, Talk]]] = {}
+KEEP_FILES = 1024
+
+
+def _keep(source: str, context: tuple[ZoneInfo, _Defaults], talks: dict[str, Talk]) -> None:
+    _kept.pop(source, None)
+    _kept[source] = (context, talks)
+    while len(_kept) > KEEP_FILES:
+        _kept.pop(next(iter(_kept)))
+
+
+def _parse_pieces(pieces: talk_texts.Cut, source: str,
+                  warnings: list[Problem]) -> Schedule | None:
+    """The schedule read from the file's rest and its talks' texts, each talk
+    whose text is kept taken as it was; None where anything is wrong (the
+    whole file is then read, and its messages name the right lines)."""
+    reader = Reader(source)
+    reader.warnings = warnings
+    try:
+        root = node_tree(pieces.rest, source)
+    except InvalidData:
+        return None
+    top = reader.mapping(root, "the file", set(TOP_KEYS), TOP_KEYS) if root else None
+    if top is None or reader.problems or not is_null(top["talks"]) or \
+            len(pieces.talks) > MAX_TALKS:
+        return None
+    series, defaults = _series(reader, top.get("series"))
+    if series is None or reader.problems:
+        return None
+    context = (series.timezone, defaults)
+    last_context, last_talks = _kept[source]
+    known = last_talks if last_context == context else {}
+    talks: dict[str, Talk] = {}
+    for piece in pieces.talks:
+        talk = known.get(piece.text) or _talk_alone(piece, source, series, defaults)
+        if talk is None:
+            return None
+        if talk.line != piece.line + 1:
+            talk = replace(talk, line=piece.line + 1)
+        talks[piece.text] = talk
+    ids = {t.id for t in talks.values()}
+    zones = {series.timezone.key} | {t.zone.key for t in talks.values()}
+    if len(ids) != len(pieces.talks) or len(zones) > MAX_ZONES:
+        return None
+    _keep(source, context, talks)
+    ordered = sorted(talks.values(), key=lambda t: (t.start, t.id))
+    return Schedule(series=series, talks=tuple(ordered), source=source)
+
+
+def _talk_alone(piece: talk_texts.TalkText, source: str, series: Series,
+                defaults: _Defaults) -> Talk | None:
+    """The talk of one item read alone; None if it is not exactly one
+    item, or has a mistake."""
+    try:
+        root = yaml.compose(piece.text, Loader=TreeLoader)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(root, yaml.SequenceNode) or len(root.value) != 1:
+        return None
+    reader = Reader(source)
+    talk = _talk(reader, root.value[0], series, defaults, {})
+    if talk is None or reader.problems or reader.warnings:
+        return None
+    return replace(talk, line=talk.line + piece.line)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,16 @@ from feeds.data.changes import (
     same_start,
 )
 from feeds.files import directory_file_mode, locked, remove_stale_temporaries, write_atomically
-from feeds.model import CANCELLED, ID_PATTERN, POSTPONED, SCHEDULED, STATUSES, Schedule, Talk
+from feeds.model import (
+    CANCELLED,
+    ID_PATTERN,
+    POSTPONED,
+    SCHEDULED,
+    STATUSES,
+    Schedule,
+    Talk,
+    hashed_once,
+)
 from feeds.timezones import EPOCH, isoformat_utc
 
 log = logging.getLogger(__name__)
@@ -42,6 +51,7 @@ HEADER = (
 )
 
 
+@hashed_once
 @dataclass(frozen=True)
 class Revision:
     """What the ledger records of one talk: the one owner of its SEQUENCE
@@ -123,8 +133,10 @@ class LedgerError(Exception):
         super().__init__("\n".join(problems))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_line(line: str) -> tuple[str, Revision]:
-    """One ledger line, every field checked; ValueError saying what is wrong."""
+    """One ledger line, every field checked; ValueError saying what is wrong
+    (kept per line: a ledger read again after one change parses one line)."""
     fields = line.split("\t")
     if len(fields) not in (6, 9):
         raise ValueError(f"the line has {len(fields)} tab-separated fields instead of 9 "
@@ -205,16 +217,28 @@ def parse_ledger(text: str, path: Path | str) -> dict[str, Revision]:
 
 
 def render_ledger(entries: Mapping[str, Revision]) -> str:
-    lines = [HEADER]
-    for talk_id in sorted(entries):
-        r = entries[talk_id]
-        fields = [talk_id, r.fingerprint, str(r.sequence), format_date(r.modified),
-                  format_date(r.first_seen), format_date(r.recording_seen)]
-        if r.start is not None or r.status or r.changes:
-            fields += [format_start(r.start) if r.start else NONE, r.status or NONE,
-                       format_changes(r.changes)]
-        lines.append("\t".join(fields) + "\n")
-    return "".join(lines)
+    """The ledger's text (the last one kept: a build writes it, then stores it)."""
+    global _last_rendered
+    last = _last_rendered
+    if last is not None and last[0] == entries:
+        return last[1]
+    text = HEADER + "".join(render_line(talk_id, entries[talk_id]) for talk_id in sorted(entries))
+    _last_rendered = (dict(entries), text)
+    return text
+
+
+_last_rendered: tuple[dict[str, Revision], str] | None = None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def render_line(talk_id: str, r: Revision) -> str:
+    """One talk's ledger line (kept: a ledger written again after one change renders one line)."""
+    fields = [talk_id, r.fingerprint, str(r.sequence), format_date(r.modified),
+              format_date(r.first_seen), format_date(r.recording_seen)]
+    if r.start is not None or r.status or r.changes:
+        fields += [format_start(r.start) if r.start else NONE, r.status or NONE,
+                   format_changes(r.changes)]
+    return "\t".join(fields) + "\n"
 
 
 def _dates(revision: Revision) -> Iterator[datetime]:

@@ -26,7 +26,7 @@ from icalendar import (
 from feeds import timezones, urls
 from feeds.data.revisions import Revision
 from feeds.formats.delivery import NO_REFERRER, Delivery
-from feeds.formats.memo import Memo, direct
+from feeds.formats.memo import Memo, direct, each_talk
 from feeds.formats.text import description, shorten, summary
 from feeds.formats.vtimezone import observances
 from feeds.model import Schedule, Series, Talk
@@ -178,8 +178,9 @@ def calendar_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: u
     which names no public SOURCE to refresh from."""
     series = schedule.series
     talks = schedule.talks if talks is None else talks
-    events = (memo(event_bytes, talk, revisions[talk.id], series, site,
-                   (join_urls or {}).get(talk.id, "")) for talk in talks)
+    joins = join_urls or {}
+    events = each_talk(memo, event_bytes, ((talk, revisions[talk.id], series, site,
+                                            joins.get(talk.id, "")) for talk in talks))
     head = feed_head(series, site, members=join_urls is not None, archive=archive)
     return _enclose(head.to_ical(), (*_timezones(talks, memo), *events))
 

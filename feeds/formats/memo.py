@@ -10,7 +10,7 @@ dataclasses and tuples of them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -28,6 +28,33 @@ class Memo(Protocol):
 def direct(function: Callable[..., T], /, *args: Any) -> T:
     """The memo that keeps nothing."""
     return function(*args)
+
+
+#: A run ends after a talk whose id hashes to 0 under this mask: about 64
+#: talks per run, cut by content, so that an added talk changes one run.
+RUN_MASK = 63
+
+
+def each_talk(memo: Memo, function: Callable[..., T], calls: Iterable[tuple[Any, ...]]) -> list[T]:
+    """``[memo(function, *call) for call in calls]`` (each call's first
+    argument a talk), asked of `memo` a run of calls at a time: a document
+    of every talk looks up a few hundred runs, not every talk, and renders
+    again only the talks of the runs that changed."""
+    results: list[T] = []
+    run: list[tuple[Any, ...]] = []
+    for call in calls:
+        run.append(call)
+        if hash(call[0].id) & RUN_MASK == 0:
+            results += memo(_run, function, tuple(run), memo)
+            run = []
+    if run:
+        results += memo(_run, function, tuple(run), memo)
+    return results
+
+
+def _run(function: Callable[..., T], calls: tuple[tuple[Any, ...], ...],
+         memo: Memo) -> tuple[T, ...]:
+    return tuple(memo(function, *call) for call in calls)
 
 
 class _Key:
@@ -56,60 +83,61 @@ class Kept:
     everything the previous build rendered."""
 
     def __init__(self) -> None:
-        self._current: dict[_Key, _Entry] = {}
-        self._previous: dict[_Key, _Entry] = {}
+        self._entries: dict[_Key, _Entry] = {}
+        #: The build under way; each entry says the last build that used it.
+        self._generation = 0
         self._calls = threading.local()  # per thread: the calls being made, innermost last
 
     def __call__(self, function: Callable[..., T], /, *args: Any) -> T:
         key = _Key((function, *args))
-        entry = self._current.get(key) or self._promote(key)
+        entry = self._entries.get(key)
         if entry is None:
-            made_from: list[_Key] = []
-            stack: list[list[_Key]] = self._calls.__dict__.setdefault("stack", [])
+            made_from: list[_Entry] = []
+            stack: list[list[_Entry]] = self._calls.__dict__.setdefault("stack", [])
             stack.append(made_from)
             try:
                 result = function(*args)
             finally:
                 stack.pop()
-            entry = _Entry(result, tuple(made_from))
-            self._current[key] = entry
-        callers: list[list[_Key]] | None = self._calls.__dict__.get("stack")
+            entry = _Entry(result, tuple(made_from), self._generation)
+            self._entries[key] = entry
+        elif entry.used != self._generation:
+            entry.use(self._generation)
+        callers: list[list[_Entry]] | None = self._calls.__dict__.get("stack")
         if callers:
-            callers[-1].append(key)  # the caller is made from this result
+            callers[-1].append(entry)  # the caller is made from this result
         return entry.result
 
-    def _promote(self, key: _Key) -> _Entry | None:
-        """Move `key`, and what it was made from, from the last build into this one."""
-        entry = self._previous.pop(key, None)
-        if entry is not None:
-            self._current[key] = entry
-            for part in entry.made_from:
-                if part not in self._current:
-                    self._promote(part)
-        return entry
-
     def next_generation(self) -> None:
-        """A build starts: what neither it nor the last build uses goes."""
-        self._previous, self._current = self._current, {}
+        """A build starts: what neither the last build nor this one uses goes."""
+        self._generation += 1
+        last = self._generation - 1
+        self._entries = {k: e for k, e in self._entries.items() if e.used >= last}
 
     def __contains__(self, call: tuple[Any, ...]) -> bool:
         """Whether the result of ``call`` (function, *args) is kept."""
-        key = _Key(call)
-        return key in self._current or key in self._previous
+        return _Key(call) in self._entries
 
     def __len__(self) -> int:
-        return len(self._current.keys() | self._previous.keys())
+        return len(self._entries)
 
 
 class _Entry:
-    """A kept result and the kept results it was made from."""
+    """A kept result, the last build that used it, and the kept results it
+    was made from (used along with it)."""
 
-    __slots__ = ("result", "made_from")
+    __slots__ = ("result", "made_from", "used")
 
-    def __init__(self, result: Any, made_from: tuple[_Key, ...]):
+    def __init__(self, result: Any, made_from: tuple[_Entry, ...], used: int):
         self.result = result
         self.made_from = made_from
+        self.used = used
+
+    def use(self, generation: int) -> None:
+        self.used = generation
+        for part in self.made_from:
+            if part.used != generation:
+                part.use(generation)
 
 
-_MISSING = object()
 KEPT = Kept()

@@ -411,21 +411,27 @@ RECENT_PAST = 12
 
 def archive_years(schedule: Schedule, now: datetime) -> list[int]:
     """The years with past talks, newest first: one archive page each."""
-    return [year for year, _ in groupby(schedule.past(now), key=lambda t: t.start.year)]
+    return list(schedule.past_by_year(now))
 
 
 def archive_page(schedule: Schedule, site: urls.Site, now: datetime, year: int,
                  memo: Memo = direct) -> bytes:
     """/archive/<year>/: every past talk of `year`, newest first, with links
-    to the other years and to the series page."""
-    series = schedule.series
+    to the other years and to the series page (kept per year: an edit
+    renders only its own year's page)."""
+    talks = schedule.past_by_year(now).get(year, ())
+    return memo(_year_page, schedule.series, site, year, talks,
+                tuple(archive_years(schedule, now)), memo)
+
+
+def _year_page(series: Series, site: urls.Site, year: int, talks: tuple[Talk, ...],
+               years: tuple[int, ...], memo: Memo) -> bytes:
     here = urls.archive_year(year)
-    talks = [t for t in schedule.past(now) if t.start.year == year]
     meta = {"title": f"Talks of {year} – {series.title}", "url": site.url(here),
             "description": f"Every talk of the {series.title} in {year}."}
     months = [(month, list(group)) for month, group in groupby(talks, key=lambda t: f"{t.start:%B}")]
     return _render("archive.html", series, site, memo, here, meta=meta, year=year,
-                   months=months, years=archive_years(schedule, now))
+                   months=months, years=list(years))
 
 
 def not_found(schedule: Schedule, site: urls.Site, memo: Memo = direct) -> bytes:

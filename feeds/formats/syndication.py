@@ -19,7 +19,7 @@ from feeds import timezones, urls
 from feeds.data.changes import Change
 from feeds.data.revisions import Revision
 from feeds.formats.delivery import Delivery
-from feeds.formats.memo import Memo, direct
+from feeds.formats.memo import Memo, direct, each_talk
 from feeds.formats.text import status_prefix
 from feeds.model import Schedule, Series, Talk
 from feeds.timezones import EPOCH
@@ -242,9 +242,9 @@ def entries(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Si
     """Every entry, newest publication first (ties broken by id, for stable
     bytes), no date later than `now`."""
     latest = timezones.to_utc(now)
-    found = [not_after(entry, latest) for talk in schedule.talks
-             for entry in memo(talk_entries, talk, revisions[talk.id], schedule.series, site,
-                               memo)]
+    per_talk = each_talk(memo, talk_entries, ((talk, revisions[talk.id], schedule.series, site,
+                                               memo) for talk in schedule.talks))
+    found = [not_after(entry, latest) for talk_found in per_talk for entry in talk_found]
     return sorted(found, key=lambda e: (e.published, e.id), reverse=True)
 
 

@@ -15,7 +15,7 @@ from feeds import timezones, urls
 from feeds.data.revisions import Revision
 from feeds.formats import text
 from feeds.formats.delivery import Delivery
-from feeds.formats.memo import Memo, direct
+from feeds.formats.memo import Memo, direct, each_talk
 from feeds.model import Schedule, Series, Speaker, Talk
 
 MEDIA_TYPE = "application/json"
@@ -106,8 +106,8 @@ def talk_json(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...]
 def render(schedule: Schedule, site: urls.Site, memo: Memo = direct,
            revisions: Mapping[str, Revision] | None = None) -> bytes:
     """/talks.json as UTF-8 bytes: the same text as ``dumps(talks_document(...))``."""
-    talks = ",".join(memo(talk_json, talk, site, *changes(talk, revisions))
-                     for talk in schedule.talks)
+    talks = ",".join(each_talk(memo, talk_json, ((talk, site, *changes(talk, revisions))
+                                                 for talk in schedule.talks)))
     text = f'{{"series":{dumps(series_record(schedule.series, site))},"talks":[{talks}]}}'
     return (text + "\n").encode("utf-8")
 
@@ -151,7 +151,8 @@ def _embed_document(schedule: Schedule, talks: list[Talk], site: urls.Site, memo
                     revisions: Mapping[str, Revision] | None, rhythm: str | None,
                     left_out: Mapping[str, int] | None = None) -> bytes:
     head = embed_series(schedule.series, site, rhythm)
-    body = ",".join(memo(embed_talk, talk, site, *changes(talk, revisions)) for talk in talks)
+    body = ",".join(each_talk(memo, embed_talk, ((talk, site, *changes(talk, revisions))
+                                                 for talk in talks)))
     tail = "" if left_out is None else \
         f',"left_out":{dumps(dict(left_out))},"all":{dumps(site.url(urls.EMBED_ALL_JSON))}'
     return f'{{"series":{head},"talks":[{body}]{tail}}}\n'.encode()

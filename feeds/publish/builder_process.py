@@ -128,7 +128,8 @@ def stay(job: builder.BuildJob, sleep: Callable[[float], None] = time.sleep,
                 due_at = clock() + job.interval
                 continue
             before = build_status.read_status(job.state).get("started")
-            wait = _timed_build(job)
+            with prepared.paused():
+                wait = _timed_build(job)
             built = build_status.read_status(job.state).get("started") != before
         # Still being written (wait): look again once it has settled.
         due_at = clock() + (wait if wait > 0 else job.interval)

@@ -23,6 +23,7 @@ import posixpath
 import shutil
 import stat
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,30 +247,49 @@ def write_files(root: Path, files: Mapping[str, Resource | bytes],
     tree is the same. Returns every file's digest and date (what a later
     build compares with)."""
     prepared = prepared or Prepared()
+    with ThreadPoolExecutor(max_workers=WRITERS) as writers:
+        return _write_all(root, files, reuse, prepared, writers)
+
+
+#: Threads that write (and gzip) the large files while the rest are linked:
+#: zlib and file writes let other threads run.
+WRITERS = 2
+#: From this size a file is written by one of the WRITERS.
+WRITTEN_APART = 1 << 16
+
+
+def _write_all(root: Path, files: Mapping[str, Resource | bytes], reuse: Reuse | None,
+               prepared: Prepared, writers: ThreadPoolExecutor) -> dict[str, tuple[str, float | None]]:
     made: set[str] = set(prepared.folders)
     if made:
         made.add("")
     written: dict[str, tuple[str, float | None]] = {}
+    pending: list[Future[None]] = []
     base = str(root)
     for relative, content in files.items():
+        target = base + "/" + relative
+        digest_, stamp = digest(content), stamp_of(content)
+        written[relative] = (digest_, stamp)
+        there = prepared.files.get(relative)
+        if there is not None:  # its name and folder were checked when it was first written
+            if there == (digest_, stamp) and _kept(target, content, relative in prepared.packed):
+                continue
+            _remove_prepared(target, relative in prepared.packed)
         folder = posixpath.dirname(relative_file(relative))
         if folder not in made:
             os.makedirs(posixpath.join(base, folder) if folder else base, exist_ok=True)
             made.add(folder)
-        target = posixpath.join(base, relative)
-        digest_, stamp = digest(content), stamp_of(content)
-        written[relative] = (digest_, stamp)
-        there = prepared.files.get(relative)
-        if there is not None:
-            if there == (digest_, stamp) and _kept(target, content, relative in prepared.packed):
-                continue
-            _remove_prepared(target, relative in prepared.packed)
         earlier = reuse(relative, digest_, stamp) if reuse is not None else None
         if earlier is not None and _linked(earlier, target, content):
             if isinstance(content, Resource):
                 _link_precompressed(earlier, target, content)
             continue
-        write_file(target, content)
+        if len(content.body if isinstance(content, Resource) else content) >= WRITTEN_APART:
+            pending.append(writers.submit(write_file, target, content))
+        else:
+            write_file(target, content)
+    for done in pending:
+        done.result()  # its error, if any
     for relative in prepared.files.keys() - written.keys():
         _remove_prepared(posixpath.join(base, relative), relative in prepared.packed)
     used = {""}

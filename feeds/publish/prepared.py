@@ -5,11 +5,13 @@ temporary directory, which the next `builds.publish` takes as its own; and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from feeds.formats.delivery import GZIP_SUFFIX
@@ -34,6 +36,9 @@ class PreparedTree:
         self.source = current_name(state)
         self.made = export.Prepared()
         self._stop = threading.Event()
+        #: Cleared while a build runs in this process: the build has the CPU.
+        self._running = threading.Event()
+        self._running.set()
         self._thread = threading.Thread(target=self._make, args=(state,), name="next-tree",
                                         daemon=True)
 
@@ -50,6 +55,7 @@ class PreparedTree:
             base = str(site) + "/"
             made = {""}
             for relative, (digest, stamp) in known.items():
+                self._running.wait()
                 if self._stop.is_set():
                     return
                 export.relative_file(relative)
@@ -79,8 +85,16 @@ class PreparedTree:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    def pause(self) -> None:
+        """Wait, while a build of this process runs, until `resume` or `stop`."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._running.set()
         if self._thread.is_alive():
             self._thread.join()
 
@@ -133,6 +147,20 @@ def prepare_next(state: Path) -> PreparedTree:
         _prepared.stop()  # its tree is made again, or removed by remove_temporaries
     _prepared = PreparedTree(state).start()
     return _prepared
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """The tree being made waits while a build of this process runs (it is
+    claimed by the build, or goes on after it)."""
+    prepared = _prepared
+    if prepared is not None:
+        prepared.pause()
+    try:
+        yield
+    finally:
+        if prepared is not None:
+            prepared.resume()
 
 
 def claim_prepared(state: Path, target: Path) -> export.Prepared:

@@ -21,7 +21,7 @@ from feeds.data.revisions import Revision, latest_date
 from feeds.formats import ical, pages, rhythm, schema, syndication, talks_json
 from feeds.formats.delivery import Delivery, Resource
 from feeds.formats.memo import KEPT, Kept, Memo
-from feeds.model import Schedule, Talk
+from feeds.model import Schedule, Series, Talk
 from feeds.settings import Settings
 from feeds.timezones import EPOCH, to_utc
 
@@ -67,7 +67,6 @@ class RenderContext:
 
 
 Render = Callable[[RenderContext, Memo], bytes]
-RenderTalk = Callable[[RenderContext, Memo, Talk], bytes]
 
 #: Routes with one document for the whole schedule.
 DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
@@ -95,30 +94,66 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
         c.schedule, c.site, m, c.revisions, rhythm.rhythm(c.schedule)),
      talks_json.JSON_DELIVERY),
 )
-def own_change(context: RenderContext, talk: Talk) -> datetime:
+@dataclass(frozen=True)
+class TalkView:
+    """What one talk's own documents are made from, and so the key they are
+    kept by: an edit of another talk leaves them as they were."""
+
+    talk: Talk
+    revision: Revision
+    series: Series
+    site: urls.Site
+    state: pages.State
+    previous: Talk | None
+    next: Talk | None
+    #: The neighbours' last changes (the page links them by title).
+    neighbour_changes: tuple[datetime, ...]
+    #: The talk's start and end, where already passed ("live", then past).
+    passed: tuple[datetime, ...]
+
+
+def talk_view(context: RenderContext, talk: Talk) -> TalkView:
+    neighbours = context.schedule.neighbours(talk)
+    return TalkView(talk, context.revisions[talk.id], context.schedule.series, context.site,
+                    pages.talk_state(talk, context.now), *neighbours,
+                    tuple(context.revisions[t.id].modified for t in neighbours if t is not None),
+                    tuple(moment for moment in (talk.start, talk.end) if moment <= context.now))
+
+
+def own_change(view: TalkView) -> datetime:
     """A talk's own last change: the date of what shows only that talk."""
-    return context.revisions[talk.id].modified
+    return view.revision.modified
 
 
-def page_change(context: RenderContext, talk: Talk) -> datetime:
+def page_change(view: TalkView) -> datetime:
     """The last change a talk page shows: the talk's own, its neighbours'
     (linked by title), and its start and end once passed ("live", then
     past). An edit of another talk leaves it, and its file, as they were."""
-    moments = [context.revisions[t.id].modified
-               for t in (talk, *context.schedule.neighbours(talk)) if t is not None]
-    moments += [moment for moment in (talk.start, talk.end) if moment <= context.now]
-    return to_utc(max(moments))
+    return to_utc(max((view.revision.modified, *view.neighbour_changes, *view.passed)))
 
 
+RenderTalk = Callable[[TalkView, Memo], bytes]
 #: Routes with one document per talk; the last column dates each (its Last-Modified).
 TALK_ROUTES: tuple[tuple[Callable[[str], str], RenderTalk, Delivery,
-                         Callable[[RenderContext, Talk], datetime]], ...] = (
-    (urls.talk_ics, lambda c, m, t: m(ical.talk_file, t, c.revisions[t.id], c.schedule.series,
-                                      c.site, m), ical.TALK_FILE_DELIVERY, own_change),
-    (urls.talk_route, lambda c, m, t: m(pages.talk_page, t, c.schedule.series, c.site,
-                                        pages.talk_state(t, c.now), *c.schedule.neighbours(t),
-                                        m, c.revisions[t.id]), pages.PAGE_DELIVERY, page_change),
+                         Callable[[TalkView], datetime]], ...] = (
+    (urls.talk_ics, lambda v, m: m(ical.talk_file, v.talk, v.revision, v.series, v.site, m),
+     ical.TALK_FILE_DELIVERY, own_change),
+    (urls.talk_route, lambda v, m: m(pages.talk_page, v.talk, v.series, v.site, v.state,
+                                     v.previous, v.next, m, v.revision),
+     pages.PAGE_DELIVERY, page_change),
 )
+
+
+def talk_routes(view: TalkView, memo: Memo) -> tuple[tuple[str, Resource], ...]:
+    """Every route of one talk (TALK_ROUTES), kept per talk by the builder."""
+    found = []
+    for path_of, render, delivery, dated in TALK_ROUTES:
+        path = path_of(view.talk.id)
+        found.append((path, Resource(render(view, memo), delivery, dated(view),
+                                     posixpath.basename(path) if delivery.download else "")))
+    return tuple(found)
+
+
 #: Routes with one document per year with past talks (pages.archive_years):
 #: the archive, which the series page links instead of listing every talk.
 YEAR_ROUTES: tuple[tuple[Callable[[int], str], Callable[[RenderContext, Memo, int], bytes],
@@ -293,11 +328,7 @@ def render_snapshot(context: RenderContext, memo: Kept = KEPT) -> Snapshot:
     routes = {path: Resource(render(context, memo), delivery, changed)
               for path, render, delivery in DOCUMENTS}
     for talk in schedule.talks:
-        for path_of, render_talk, delivery, dated in TALK_ROUTES:
-            path = path_of(talk.id)
-            routes[path] = memo(Resource, render_talk(context, memo, talk), delivery,
-                                dated(context, talk),
-                                posixpath.basename(path) if delivery.download else "")
+        routes.update(memo(talk_routes, talk_view(context, talk), memo))
     for year in pages.archive_years(schedule, context.now):
         for year_path, render_year, delivery in YEAR_ROUTES:
             routes[year_path(year)] = Resource(render_year(context, memo, year), delivery, changed)

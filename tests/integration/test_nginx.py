@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,14 @@ def test_every_route_through_nginx_is_what_gunicorn_sends(stack, accept):
 def test_nginx_serves_the_published_files_itself(stack):
     """Static routes never reach gunicorn: its access log does not see them."""
     log = stack["log"]
+    # gunicorn logs a request once its answer is sent: the lines of the tests
+    # before may still be on their way. A marked request's line comes after them.
+    marker = f"/settled-{uuid.uuid4().hex}"
+    request(stack["app"], marker)
+    deadline = time.monotonic() + 10
+    while marker.encode() not in log.read_bytes():
+        assert time.monotonic() < deadline, "gunicorn never logged the marked request"
+        time.sleep(0.05)
     before = log.read_bytes()
     for route in ("/", "/calendar.ics", "/talks.json"):
         assert request(stack["nginx"], route).status == 200

@@ -149,7 +149,7 @@ def test_the_first_rebuild_logs_no_worker_exit_and_builders_die_with_the_server(
         for n in range(6):
             data_file.write_text(text.replace(TALK, f"Edited once {n}"))
             wait_for(lambda n=n: f"Edited once {n}".encode() in get(base, "/talks.json")[1])
-        step.write_text("60")  # the next build takes a minute
+        step.set("60")  # the next build takes a minute
         data_file.write_text(text.replace(TALK, "Edited twice"))
         wait_for(lambda: builders(master) != [])
         (orphaned,) = builders(master)
@@ -161,7 +161,8 @@ def test_the_first_rebuild_logs_no_worker_exit_and_builders_die_with_the_server(
         running = builders(master)
         master.send_signal(signal.SIGTERM)
         master.wait(timeout=40)
-    wait_for(lambda: not any(alive(pid) for pid in running), timeout=10)  # stopped: none left
+        # Before the helper's clean-up, which would kill what is left.
+        wait_for(lambda: not any(alive(pid) for pid in running), timeout=10)  # none left
     out = log.read_text()
     assert "Parent changed" not in out and "Worker exiting" not in out.split("Handling signal")[0]
 
@@ -169,12 +170,12 @@ def test_the_first_rebuild_logs_no_worker_exit_and_builders_die_with_the_server(
 def test_a_killed_build_is_tried_again(data_file, tmp_path):
     step, env = slow_builds(tmp_path, FEEDS_CHECK_INTERVAL="0.2")
     with gunicorn(data_file, tmp_path / "log", "--workers", "2", env=env) as (base, master):
-        step.write_text("30")
+        step.set("30")
         data_file.write_text(data_file.read_text().replace(TALK, "Killed, then built"))
         wait_for(lambda: builders(master) != [])
         for pid in builders(master):
             os.kill(pid, signal.SIGKILL)
-        step.write_text("")
+        step.set("")
         wait_for(lambda: b"Killed, then built" in get(base, "/talks.json")[1], timeout=30)
         wait_for(lambda: health(base)["state"] == "current")
 

@@ -116,7 +116,7 @@ def test_a_slow_or_failing_build_never_delays_a_request(data_file, tmp_path):
     with gunicorn(data_file, tmp_path / "log", "--workers", "2", env=env) as (base, _):
         good = {path: get(base, path)[1:3] for path in PATHS}
         for what, reason in (("fail", "an injected failure"), ("30", "FEEDS_BUILD_TIMEOUT=3")):
-            step.write_text(what)
+            step.set(what)
             text = data_file.read_text()
             data_file.write_text(text.replace(TITLE, f"Edited ({what})"))
             deadline = time.monotonic() + 15
@@ -127,7 +127,7 @@ def test_a_slow_or_failing_build_never_delays_a_request(data_file, tmp_path):
                 assert seconds < 0.5
             assert health(base)["status"] == "degraded"
             data_file.write_text(text)
-        step.write_text("")
+        step.set("")
         data_file.write_text(text.replace(TITLE, "Edited at last"))
         wait_for(lambda: b"Edited at last" in get(base, "/calendar.ics")[1])
         assert health(base)["status"] == "ok"
