@@ -82,12 +82,13 @@ def parse_schedule(text: str, source: str = "<data>",
                    warnings: list[Problem] | None = None) -> Schedule:
     """Validate `text` (the data file's content) into a Schedule. What works
     but should change (a deprecated key) is added to `warnings`, if given.
-    The talks of the last reading of `source` are kept by their text: a
-    talk written as it was then is not read again (feeds.data.talk_texts)."""
+    Where `keep_talks` asked for it, the talks of the last reading of
+    `source` are kept by their text: a talk written as it was then is not
+    read again (feeds.data.talk_texts)."""
     if len(text) > MAX_BYTES:
         too_large = f"the file is larger than {size_text(MAX_BYTES)}"
         raise InvalidData([Problem(source, 1, 1, too_large + TOO_LARGE, kind=too_large)])
-    pieces = talk_texts.cut(text)
+    pieces = talk_texts.cut(text) if _keep_files else None
     if pieces is not None and source in _kept:
         found: list[Problem] = []
         schedule = _parse_pieces(pieces, source, found)
@@ -141,16 +142,32 @@ def _parse_whole(text: str, source: str, warnings: list[Problem] | None,
     return Schedule(series=series, talks=tuple(talks), source=source)
 
 
-#: Per data file (at most KEEP_FILES, the latest read): the series' zone and
-#: defaults its talks were read with, and each talk by its text.
+#: Per data file (the latest read, at most as many as `keep_talks` says):
+#: the series' zone and defaults its talks were read with, and each talk by its text.
 _kept: dict[str, tuple[tuple[ZoneInfo, _Defaults], dict[str, Talk]]] = {}
+_keep_files = 0
+#: The data files a builder keeps the talks of: every series of a large hub.
 KEEP_FILES = 1024
 
 
+def keep_talks(files: int = KEEP_FILES) -> None:
+    """From now on, keep the talks of the last reading of up to `files` data
+    files (0: none, the default), so that reading one again reads only the
+    talks whose text changed. The builder process keeps them; a server's
+    workers, which read a build's data only for the members' calendar and
+    /embed options, keep nothing more than that."""
+    global _keep_files
+    _keep_files = files
+    while len(_kept) > files:
+        _kept.pop(next(iter(_kept)))
+
+
 def _keep(source: str, context: tuple[ZoneInfo, _Defaults], talks: dict[str, Talk]) -> None:
+    if not _keep_files:
+        return
     _kept.pop(source, None)
     _kept[source] = (context, talks)
-    while len(_kept) > KEEP_FILES:
+    while len(_kept) > _keep_files:
         _kept.pop(next(iter(_kept)))
 
 

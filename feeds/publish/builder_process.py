@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from feeds.data import loader
 from feeds.publish import build_status, builder, prepared
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if not die_with_parent(parent):
         return 1
     signal.signal(signal.SIGALRM, _alarm)
+    loader.keep_talks()  # the next reading reads only the talks that changed
     try:
         _timed_build(job)
         if job.interval <= 0 or inherited is None or \

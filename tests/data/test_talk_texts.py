@@ -4,7 +4,7 @@ problems, file:line) of a reading from scratch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED = (ROOT / "data" / "talks.yaml").read_text()
 SOURCE = "talks.yaml"
 Edit = Callable[[str], str]
+
+
+@pytest.fixture(autouse=True)
+def kept() -> Iterator[None]:
+    """Talks kept by their text, as a builder process keeps them."""
+    loader.keep_talks()
+    yield
+    loader.keep_talks(0)
 
 
 def fresh(text: str) -> Schedule:
@@ -62,6 +70,14 @@ def test_an_edit_read_with_the_last_talks_kept_reads_as_from_scratch(name):
     expected = fresh(edited)
     assert again == expected
     assert lines(again) == lines(expected)
+
+
+def test_talks_are_kept_only_where_asked_for():
+    loader.keep_talks(0)
+    first = parse_schedule(SEED, SOURCE)
+    again = parse_schedule(EDITS["a title"](SEED), SOURCE)
+    assert SOURCE not in loader._kept
+    assert not any(t is old for t in again.talks for old in first.talks)
 
 
 def test_talks_written_as_before_are_not_read_again():
