@@ -70,9 +70,11 @@ def max_rss_mb() -> float:
 
 def child_hub(folder: Path, talks: int) -> dict[str, Any]:
     from feeds import urls
+    from feeds.data import loader
     from feeds.publish import hub, hub_load
     from feeds.publish.snapshot import BuildOptions
 
+    loader.keep_talks()  # as a builder process does
     now = synthetic.now_for(talks)
     started = time.process_time()
     loaded = hub_load.load(folder, BuildOptions(urls.Site("https://hub.example.org")), now, None)
