@@ -11,7 +11,8 @@ makes them.
    start until /calendar.ics answers 200 is the cold start (the first build
    included); then one talk's title is changed (the file replaced at once)
    --edits times, and the time until the talk's page carries the new title is
-   taken. Every request opens a new connection and each worker follows
+   taken (with --idle, each edit waits until the builder has finished
+   preparing the next build's tree instead). Every request opens a new connection and each worker follows
    `current` on every request, so once one answer has the new bytes every
    worker serves them. The ratio is edit ÷ cold start, both from the same
    server. The builder that stays (it keeps the rendered work) is measured
@@ -139,21 +140,50 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def builder_memory(master: int) -> tuple[float, float]:
-    """The staying builder's peak and current RSS MB (0, 0 if none)."""
+def builder_pid(master: int) -> int | None:
+    """The staying builder (a process below gunicorn's master), if there is one."""
     for pid in descendants(master):
         try:
             if b"feeds.publish.builder" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                status = dict(line.split(":", 1) for line in
-                              Path(f"/proc/{pid}/status").read_text().splitlines())
-                return (int(status["VmHWM"].split()[0]) / 1024,
-                        int(status["VmRSS"].split()[0]) / 1024)
+                return pid
         except OSError:
             continue
-    return 0.0, 0.0
+    return None
 
 
-def edit_to_served(tmp: Path, size: int, now: datetime, edits: int) -> dict[str, float]:
+def builder_memory(master: int) -> tuple[float, float]:
+    """The staying builder's peak and current RSS MB (0, 0 if none)."""
+    pid = builder_pid(master)
+    if pid is None:
+        return 0.0, 0.0
+    status = dict(line.split(":", 1) for line in
+                  Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(status["VmHWM"].split()[0]) / 1024, int(status["VmRSS"].split()[0]) / 1024
+
+
+def wait_until_idle(master: int, quiet: float = 0.5, limit: float = 120) -> None:
+    """Until the staying builder's CPU time (user and system: its links
+    and folders count) has not moved for `quiet` seconds."""
+    pid = builder_pid(master)
+    if pid is None:
+        return
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    deadline = time.monotonic() + limit
+    last, since = cpu(), time.monotonic()
+    while time.monotonic() - since < quiet and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = cpu()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
+def edit_to_served(tmp: Path, size: int, now: datetime, edits: int,
+                   idle: bool = False) -> dict[str, float]:
     folder = tmp / f"edit{size}"
     data = data_file(folder, size, now)
     edited = size - 10  # an upcoming talk
@@ -174,6 +204,8 @@ def edit_to_served(tmp: Path, size: int, now: datetime, edits: int) -> dict[str,
         cold = time.perf_counter() - start
         times = []
         for n in range(edits):
+            if idle:
+                wait_until_idle(proc.pid)
             title = f"(revision {n + 2})"
             text = synthetic.data_text(size, edited, n + 2, now)
             staged = data.with_name("talks.yaml.new")
@@ -231,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edit", type=int, nargs="*", default=list(EDIT_SIZES))
     parser.add_argument("--edits", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1, help="cold builds per size (best)")
+    parser.add_argument("--idle", action="store_true",
+                        help="each edit waits until the builder is idle (its CPU time still "
+                             "for 0.5 s), instead of coming 1 s after the last one was served")
     args = parser.parse_args(argv)
     now = datetime.now(timezone.utc)
     loads = [os.getloadavg()[0]]
@@ -238,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(folder)
         cold = cold_builds(tmp, args.cold, now, args.rounds)
         loads.append(os.getloadavg()[0])
-        edits = [edit_to_served(tmp, size, now, args.edits) for size in args.edit]
+        edits = [edit_to_served(tmp, size, now, args.edits, args.idle) for size in args.edit]
         loads.append(os.getloadavg()[0])
     print(report(cold, edits, f"{min(loads):.1f}–{max(loads):.1f}"))
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from itertools import groupby
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
@@ -107,7 +108,7 @@ class Talk:
     #: talk's identity: moving a talk within the file changes no output.
     line: int = field(default=0, compare=False)
 
-    @property
+    @cached_property
     def end(self) -> datetime:
         return self.start + self.duration
 

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from feeds import urls
 from feeds.data.revisions import Revision
@@ -46,7 +47,7 @@ class Item:
     view: SeriesView
     talk: Talk
 
-    @property
+    @cached_property
     def tags(self) -> tuple[str, ...]:
         return talk_tags(self.view.series, self.talk)
 
@@ -58,8 +59,8 @@ def talk_tags(series: Series, talk: Talk) -> tuple[str, ...]:
 
 def items(views: Iterable[SeriesView], tag: str | None = None) -> list[Item]:
     """Every talk of `views` (with `tag`, if given), by start, then series and id."""
-    found = [Item(view, talk) for view in views for talk in view.schedule.talks
-             if tag is None or tag in talk_tags(view.series, talk)]
+    found = [item for view in views for item in (Item(view, talk) for talk in view.schedule.talks)
+             if tag is None or tag in item.tags]
     found.sort(key=lambda i: (i.talk.start, i.view.slug, i.talk.id))
     return found
 

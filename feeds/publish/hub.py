@@ -201,7 +201,7 @@ def hub_routes(context: HubContext, memo: Kept = KEPT) -> dict[str, Resource]:
                                   pages.EMBED_DELIVERY),
     }
     for tag in views.all_tags(series):
-        tagged = views.items(series, tag)
+        tagged = [item for item in found if tag in item.tags]  # views.items(series, tag)
         title = f"{info.title}: {tag}"
         tag_head = hub_calendars.calendar_head(info, site, title, urls.tag_calendar(tag),
                                                urls.tag_route(tag))
