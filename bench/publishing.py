@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -39,9 +40,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -182,16 +185,61 @@ def wait_until_idle(master: int, quiet: float = 0.5, limit: float = 120) -> None
             last, since = now, time.monotonic()
 
 
-def edit_to_served(tmp: Path, size: int, now: datetime, edits: int,
-                   idle: bool = False) -> dict[str, float]:
+@dataclass(frozen=True)
+class EditCase:
+    """What one edit-to-served run serves and edits."""
+
+    name: str
+    talks: int
+    #: The data file, or a hub's folder.
+    data: Path
+    #: Writes edit number n (2, 3, ...) at once; returns the text the page will show.
+    edit: Callable[[int], str]
+    #: The edited talk's page.
+    page: str
+
+
+def series_case(tmp: Path, size: int, now: datetime) -> EditCase:
     folder = tmp / f"edit{size}"
     data = data_file(folder, size, now)
     edited = size - 10  # an upcoming talk
-    talk = synthetic.talk_id(edited, size, now)
+
+    def edit(n: int) -> str:
+        replace_file(data, synthetic.data_text(size, edited, n, now))
+        return f"(revision {n})"
+    return EditCase(f"{size:,}", size, data, edit, f"/talks/{synthetic.talk_id(edited, size, now)}/")
+
+
+def hub_case(tmp: Path, series: int, talks: int, now: datetime) -> EditCase:
+    """bench/hub.py's hub; one talk of its middle series edited."""
+    import hub as hub_bench  # bench/hub.py
+
+    folder = hub_bench.write_hub(tmp / f"hub{series}x{talks}", series, talks)
+    for path in sorted((folder / "series").glob("*.yaml")):
+        assert record(path, now).schedule is not None
+    n = series // 2
+    path = folder / "series" / f"s{n:03d}.yaml"
+    edited = talks // 3
+    talk = re.findall(r"^  - id: (\S+)$", path.read_text(), re.M)[edited]
+
+    def edit(revision: int) -> str:
+        replace_file(path, hub_bench.series_text(n, talks, edited=edited, revision=revision))
+        return f"(revision {revision})"
+    return EditCase(f"hub: {series} × {talks:,}", series * talks, folder, edit, f"/s{n:03d}/talks/{talk}/")
+
+
+def replace_file(path: Path, text: str) -> None:
+    staged = path.with_name(path.name + ".new")
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, path)
+
+
+def edit_to_served(tmp: Path, case: EditCase, edits: int, idle: bool = False) -> dict[str, Any]:
     port = free_port()
     # A longer time limit than the default 60 s: on a loaded machine the
     # first build at 20 000 talks may need it (the cold builds above say).
-    env = {**os.environ, "FEEDS_TALKS_FILE": str(data), "FEEDS_STATE_DIR": str(folder / "state"),
+    env = {**os.environ, "FEEDS_TALKS_FILE": str(case.data),
+           "FEEDS_STATE_DIR": str(tmp / f"state-{case.data.name}"),
            "FEEDS_SITE_URL": SITE_URL, "FEEDS_BUILD_TIMEOUT": "300"}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
@@ -200,19 +248,15 @@ def edit_to_served(tmp: Path, size: int, now: datetime, edits: int,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait(lambda: get(base + "/calendar.ics")[0] == 200, 600, proc)
+        wait(lambda: get(base + case.page)[0] == 200, 600, proc)
         cold = time.perf_counter() - start
         times = []
         for n in range(edits):
             if idle:
                 wait_until_idle(proc.pid)
-            title = f"(revision {n + 2})"
-            text = synthetic.data_text(size, edited, n + 2, now)
-            staged = data.with_name("talks.yaml.new")
-            staged.write_text(text, encoding="utf-8")
-            os.replace(staged, data)
+            shown = case.edit(n + 2)
             edit_start = time.perf_counter()
-            wait(lambda t=title: t.encode() in get(f"{base}/talks/{talk}/")[1], 600, proc)
+            wait(lambda t=shown: t.encode() in get(base + case.page)[1], 600, proc)
             times.append(time.perf_counter() - edit_start)
             time.sleep(1.0)
         peak, rss = builder_memory(proc.pid)
@@ -224,11 +268,11 @@ def edit_to_served(tmp: Path, size: int, now: datetime, edits: int,
         deadline = time.monotonic() + 10
         while any(Path(f"/proc/{pid}").exists() for pid in below) and time.monotonic() < deadline:
             time.sleep(0.05)
-    return {"talks": size, "cold": cold, "edit": statistics.median(times),
+    return {"name": case.name, "talks": case.talks, "cold": cold, "edit": statistics.median(times),
             "edit_min": min(times), "edit_max": max(times), "peak": peak, "rss": rss}
 
 
-def report(cold: list[dict[str, float]], edits: list[dict[str, float]], load: str) -> str:
+def report(cold: list[dict[str, float]], edits: list[dict[str, Any]], load: str) -> str:
     lines = [f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
              f"{platform.python_version()}; load average {load}", ""]
     if cold:
@@ -251,7 +295,7 @@ def report(cold: list[dict[str, float]], edits: list[dict[str, float]], load: st
                   "| edit ÷ cold start | builder peak RSS MB | builder RSS after MB |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: |"]
         for row in edits:
-            lines.append(f"| {row['talks']:,} | {row['cold']:.2f} | {row['edit']:.2f} "
+            lines.append(f"| {row['name']} | {row['cold']:.2f} | {row['edit']:.2f} "
                          f"({row['edit_min']:.2f}–{row['edit_max']:.2f}) | "
                          f"{row['edit'] / row['cold']:.2f} | {row['peak']:.0f} | {row['rss']:.0f} |")
     return "\n".join(lines)
@@ -263,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edit", type=int, nargs="*", default=list(EDIT_SIZES))
     parser.add_argument("--edits", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1, help="cold builds per size (best)")
+    parser.add_argument("--hub", type=int, nargs=2, metavar=("SERIES", "TALKS"),
+                        help="also edit one talk of a hub of SERIES series of TALKS talks "
+                             "(bench/hub.py's)")
     parser.add_argument("--idle", action="store_true",
                         help="each edit waits until the builder is idle (its CPU time still "
                              "for 0.5 s), instead of coming 1 s after the last one was served")
@@ -273,7 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(folder)
         cold = cold_builds(tmp, args.cold, now, args.rounds)
         loads.append(os.getloadavg()[0])
-        edits = [edit_to_served(tmp, size, now, args.edits, args.idle) for size in args.edit]
+        cases = [series_case(tmp, size, now) for size in args.edit]
+        if args.hub:
+            cases.append(hub_case(tmp, *args.hub, now))
+        edits = [edit_to_served(tmp, case, args.edits, args.idle) for case in cases]
         loads.append(os.getloadavg()[0])
     print(report(cold, edits, f"{min(loads):.1f}–{max(loads):.1f}"))
     return 0

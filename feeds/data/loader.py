@@ -135,16 +135,19 @@ def _parse_whole(text: str, source: str, warnings: list[Problem] | None,
     if reader.problems:
         raise InvalidData(reader.problems)
     assert series is not None
-    if pieces is not None and [p.line + 1 for p in pieces.talks] == [t.line for t in talks]:
-        by_text = {p.text: t for p, t in zip(pieces.talks, talks, strict=True)}
+    if pieces is not None and len(pieces.talks) == len(talks) and all(
+            p.line < t.line <= p.line + p.text.count("\n")  # each talk within its piece
+            for p, t in zip(pieces.talks, talks, strict=True)):
+        by_text = {p.text: (p.line, t) for p, t in zip(pieces.talks, talks, strict=True)}
         _keep(source, (series.timezone, defaults), by_text)
     talks.sort(key=lambda t: (t.start, t.id))
     return Schedule(series=series, talks=tuple(talks), source=source)
 
 
 #: Per data file (the latest read, at most as many as `keep_talks` says):
-#: the series' zone and defaults its talks were read with, and each talk by its text.
-_kept: dict[str, tuple[tuple[ZoneInfo, _Defaults], dict[str, Talk]]] = {}
+#: the series' zone and defaults its talks were read with, and each talk by
+#: its text (with the line its text started on then).
+_kept: dict[str, tuple[tuple[ZoneInfo, _Defaults], dict[str, tuple[int, Talk]]]] = {}
 _keep_files = 0
 #: The data files a builder keeps the talks of: every series of a large hub.
 KEEP_FILES = 1024
@@ -162,7 +165,8 @@ def keep_talks(files: int = KEEP_FILES) -> None:
         _kept.pop(next(iter(_kept)))
 
 
-def _keep(source: str, context: tuple[ZoneInfo, _Defaults], talks: dict[str, Talk]) -> None:
+def _keep(source: str, context: tuple[ZoneInfo, _Defaults],
+          talks: dict[str, tuple[int, Talk]]) -> None:
     if not _keep_files:
         return
     _kept.pop(source, None)
@@ -192,20 +196,24 @@ def _parse_pieces(pieces: talk_texts.Cut, source: str,
     context = (series.timezone, defaults)
     last_context, last_talks = _kept[source]
     known = last_talks if last_context == context else {}
-    talks: dict[str, Talk] = {}
+    talks: dict[str, tuple[int, Talk]] = {}
     for piece in pieces.talks:
-        talk = known.get(piece.text) or _talk_alone(piece, source, series, defaults)
-        if talk is None:
-            return None
-        if talk.line != piece.line + 1:
-            talk = replace(talk, line=piece.line + 1)
-        talks[piece.text] = talk
-    ids = {t.id for t in talks.values()}
-    zones = {series.timezone.key} | {t.zone.key for t in talks.values()}
-    if len(ids) != len(pieces.talks) or len(zones) > MAX_ZONES:
+        kept = known.get(piece.text)
+        if kept is None:
+            talk = _talk_alone(piece, source, series, defaults)
+            if talk is None:
+                return None
+        else:
+            was, talk = kept
+            if was != piece.line:  # moved within the file
+                talk = replace(talk, line=talk.line - was + piece.line)
+        talks[piece.text] = (piece.line, talk)
+    found = [talk for _, talk in talks.values()]
+    zones = {series.timezone.key} | {t.zone.key for t in found}
+    if len({t.id for t in found}) != len(pieces.talks) or len(zones) > MAX_ZONES:
         return None
     _keep(source, context, talks)
-    ordered = sorted(talks.values(), key=lambda t: (t.start, t.id))
+    ordered = sorted(found, key=lambda t: (t.start, t.id))
     return Schedule(series=series, talks=tuple(ordered), source=source)
 
 

@@ -143,3 +143,21 @@ def test_talks_at_the_keys_indentation_are_cut_too():
     parse_schedule(text, SOURCE)
     edited = text.replace("title: B", "title: Bee")
     assert parse_schedule(edited, SOURCE) == fresh(edited)
+
+
+def test_a_talk_written_below_its_dash_keeps_its_line_when_the_file_shifts(monkeypatch):
+    text = HEAD + "talks:\n  - id: a\n    date: 2026-05-04\n    title: A\n" \
+                  "  -\n    id: b\n    date: 2026-05-11\n    title: B\n"
+    parse_schedule(text, SOURCE)
+    read_alone: list[str] = []
+    real = loader._talk_alone
+
+    def spy(piece, *args):  # type: ignore[no-untyped-def]
+        read_alone.append(piece.text.split("id: ")[1].split()[0])
+        return real(piece, *args)
+    monkeypatch.setattr(loader, "_talk_alone", spy)
+    shifted = text.replace("talks:\n", "talks:\n  - id: c\n    date: 2026-05-18\n    title: C\n")
+    again = parse_schedule(shifted, SOURCE)
+    assert read_alone == ["c"]  # a and b kept
+    assert lines(again) == lines(fresh(shifted))
+    assert dict(lines(again))["b"] == shifted.splitlines().index("    id: b") + 1
