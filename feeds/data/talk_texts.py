@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 #: A top-level `talks:` key with nothing after it on its line.
 _TALKS_KEY = re.compile(r"^talks[ \t]*:[ \t]*(?:#[^\n]*)?$", re.M)
@@ -25,8 +26,7 @@ _BEFORE_ANCHOR = frozenset(" \t\r\n[{,:?-")
 _FIRST_ITEM = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\n)*( *)-(?:[ \t]|$)", re.M)
 
 
-@dataclass(frozen=True)
-class TalkText:
+class TalkText(NamedTuple):
     """One item of the talks list as written: its first line (0-based) and text."""
 
     line: int

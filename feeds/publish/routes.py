@@ -201,7 +201,17 @@ def index_of(snapshot: Snapshot, max_age: int) -> dict[str, Any]:
             headers["Content-Disposition"] = DOWNLOAD
         return headers
 
-    routes = {route: [export.file_path(route, r), header_set(shared_headers(r)), r.etag,
+    kinds: dict[tuple[Delivery, bool], int] = {}
+
+    def kind(resource: Resource) -> int:
+        """The header set of a route: its delivery's, with or without a download name."""
+        key = (resource.delivery, bool(resource.download_name))
+        found = kinds.get(key)
+        if found is None:
+            found = kinds[key] = header_set(shared_headers(resource))
+        return found
+
+    routes = {route: [export.file_path(route, r), kind(r), r.etag,
                       date(r.last_modified), delivery(r), r.download_name,
                       r.delivery.precompresses(len(r.body))]
               for route, r in snapshot.routes.items()}

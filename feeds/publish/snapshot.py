@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from feeds import urls
 from feeds.data.revisions import Revision, latest_date
@@ -94,10 +95,10 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
         c.schedule, c.site, m, c.revisions, rhythm.rhythm(c.schedule)),
      talks_json.JSON_DELIVERY),
 )
-@dataclass(frozen=True)
-class TalkView:
+class TalkView(NamedTuple):
     """What one talk's own documents are made from, and so the key they are
-    kept by: an edit of another talk leaves them as they were."""
+    kept by: an edit of another talk leaves them as they were (a tuple: one
+    is made per talk and build)."""
 
     talk: Talk
     revision: Revision
