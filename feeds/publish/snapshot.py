@@ -95,6 +95,8 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
         c.schedule, c.site, m, c.revisions, rhythm.rhythm(c.schedule)),
      talks_json.JSON_DELIVERY),
 )
+
+
 class TalkView(NamedTuple):
     """What one talk's own documents are made from, and so the key they are
     kept by: an edit of another talk leaves them as they were (a tuple: one
@@ -114,6 +116,7 @@ class TalkView(NamedTuple):
 
 
 def talk_view(context: RenderContext, talk: Talk) -> TalkView:
+    """`talk` as its own pages show it in `context`."""
     neighbours = context.schedule.neighbours(talk)
     return TalkView(talk, context.revisions[talk.id], context.schedule.series, context.site,
                     pages.talk_state(talk, context.now), *neighbours,
