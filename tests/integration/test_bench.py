@@ -31,12 +31,15 @@ def test_scaling_smoke():
 
 
 def test_publishing_smoke():
-    done = run("bench/publishing.py", "--cold", "30", "60", "--edit", "30", "--edits", "1")
+    done = run("bench/publishing.py", "--cold", "30", "60", "--edit", "30", "--edits", "1",
+               "--hub", "2", "10", "--idle")
     assert done.returncode == 0, done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith(("| 30 |", "| 60 |"))]
-    assert len(rows) == 3  # two cold builds, one edit
-    ratio = float(rows[2].split("|")[4])
-    assert 0 < ratio < 2  # the edit was served (its ratio is measured, never asserted here)
+    rows = [line for line in done.stdout.splitlines()
+            if line.startswith(("| 30 |", "| 60 |", "| hub: 2 × 10 |"))]
+    assert len(rows) == 4  # two cold builds, one edit of a file, one of a hub
+    for row in rows[2:]:
+        ratio = float(row.split("|")[4])
+        assert 0 < ratio < 2  # the edit was served (its ratio is measured, never asserted here)
     assert "Machine:" in done.stdout
 
 
