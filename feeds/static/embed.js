@@ -438,6 +438,11 @@
         if (scheme) event.source.postMessage({ feedsHostScheme: scheme }, origin);
       });
     });
+    /* A frame that loaded before this script listened has told its height
+       already: ask each to tell it again (one still loading tells it anyway). */
+    frames.forEach(function (frame) {
+      if (frame.contentWindow) frame.contentWindow.postMessage({ feedsMeasure: true }, origin);
+    });
   }
 
   function embed() {
@@ -512,13 +517,6 @@
      in theme=auto, take the scheme the host declares, which it answers. */
   function reportHeight(section) {
     if (window.parent === window) return;
-    window.addEventListener("message", function (event) {
-      var scheme = event.source === window.parent && event.data && event.data.feedsHostScheme;
-      if ((scheme !== "dark" && scheme !== "light") || section.getAttribute("data-theme") !== "auto") return;
-      section.setAttribute("data-theme", scheme);
-      var meta = document.querySelector('meta[name="color-scheme"]');
-      if (meta) meta.setAttribute("content", scheme);
-    });
     var last = -1;
     var send = function () {
       var height = Math.ceil(section.getBoundingClientRect().height);
@@ -526,6 +524,19 @@
       last = height;
       window.parent.postMessage({ feedsEmbedHeight: height }, "*");
     };
+    window.addEventListener("message", function (event) {
+      if (event.source !== window.parent || !event.data) return;
+      if (event.data.feedsMeasure) {  /* the host's script has just started listening */
+        last = -1;
+        send();
+        return;
+      }
+      var scheme = event.data.feedsHostScheme;
+      if ((scheme !== "dark" && scheme !== "light") || section.getAttribute("data-theme") !== "auto") return;
+      section.setAttribute("data-theme", scheme);
+      var meta = document.querySelector('meta[name="color-scheme"]');
+      if (meta) meta.setAttribute("content", scheme);
+    });
     send();
     window.addEventListener("resize", send);
     if (window.ResizeObserver) new ResizeObserver(send).observe(section);
