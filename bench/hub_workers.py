@@ -12,8 +12,6 @@ data (as for one series)."""
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -24,11 +22,11 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "tests")]
 
 import hub as hub_bench  # noqa: E402
-from publishing import descendants, get, wait  # noqa: E402
+from publishing import descendants, get  # noqa: E402
 
 from feeds.data.recorded import record  # noqa: E402
 
-from helpers import free_port  # noqa: E402
+from helpers import gunicorn  # noqa: E402
 
 ROUTES = ("/", "/calendar.ics", "/archive.ics", "/talks.json", "/embed-all.json",
           "/tags/machine-learning/", "/tags/machine-learning/calendar.ics", "/s000/",
@@ -42,16 +40,9 @@ def workers_memory(series: int, talks: int, custom_embed: bool) -> list[tuple[in
         hub = hub_bench.write_hub(tmp / "hub", series, talks)
         for path in sorted((hub / "series").glob("*.yaml")):
             assert record(path, datetime.now(timezone.utc)).schedule is not None
-        port = free_port()
-        env = {**os.environ, "FEEDS_TALKS_FILE": str(hub), "FEEDS_STATE_DIR": str(tmp / "state"),
-               "FEEDS_SITE_URL": "https://hub.example.org", "FEEDS_BUILD_TIMEOUT": "300"}
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-                                 "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                                 "--access-logfile", "/dev/null", "wsgi:app"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait(lambda: get(base + "/calendar.ics")[0] == 200, 600, proc)
+        # The tests' and benchmarks' one gunicorn launcher (its process group is waited for).
+        with gunicorn(hub, tmp / "gunicorn.log", "--workers", "2", ready="/calendar.ics",
+                      timeout=600, env={"FEEDS_BUILD_TIMEOUT": "300"}) as (base, proc):
             routes = ROUTES + (("/embed/?tag=theory",) if custom_embed else ())
             for _ in range(3):
                 for route in routes:
@@ -65,9 +56,6 @@ def workers_memory(series: int, talks: int, custom_embed: bool) -> list[tuple[in
                 found.append((int(status["VmRSS"].split()[0]) // 1024,
                               int(status["VmHWM"].split()[0]) // 1024))
             return found
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
 
 
 def main() -> int:

@@ -149,13 +149,7 @@ def embed(info: HubInfo, site: urls.Site, found: Sequence[Item], now: datetime,
         groups.append(("Upcoming talks", upcoming))
     if options.show in ("past", "all"):
         groups.append(("Past talks", past))
-    left = options.limit
-    shown = []
-    for heading, group in groups:
-        if left is not None:
-            group, left = group[:left], left - len(group[:left])
-        if group:
-            shown.append((heading, group))
+    shown = pages.limited(groups, options.limit)
     return _render("hub_embed.html", urls.EMBED_PAGE, now, memo, "embed_talk", info=info,
                    options=options, groups=shown)
 

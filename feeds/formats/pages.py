@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from itertools import groupby
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -91,13 +91,22 @@ def embed_groups(schedule: Schedule, now: datetime,
         groups.append(("Upcoming talks", schedule.upcoming(now)))
     if options.show in ("past", "all"):
         groups.append(("Past talks", schedule.past(now)))
-    left = options.limit
+    return limited(groups, options.limit)
+
+
+Shown = TypeVar("Shown")
+
+
+def limited(groups: list[tuple[str, list[Shown]]],
+            limit: int | None) -> list[tuple[str, list[Shown]]]:
+    """`groups` cut to `limit` entries in all, in order; empty groups left out."""
+    left = limit
     result = []
-    for heading, talks in groups:
+    for heading, entries in groups:
         if left is not None:
-            talks, left = talks[:left], left - len(talks[:left])
-        if talks:
-            result.append((heading, talks))
+            entries, left = entries[:left], left - len(entries[:left])
+        if entries:
+            result.append((heading, entries))
     return result
 
 
