@@ -230,7 +230,7 @@ def sync_tree(root: Path) -> None:
     file system where Linux offers it (one call at any number of files and
     folders: it writes their metadata, folder entries included, too), else
     an fsync per file, then per directory."""
-    if _syncfs(root):
+    if syncfs(root):
         return
     for file in root.rglob("*"):
         if file.is_file():
@@ -243,7 +243,9 @@ def sync_tree(root: Path) -> None:
         sync_directory(directory)
 
 
-def _syncfs(path: Path) -> bool:
+def syncfs(path: Path) -> bool:
+    """Everything written to the file system `path` is on, on disk, by one
+    syncfs(2); False where Linux does not offer it (nothing is done)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         syncfs = libc.syncfs

@@ -5,7 +5,7 @@ Per-talk parts are called through `memo` (feeds.formats.memo)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -267,11 +267,13 @@ def add_entry(fg: FeedGenerator, entry: Entry, rss: bool) -> FeedEntry:
 
 
 def _generator(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-               now: datetime, limit: int, rss: bool, memo: Memo) -> FeedGenerator:
+               now: datetime, limit: int, rss: bool, memo: Memo,
+               found: Sequence[Entry] | None) -> FeedGenerator:
     """The feed for either format; only the self link and dc:creator differ."""
     self_path, media_type = (urls.RSS, RSS_TYPE) if rss else (urls.ATOM, ATOM_TYPE)
     series = schedule.series
-    found = entries(schedule, revisions, site, now, memo)
+    if found is None:
+        found = entries(schedule, revisions, site, now, memo)
     fg = FeedGenerator()
     if rss:
         fg.load_extension("dc", atom=False, rss=True)
@@ -304,14 +306,17 @@ def with_stylesheet(feed: bytes, page: str) -> bytes:
 
 
 def rss_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-             now: datetime, limit: int = 100, memo: Memo = direct) -> bytes:
-    """/rss.xml: the most recent `limit` entries as RSS 2.0."""
-    fg = _generator(schedule, revisions, site, now, limit, rss=True, memo=memo)
+             now: datetime, limit: int = 100, memo: Memo = direct,
+             found: Sequence[Entry] | None = None) -> bytes:
+    """/rss.xml: the most recent `limit` entries as RSS 2.0 (of `found`,
+    `entries(...)`, if the caller has them)."""
+    fg = _generator(schedule, revisions, site, now, limit, True, memo, found)
     return with_stylesheet(fg.rss_str(pretty=True), urls.RSS)
 
 
 def atom_feed(schedule: Schedule, revisions: Mapping[str, Revision], site: urls.Site,
-              now: datetime, limit: int = 100, memo: Memo = direct) -> bytes:
-    """/atom.xml: the most recent `limit` entries as Atom 1.0."""
-    fg = _generator(schedule, revisions, site, now, limit, rss=False, memo=memo)
+              now: datetime, limit: int = 100, memo: Memo = direct,
+              found: Sequence[Entry] | None = None) -> bytes:
+    """/atom.xml: the most recent `limit` entries as Atom 1.0 (of `found`, as for rss_feed)."""
+    fg = _generator(schedule, revisions, site, now, limit, False, memo, found)
     return with_stylesheet(fg.atom_str(pretty=True), urls.ATOM)

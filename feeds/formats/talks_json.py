@@ -103,13 +103,20 @@ def talk_json(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...]
     return dumps(talk_record(talk, site, previous_starts, notice))
 
 
+def talk_bytes(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
+               notice: str = "") -> bytes:
+    """talk_json(...) as UTF-8: documents of every talk join bytes, and
+    encode nothing again."""
+    return talk_json(talk, site, previous_starts, notice).encode()
+
+
 def render(schedule: Schedule, site: urls.Site, memo: Memo = direct,
            revisions: Mapping[str, Revision] | None = None) -> bytes:
     """/talks.json as UTF-8 bytes: the same text as ``dumps(talks_document(...))``."""
-    talks = ",".join(each_talk(memo, talk_json, ((talk, site, *changes(talk, revisions))
-                                                 for talk in schedule.talks)))
-    text = f'{{"series":{dumps(series_record(schedule.series, site))},"talks":[{talks}]}}'
-    return (text + "\n").encode("utf-8")
+    talks = b",".join(each_talk(memo, talk_bytes, ((talk, site, *changes(talk, revisions))
+                                                   for talk in schedule.talks)))
+    series = dumps(series_record(schedule.series, site))
+    return b"".join((f'{{"series":{series},"talks":['.encode(), talks, b"]}\n"))
 
 
 # --- /embed.json: what embed.js shows, and nothing more -------------------------
@@ -139,6 +146,12 @@ def embed_talk(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...
     })
 
 
+def embed_talk_bytes(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
+                     notice: str = "") -> bytes:
+    """embed_talk(...) as UTF-8."""
+    return embed_talk(talk, site, previous_starts, notice).encode()
+
+
 def embed_series(series: Series, site: urls.Site, rhythm: str | None = None) -> str:
     """The series as embed.js shows it: title, page, attend text and, when
     known, its rhythm ("Every other Monday, 17:00 Berlin time") for the
@@ -151,11 +164,11 @@ def _embed_document(schedule: Schedule, talks: list[Talk], site: urls.Site, memo
                     revisions: Mapping[str, Revision] | None, rhythm: str | None,
                     left_out: Mapping[str, int] | None = None) -> bytes:
     head = embed_series(schedule.series, site, rhythm)
-    body = ",".join(each_talk(memo, embed_talk, ((talk, site, *changes(talk, revisions))
-                                                 for talk in talks)))
+    body = b",".join(each_talk(memo, embed_talk_bytes, ((talk, site, *changes(talk, revisions))
+                                                        for talk in talks)))
     tail = "" if left_out is None else \
         f',"left_out":{dumps(dict(left_out))},"all":{dumps(site.url(urls.EMBED_ALL_JSON))}'
-    return f'{{"series":{head},"talks":[{body}]{tail}}}\n'.encode()
+    return b"".join((f'{{"series":{head},"talks":['.encode(), body, f"]{tail}}}\n".encode()))
 
 
 def render_embed(schedule: Schedule, site: urls.Site, now: datetime, memo: Memo = direct,

@@ -53,7 +53,7 @@ from feeds.publish.layout import (
     current_name,
 )
 from feeds.publish.made_from import MadeFrom, check_ends, fingerprint, read_checked
-from feeds.publish.prepared import claim_prepared, unchanged_in
+from feeds.publish.prepared import claim_prepared, remember_written, unchanged_in
 from feeds.publish.routes import (
     BrokenBuild,
     Headers,
@@ -319,8 +319,9 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
     prepared = claim_prepared(state, tmp)
     remove_temporaries(state, keep=tmp.name)
     try:
-        written = export.write_files(tmp / SITE, export.site_files(snapshot, max_age),
-                                     reuse=unchanged_in(state), prepared=prepared)
+        files = export.site_files(snapshot, max_age)
+        written = export.write_files(tmp / SITE, files, reuse=unchanged_in(state),
+                                     prepared=prepared)
         (tmp / FILES).write_text(json.dumps(written, separators=(",", ":")), encoding="utf-8")
         index = {"format": FORMAT, "version": snapshot.version, "seq": seq,
                  "talks": len(snapshot.context.schedule.talks),
@@ -342,6 +343,7 @@ def publish(state: Path, snapshot: Snapshot, max_age: int, *, source: list[int] 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     point_current(state, name)
+    remember_written(name, files)
     prune(state, keep)
     return name
 

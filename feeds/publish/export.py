@@ -234,6 +234,10 @@ class Prepared:
     folders: list[str] = field(default_factory=list)
     files: dict[str, tuple[str, float | None]] = field(default_factory=dict)
     packed: set[str] = field(default_factory=set)
+    #: Files linked from a build this process wrote, found whole (size, and
+    #: `.gz` where wanted) when linked: the content they were written from.
+    #: A file whose content is the same object again is kept unchecked.
+    same: dict[str, Resource | bytes] = field(default_factory=dict)
 
 
 def write_files(root: Path, files: Mapping[str, Resource | bytes],
@@ -267,10 +271,13 @@ def _write_all(root: Path, files: Mapping[str, Resource | bytes], reuse: Reuse |
     pending: list[Future[None]] = []
     base = str(root)
     for relative, content in files.items():
+        there = prepared.files.get(relative)
+        if there is not None and prepared.same.get(relative) is content:
+            written[relative] = there
+            continue
         target = base + "/" + relative
         digest_, stamp = digest(content), stamp_of(content)
         written[relative] = (digest_, stamp)
-        there = prepared.files.get(relative)
         if there is not None:  # its name and folder were checked when it was first written
             if there == (digest_, stamp) and _kept(target, content, relative in prepared.packed):
                 continue
@@ -284,7 +291,7 @@ def _write_all(root: Path, files: Mapping[str, Resource | bytes], reuse: Reuse |
             if isinstance(content, Resource):
                 _link_precompressed(earlier, target, content)
             continue
-        if len(content.body if isinstance(content, Resource) else content) >= WRITTEN_APART:
+        if size_of(content) >= WRITTEN_APART:
             pending.append(writers.submit(write_file, target, content))
         else:
             write_file(target, content)
@@ -303,14 +310,22 @@ def _write_all(root: Path, files: Mapping[str, Resource | bytes], reuse: Reuse |
     return written
 
 
+def size_of(content: Resource | bytes) -> int:
+    return len(content.body if isinstance(content, Resource) else content)
+
+
+def wants_packed(content: Resource | bytes) -> bool:
+    """Whether a `.gz` goes beside this file."""
+    return isinstance(content, Resource) and content.delivery.precompresses(len(content.body))
+
+
 def _kept(target: str, content: Resource | bytes, packed: bool) -> bool:
     """Whether the file linked ahead at `target` is a regular file of the
     expected size, with its `.gz` where it needs one (linked or written now)."""
     found = os.lstat(target)
-    size = len(content.body if isinstance(content, Resource) else content)
-    if not stat.S_ISREG(found.st_mode) or found.st_size != size:
+    if not stat.S_ISREG(found.st_mode) or found.st_size != size_of(content):
         return False
-    if not (isinstance(content, Resource) and content.delivery.precompresses(size)):
+    if not wants_packed(content):
         if packed:
             os.unlink(target + GZIP_SUFFIX)
     else:
@@ -340,8 +355,7 @@ def _linked(earlier: str, target: str, content: Resource | bytes) -> bool:
     except OSError:
         return False
     found = os.lstat(target)
-    size = len(content.body if isinstance(content, Resource) else content)
-    if stat.S_ISREG(found.st_mode) and found.st_size == size:
+    if stat.S_ISREG(found.st_mode) and found.st_size == size_of(content):
         return True
     os.unlink(target)
     return False

@@ -11,10 +11,11 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from feeds.formats.delivery import GZIP_SUFFIX
+from feeds import files
+from feeds.formats.delivery import GZIP_SUFFIX, Resource
 from feeds.publish import export
 from feeds.publish.layout import FILES, SITE, builds_dir, current_name
 
@@ -54,6 +55,7 @@ class PreparedTree:
             site.mkdir(parents=True)
             base = str(site) + "/"
             made = {""}
+            contents = _written.get(name, {})
             for relative, (digest, stamp) in known.items():
                 self._running.wait()
                 if self._stop.is_set():
@@ -64,12 +66,20 @@ class PreparedTree:
                         os.mkdir(base + parent)
                         made.add(parent)
                         self.made.folders.append(parent)
-                if not _link_checked(source + relative, base + relative):
+                size = _link_checked(source + relative, base + relative)
+                if size is None:
                     continue
                 self.made.files[relative] = (digest, stamp)
-                if _link_checked(source + relative + GZIP_SUFFIX, base + relative + GZIP_SUFFIX,
-                                 empty=False):
+                packed = _link_checked(source + relative + GZIP_SUFFIX,
+                                       base + relative + GZIP_SUFFIX, empty=False) is not None
+                if packed:
                     self.made.packed.add(relative)
+                content = contents.get(relative)
+                if (content is not None and size == export.size_of(content)
+                        and packed == export.wants_packed(content)):
+                    self.made.same[relative] = content
+            # Its folders and links on disk now, not in the build's own sync.
+            files.syncfs(self.directory)
         except (OSError, ValueError, TypeError, export.ExportError):
             self.made = export.Prepared()  # removed under us, or unreadable: not used
 
@@ -111,18 +121,30 @@ class PreparedTree:
         return self.made
 
 
-def _link_checked(source: str, target: str, empty: bool = True) -> bool:
+def _link_checked(source: str, target: str, empty: bool = True) -> int | None:
     """Hard-link `source` at `target` if it is a regular file (never a
-    symbolic link), `empty` or not; False, with nothing at `target`, if not."""
+    symbolic link), `empty` or not, and return its size; None, with nothing
+    at `target`, if not."""
     try:
         os.link(source, target, follow_symlinks=False)
     except FileNotFoundError:
-        return False
+        return None
     found = os.lstat(target)
     if stat.S_ISREG(found.st_mode) and (empty or found.st_size > 0):
-        return True
+        return found.st_size
     os.unlink(target)
-    return False
+    return None
+
+
+#: The files of the last build this process wrote, by its name: what the
+#: tree made from it checks each link against (export.Prepared.same).
+_written: dict[str, Mapping[str, Resource | bytes]] = {}
+
+
+def remember_written(name: str, files: Mapping[str, Resource | bytes]) -> None:
+    """This process wrote build `name` from `files` (only the last is kept)."""
+    _written.clear()
+    _written[name] = files
 
 
 def _ancestors(folder: str) -> list[str]:

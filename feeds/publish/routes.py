@@ -165,17 +165,68 @@ _LOOKUP = ("SELECT file, hset, etag, date, delivery, download, gzip FROM routes 
            "WHERE route = ?")
 
 
+_TABLE = ("CREATE TABLE routes (position INTEGER PRIMARY KEY, route TEXT NOT NULL "
+          "UNIQUE, file TEXT NOT NULL, hset INTEGER NOT NULL, etag TEXT NOT NULL, "
+          "date INTEGER NOT NULL, delivery INTEGER NOT NULL, download TEXT NOT NULL, "
+          "gzip INTEGER NOT NULL)")
+_COLUMNS = ("file", "hset", "etag", "date", "delivery", "download", "gzip")
+
+
+class RouteTables:
+    """Writes each build's route table from the last one, kept in memory:
+    when the routes are the same, in the same order, only the rows that
+    changed are updated before the table is copied to its file (one row
+    for a talk edited among 20 000, not 60 000 inserts)."""
+
+    #: More changed rows than this share of the routes: the table is made anew.
+    PATCHED_UP_TO = 0.25
+
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = None
+        self._rows: dict[str, list[Any]] = {}
+
+    def write(self, database: Path, routes: Mapping[str, list[Any]]) -> None:
+        """The table of `routes` (`served_from`'s rows) at `database`."""
+        changed = self._changed(routes)
+        if changed is None:
+            self._made_anew(routes)
+        elif changed:
+            assert self._db is not None
+            self._db.executemany(
+                f"UPDATE routes SET {', '.join(f'{c} = ?' for c in _COLUMNS)} WHERE route = ?",
+                ((*routes[route], route) for route in changed))
+            self._db.commit()
+        self._rows = dict(routes)
+        assert self._db is not None
+        with contextlib.closing(sqlite3.connect(database)) as target:
+            self._db.backup(target)
+
+    def _changed(self, routes: Mapping[str, list[Any]]) -> list[str] | None:
+        """The routes whose rows changed, or None if the table is made anew."""
+        if self._db is None or list(routes) != list(self._rows):
+            return None
+        rows = self._rows
+        changed = [route for route, row in routes.items() if rows[route] != row]
+        return None if len(changed) > self.PATCHED_UP_TO * len(routes) else changed
+
+    def _made_anew(self, routes: Mapping[str, list[Any]]) -> None:
+        if self._db is not None:
+            self._db.close()
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.execute(_TABLE)
+        self._db.executemany(
+            f"INSERT INTO routes (route, {', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ((route, *row) for route, row in routes.items()))
+        self._db.commit()
+
+
+#: The route tables this process writes.
+_TABLES = RouteTables()
+
+
 def write_routes(database: Path, routes: Mapping[str, list[Any]]) -> None:
     """A build's route table: one row per route, in `served_from`'s order."""
-    with contextlib.closing(sqlite3.connect(database)) as db:
-        db.execute("CREATE TABLE routes (position INTEGER PRIMARY KEY, route TEXT NOT NULL "
-                   "UNIQUE, file TEXT NOT NULL, hset INTEGER NOT NULL, etag TEXT NOT NULL, "
-                   "date INTEGER NOT NULL, delivery INTEGER NOT NULL, download TEXT NOT NULL, "
-                   "gzip INTEGER NOT NULL)")
-        db.executemany("INSERT INTO routes (route, file, hset, etag, date, delivery, download, "
-                       "gzip) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       ((route, *row) for route, row in routes.items()))
-        db.commit()
+    _TABLES.write(database, routes)
 
 
 def index_of(snapshot: Snapshot, max_age: int) -> dict[str, Any]:

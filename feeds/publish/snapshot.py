@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from feeds import urls
 from feeds.data.revisions import Revision, latest_date
@@ -57,6 +57,16 @@ class RenderContext:
     #: No date in the feeds is later than this: `now`, or the ledger's
     #: latest date if the clock is behind it (dates never go backwards).
     dated_until: datetime
+    #: What more than one route is made from, made once (`feed_entries`).
+    _shared: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def feed_entries(self, memo: Memo) -> list[syndication.Entry]:
+        """Every feed entry, newest first: /rss.xml and /atom.xml take theirs from one list."""
+        if "entries" not in self._shared:
+            self._shared["entries"] = syndication.entries(self.schedule, self.revisions,
+                                                          self.site, self.dated_until, memo)
+        found: list[syndication.Entry] = self._shared["entries"]
+        return found
 
     @classmethod
     def of(cls, schedule: Schedule, revisions: Mapping[str, Revision], options: BuildOptions,
@@ -76,9 +86,11 @@ DOCUMENTS: tuple[tuple[str, Render, Delivery], ...] = (
     (urls.ARCHIVE, lambda c, m: ical.calendar_feed(c.schedule, c.revisions, c.site, memo=m,
                                                    archive=True), ical.FEED_DELIVERY),
     (urls.RSS, lambda c, m: syndication.rss_feed(c.schedule, c.revisions, c.site, c.dated_until,
-                                                 c.feed_limit, m), syndication.RSS_DELIVERY),
+                                                 c.feed_limit, m, c.feed_entries(m)),
+     syndication.RSS_DELIVERY),
     (urls.ATOM, lambda c, m: syndication.atom_feed(c.schedule, c.revisions, c.site, c.dated_until,
-                                                   c.feed_limit, m), syndication.ATOM_DELIVERY),
+                                                   c.feed_limit, m, c.feed_entries(m)),
+     syndication.ATOM_DELIVERY),
     (urls.HOME, lambda c, m: pages.home(c.schedule, c.site, c.now, m, c.revisions),
      pages.PAGE_DELIVERY),
     (urls.EMBED_PAGE, lambda c, m: pages.embed(c.schedule, c.site, c.now, pages.EmbedOptions(),

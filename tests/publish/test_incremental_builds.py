@@ -183,23 +183,24 @@ def tree(site: Path) -> dict[str, bytes | None]:
 def test_a_tree_made_ahead_becomes_the_tree_a_cold_build_writes(data_file, tmp_path):
     """The builder that stays makes the next build's folders and links its
     files while it waits; the next build keeps what is unchanged, writes
-    what changed (a file damaged since it was linked too) and removes the
-    files and folders of a talk that is gone: its tree is a cold build's."""
+    what changed (a file damaged on disk too: the tree made ahead checks
+    each link's size) and removes the files and folders of a talk that is
+    gone: its tree is a cold build's."""
     state = tmp_path / "state"
     job = job_for(data_file, state)
     run_build(job, clock=lambda: NOW, wall=lambda: WALL)
     before = builds.open_current(state)
     assert before is not None
+    other = next(r for r in before.routes if r.startswith("/talks/") and r.endswith(".ics")
+                 and EDITED not in r)
+    good = before.routes[other].body
+    damaged = Path(before.routes[other].file)
+    damaged.write_bytes(good[: len(good) // 2])  # cut short on disk
     ahead = prepare_next(state)
     ahead.wait()
     prepared = ahead.directory / layout.SITE
     assert (prepared / "talks" / EDITED / "index.html").is_file()
     assert tree(prepared) == tree(before.directory / layout.SITE)
-    other = next(r for r in before.routes if r.startswith("/talks/") and r.endswith(".ics")
-                 and EDITED not in r)
-    good = before.routes[other].body
-    damaged = Path(before.routes[other].file)
-    damaged.write_bytes(good[: len(good) // 2])  # cut short on disk, after it was linked
     text = data_file.read_text()
     start = text.index(f"  - id: {EDITED}\n")
     end = text.index("  - id: ", start + 1)
