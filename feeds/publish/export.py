@@ -325,17 +325,17 @@ def _kept(target: str, content: Resource | bytes, packed: bool) -> bool:
     found = os.lstat(target)
     if not stat.S_ISREG(found.st_mode) or found.st_size != size_of(content):
         return False
-    if not wants_packed(content):
+    if not isinstance(content, Resource) or not wants_packed(content):
         if packed:
             os.unlink(target + GZIP_SUFFIX)
-    else:
-        if packed:
-            packed_found = os.lstat(target + GZIP_SUFFIX)
-            if stat.S_ISREG(packed_found.st_mode) and packed_found.st_size > 0:
-                return True
-            os.unlink(target + GZIP_SUFFIX)
-        write_precompressed(Path(target), content.body, content.delivery,
-                            content.last_modified.timestamp())
+        return True
+    if packed:
+        packed_found = os.lstat(target + GZIP_SUFFIX)
+        if stat.S_ISREG(packed_found.st_mode) and packed_found.st_size > 0:
+            return True
+        os.unlink(target + GZIP_SUFFIX)
+    write_precompressed(Path(target), content.body, content.delivery,
+                        content.last_modified.timestamp())
     return True
 
 

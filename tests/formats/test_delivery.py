@@ -34,7 +34,7 @@ def test_a_calendar_is_never_compressed_and_readable_everywhere():
 def test_only_the_embed_may_be_framed():
     assert "Content-Security-Policy" not in Resource(b"x", pages.EMBED_DELIVERY, NOW).headers(0)
     for route_delivery in (pages.PAGE_DELIVERY, ical.FEED_DELIVERY, syndication.RSS_DELIVERY,
-                     talks_json.JSON_DELIVERY):
+                           talks_json.JSON_DELIVERY):
         assert Resource(b"x", route_delivery, NOW).headers(0)["Content-Security-Policy"] == \
             "frame-ancestors 'none'"
 
