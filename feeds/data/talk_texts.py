@@ -14,8 +14,10 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-#: A top-level `talks:` key with nothing after it on its line.
-_TALKS_KEY = re.compile(r"^talks[ \t]*:[ \t]*(?:#[^\n]*)?$", re.M)
+#: A top-level `talks:` key with nothing after it on its line: on the
+#: first line, or after a newline (a literal start the search skips to).
+_TALKS_KEY = re.compile(r"talks[ \t]*:[ \t]*(?:#[^\n]*)?(?=\n|\Z)")
+_TALKS_KEY_LATER = re.compile(r"\n" + _TALKS_KEY.pattern)
 #: A line that changes how the file reads: a document marker or a directive.
 _MARKER = re.compile(r"\n(?:---|\.\.\.|%)")
 #: What an anchor starts with (a later alias could name it), where YAML
@@ -47,7 +49,7 @@ def cut(text: str) -> Cut | None:
     if text.startswith(("---", "...", "%", "&")) or _MARKER.search(text) or any(
             text[m.start() - 1] in _BEFORE_ANCHOR for m in _AMPERSAND.finditer(text, 1)):
         return None
-    keys = list(_TALKS_KEY.finditer(text))
+    keys = [*filter(None, [_TALKS_KEY.match(text)]), *_TALKS_KEY_LATER.finditer(text)]
     if len(keys) != 1:
         return None
     after = keys[0].end() + 1
@@ -56,11 +58,12 @@ def cut(text: str) -> Cut | None:
         return None
     indent = len(first.group(1))
     start = first.start(1)
-    # The list ends at the first line that is neither blank, a comment,
-    # deeper than its dashes, nor one of its items. (Each pattern starts
-    # with the newline before a line: the search skips to it.)
-    end_line = re.compile(rf"\n(?![ \t]*(?:#|\n|$))(?! {{{indent}}}-(?:[ \t]|\n|$))"
-                          rf"(?! {{{indent + 1}}})")
+    # The list ends at the first line that is neither deeper than its
+    # dashes (most lines: tried first), blank, a comment, nor one of its
+    # items. (Each pattern starts with the newline before a line: the
+    # search skips to it.)
+    end_line = re.compile(rf"\n(?! {{{indent + 1}}})(?![ \t]*(?:#|\n|$))"
+                          rf"(?! {{{indent}}}-(?:[ \t]|\n|$))")
     ended = end_line.search(text, start)
     end = ended.start() + 1 if ended else len(text)
     item = re.compile(rf"\n {{{indent}}}-(?:[ \t]|\n|$)")

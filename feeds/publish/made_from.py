@@ -46,7 +46,7 @@ class MadeFrom:
         return json.dumps({"data_file": self.data_file, "data": self.text,
                            "ledger": render_ledger(self.revisions), "now": self.now.isoformat(),
                            "site": self.options.site.base, "feed_limit": self.options.feed_limit},
-                          ensure_ascii=False, separators=(",", ":")).encode()
+                          separators=(",", ":")).encode()  # ASCII: escaped twice as fast
 
     @classmethod
     def from_json(cls, blob: bytes, name: str) -> MadeFrom:
