@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import hashlib
 import os
 import posixpath
@@ -27,10 +28,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from feeds import urls
 from feeds.files import replace_directory, sibling_directory
 from feeds.formats import pages
 from feeds.formats.delivery import GZIP_SUFFIX, Delivery, Resource, gzipped
-from feeds.formats.memo import KEPT
 from feeds.publish.snapshot import Snapshot
 
 HEADERS_FILE = "_headers"  # read by Netlify and Cloudflare Pages, not served
@@ -49,14 +50,18 @@ class ExportError(Exception):
 def redirect_files(snapshot: Snapshot) -> dict[str, bytes]:
     """``talks/x.html`` -> ``x/`` for every folder page: the older export's
     files, where search engines and bookmarks may still have them."""
-    files = {}
-    for route, resource in snapshot.routes.items():
-        if resource.delivery.page and route.endswith("/") and route != "/":
-            folder = route.rstrip("/")
-            files[folder.lstrip("/") + ".html"] = KEPT(
-                pages.redirect_page, posixpath.basename(folder) + "/",
-                snapshot.context.site.url(route))
-    return files
+    site = snapshot.context.site
+    return dict(_redirect(route, site) for route, resource in snapshot.routes.items()
+                if resource.delivery.page and route.endswith("/") and route != "/")
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _redirect(route: str, site: urls.Site) -> tuple[str, bytes]:
+    """The older file of the folder page `route` and its bytes (kept: the
+    same bytes object from build to build, which a build links unchecked)."""
+    folder = route.rstrip("/")
+    return folder.lstrip("/") + ".html", pages.redirect_page(posixpath.basename(folder) + "/",
+                                                              site.url(route))
 
 
 def file_path(route: str, resource: Resource) -> str:
@@ -238,6 +243,8 @@ class Prepared:
     #: `.gz` where wanted) when linked: the content they were written from.
     #: A file whose content is the same object again is kept unchecked.
     same: dict[str, Resource | bytes] = field(default_factory=dict)
+    #: A file could not be linked: a folder made for it may be empty.
+    missing: bool = False
 
 
 def write_files(root: Path, files: Mapping[str, Resource | bytes],
@@ -297,8 +304,11 @@ def _write_all(root: Path, files: Mapping[str, Resource | bytes], reuse: Reuse |
             write_file(target, content)
     for done in pending:
         done.result()  # its error, if any
-    for relative in prepared.files.keys() - written.keys():
+    gone = prepared.files.keys() - written.keys()
+    for relative in gone:
         _remove_prepared(posixpath.join(base, relative), relative in prepared.packed)
+    if not gone and not prepared.missing:
+        return written  # every folder made ahead still holds a file
     used = {""}
     for relative in written:
         folder = posixpath.dirname(relative)

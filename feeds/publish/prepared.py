@@ -68,6 +68,7 @@ class PreparedTree:
                         self.made.folders.append(parent)
                 size = _link_checked(source + relative, base + relative)
                 if size is None:
+                    self.made.missing = True
                     continue
                 self.made.files[relative] = (digest, stamp)
                 packed = _link_checked(source + relative + GZIP_SUFFIX,
