@@ -253,7 +253,8 @@ def write_files(root: Path, files: Mapping[str, Resource | bytes],
     """Write `files` (from site_files) under `root`, each route's file dated
     by its Last-Modified. A file that `reuse` finds unchanged in an earlier
     build is hard-linked from it instead of written. What is `prepared`
-    under `root` is kept where it is the file wanted (checked as a link is),
+    under `root` is kept where it is the file wanted (checked as a link is,
+    or not again where it was linked, whole, for the same content object),
     replaced where not, and removed where no file is wanted, so that the
     tree is the same. Returns every file's digest and date (what a later
     build compares with)."""

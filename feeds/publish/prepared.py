@@ -27,9 +27,11 @@ class PreparedTree:
     tenth of that, most of an edit's time at 20 000 talks. A thread makes,
     in a temporary directory, the site folders of the current build and
     hard-links its files there (each checked as `export.write_files` checks
-    a link); the next `publish` of this process stops it and takes what is
-    made so far as its own (export.Prepared): it keeps the files that are
-    unchanged, replaces the others and removes what it does not use."""
+    a link, and against its size in this process's last build, if it wrote
+    it), then syncs them to disk; the next `publish` of this process stops
+    it and takes what is made so far as its own (export.Prepared): it keeps
+    the files that are unchanged, replaces the others and removes what it
+    does not use."""
 
     def __init__(self, state: Path):
         self.directory = builds_dir(state) / f".next-{os.getpid()}.tmp"
