@@ -20,28 +20,30 @@ def series_list(views: Sequence[SeriesView]) -> list[dict[str, Any]]:
              "tags": list(v.series.tags)} for v in views]
 
 
-def _tagged(item: Item, record: str) -> str:
+def _tagged(item: Item, record: bytes) -> bytes:
     """A talk's serialized record with its series' slug and its tags first."""
-    assert record.startswith("{")
-    return f'{{"series":{dumps(item.view.slug)},"tags":{dumps(list(item.tags))},' + record[1:]
+    assert record.startswith(b"{")
+    return f'{{"series":{dumps(item.view.slug)},"tags":{dumps(list(item.tags))},'.encode() \
+        + record[1:]
 
 
-def talk_record(item: Item, memo: Memo = direct) -> str:
-    """A talk's record in the hub's /talks.json: its series' record, with
-    `series` and `tags` first."""
-    return _tagged(item, memo(talks_json.talk_json, item.talk, item.view.site,
+def talk_record(item: Item, memo: Memo = direct) -> bytes:
+    """A talk's record in the hub's /talks.json: its series' record (the
+    same kept bytes), with `series` and `tags` first."""
+    return _tagged(item, memo(talks_json.talk_bytes, item.talk, item.view.site,
                               *talks_json.changes(item.talk, item.view.revisions)))
 
 
-def embed_record(item: Item, memo: Memo = direct) -> str:
+def embed_record(item: Item, memo: Memo = direct) -> bytes:
     """A talk's record in the hub's /embed.json."""
-    return _tagged(item, '{"series_title":' + dumps(item.view.series.title) + "," + memo(
-        talks_json.embed_talk, item.talk, item.view.site,
+    title = f'{{"series_title":{dumps(item.view.series.title)},'.encode()
+    return _tagged(item, title + memo(
+        talks_json.embed_talk_bytes, item.talk, item.view.site,
         *talks_json.changes(item.talk, item.view.revisions))[1:])
 
 
 def hub_json(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found: Sequence[Item],
-             memo: Memo = direct, records: Sequence[str] | None = None) -> bytes:
+             memo: Memo = direct, records: Sequence[bytes] | None = None) -> bytes:
     """/talks.json of the hub: the hub, its series and every talk (each
     record as in its series' /talks.json, with `series` and `tags`), earliest
     first; `records`: those of `found`, if made already."""
@@ -49,13 +51,13 @@ def hub_json(info: HubInfo, site: urls.Site, views: Sequence[SeriesView], found:
            "url": site.url(urls.HOME), "contact": info.contact or None,
            "calendar": site.url(urls.CALENDAR), "webcal": site.webcal(urls.CALENDAR),
            "rss": site.url(urls.RSS), "atom": site.url(urls.ATOM)}
-    talks = ",".join(records if records is not None else (talk_record(i, memo) for i in found))
-    return (f'{{"hub":{dumps(hub)},"series":{dumps(series_list(views))},'
-            f'"talks":[{talks}]}}\n').encode()
+    talks = b",".join(records if records is not None else (talk_record(i, memo) for i in found))
+    head = f'{{"hub":{dumps(hub)},"series":{dumps(series_list(views))},"talks":['
+    return b"".join((head.encode(), talks, b"]}\n"))
 
 
 def hub_embed_json(info: HubInfo, site: urls.Site, found: Sequence[Item],
-                   memo: Memo = direct, records: Sequence[str] | None = None,
+                   memo: Memo = direct, records: Sequence[bytes] | None = None,
                    now: datetime | None = None) -> bytes:
     """The hub's /embed-all.json (every talk) or, given `now`, /embed.json
     (the next talks and the latest past ones, as a series' holds, with what
@@ -74,4 +76,5 @@ def hub_embed_json(info: HubInfo, site: urls.Site, found: Sequence[Item],
                     "past": len(behind) - len(behind[-talks_json.EMBED_RECENT:])}
         made = [made[n] for n in sorted(chosen)]
         tail = f',"left_out":{dumps(left_out)},"all":{dumps(site.url(urls.EMBED_ALL_JSON))}'
-    return f'{{"series":{head},"talks":[{",".join(made)}]{tail}}}\n'.encode()
+    return b"".join((f'{{"series":{head},"talks":['.encode(), b",".join(made),
+                     f"]{tail}}}\n".encode()))

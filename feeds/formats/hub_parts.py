@@ -24,8 +24,8 @@ class SeriesParts:
     unchanged series' shares instead of looking up every talk."""
 
     items: tuple[Item, ...]
-    records: tuple[str, ...]
-    embed_records: tuple[str, ...]
+    records: tuple[bytes, ...]
+    embed_records: tuple[bytes, ...]
     events: tuple[bytes, ...]
     entries: tuple[tuple[syndication.Entry, Item], ...]
 
@@ -42,8 +42,8 @@ class Merged:
     """Every series' share, merged into the hub's order."""
 
     items: list[Item]
-    records: list[str]
-    embed_records: list[str]
+    records: list[bytes]
+    embed_records: list[bytes]
     events: list[bytes]
     entries: Entries
 
