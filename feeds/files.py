@@ -248,11 +248,11 @@ def syncfs(path: Path) -> bool:
     syncfs(2); False where Linux does not offer it (nothing is done)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        syncfs = libc.syncfs
+        call = libc.syncfs
     except (OSError, AttributeError):
         return False
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return bool(syncfs(fd) == 0)
+        return bool(call(fd) == 0)
     finally:
         os.close(fd)

@@ -147,8 +147,7 @@ class _Compressed:
         with self._lock:
             found = self._recent.get(key) or self._older.get(key)
         if found is None:
-            compressor = (zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=window)
-                          if window else zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS))
+            compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=window)
             found = compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH)
         with self._lock:
             if key not in self._recent:
