@@ -137,7 +137,8 @@ def test_a_builder_that_stays_builds_each_edit_and_ends_with_its_parent(data_fil
     try:
         wait_for(lambda: build_status.read_status(state).get("ok_at") is not None)
         first = layout.current_name(state)
-        assert build_status.warm_builder(state, job.origin)
+        # the status is written before the builder takes the warm lock
+        wait_for(lambda: build_status.warm_builder(state, job.origin))
         with build_status.build_lock(state) as fd:  # released after the first build
             assert fd is not None
         time.sleep(0.3)  # nothing due: nothing built
