@@ -49,7 +49,8 @@ def cut(text: str) -> Cut | None:
     if text.startswith(("---", "...", "%", "&")) or _MARKER.search(text) or any(
             text[m.start() - 1] in _BEFORE_ANCHOR for m in _AMPERSAND.finditer(text, 1)):
         return None
-    keys = [*filter(None, [_TALKS_KEY.match(text)]), *_TALKS_KEY_LATER.finditer(text)]
+    first_line = _TALKS_KEY.match(text)
+    keys = ([first_line] if first_line else []) + list(_TALKS_KEY_LATER.finditer(text))
     if len(keys) != 1:
         return None
     after = keys[0].end() + 1

@@ -30,7 +30,7 @@ def _tagged(item: Item, record: bytes) -> bytes:
 def talk_record(item: Item, memo: Memo = direct) -> bytes:
     """A talk's record in the hub's /talks.json: its series' record (the
     same kept bytes), with `series` and `tags` first."""
-    return _tagged(item, memo(talks_json.talk_bytes, item.talk, item.view.site,
+    return _tagged(item, memo(talks_json.talk_json, item.talk, item.view.site,
                               *talks_json.changes(item.talk, item.view.revisions)))
 
 
@@ -38,7 +38,7 @@ def embed_record(item: Item, memo: Memo = direct) -> bytes:
     """A talk's record in the hub's /embed.json."""
     title = f'{{"series_title":{dumps(item.view.series.title)},'.encode()
     return _tagged(item, title + memo(
-        talks_json.embed_talk_bytes, item.talk, item.view.site,
+        talks_json.embed_talk, item.talk, item.view.site,
         *talks_json.changes(item.talk, item.view.revisions))[1:])
 
 

@@ -98,23 +98,17 @@ def dumps(value: Any) -> str:
 
 
 def talk_json(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
-              notice: str = "") -> str:
-    """talk_record(...) serialized."""
-    return dumps(talk_record(talk, site, previous_starts, notice))
-
-
-def talk_bytes(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
-               notice: str = "") -> bytes:
-    """talk_json(...) as UTF-8: documents of every talk join bytes, and
-    encode nothing again."""
-    return talk_json(talk, site, previous_starts, notice).encode()
+              notice: str = "") -> bytes:
+    """talk_record(...) serialized, as UTF-8: documents of every talk join
+    these bytes and encode nothing again."""
+    return dumps(talk_record(talk, site, previous_starts, notice)).encode()
 
 
 def render(schedule: Schedule, site: urls.Site, memo: Memo = direct,
            revisions: Mapping[str, Revision] | None = None) -> bytes:
     """/talks.json as UTF-8 bytes: the same text as ``dumps(talks_document(...))``."""
-    talks = b",".join(each_talk(memo, talk_bytes, ((talk, site, *changes(talk, revisions))
-                                                   for talk in schedule.talks)))
+    talks = b",".join(each_talk(memo, talk_json, ((talk, site, *changes(talk, revisions))
+                                                  for talk in schedule.talks)))
     series = dumps(series_record(schedule.series, site))
     return b"".join((f'{{"series":{series},"talks":['.encode(), talks, b"]}\n"))
 
@@ -130,8 +124,8 @@ EMBED_RECENT = 12
 
 
 def embed_talk(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
-               notice: str = "") -> str:
-    """One talk as embed.js shows it, serialized: no abstract, links or notes;
+               notice: str = "") -> bytes:
+    """One talk as embed.js shows it, serialized as UTF-8: no abstract, links or notes;
     a changed talk's notice and a recording only where it has one (the list
     stays small)."""
     return dumps({
@@ -143,13 +137,7 @@ def embed_talk(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...
         "location": talk.location, "byline": talk.byline(),
         "url": site.url(urls.talk_route(talk.id)),
         **({"recording": talk.recording} if talk.recording else {}),
-    })
-
-
-def embed_talk_bytes(talk: Talk, site: urls.Site, previous_starts: tuple[datetime, ...] = (),
-                     notice: str = "") -> bytes:
-    """embed_talk(...) as UTF-8."""
-    return embed_talk(talk, site, previous_starts, notice).encode()
+    }).encode()
 
 
 def embed_series(series: Series, site: urls.Site, rhythm: str | None = None) -> str:
@@ -164,8 +152,8 @@ def _embed_document(schedule: Schedule, talks: list[Talk], site: urls.Site, memo
                     revisions: Mapping[str, Revision] | None, rhythm: str | None,
                     left_out: Mapping[str, int] | None = None) -> bytes:
     head = embed_series(schedule.series, site, rhythm)
-    body = b",".join(each_talk(memo, embed_talk_bytes, ((talk, site, *changes(talk, revisions))
-                                                        for talk in talks)))
+    body = b",".join(each_talk(memo, embed_talk, ((talk, site, *changes(talk, revisions))
+                                                  for talk in talks)))
     tail = "" if left_out is None else \
         f',"left_out":{dumps(dict(left_out))},"all":{dumps(site.url(urls.EMBED_ALL_JSON))}'
     return b"".join((f'{{"series":{head},"talks":['.encode(), body, f"]{tail}}}\n".encode()))

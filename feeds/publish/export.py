@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 from feeds import urls
 from feeds.files import replace_directory, sibling_directory
@@ -325,8 +326,8 @@ def size_of(content: Resource | bytes) -> int:
     return len(content.body if isinstance(content, Resource) else content)
 
 
-def wants_packed(content: Resource | bytes) -> bool:
-    """Whether a `.gz` goes beside this file."""
+def wants_packed(content: Resource | bytes) -> TypeGuard[Resource]:
+    """Whether a `.gz` goes beside this file (a route's, big enough)."""
     return isinstance(content, Resource) and content.delivery.precompresses(len(content.body))
 
 
@@ -336,7 +337,7 @@ def _kept(target: str, content: Resource | bytes, packed: bool) -> bool:
     found = os.lstat(target)
     if not stat.S_ISREG(found.st_mode) or found.st_size != size_of(content):
         return False
-    if not isinstance(content, Resource) or not wants_packed(content):
+    if not wants_packed(content):
         if packed:
             os.unlink(target + GZIP_SUFFIX)
         return True
